@@ -1,0 +1,225 @@
+"""Helpers shared by the scripts: CLI errors, atomic plain-data files, the parallel map,
+binomial confidence intervals, standalone LaTeX figures and the PyTorch device choice."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- command line
+class UsageError(Exception):
+    """Bad input from the command line: reported as one line, exit code 2, nothing written."""
+
+
+def require(condition, message):
+    """Raise ``UsageError(message)`` unless ``condition`` holds."""
+    if not condition:
+        raise UsageError(message)
+
+
+def check_choice(option, value, allowed):
+    """``value`` if it is one of ``allowed``, else a UsageError naming ``--option``."""
+    require(value in allowed, f"--{option} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return value
+
+
+def check_int(option, value, minimum=1):
+    """``value`` as an int >= ``minimum`` (bools and text refused)."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+    require(ok, f"--{option} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_float(option, value, minimum=None, strict=False):
+    """``value`` as a finite float, optionally > (``strict``) or >= ``minimum``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and np.isfinite(value)
+    if ok and minimum is not None:
+        ok = value > minimum if strict else value >= minimum
+    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
+    require(ok, f"--{option} must be a finite number{bound}; got {value!r}")
+    return float(value)
+
+
+def as_list(option, value, check):
+    """A non-empty list from a CLI value that fire hands over as a scalar, tuple/list or
+    comma-separated string; ``check(option, item)`` validates and converts each item."""
+    if isinstance(value, str):
+        items = [s.strip() for s in value.split(",") if s.strip()]
+        items = [_parse_number(s) for s in items]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    require(len(items) > 0, f"--{option} must not be empty")
+    return [check(option, item) for item in items]
+
+
+def _parse_number(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def run_cli(commands):
+    """Run a fire CLI over ``commands``; a UsageError becomes one line on stderr and exit 2."""
+    import fire
+
+    try:
+        fire.Fire(commands)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+# ----------------------------------------------------------------------------- atomic files
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``,
+    so that ``path`` is either absent or complete, never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path, **arrays):
+    """Save plain (non-object) arrays as an uncompressed ``.npz``, atomically."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    bad = [k for k, v in arrays.items() if v.dtype == object]
+    assert not bad, f"object arrays cannot be saved without pickle: {bad}"
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_npz(path):
+    """Load an ``.npz`` without pickle into a dict of arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_json(path, obj):
+    """Save ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def load_json(path):
+    with open(path) as file:
+        return json.load(file)
+
+
+def save_text(path, text):
+    """Save a text file atomically."""
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+# ----------------------------------------------------------------------------- parallel map
+def parallel_map(function, tasks, jobs=-1, desc="tasks"):
+    """Yield ``function(task)`` for every task, in completion order, computed by ``jobs``
+    joblib worker processes (-1: all cores; 1: in this process), with a tqdm progress bar."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    tasks = list(tasks)
+    with tqdm(total=len(tasks), desc=desc, unit="task", disable=not tasks) as bar:
+        if jobs == 1:
+            results = map(function, tasks)
+        else:
+            results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                delayed(function)(task) for task in tasks)
+        for result in results:
+            bar.update()
+            yield result
+
+
+# ----------------------------------------------------------------------------- statistics
+def clopper_pearson(successes, trials, level=0.95):
+    """Exact (Clopper-Pearson) two-sided confidence interval for a binomial proportion:
+    lower = Beta^{-1}(alpha/2; k, n-k+1), upper = Beta^{-1}(1-alpha/2; k+1, n-k),
+    with lower = 0 at k = 0 and upper = 1 at k = n. Works elementwise on arrays."""
+    from scipy.stats import beta
+
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    alpha = 1 - level
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lower = np.where(k > 0, beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+        upper = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    return lower, upper
+
+
+# ----------------------------------------------------------------------------- LaTeX figures
+def standalone_tex(body):
+    """A complete standalone LaTeX document: ``tex_head.txt`` + ``body`` + ``tex_tail.txt``."""
+    head = (ROOT / "tex_head.txt").read_text()
+    tail = (ROOT / "tex_tail.txt").read_text()
+    return head + body.rstrip("\n") + "\n" + tail
+
+
+def compile_tex(tex_path, mode="auto"):
+    """Compile ``tex_path`` with pdflatex to a PDF beside it and return the PDF's path.
+
+    mode: 'yes' (error if pdflatex is missing), 'no' (skip), 'auto' (compile when pdflatex is
+    found, else say so and skip). Returns None when skipped. Compiles in a temporary folder, so
+    a failed compilation leaves no partial PDF."""
+    check_choice("compile", mode, ("auto", "yes", "no"))
+    tex_path = Path(tex_path)
+    if mode == "no":
+        return None
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        require(mode == "auto", "--compile yes needs pdflatex, which is not installed "
+                "(install TeX Live: bash install.sh --tex)")
+        print(f"pdflatex not found: skipped compiling {tex_path} (install TeX Live: bash install.sh --tex)")
+        return None
+    with tempfile.TemporaryDirectory() as build:
+        result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error",
+                                 f"-output-directory={build}", str(tex_path.resolve())],
+                                capture_output=True, text=True, cwd=build)
+        built = Path(build) / (tex_path.stem + ".pdf")
+        if result.returncode != 0 or not built.exists():
+            log_tail = "\n".join(result.stdout.splitlines()[-20:])
+            raise RuntimeError(f"pdflatex failed on {tex_path}:\n{log_tail}")
+        pdf = tex_path.with_suffix(".pdf")
+        atomic_write(pdf, lambda f: f.write(built.read_bytes()))
+    return pdf
+
+
+# ----------------------------------------------------------------------------- PyTorch
+def torch_device(name="auto"):
+    """The torch device for ``--device``: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda'
+    or 'cuda:K'; CUDA asked for but absent is a UsageError."""
+    import torch
+
+    require(isinstance(name, str) and (name in ("auto", "cpu") or name.split(":")[0] == "cuda"),
+            f"--device must be auto, cpu, cuda or cuda:K; got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    require(name == "cpu" or torch.cuda.is_available(),
+            f"--device {name} asked for, but CUDA is not available on this machine (use --device cpu)")
+    return torch.device(name)
+
+
+def torch_dtype(name="float32"):
+    """The torch dtype for ``--dtype``: float32 or float64."""
+    import torch
+
+    check_choice("dtype", name, ("float32", "float64"))
+    return getattr(torch, name)
