@@ -1,0 +1,338 @@
+"""Tests of run_nn_setups.py and eval_nn_setups.py: distributions, parameterisations, bias modes,
+batched training against separate runs, bookkeeping, divergence, the resumable sweep, the CLI and
+the evaluation outputs. Tiny sizes throughout."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import run_nn_setups as rn  # noqa: E402
+import utils  # noqa: E402
+
+TINY = dict(n_networks=2, width=8, epoch_budget=8, valid_budget=2, n_valid=64, n_test=64, device="cpu")
+
+
+# ----------------------------------------------------------------------------- distributions
+def test_ex_moments_shapes_and_regression_function():
+    X, y, bayes = rn.sample_distribution("ex", (4, 50_000), np.random.default_rng(0))
+    assert X.shape == (4, 50_000, 1) and y.shape == (4, 50_000)
+    assert abs(X.mean()) < 0.01 and abs((X ** 2).mean() - 1) < 0.01
+    assert bayes == pytest.approx(0.1 / 0.727)
+    residual = y - rn.ex_regression_function(X[..., 0])
+    assert abs(residual.mean()) < 0.002 and residual.std() == pytest.approx(bayes, rel=0.01)
+
+
+@pytest.mark.parametrize("d", [1, 2, 16, 64])
+def test_radial_and_rbf_shapes_bounds_and_targets(d):
+    rng = np.random.default_rng(d)
+    X, y, bayes = rn.sample_distribution(f"radial_{d}", (3, 20_000), rng)
+    radius = np.linalg.norm(X, axis=-1)
+    assert X.shape == (3, 20_000, d) and y.shape == (3, 20_000) and bayes == 0
+    assert radius.max() <= math.sqrt(3) + 1e-12
+    np.testing.assert_allclose(y, np.cos(2 * np.pi * radius / math.sqrt(3)), atol=1e-9)
+    assert stats.kstest(radius.ravel() / math.sqrt(3), "uniform").pvalue > 1e-3
+    assert np.abs(X.mean((0, 1))).max() < 0.03  # uniform directions: centred
+    X, y, _ = rn.sample_distribution(f"rbf_{d}", (3, 20_000), rng)
+    radius = np.linalg.norm(X, axis=-1)
+    np.testing.assert_allclose(y, np.exp(-radius ** 2), atol=1e-12)
+    assert radius.max() <= math.sqrt(3) + 1e-12
+    assert stats.kstest(radius.ravel() / math.sqrt(3), "uniform").pvalue > 1e-3
+
+
+def test_datasets_are_standardised_per_network_and_independent():
+    data = rn.make_datasets("radial_2", 3, 512, 64, 64, seed=1, dtype=torch.float64)
+    assert data["X_train"].shape == (3, 512, 2) and data["y_valid"].shape == (3, 64, 1)
+    torch.testing.assert_close(data["X_train"].mean(1), torch.zeros(3, 2, dtype=torch.float64))
+    torch.testing.assert_close(data["X_train"].std(1, unbiased=False), torch.ones(3, 2, dtype=torch.float64))
+    torch.testing.assert_close(data["y_train"].std(1, unbiased=False), torch.ones(3, 1, dtype=torch.float64))
+    assert not torch.allclose(data["X_train"][0], data["X_train"][1])
+    same = rn.make_datasets("radial_2", 3, 512, 64, 64, seed=1, dtype=torch.float64)
+    assert all(torch.equal(data[k], same[k]) for k in data if k != "bayes_rmse")
+
+
+def test_rmse_is_in_original_units():
+    data = rn.make_datasets("ex", 2, 256, 100, 100, seed=2, dtype=torch.float64)
+    params, mults = rn.init_networks("he", "zero", 1.0, data["X_train"], 16, torch.Generator().manual_seed(0))
+    got = rn.rmse(params, mults, data["X_test"], data["y_test"], data["y_std"], slice_size=7)
+    # direct: undo the standardisation of predictions and targets
+    f = rn.forward(params, mults, data["X_test"]) * data["y_std"] + data["y_mean"]
+    y = data["y_test"] * data["y_std"] + data["y_mean"]
+    torch.testing.assert_close(got, ((f - y) ** 2).mean((1, 2)).sqrt())
+
+
+# ----------------------------------------------------------------------------- model
+def test_forward_matches_a_loop_over_networks_and_units():
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    params, mults = rn.init_networks("ntk", "normal", 1.0, X, 4, g)
+    params["c"] += 0.3
+    got = rn.forward(params, mults, X)
+    for p in range(2):
+        for i in range(5):
+            value = params["c"][p, 0, 0].item()
+            for j in range(4):
+                pre = mults[0] * sum(params["W"][p, k, j].item() * X[p, i, k].item() for k in range(3))
+                value += mults[1] * params["a"][p, j, 0].item() * max(pre + params["b"][p, 0, j].item(), 0.0)
+            assert got[p, i, 0].item() == pytest.approx(value, abs=1e-12)
+
+
+@pytest.mark.parametrize("bias", ["zero", "pytorch", "unif-neg", "kink-neg-unif", "kink-neg-point", "kink-point-3"])
+def test_he_and_ntk_give_the_same_function_at_initialisation(bias):
+    X = torch.randn(3, 64, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    he = rn.init_networks("he", bias, 1.0, X[:, :32], 16, torch.Generator().manual_seed(5))
+    ntk = rn.init_networks("ntk", bias, 1.0, X[:, :32], 16, torch.Generator().manual_seed(5))
+    assert not torch.allclose(he[0]["W"], ntk[0]["W"])  # different parameters ...
+    torch.testing.assert_close(rn.forward(*he, X), rn.forward(*ntk, X))  # ... same function
+
+
+def test_effective_weights_have_variance_two_over_fan_in():
+    X = torch.zeros(200, 1, 8, dtype=torch.float64)
+    for param in rn.PARAMETERISATIONS:
+        params, (m1, m2) = rn.init_networks(param, "zero", 1.0, X, 100, torch.Generator().manual_seed(6))
+        assert (m1 * params["W"]).var().item() == pytest.approx(2 / 8, rel=0.03)
+        assert (m2 * params["a"]).var().item() == pytest.approx(2 / 100, rel=0.03)
+
+
+# ----------------------------------------------------------------------------- bias modes
+def init_sample(bias, d, gain=1.0, P=40, width=500, batch=None, seed=7):
+    """Parameters of P networks with hidden-bias mode ``bias`` on standard normal inputs."""
+    X = torch.randn(P, 256, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    params, mults = rn.init_networks("he", bias, gain, X, width, torch.Generator().manual_seed(seed + 1))
+    return X, params, mults
+
+
+def signed_offsets(params, mults):
+    """b / ||m1 w|| per unit: minus the signed distance of the kink to the origin along w."""
+    return (params["b"][:, 0] / (mults[0] * params["W"]).norm(dim=1)).flatten().numpy()
+
+
+@pytest.mark.parametrize("bias, gain, law", [
+    ("normal", 2.0, stats.norm(0, 2)), ("uniform", 1.0, stats.uniform(-math.sqrt(3), 2 * math.sqrt(3))),
+    ("pos-unif", 1.0, stats.uniform(0, math.sqrt(3))), ("neg-unif", 0.5, stats.uniform(-math.sqrt(3) / 2, math.sqrt(3) / 2)),
+    ("unif", 1.0, stats.uniform(-math.sqrt(6), 2 * math.sqrt(6))), ("unif-pos", 1.0, stats.uniform(0, math.sqrt(6))),
+    ("unif-neg", 1.0, stats.uniform(-math.sqrt(6), math.sqrt(6))),
+    ("pytorch", 3.0, stats.uniform(-3 / math.sqrt(4), 6 / math.sqrt(4)))])
+def test_fixed_bias_laws(bias, gain, law):
+    _, params, _ = init_sample(bias, d=4, gain=gain)
+    assert stats.kstest(params["b"].flatten().numpy(), law.cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("bias, gain, law", [
+    ("kink-unif", 1.0, stats.uniform(-math.sqrt(3), 2 * math.sqrt(3))),
+    ("kink-neg-unif", 2.0, stats.uniform(-2 * math.sqrt(3), 2 * math.sqrt(3)))])
+@pytest.mark.parametrize("d", [1, 8])
+def test_kink_uniform_modes_give_uniform_kink_distances(bias, gain, law, d):
+    _, params, mults = init_sample(bias, d=d, gain=gain)
+    assert stats.kstest(signed_offsets(params, mults), law.cdf).pvalue > 1e-3
+    distances = rn.kink_distances(params, mults).flatten().numpy()
+    assert stats.kstest(distances, stats.uniform(0, gain * math.sqrt(3)).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("d", [1, 4, 64])
+def test_unif_neg_kink_distance_matches_an_independent_simulation(d):
+    """|b| / ||w|| with b ~ U(0, sqrt 6), w ~ N(0, 2/d I_d), simulated with numpy."""
+    _, params, mults = init_sample("unif-neg", d=d, P=20)
+    rng = np.random.default_rng(d)
+    w = rng.normal(0, math.sqrt(2 / d), size=(20_000, d))
+    reference = rng.uniform(0, math.sqrt(6), 20_000) / np.linalg.norm(w, axis=1)
+    got = rn.kink_distances(params, mults).flatten().numpy()
+    assert stats.ks_2samp(got, reference).pvalue > 1e-3
+    assert (params["b"] <= 0).all()
+
+
+def test_zero_bias():
+    _, params, mults = init_sample("zero", d=3, P=2)
+    assert (params["b"] == 0).all() and (rn.kink_distances(params, mults) == 0).all()
+
+
+def pre_activations(X, params, mults):
+    """Pre-activations m1 W^T x + b (P, B, m) on the first batch X (P, B, d)."""
+    return mults[0] * torch.bmm(X, params["W"]) + params["b"]
+
+
+def test_kink_neg_point_puts_each_kink_through_a_batch_point():
+    X, params, mults = init_sample("kink-neg-point", d=3, P=4, width=200)
+    pre = pre_activations(X, params, mults)
+    assert pre.abs().min(1).values.max() < 1e-12  # a batch point on every kink ...
+    assert (params["b"] <= 0).all()                # ... with a non-positive bias
+    # the flipped weights are still standard-normal-like: about half flipped relative to a no-flip draw
+    _, unflipped, _ = init_sample("zero", d=3, P=4, width=200)
+    flipped = (torch.sign(params["W"][:, 0]) != torch.sign(unflipped["W"][:, 0])).double().mean()
+    assert 0.4 < flipped < 0.6
+
+
+def test_kink_point_1_and_k_place_kinks_among_the_data():
+    X, params, mults = init_sample("kink-point-1", d=2, P=4, width=200)
+    assert pre_activations(X, params, mults).abs().min(1).values.max() < 1e-12
+    X, params, mults = init_sample("kink-point-5", d=2, P=4, width=200)
+    Z = mults[0] * torch.bmm(X, params["W"])
+    offset = -params["b"][:, 0]  # a convex combination of pre-activations: within their range
+    assert (offset >= Z.min(1).values).all() and (offset <= Z.max(1).values).all()
+    assert (offset.std() < Z.std(1).mean()).item()  # averaging 5 points shrinks the spread
+
+
+def test_kink_point_k_weights_are_dirichlet():
+    """With pre-activations Z = (1, 0, 0, ...) on a 1-D batch, the offset of kink-point-2 is
+    lambda_1 1[point 1 chosen], lambda ~ Dirichlet(1, 1) = U(0, 1): check against that law."""
+    Z = torch.zeros(1, 3, 20_000, dtype=torch.float64)
+    Z[:, 0] = 1.0
+    b, _ = rn.data_biases("kink-point-2", Z, torch.Generator().manual_seed(8))
+    offsets = -b.flatten().numpy()
+    chosen = offsets > 0
+    assert chosen.mean() == pytest.approx(2 / 3, abs=0.02)
+    assert stats.kstest(offsets[chosen], "uniform").pvalue > 1e-3
+
+
+def test_kink_range_and_mean():
+    X, params, mults = init_sample("kink-range", d=2, P=10, width=300)
+    Z = mults[0] * torch.bmm(X, params["W"])
+    low, high = Z.min(1).values, Z.max(1).values
+    position = ((-params["b"][:, 0] - low) / (high - low)).flatten().numpy()
+    assert stats.kstest(position, "uniform").pvalue > 1e-3
+    X, params, mults = init_sample("mean", d=2, P=3, width=50)
+    assert pre_activations(X, params, mults).mean(1).abs().max() < 1e-12
+
+
+# ----------------------------------------------------------------------------- training
+def tiny_problem(P=3, dataset="radial_2", bias="kink-neg-point", param="ntk", seed=9):
+    data = rn.make_datasets(dataset, P, 512, 64, 64, seed=seed, dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    orders = [torch.argsort(torch.rand(P, 512, generator=g), dim=1) for _ in range(4)]
+    params, mults = rn.init_networks(param, bias, 1.0, data["X_train"][torch.arange(P)[:, None], orders[0][:, :256]], 16, g)
+    return data, params, mults, orders
+
+
+@pytest.mark.parametrize("optimiser", rn.OPTIMISERS)
+def test_batched_training_equals_separate_single_network_runs(optimiser):
+    data, params, mults, orders = tiny_problem()
+    start = {k: v.clone() for k, v in params.items()}
+    batched = rn.train_networks(params, mults, data, optimiser, 0.01, 4, 2, 256, orders)
+    for p in range(3):
+        one = {k: v[p:p + 1] for k, v in data.items() if k != "bayes_rmse"}
+        single_params = {k: v[p:p + 1].clone() for k, v in start.items()}
+        single = rn.train_networks(single_params, mults, one, optimiser, 0.01, 4, 2, 256, [o[p:p + 1] for o in orders])
+        for k in rn.PARAM_NAMES:
+            torch.testing.assert_close(single_params[k], params[k][p:p + 1], rtol=1e-10, atol=1e-12)
+        for k in ("last_train", "best_valid", "best_test", "history_valid"):
+            torch.testing.assert_close(single[k][..., 0], batched[k][..., p], rtol=1e-10, atol=1e-12)
+
+
+def test_training_step_follows_the_per_network_mse_gradient():
+    """One plain SGD step equals theta - lr * grad of that network's own minibatch MSE (autograd on
+    a separately written loss)."""
+    data, params, mults, orders = tiny_problem(P=2, bias="unif")
+    start = {k: v.clone().requires_grad_() for k, v in params.items()}
+    rn.train_networks(params, mults, data, "sgd", 0.05, 1, 1, 512, orders)  # one full batch step
+    for p in range(2):
+        idx = orders[0][p]
+        X, y = data["X_train"][p, idx], data["y_train"][p, idx, 0]
+        hidden = torch.relu(mults[0] * X @ start["W"][p] + start["b"][p, 0])
+        loss = ((mults[1] * hidden @ start["a"][p, :, 0] + start["c"][p, 0, 0] - y) ** 2).mean()
+        grads = torch.autograd.grad(loss, [start[k] for k in rn.PARAM_NAMES])
+        for k, grad in zip(rn.PARAM_NAMES, grads):
+            torch.testing.assert_close(params[k][p], (start[k] - 0.05 * grad)[p], rtol=1e-10, atol=1e-12)
+
+
+def test_best_test_is_the_test_rmse_at_the_best_validation_check():
+    data, params, mults, orders = tiny_problem(P=4, bias="unif")
+    out = rn.train_networks(params, mults, data, "adam", 0.3, 4, 1, 256, orders)
+    valid, test = out["history_valid"], out["history_test"]
+    assert valid.shape == (4, 4)
+    best = valid.argmin(0)
+    torch.testing.assert_close(out["best_valid"], valid.min(0).values)
+    torch.testing.assert_close(out["best_test"], test[best, torch.arange(4)])
+    torch.testing.assert_close(out["last_test"], test[-1])
+
+
+def test_divergence_is_recorded_not_raised_and_never_chosen(tmp_path):
+    task = rn.make_task("radial_1", "he", "sgd", "zero", lr=1e6, **TINY, path=tmp_path / "huge.json")
+    assert rn.run_task(task)[1] == "done"
+    huge = rn.read_result(tmp_path / "huge.json")
+    assert huge["diverged"] == 2 and huge["mean"]["last_test"] is None
+    rn.run_task({**task, "lr": 1e-3, "path": str(tmp_path / "small.json")})
+    small = rn.read_result(tmp_path / "small.json")
+    assert small["diverged"] == 0
+    assert rn.choose_step([huge, small]) is small and rn.choose_step([huge]) is None
+
+
+def test_same_seed_same_results_and_chunks_differ(tmp_path):
+    task = rn.make_task("ex", "he", "adam", "kink-neg-point", **{**TINY, "n_networks": 4}, n_chunks=2)
+    first, second = rn.execute(task), rn.execute(task)
+    assert first["per_network"] == second["per_network"] and first["curve"] == second["curve"]
+    assert len(first["per_network"]["best_test"]) == 4 and len(set(first["per_network"]["best_test"])) == 4
+    assert len(first["curve"]["f"]) == rn.CURVE_POINTS and len(first["curve"]["train_x"]) == 256
+    other = rn.execute({**task, "seed": 1})
+    assert other["per_network"] != first["per_network"]
+
+
+def test_median_curve_is_the_function_of_the_median_network():
+    task = rn.make_task("radial_1", "ntk", "adam", "zero", **{**TINY, "n_networks": 3}, lr=0.05)
+    chunk = rn.train_chunk(task, 0)
+    summary = rn.summarise(task, [chunk], 0.0)
+    median = summary["curve"]["network"]
+    assert chunk["best_test"][median] == np.median(chunk["best_test"])
+    np.testing.assert_allclose(summary["curve"]["f"], chunk["best_curve"][median])
+
+
+# ----------------------------------------------------------------------------- sweep
+SWEEP = dict(grid="quick", datasets="ex,radial_2", params="he", optimisers="adam,sgd", biases="zero",
+             n_networks=2, width=8, epoch_budget=4, valid_budget=2, n_valid=32, n_test=32, device="cpu", jobs=1)
+
+
+def test_sweep_writes_coarse_and_fine_files_and_resumes(tmp_path):
+    first = rn.sweep(out=tmp_path, **SWEEP)
+    files = sorted(tmp_path.rglob("step_e*.json"))
+    coarse, fine = len(rn.GRIDS["quick"]["coarse"]), len(rn.GRIDS["quick"]["fine"])
+    assert first["done"] == len(files) == 2 * 2 * (coarse + fine) and first["skipped"] == 0
+    result = rn.read_result(files[0])
+    assert set(result["mean"]) == set(rn.STATISTICS) and result["wall_time_s"] > 0
+    # an interrupted sweep: some results missing; the rerun trains only those
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    removed = files[::5]
+    for f in removed:
+        f.unlink()
+    second = rn.sweep(out=tmp_path, **SWEEP)
+    assert second["done"] == len(removed) and second["skipped"] == len(files) - len(removed)
+    assert all(f.stat().st_mtime_ns == stamps[f] for f in files if f not in removed)
+    assert all(rn.read_result(f)["per_network"] == json.loads(f.read_text())["per_network"] for f in removed)
+
+
+def test_fine_steps_surround_the_best_coarse_step(tmp_path):
+    rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimisers": "adam"})
+    results = [rn.read_result(f) for f in (tmp_path / "radial_1" / "he_adam_zero").glob("*.json")]
+    exponents = {r["task"]["step_exponent"] for r in results}
+    coarse_best = rn.choose_step([r for r in results if r["task"]["step_exponent"] in rn.GRIDS["quick"]["coarse"]])
+    e = coarse_best["task"]["step_exponent"]
+    assert {e + o for o in rn.GRIDS["quick"]["fine"]} <= exponents
+
+
+def test_chunks_keep_points_per_chunk_bounded():
+    assert rn.n_chunks_for(100, 256 * 64, 50 * 256 * 64) == 2
+    assert rn.n_chunks_for(100, 256 * 32, 50 * 256 * 64) == 1
+    assert rn.n_chunks_for(7, 100, 300) == 7  # 3 chunks would do, but must divide 7
+
+
+# ----------------------------------------------------------------------------- command line
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "--dataset", "spiral"], "--dataset must be"),
+    (["fit", "--optimiser", "rmsprop"], "--optimiser must be one of"),
+    (["fit", "--param", "mup"], "--param must be one of"),
+    (["fit", "--bias", "kinky"], "--bias must be one of"),
+    (["fit", "--bias", "kink-neg-point", "--bias_gain", "2"], "--bias_gain must be 1"),
+    (["fit", "--batch_size", "100"], "--batch_size must divide n_train"),
+    (["sweep", "--grid", "huge"], "--grid must be one of"),
+    (["sweep", "--biases", "zero,nope"], "--bias must be one of"),
+])
+def test_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, argv, message):
+    monkeypatch.setattr(sys, "argv", ["run_nn_setups.py"] + argv)
+    with pytest.raises(SystemExit) as exit_info:
+        utils.run_cli({"fit": rn.fit, "sweep": rn.sweep, "benchmark": rn.benchmark})
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
