@@ -64,9 +64,13 @@ def network_output(a, b, c, w, x):
     return c[:, None] + np.einsum("pjn,pn->pj", np.maximum(z, 0.0), w)
 
 
-def kinks_crossed(a, b, x_min):
-    """Whether any kink has reached a data point: any_i |b_i| >= x_min |a_i|, (P,) bool."""
-    return np.any(np.abs(b) >= x_min * np.abs(a), axis=1)
+def kinks_crossed(a, b, sign_a0, x_min):
+    """Whether any unit has left its initial activity region: any_i |b_i| >= x_min sign(a_i(0)) a_i,
+    (P,) bool. With a_i of its initial sign this is |b_i / a_i| >= x_min, the kink at or beyond a
+    data point; it also holds when a_i changed sign, which a discrete step can do without the kink
+    ever being seen beyond the data (it passes through infinity): the unit then switched to the
+    data on the other side, so it did cross every data point there."""
+    return np.any(np.abs(b) >= x_min * sign_a0 * a, axis=1)
 
 
 class ActivityPatterns:
@@ -127,14 +131,15 @@ C_MATRIX = np.zeros((4, 4))
 C_MATRIX[np.ix_([1, 3], [1, 3])] = 1.0  # the output bias c, shared by both sides
 
 
-def symmetric_power(S, power):
-    """S^power for stacks of symmetric PSD matrices (..., k, k); for power < 0 the pseudo-inverse
-    power (eigenvalues below 1e-12 * the largest are treated as 0)."""
+def symmetric_powers(S, powers):
+    """[S^power for power in powers] for stacks of symmetric PSD matrices (..., k, k), from one
+    eigendecomposition; negative powers are pseudo-inverse powers (eigenvalues below 1e-12 times
+    the largest count as 0)."""
     lam, U = np.linalg.eigh(S)
-    tol = 1e-12 * np.maximum(lam[..., -1:], 0.0)
-    keep = lam > tol
-    lam_pow = np.where(keep, np.where(keep, lam, 1.0) ** power, 0.0)
-    return (U * lam_pow[..., None, :]) @ np.swapaxes(U, -1, -2)
+    keep = lam > 1e-12 * np.maximum(lam[..., -1:], 0.0)
+    safe = np.where(keep, lam, 1.0)
+    return [(U * np.where(keep, safe**power, 0.0)[..., None, :]) @ np.swapaxes(U, -1, -2)
+            for power in powers]
 
 
 def data_matrix(x, p):
@@ -173,7 +178,8 @@ def theory_matrix(sigma, M_half):
 
 def theory_step_size(a, b, w, x, p):
     """h = 1 / lambda_max(M^{1/2} A_ref M^{1/2}), the paper's step size, per network (P,)."""
-    S = theory_matrix(unit_moments(a, b, w), symmetric_power(data_matrix(x, p), 0.5))
+    [M_half] = symmetric_powers(data_matrix(x, p), [0.5])
+    S = theory_matrix(unit_moments(a, b, w), M_half)
     return 1.0 / np.linalg.eigvalsh(S)[:, -1]
 
 
@@ -207,8 +213,7 @@ def certify(a, b, c, w, x, y, p, h):
     max|theta_i| (for the paper's data x_min = 1). Networks whose kinks already passed a data point
     are never certified."""
     x_min = np.min(np.abs(x))
-    M = data_matrix(x, p)
-    M_half, M_inv_half = symmetric_power(M, 0.5), symmetric_power(M, -0.5)
+    M_half, M_inv_half = symmetric_powers(data_matrix(x, p), [0.5, -0.5])
     sigma = unit_moments(a, b, w)
     lam, U = np.linalg.eigh(theory_matrix(sigma, M_half))
     psi0 = (M_inv_half @ linear_residual(sigma, c, x, y, p)[:, :, None])[:, :, 0]
@@ -305,6 +310,7 @@ class DenseTrainer:
         self.a, self.b, self.c, self.w = (np.array(q, dtype=float) for q in (a, b, c, w))
         self.x, self.y, self.h = x, y, np.array(h, dtype=float)
         self.x_min = np.min(np.abs(x))
+        self.sign_a0 = np.sign(self.a)
         self.patterns = ActivityPatterns(x)
         self.optimizer = Optimizer(optimizer, self._params())
 
@@ -318,7 +324,7 @@ class DenseTrainer:
         self.optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
 
     def crossed_now(self):
-        return kinks_crossed(self.a, self.b, self.x_min)
+        return kinks_crossed(self.a, self.b, self.sign_a0, self.x_min)
 
     def params(self):
         """The current (a, b, c, w)."""
@@ -326,8 +332,104 @@ class DenseTrainer:
 
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds."""
-        self.a, self.b, self.c, self.w, self.h = (q[mask] for q in (*self._params(), self.h))
+        self.a, self.b, self.c, self.w, self.h, self.sign_a0 = (
+            q[mask] for q in (*self._params(), self.h, self.sign_a0))
         self.optimizer.keep(mask)
+
+
+class ReducedTrainer:
+    """Exact O(1)-per-epoch training for gd, momentum and sgd while no kink has reached a data point.
+
+    While |b_i / a_i| < min|x| for all i, unit i of side s (sign a_i = s) is active exactly on the
+    data of sign s, the network is affine there, f(x) = c + x Sigma_s[w, a] + Sigma_s[w, b], and
+    a step moves every unit of the side by one matrix: theta_i <- (I - h K_s) theta_i with
+    K_s = [[0, 0, G1], [0, 0, G2], [G1, G2, 0]], G1 = sum_{j in s} r_j x_j, G2 = sum_{j in s} r_j,
+    r_j = p_j (f(x_j) - y_j). Hence theta_i(t) = T_s(t) theta_i(0); as b(0) = 0 only the columns
+    (a, w) of T_s matter. Momentum carries a second map V_s for the velocities:
+    V <- beta V + K T, T <- T - h V. Arrays are stored side-major, networks last: T (3 rows a,b,w;
+    2 columns a,w; 2 sides; P). Once a network has crossed its trajectory is no longer the true one,
+    but it is CROSSED at the next check either way.
+
+    Crossing test per epoch (see ``kinks_crossed``): with r_i = w_i(0) / a_i(0), unit i of side s
+    has a_i(t) = a_i(0) (T_aa + T_aw r_i), b_i(t) = a_i(0) (T_ba + T_bw r_i), so it has crossed iff
+    phi(r_i) = |T_ba + T_bw r_i| - x_min (T_aa + T_aw r_i) >= 0. phi is convex in r, so its maximum
+    over a side's units is at the smallest or the largest r_i: O(1) per network and epoch."""
+
+    def __init__(self, a, b, c, w, x, y, h, optimizer):
+        require(np.all(b == 0), "the reduced trainer needs b(0) = 0")
+        require(optimizer in ("gd", "momentum", "sgd"), f"the reduced trainer cannot train {optimizer}")
+        self.x, self.y, self.h, self.optimizer = x, y, np.array(h, dtype=float), optimizer
+        self.x_min = np.min(np.abs(x))
+        self.data_side = (x < 0).astype(np.intp)  # (m,), 0 for x > 0
+        self.side_of_data = np.stack([x > 0, x < 0]).astype(float)  # (2, m)
+        self.a0, self.w0 = np.array(a, dtype=float), np.array(w, dtype=float)
+        self.plus = self.a0 > 0  # (P, n)
+        sides = np.stack([self.plus, ~self.plus])  # (2, P, n)
+        self.s_aa = np.sum(sides * self.a0**2, axis=2)  # Sigma_s(0) entries, (2, P)
+        self.s_aw = np.sum(sides * self.a0 * self.w0, axis=2)
+        self.s_ww = np.sum(sides * self.w0**2, axis=2)
+        P = len(self.h)
+        self.T = np.zeros((3, 2, 2, P))
+        self.T[0, 0] = self.T[2, 1] = 1.0
+        self.V = np.zeros_like(self.T) if optimizer == "momentum" else None
+        self.c = np.array(c, dtype=float)
+        self.vc = np.zeros(P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = self.w0 / self.a0
+        self.count = sides.sum(2)  # units per side, (2, P)
+        self.r_min = np.where(sides, ratio, np.inf).min(2)  # extremes of r_i per side, (2, P)
+        self.r_max = np.where(sides, ratio, -np.inf).max(2)
+
+    def _side_fits(self):
+        """Slope Sigma_s[w, a] and intercept Sigma_s[w, b] of each side's affine function, (2, P)."""
+        T_a, T_b, T_w = self.T
+        u_a = T_w[0] * self.s_aa + T_w[1] * self.s_aw  # row w of T Sigma(0), columns a and w
+        u_w = T_w[0] * self.s_aw + T_w[1] * self.s_ww
+        return u_a * T_a[0] + u_w * T_a[1], u_a * T_b[0] + u_w * T_b[1]
+
+    def step(self, weights):
+        """One step of all networks on the data weights (P, m)."""
+        slope, intercept = self._side_fits()
+        f = self.c + slope[self.data_side] * self.x[:, None] + intercept[self.data_side]  # (m, P)
+        r = weights.T * (f - self.y[:, None])
+        G1 = self.side_of_data @ (r * self.x[:, None])  # (2, P)
+        G2 = self.side_of_data @ r
+        T_a, T_b, T_w = self.T
+        KT = np.stack([G1 * T_w, G2 * T_w, G1 * T_a + G2 * T_b])  # K_s T_s, (3, 2, 2, P)
+        g_c = r.sum(0)
+        if self.optimizer == "momentum":
+            self.V *= MOMENTUM
+            self.V += KT
+            self.T -= self.h * self.V
+            self.vc = MOMENTUM * self.vc + g_c
+            self.c -= self.h * self.vc
+        else:
+            self.T -= self.h * KT
+            self.c -= self.h * g_c
+
+    def crossed_now(self):
+        """Whether any unit has crossed now (see ``kinks_crossed``), (P,) bool."""
+        (T_aa, T_aw), (T_ba, T_bw) = self.T[0], self.T[1]
+        with np.errstate(invalid="ignore"):
+            phi = [np.abs(T_ba + T_bw * r) - self.x_min * (T_aa + T_aw * r) for r in (self.r_min, self.r_max)]
+        return np.any(((phi[0] >= 0) | (phi[1] >= 0)) & (self.count > 0), axis=0)
+
+    def params(self):
+        """(a, b, c, w) reconstructed as theta_i = T_s theta_i(0), O(n) per network."""
+        def unit_coef(row, col):  # the T entry of each unit's side, (P, n)
+            return np.where(self.plus, self.T[row, col, 0][:, None], self.T[row, col, 1][:, None])
+        a, b, w = (unit_coef(row, 0) * self.a0 + unit_coef(row, 1) * self.w0 for row in range(3))
+        return a, b, self.c, w
+
+    def keep(self, mask):
+        """Keep only the networks where ``mask`` holds."""
+        for name in ("h", "c", "vc", "a0", "w0", "plus"):
+            setattr(self, name, getattr(self, name)[mask])
+        for name in ("s_aa", "s_aw", "s_ww", "count", "r_min", "r_max"):
+            setattr(self, name, getattr(self, name)[:, mask])
+        self.T = self.T[..., mask]
+        if self.V is not None:
+            self.V = self.V[..., mask]
 
 
 # ============================================================================ training loop
@@ -408,3 +510,329 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         for name, value in zip("abcw", trainer.params()):
             out[name][alive] = value
     return out
+
+
+# ============================================================================ Monte Carlo runner
+PRESETS = {
+    "quick": dict(offsets=[0.0, 0.1], widths=[16, 32, 64], runs=500),
+    "paper": dict(offsets=[0.0, 0.01, 0.1], widths=[2**k for k in range(4, 12)], runs=10_000),
+}
+PRESET_DEFAULTS = dict(optimizer="gd", step="theory", init="he", seed=0, epochs_per_check=1000,
+                       max_checks=1000, engine="auto", chunk_size=None, save_params=False)
+
+
+def default_stopping(optimizer):
+    """crossing + sufficient for gd (the certificate is proved for gd only), else crossing + early."""
+    return ["crossing", "sufficient"] if optimizer == "gd" else ["crossing", "early"]
+
+
+def resolve_engine(engine, optimizer):
+    """'auto' -> 'reduced' where it is exact (gd, momentum, sgd; b(0) = 0 for both inits), else 'dense'."""
+    if engine == "auto":
+        return "dense" if optimizer == "adam" else "reduced"
+    require(not (engine == "reduced" and optimizer == "adam"),
+            "--engine reduced cannot train adam: its per-parameter scaling breaks the shared "
+            "per-side linear map; use --engine dense or auto")
+    return engine
+
+
+def default_chunk_size(width, engine):
+    """Networks per chunk: dense holds O(P n) floats per epoch, so P n ~ 2^16; the reduced trainer
+    costs O(P) per epoch and needs many networks per chunk to amortise the per-epoch overhead."""
+    target = 2**16 // width if engine == "dense" else 4096
+    return int(min(4096, max(16, target)))
+
+
+def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
+                widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None,
+                engine=None, chunk_size=None, save_params=None):
+    """The validated run configuration (a plain dict): preset values, overridden by given options."""
+    utils.check_choice("preset", preset, tuple(PRESETS))
+    given = {k: v for k, v in locals().items() if k != "preset" and v is not None}
+    config = {**PRESET_DEFAULTS, **PRESETS[preset], **given}
+    utils.check_choice("optimizer", config["optimizer"], OPTIMIZERS)
+    utils.check_choice("step", config["step"], STEPS)
+    utils.check_choice("init", config["init"], INITS)
+    utils.check_choice("engine", config["engine"], ENGINES)
+    if config["init"] == "swapped" and epochs_per_check is None and max_checks is None:
+        config["epochs_per_check"], config["max_checks"] = 100, 10 * config["max_checks"]
+    criteria = utils.as_list("stopping", config.get("stopping") or default_stopping(config["optimizer"]),
+                             lambda o, v: utils.check_choice(o, v, CRITERIA))
+    require("sufficient" not in criteria or config["optimizer"] == "gd",
+            f"--stopping sufficient needs --optimizer gd: the certificate is proved for gradient "
+            f"descent only, not for {config['optimizer']} (use crossing,early)")
+    config["stopping"] = sorted(set(criteria) | {"crossing"}, key=CRITERIA.index)
+    config["offsets"] = utils.as_list("offsets", config["offsets"], utils.check_float)
+    config["widths"] = utils.as_list("widths", config["widths"], lambda o, v: utils.check_int(o, v, 2))
+    for option in ("runs", "epochs_per_check", "max_checks"):
+        config[option] = utils.check_int(option, config[option], 1)
+    config["seed"] = utils.check_int("seed", config["seed"], 0)
+    config["save_params"] = bool(config["save_params"])
+    config["engine"] = resolve_engine(config["engine"], config["optimizer"])
+    if config["chunk_size"] is not None:
+        config["chunk_size"] = utils.check_int("chunk_size", config["chunk_size"], 1)
+    config["chunk_sizes"] = [config["chunk_size"] or default_chunk_size(n, config["engine"])
+                             for n in config["widths"]]
+    del config["chunk_size"]
+    return config
+
+
+def run_label(config):
+    return f"{config['optimizer']}, {config['init']} init, {config['step']} step"
+
+
+def chunk_path(run_dir, offset, width, chunk):
+    """<run dir>/delta_<offset>/n_<width>/chunk_<k>.npz (its JSON twin has suffix .json)."""
+    return Path(run_dir) / f"delta_{float(offset)!r}" / f"n_{width}" / f"chunk_{chunk:05d}.npz"
+
+
+def chunk_tasks(run_dir, config):
+    """One task per (offset, width, chunk): plain dicts, in a fixed order."""
+    tasks = []
+    for offset in config["offsets"]:
+        for width, size in zip(config["widths"], config["chunk_sizes"]):
+            for chunk, start in enumerate(range(0, config["runs"], size)):
+                tasks.append(dict(run_dir=str(run_dir), config=config, offset=offset, width=width,
+                                  chunk=chunk, runs=min(size, config["runs"] - start)))
+    return tasks
+
+
+def chunk_seed(config, offset, width, chunk):
+    """The chunk's SeedSequence: master seed, spawn key (bits of the offset, width, chunk index),
+    so every chunk's numbers are fixed whatever the number of workers or the order of work."""
+    offset_key = int(np.float64(offset).view(np.uint64))
+    return np.random.SeedSequence(config["seed"], spawn_key=(offset_key, width, chunk))
+
+
+def simulate_chunk(config, offset, width, chunk, runs):
+    """Train one chunk of networks; returns the dict of result arrays (see ``train``)."""
+    rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
+    x, y = X_DATA, Y_DATA + offset
+    p = sample_weights(rng, runs, width**2)
+    q = sample_weights(rng, runs, width**2)
+    a, b, c, w = init_params(rng, runs, width, config["init"])
+    h = theory_step_size(a, b, w, x, p) if config["step"] == "theory" else np.full(runs, 0.01 / width)
+    trainer_class = ReducedTrainer if config["engine"] == "reduced" else DenseTrainer
+    trainer = trainer_class(a, b, c, w, x, y, h, config["optimizer"])
+    return train(trainer, x, y, p, q, h, config["optimizer"], config["stopping"],
+                 config["epochs_per_check"], config["max_checks"], rng, config["save_params"])
+
+
+def run_chunk(task):
+    """Compute one chunk and write it: the .npz first, then its .json, each atomically; a chunk
+    counts as finished only when both are there and valid. Returns the chunk's status counts."""
+    start = time.perf_counter()
+    result = simulate_chunk(task["config"], task["offset"], task["width"], task["chunk"], task["runs"])
+    path = chunk_path(task["run_dir"], task["offset"], task["width"], task["chunk"])
+    utils.save_npz(path, **result)
+    names, counts = np.unique(result["status"], return_counts=True)
+    seed = chunk_seed(task["config"], task["offset"], task["width"], task["chunk"])
+    meta = {"format": CHUNK_FORMAT, "offset": task["offset"], "width": task["width"],
+            "chunk": task["chunk"], "runs": task["runs"], "seed": task["config"]["seed"],
+            "spawn_key": [int(k) for k in seed.spawn_key], "config": task["config"],
+            "counts": {str(k): int(v) for k, v in zip(names, counts)},
+            "wall_time_s": round(time.perf_counter() - start, 3)}
+    utils.save_json(path.with_suffix(".json"), meta)
+    return meta["counts"]
+
+
+class ChunkError(Exception):
+    """A chunk file that is missing, truncated, corrupt or from another configuration."""
+
+
+def load_chunk(path, config=None):
+    """Load and validate a chunk: its .json (format, and ``config`` if given) and its .npz (keys,
+    lengths, status names). Returns (meta, arrays); raises ChunkError naming what is wrong."""
+    path = Path(path)
+    try:
+        meta = utils.load_json(path.with_suffix(".json"))
+        arrays = utils.load_npz(path)
+    except Exception as error:  # any unreadable file: missing, truncated, not JSON/npz, pickled
+        raise ChunkError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHUNK_FORMAT:
+        raise ChunkError(f"{path}: not a chunk of format {CHUNK_FORMAT}")
+    if config is not None and meta.get("config") != config:
+        raise ChunkError(f"{path}: written by another configuration")
+    missing = {"status", "stop_epoch", "first_cross_epoch", "step_size"} - set(arrays)
+    if missing:
+        raise ChunkError(f"{path}: missing arrays {sorted(missing)}")
+    if any(len(arrays[k]) != meta.get("runs") for k in ("status", "stop_epoch", "step_size")):
+        raise ChunkError(f"{path}: holds a different number of runs than its .json says")
+    if arrays["status"].dtype.kind != "U" or not set(arrays["status"]) <= set(STATUSES):
+        raise ChunkError(f"{path}: unknown status names")
+    return meta, arrays
+
+
+def prepare_run_dir(run_dir, config):
+    """Create ``run_dir`` with its run.json, or check that the existing one has the same
+    configuration; a different configuration is refused, naming the differences."""
+    manifest = Path(run_dir) / "run.json"
+    if manifest.exists():
+        try:
+            old = utils.load_json(manifest)["config"]
+        except Exception:
+            raise UsageError(f"{manifest} is unreadable; remove it or choose another --out") from None
+        diff = [f"--{k} {old.get(k)!r} there, {config.get(k)!r} now" for k in sorted(set(old) | set(config))
+                if old.get(k) != config.get(k)]
+        require(not diff, f"{run_dir} holds a different configuration ({'; '.join(diff)}); "
+                          f"use another --out or the same options")
+        return
+    utils.save_json(manifest, {"format": "kinks-mc-run/1", "config": config, "label": run_label(config),
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def pending_tasks(run_dir, config):
+    """The tasks whose chunk is not finished; a corrupt chunk is named in a warning and redone."""
+    pending = []
+    for task in chunk_tasks(run_dir, config):
+        path = chunk_path(run_dir, task["offset"], task["width"], task["chunk"])
+        if not path.exists() and not path.with_suffix(".json").exists():
+            pending.append(task)
+            continue
+        try:
+            load_chunk(path, config)
+        except ChunkError as error:
+            print(f"warning: {error}; recomputing it")
+            pending.append(task)
+    return pending
+
+
+def default_run_dir(preset, config):
+    name = f"{preset}-{config['optimizer']}-{config['init']}-{config['step']}"
+    return custom_paths.results_root() / "mc" / name
+
+
+def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
+        widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
+        chunk_size=None, save_params=None, jobs=-1, out=None):
+    """Run (or resume) a Monte Carlo study; every option overrides the preset's value.
+
+    preset: quick (n = 16, 32, 64; 500 runs; offsets 0, 0.1) or paper (n = 16 ... 2048;
+    10,000 runs; offsets 0, 0.01, 0.1). optimizer: gd | momentum | sgd | adam. step: theory
+    (1/lambda_max at initialisation) | small (0.01/n). init: he | swapped. stopping: comma list of
+    crossing, sufficient (gd only), early. engine: auto | dense | reduced. jobs: worker processes
+    (-1: all cores). out: the run directory (default results/mc/<preset>-<optimizer>-<init>-<step>).
+    Rerunning the same command skips finished chunks."""
+    config = make_config(preset, optimizer, step, init, stopping, offsets, widths, runs, seed,
+                         epochs_per_check, max_checks, engine, chunk_size, save_params)
+    require(isinstance(jobs, int) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1),
+            f"--jobs must be a positive integer or -1 (all cores); got {jobs!r}")
+    run_dir = Path(out) if out is not None else default_run_dir(preset, config)
+    prepare_run_dir(run_dir, config)
+    tasks = pending_tasks(run_dir, config)
+    total = len(chunk_tasks(run_dir, config))
+    print(f"{run_dir}: {run_label(config)}, engine {config['engine']}; "
+          f"{total - len(tasks)} of {total} chunks already finished")
+    start = time.perf_counter()
+    for _ in utils.parallel_map(run_chunk, tasks, jobs=jobs, desc="chunks"):
+        pass
+    print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
+    return str(run_dir)
+
+
+def summarize(run_dir):
+    """Status counts per (offset, width) over the valid chunks of a run: a dict
+    {(offset, width): {"chunks": done, "total": expected, "runs": r, STATUS: count, ...}}."""
+    config = utils.load_json(Path(run_dir) / "run.json")["config"]
+    table = {}
+    for task in chunk_tasks(run_dir, config):
+        row = table.setdefault((task["offset"], task["width"]), {"chunks": 0, "total": 0, "runs": 0})
+        row["total"] += 1
+        try:
+            meta, _ = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config)
+        except ChunkError:
+            continue
+        row["chunks"] += 1
+        row["runs"] += meta["runs"]
+        for name, count in meta["counts"].items():
+            row[name] = row.get(name, 0) + count
+    return table
+
+
+def status(out):
+    """Print what is finished in the run directory ``out``: chunks and status counts per (offset, width)."""
+    require((Path(out) / "run.json").exists(), f"--out {out} is not a run directory (no run.json)")
+    table = summarize(out)
+    names = [s for s in STATUSES if any(s in row for row in table.values())]
+    print(f"{'offset':>8} {'n':>6} {'chunks':>9} {'runs':>7} " + " ".join(f"{s:>17}" for s in names))
+    for (offset, width), row in table.items():
+        print(f"{offset:>8g} {width:>6} {row['chunks']:>4}/{row['total']:<4} {row['runs']:>7} "
+              + " ".join(f"{row.get(s, 0):>17}" for s in names))
+
+
+# ============================================================================ benchmarks
+def naive_epoch(a, b, c, w, x, y, p, h):
+    """Baseline for ``benchmark`` only: a straightforward gd epoch on (P, m, n) arrays with
+    boolean-mask assignment, plus the crossing test."""
+    z = a[:, None, :] * x[None, :, None] + b[:, None, :]
+    active = z > 0
+    relu = z.copy()
+    relu[~active] = 0.0
+    f = c[:, None] + (relu * w[:, None, :]).sum(2)
+    r = (p * (f - y))[:, :, None]
+    masked = np.where(active, r, 0.0)
+    ga = w * (masked * x[None, :, None]).sum(1)
+    gb = w * masked.sum(1)
+    gw = (r * relu).sum(1)
+    a -= h[:, None] * ga
+    b -= h[:, None] * gb
+    w -= h[:, None] * gw
+    c -= h * r.sum((1, 2))
+    return np.any(np.abs(b) >= np.abs(a), axis=1)
+
+
+def epochs_per_second(epoch, seconds):
+    """Calls of ``epoch()`` per second, timed for at least ``seconds`` (after one warm-up call)."""
+    epoch()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        epoch()
+        calls += 1
+    return calls / (time.perf_counter() - start)
+
+
+def benchmark_setup(n, P, seed=0):
+    rng = np.random.default_rng(seed)
+    p = sample_weights(rng, P, n**2)
+    a, b, c, w = init_params(rng, P, n)
+    return a, b, c, w, p, theory_step_size(a, b, w, X_DATA, p)
+
+
+def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
+    """Network-epochs per second (one gd epoch: step + crossing test) of the naive (P, m, n)
+    baseline, the dense and the reduced trainer, on ``threads`` BLAS threads; P = 2^16 / n for
+    the dense ones (4096 at n = 16, 32 at n = 2048) and 4096 for the reduced trainer. Also the time
+    of one certificate check of 4,096 networks at n = 16."""
+    from threadpoolctl import threadpool_limits
+
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    seconds = utils.check_float("seconds", seconds, 0.0, strict=True)
+    x, y = X_DATA, Y_DATA
+    with threadpool_limits(utils.check_int("threads", threads, 1)):
+        print(f"{'n':>6} {'P dense':>8} {'naive':>12} {'dense':>12} {'reduced':>12}"
+              f" {'dense/naive':>12} {'reduced/dense':>14}   (network-epochs/s)")
+        for n in widths:
+            P = max(2**16 // n, 8)
+            a, b, c, w, p, h = benchmark_setup(n, P)
+            naive = P * epochs_per_second(lambda: naive_epoch(a, b, c, w, x, y, p, h), seconds)
+            rates = []
+            for trainer_class, P_run in ((DenseTrainer, P), (ReducedTrainer, 4096)):
+                a, b, c, w, p, h = benchmark_setup(n, P_run)
+                trainer = trainer_class(a, b, c, w, x, y, h, "gd")
+
+                def epoch():
+                    trainer.step(p)
+                    trainer.crossed_now()
+                rates.append(P_run * epochs_per_second(epoch, seconds))
+            dense, reduced = rates
+            print(f"{n:>6} {P:>8} {naive:>12.4g} {dense:>12.4g} {reduced:>12.4g}"
+                  f" {dense / naive:>12.2f} {reduced / dense:>14.1f}")
+        a, b, c, w, p, h = benchmark_setup(16, 4096)
+        c += 0.1
+        check = 1.0 / epochs_per_second(lambda: certify(a, b, c, w, x, y, p, h), seconds)
+        print(f"certificate check, 4096 networks at n = 16: {1e3 * check:.2f} ms")
+
+
+# ============================================================================ CLI
+if __name__ == "__main__":
+    utils.run_cli({"run": run, "status": status, "benchmark": benchmark})
