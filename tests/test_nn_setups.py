@@ -12,6 +12,7 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import eval_nn_setups as ev  # noqa: E402
 import run_nn_setups as rn  # noqa: E402
 import utils  # noqa: E402
 
@@ -336,3 +337,75 @@ def test_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, argv, message)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+# ----------------------------------------------------------------------------- evaluation
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    rn.sweep(out=folder, **{**SWEEP, "datasets": "ex,radial_1,radial_2", "params": "he,ntk", "optimisers": "adam",
+                            "biases": "zero,kink-neg-unif"})
+    return folder
+
+
+def test_table_reports_the_chosen_step_with_its_standard_error(small_sweep, capsys):
+    ev.table(out=small_sweep, compile="no")
+    printed = capsys.readouterr().out
+    rows = list(__import__("csv").DictReader((small_sweep / "table.csv").open()))
+    assert len(rows) == 3 * 2 * 2
+    for row in rows:
+        folder = small_sweep / row["dataset"] / f"{row['param']}_{row['optimiser']}_{row['bias']}"
+        chosen = rn.choose_step([rn.read_result(f) for f in folder.glob("*.json")])
+        per_net = np.array(chosen["per_network"]["best_test"])
+        assert float(row["best_test_rmse"]) == pytest.approx(per_net.mean(), rel=1e-6)
+        assert float(row["se"]) == pytest.approx(per_net.std(ddof=1) / math.sqrt(per_net.size), rel=1e-6)
+        assert int(row["step_exponent"]) == chosen["task"]["step_exponent"]
+        assert f"{float(row['best_test_rmse']):.4f}" in printed
+    tex = (small_sweep / "table.tex").read_text()
+    assert tex.count(r"\colorbox") == len(rows) and r"\end{document}" in tex
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_table_compiles(small_sweep):
+    ev.table(out=small_sweep, compile="yes")
+    assert (small_sweep / "table.pdf").stat().st_size > 0
+
+
+def test_corrupt_result_files_are_named_and_skipped(small_sweep, tmp_path, capsys):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(small_sweep, copy)
+    broken = sorted(copy.rglob("step_e*.json"))[:2]
+    broken[0].write_text("{ half a file")
+    broken[1].write_text(json.dumps({"task": {}}))
+    ev.table(out=copy, compile="no")
+    err = capsys.readouterr().err
+    assert all(f"skipping corrupt result file {f}" in err for f in broken)
+
+
+def test_shading_runs_from_column_best_to_worst_in_log_rmse():
+    np.testing.assert_allclose(ev.shade([0.1, 1.0, math.sqrt(0.1)]), [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(ev.shade([0.3, 0.3]), [0.0, 0.0])
+
+
+def test_figures_are_written(small_sweep):
+    ev.figures(out=small_sweep, usetex="no")
+    for name in ("rmse_vs_d", "bias_grid", "ex_fits", "kink_cdf"):
+        for suffix in (".png", ".pdf"):
+            assert (small_sweep / "figures" / (name + suffix)).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["table", "--grid", "nope"], "--grid must be one of"),
+    (["table", "--out", "/nonexistent/folder"], "no results under"),
+    (["figures", "--out", "FOLDER", "--family", "cube"], "--family must be one of"),
+    (["figures", "--out", "FOLDER", "--ex_configs", "he/adam"], "--ex_configs must be"),
+])
+def test_eval_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, small_sweep, argv, message):
+    argv = [str(small_sweep) if a == "FOLDER" else a for a in argv]
+    monkeypatch.setattr(sys, "argv", ["eval_nn_setups.py"] + argv)
+    with pytest.raises(SystemExit) as exit_info:
+        utils.run_cli({"table": ev.table, "figures": ev.figures, "report": ev.report})
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
