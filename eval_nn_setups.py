@@ -82,10 +82,11 @@ def shade(values):
 def text_table(chosen):
     """A fixed-width text table of mean +- SE per configuration x data set."""
     configs, datasets = table_layout(chosen)
-    lines = ["configuration".ljust(28) + "".join(d.rjust(18) for d in datasets)]
+    width = max(len("configuration"), *(len("/".join(c)) for c in configs)) + 2
+    lines = ["configuration".ljust(width) + "".join(d.rjust(18) for d in datasets)]
     for config in configs:
         cells = [chosen.get((config, d)) for d in datasets]
-        lines.append("/".join(config).ljust(28) + "".join(
+        lines.append("/".join(config).ljust(width) + "".join(
             ("diverged" if c is None else "{:.4f} ± {:.4f}".format(*mean_and_se(c))).rjust(18) for c in cells))
     return "\n".join(lines) + "\n"
 
@@ -188,11 +189,16 @@ def relative_curves(chosen, family, configs):
 
 
 def plot_band(ax, curve, label, **style):
-    """A curve with a +-2 SE band against d on a log2 axis."""
+    """A curve with a +-2 SE band against d, both axes logarithmic."""
+    from matplotlib.ticker import NullLocator
+
     d, rel, se = curve
     line, = ax.plot(d, rel, marker="o", markersize=3, label=label, **style)
     ax.fill_between(d, rel - 2 * se, rel + 2 * se, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(d, [str(int(v)) for v in d])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def figure_rmse_vs_d(chosen, family, bias, path):
@@ -207,7 +213,7 @@ def figure_rmse_vs_d(chosen, family, bias, path):
                   linestyle="-" if config[0] == "he" else "--")
     ax.set(xlabel="input dimension $d$", ylabel="mean RMSE / best mean RMSE",
            title=f"{family} data, hidden bias {bias} (bands: $\\pm 2$ SE)")
-    ax.legend(ncol=2)
+    ax.legend(ncol=2, handlelength=3)
     save_figure(fig, path)
 
 
@@ -231,7 +237,7 @@ def figure_bias_grid(chosen, family, path):
             ax.set_ylabel("mean RMSE / best" if col == 0 else "")
     handles, labels = next((ax.get_legend_handles_labels() for ax in axes.flat if ax.lines), ([], []))
     fig.legend(handles, labels, loc="lower center", ncol=len(biases), title="hidden-bias initialisation",
-               bbox_to_anchor=(0.5, -0.08))
+               bbox_to_anchor=(0.5, -0.08), handlelength=3)
     fig.suptitle(f"{family} data: best-test RMSE relative to the best configuration ($\\pm 2$ SE bands)")
     fig.tight_layout()
     save_figure(fig, path)
@@ -246,7 +252,7 @@ def figure_ex_fits(chosen, configs, path):
     utils.require(shown, "--ex_configs: none of them has ex results")
     cols = min(3, len(shown))
     rows = math.ceil(len(shown) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.5 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows), squeeze=False)
     grid = np.linspace(-rn.CURVE_RANGE, rn.CURVE_RANGE, rn.CURVE_POINTS)
     for ax, config in zip(axes.flat, shown):
         result = chosen[config, "ex"]
@@ -254,8 +260,9 @@ def figure_ex_fits(chosen, configs, path):
         ax.scatter(curve["train_x"], curve["train_y"], s=3, color="0.6", label="training data")
         ax.plot(grid, rn.ex_regression_function(grid), "k--", linewidth=0.8, label="$E[y|x]$")
         ax.plot(curve["x"], np.array(curve["f"], dtype=float), color="tab:red", linewidth=1.2, label="median network")
-        ax.set_title("{}/{}/{}: RMSE {:.3f}".format(*config, *mean_and_se(result)[:1]))
-        ax.set_xlim(-1.5, 1.5)
+        ax.set_title("{}/{}/{}: RMSE {:.3f} $\\pm$ {:.3f}".format(*config, *mean_and_se(result)))
+        ax.set(xlim=(-1.45, 1.45), xticks=(-1, 0, 1), xlabel="$x$",
+               ylim=(min(curve["train_y"]) - 0.7, max(curve["train_y"]) + 0.7))
     for ax in axes.flat[len(shown):]:
         ax.axis("off")
     axes.flat[0].legend(loc="upper center")

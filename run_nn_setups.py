@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import utils
 from custom_paths import results_root
@@ -254,7 +255,7 @@ def train_networks(params, mults, data, optimiser, lr, n_epochs, valid_every, ba
     best_valid = torch.full((P,), math.inf, dtype=X.dtype, device=X.device)
     best_test = torch.full((P,), math.nan, dtype=X.dtype, device=X.device)
     best_curve, history = None, {"valid": [], "test": []}
-    bar = __import__("tqdm").tqdm(total=n_epochs, desc="epochs", disable=not progress)
+    bar = tqdm(total=n_epochs, desc="epochs", disable=not progress)
     for epoch, order in zip(range(n_epochs), orders):
         for start in range(0, n_train, batch_size):
             batch = order[:, start:start + batch_size]
@@ -493,7 +494,7 @@ def sweep(grid="quick", out=None, datasets=None, params=None, optimisers=None, b
     Coarse steps: base * 2^(e/8) for the grid's exponents e; fine: the best coarse e (by mean best
     valid RMSE, never a diverged step) plus the grid's offsets. One JSON file per configuration and
     step under --out (default results/nn_setups/<grid>); existing files are skipped, so an
-    interrupted sweep resumes. The list options (comma-separated) and sizes override the grid's.
+    interrupted sweep resumes; prints how many tasks were trained and skipped. The list options (comma-separated) and sizes override the grid's.
     --jobs: worker processes (default: all cores on CPU, 1 on CUDA)."""
     settings = grid_settings(grid, datasets=datasets, params=params, optimisers=optimisers, biases=biases,
                              n_networks=n_networks, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget)
@@ -509,9 +510,7 @@ def sweep(grid="quick", out=None, datasets=None, params=None, optimisers=None, b
     fine = configuration_tasks(settings, folder, lambda key: fine_exponents(coarse[key], settings["fine"]), **common)
     counts.append(run_tasks([{**t, **threads} for ts in fine.values() for t in ts], jobs, "fine steps"))
     done, skipped = map(sum, zip(*counts))
-    print(f"sweep {grid}: {done} tasks trained, {skipped} skipped (already done) in "
-          f"{time.perf_counter() - start:.1f} s; results in {folder}")
-    return dict(done=done, skipped=skipped, folder=str(folder))
+    return dict(done=done, skipped=skipped, seconds=round(time.perf_counter() - start, 1), folder=str(folder))
 
 
 def fit(dataset="ex", param="he", optimiser="adam", bias="zero", bias_gain=1.0, lr=None, step_exponent=0,
