@@ -157,9 +157,8 @@ def unit_moments(a, b, w):
     """Sigma_s = sum over units with sign(a_i) = s of theta_i theta_i^T, theta_i = (a_i, b_i, w_i):
     (P, 2, 3, 3), side 0 is +, side 1 is -."""
     theta = np.stack([a, b, w], axis=1)  # (P, 3, n)
-    sides = np.stack([a > 0, a < 0], axis=1)[:, :, None, :]  # (P, 2, 1, n)
-    masked = theta[:, None] * sides  # (P, 2, 3, n)
-    return masked @ np.swapaxes(masked, -1, -2)
+    theta_t = np.swapaxes(theta, 1, 2)
+    return np.stack([(theta * side[:, None, :]) @ theta_t for side in (a > 0, a < 0)], axis=1)
 
 
 def reference_matrix(sigma):
@@ -200,7 +199,7 @@ def inf_norm(A):
     return np.abs(A).sum(-1).max(-1)
 
 
-def certify(a, b, c, w, x, y, p, h):
+def certify(a, b, c, w, x, y, p, h, sigma=None):
     """The paper's sufficient certificate that gradient descent with step h never moves a kink
     across a data point, vectorised over P networks; returns (P,) bool.
 
@@ -211,10 +210,10 @@ def certify(a, b, c, w, x, y, p, h):
     delta = S_bound ||M^{1/2}||_inf^2 (G_w + G_ab + G_wab) <= 1/2;
     per unit: x_min (|a_i| - E_a,i) > |b_i| + E_b,i with E = kappa Q|theta_i| + 2 kappa^2 e^{2 kappa}
     max|theta_i| (for the paper's data x_min = 1). Networks whose kinks already passed a data point
-    are never certified."""
+    are never certified. ``sigma``: the unit moments (see ``unit_moments``) if already known."""
     x_min = np.min(np.abs(x))
     M_half, M_inv_half = symmetric_powers(data_matrix(x, p), [0.5, -0.5])
-    sigma = unit_moments(a, b, w)
+    sigma = unit_moments(a, b, w) if sigma is None else sigma
     lam, U = np.linalg.eigh(theory_matrix(sigma, M_half))
     psi0 = (M_inv_half @ linear_residual(sigma, c, x, y, p)[:, :, None])[:, :, 0]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -330,6 +329,10 @@ class DenseTrainer:
         """The current (a, b, c, w)."""
         return self.a, self.b, self.c, self.w
 
+    def moments(self):
+        """The unit moments Sigma_s, (P, 2, 3, 3)."""
+        return unit_moments(self.a, self.b, self.w)
+
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds."""
         self.a, self.b, self.c, self.w, self.h, self.sign_a0 = (
@@ -360,8 +363,8 @@ class ReducedTrainer:
         require(optimizer in ("gd", "momentum", "sgd"), f"the reduced trainer cannot train {optimizer}")
         self.x, self.y, self.h, self.optimizer = x, y, np.array(h, dtype=float), optimizer
         self.x_min = np.min(np.abs(x))
-        self.data_side = (x < 0).astype(np.intp)  # (m,), 0 for x > 0
-        self.side_of_data = np.stack([x > 0, x < 0]).astype(float)  # (2, m)
+        sides_of_data = np.stack([x > 0, x < 0], axis=1)  # (m, 2)
+        self.E = np.concatenate([sides_of_data * x[:, None], sides_of_data], axis=1)  # (m, 4)
         self.a0, self.w0 = np.array(a, dtype=float), np.array(w, dtype=float)
         self.plus = self.a0 > 0  # (P, n)
         sides = np.stack([self.plus, ~self.plus])  # (2, P, n)
@@ -377,25 +380,24 @@ class ReducedTrainer:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = self.w0 / self.a0
         self.count = sides.sum(2)  # units per side, (2, P)
-        self.r_min = np.where(sides, ratio, np.inf).min(2)  # extremes of r_i per side, (2, P)
-        self.r_max = np.where(sides, ratio, -np.inf).max(2)
+        r_min = np.where(sides, ratio, np.inf).min(2)
+        r_max = np.where(sides, ratio, -np.inf).max(2)
+        self.r_ends = np.stack([r_min, r_max])  # extremes of r_i per side, (2, 2, P)
 
     def _side_fits(self):
-        """Slope Sigma_s[w, a] and intercept Sigma_s[w, b] of each side's affine function, (2, P)."""
-        T_a, T_b, T_w = self.T
+        """(slope_+, slope_-, intercept_+, intercept_-) = (Sigma_s[w, a], Sigma_s[w, b]) of each
+        side's affine function, from Sigma_s = T_s Sigma_s(0) T_s^T: (4, P)."""
+        T_w = self.T[2]
         u_a = T_w[0] * self.s_aa + T_w[1] * self.s_aw  # row w of T Sigma(0), columns a and w
         u_w = T_w[0] * self.s_aw + T_w[1] * self.s_ww
-        return u_a * T_a[0] + u_w * T_a[1], u_a * T_b[0] + u_w * T_b[1]
+        return (u_a * self.T[:2, 0] + u_w * self.T[:2, 1]).reshape(4, -1)
 
     def step(self, weights):
         """One step of all networks on the data weights (P, m)."""
-        slope, intercept = self._side_fits()
-        f = self.c + slope[self.data_side] * self.x[:, None] + intercept[self.data_side]  # (m, P)
+        f = self.c + self.E @ self._side_fits()  # (m, P)
         r = weights.T * (f - self.y[:, None])
-        G1 = self.side_of_data @ (r * self.x[:, None])  # (2, P)
-        G2 = self.side_of_data @ r
-        T_a, T_b, T_w = self.T
-        KT = np.stack([G1 * T_w, G2 * T_w, G1 * T_a + G2 * T_b])  # K_s T_s, (3, 2, 2, P)
+        G = (self.E.T @ r).reshape(2, 1, 2, -1)  # (G1, G2) per side
+        KT = np.concatenate([G * self.T[2], (G * self.T[:2]).sum(0, keepdims=True)])  # K_s T_s
         g_c = r.sum(0)
         if self.optimizer == "momentum":
             self.V *= MOMENTUM
@@ -410,9 +412,10 @@ class ReducedTrainer:
     def crossed_now(self):
         """Whether any unit has crossed now (see ``kinks_crossed``), (P,) bool."""
         (T_aa, T_aw), (T_ba, T_bw) = self.T[0], self.T[1]
+        r = self.r_ends
         with np.errstate(invalid="ignore"):
-            phi = [np.abs(T_ba + T_bw * r) - self.x_min * (T_aa + T_aw * r) for r in (self.r_min, self.r_max)]
-        return np.any(((phi[0] >= 0) | (phi[1] >= 0)) & (self.count > 0), axis=0)
+            phi = np.abs(T_ba + T_bw * r) - self.x_min * (T_aa + T_aw * r)  # (2, 2, P)
+        return np.any((phi >= 0).any(0) & (self.count > 0), axis=0)
 
     def params(self):
         """(a, b, c, w) reconstructed as theta_i = T_s theta_i(0), O(n) per network."""
@@ -421,19 +424,24 @@ class ReducedTrainer:
         a, b, w = (unit_coef(row, 0) * self.a0 + unit_coef(row, 1) * self.w0 for row in range(3))
         return a, b, self.c, w
 
+    def moments(self):
+        """Sigma_s = T_s Sigma_s(0) T_s^T, O(1) per network: (P, 2, 3, 3)."""
+        sigma0 = np.array([[self.s_aa, self.s_aw], [self.s_aw, self.s_ww]])  # (2, 2, sides, P)
+        return np.einsum("iksp,klsp,jlsp->psij", self.T, sigma0, self.T)
+
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds."""
         for name in ("h", "c", "vc", "a0", "w0", "plus"):
             setattr(self, name, getattr(self, name)[mask])
-        for name in ("s_aa", "s_aw", "s_ww", "count", "r_min", "r_max"):
+        for name in ("s_aa", "s_aw", "s_ww", "count"):
             setattr(self, name, getattr(self, name)[:, mask])
-        self.T = self.T[..., mask]
+        self.T, self.r_ends = self.T[..., mask], self.r_ends[..., mask]
         if self.V is not None:
             self.V = self.V[..., mask]
 
 
 # ============================================================================ training loop
-def check_stops(params, x, y, q, p, h, stopping, early):
+def check_stops(params, sigma, x, y, q, p, h, stopping, early):
     """The stopping criteria of one check for the running networks, in the paper's order
     (a later status overrides an earlier one): EARLY_STOPPED < LOCALLY_CONVERGED < A_DEGENERATE
     < X_DEGENERATE. ``early`` holds the running best validation loss and wait count (P,) and is
@@ -447,7 +455,7 @@ def check_stops(params, x, y, q, p, h, stopping, early):
         early["wait"] = np.where(better, 0, early["wait"] + 1)
         status[early["wait"] >= EARLY_PATIENCE] = "EARLY_STOPPED"
     if "sufficient" in stopping:
-        status[certify(a, b, c, w, x, y, p, h)] = "LOCALLY_CONVERGED"
+        status[certify(a, b, c, w, x, y, p, h, sigma)] = "LOCALLY_CONVERGED"
         status[degenerate_units(a)] = "A_DEGENERATE"
         status[degenerate_data(x, p)] = "X_DEGENERATE"
     return status
@@ -491,7 +499,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
                 crossed |= new
         params = trainer.params()
         finite = np.all([np.isfinite(v).reshape(len(alive), -1).all(1) for v in params], axis=0)
-        status = check_stops(params, x, y, q, p, h, stopping, early)
+        status = check_stops(params, trainer.moments(), x, y, q, p, h, stopping, early)
         status[~finite] = "DIVERGED"
         status[crossed] = "CROSSED"
         stop = status != ""

@@ -273,3 +273,18 @@ def test_different_configuration_is_refused(tmp_path):
     mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
     with pytest.raises(utils.UsageError, match="--runs 10 there, 20 now"):
         mc.run(widths=[16], runs=20, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
+
+
+def test_reduced_moments_equal_moments_of_reconstructed_units():
+    rng = np.random.default_rng(7)
+    a, b, c, w = mc.init_params(rng, 50, 16)
+    p = mc.sample_weights(rng, 50, 256)
+    trainer = mc.ReducedTrainer(a, b, c, w, X, Y, mc.theory_step_size(a, b, w, X, p), "momentum")
+    crossed = trainer.crossed_now()
+    for _ in range(100):
+        trainer.step(p)
+        crossed |= trainer.crossed_now()
+    a_t, b_t, _, w_t = trainer.params()
+    assert (~crossed).sum() > 25
+    np.testing.assert_allclose(trainer.moments()[~crossed], mc.unit_moments(a_t, b_t, w_t)[~crossed],
+                               rtol=1e-10, atol=1e-12)
