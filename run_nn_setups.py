@@ -109,8 +109,8 @@ def forward(params, mults, X):
 
     params: W (P, d, m), b (P, 1, m), a (P, m, 1), c (P, 1, 1); mults = (m1, m2); X (P, n, d)
     -> (P, n, 1)."""
-    hidden = torch.relu(mults[0] * torch.bmm(X, params["W"]) + params["b"])
-    return mults[1] * torch.bmm(hidden, params["a"]) + params["c"]
+    hidden = torch.relu(torch.baddbmm(params["b"], X, params["W"], alpha=mults[0]))
+    return torch.baddbmm(params["c"], hidden, params["a"], alpha=mults[1])
 
 
 def kink_distances(params, mults):
@@ -552,12 +552,15 @@ def seconds_per_step(n_networks, d, width, steps, optimiser, device, dtype):
 
 
 def benchmark(n_networks=100, width=512, dims="1,16,64", steps=64, optimiser="adam", device="auto",
-              dtype="float32", out=None):
+              dtype="float32", threads=None, out=None):
     """Time training steps of n_networks networks batched against one network (a Python loop over
     networks costs P times that); prints ms per step, network-steps per second and the speed-up,
-    and saves them to --out (default results/nn_setups/benchmark_<device>.json)."""
+    and saves them to --out (default results/nn_setups/benchmark_<device>.json). --threads sets
+    torch's CPU threads (default: torch's choice)."""
     n_networks, width, steps = (utils.check_int(k, v) for k, v in
                                 (("n_networks", n_networks), ("width", width), ("steps", steps)))
+    if threads is not None:
+        torch.set_num_threads(utils.check_int("threads", threads))
     dims = utils.as_list("dims", dims, utils.check_int)
     utils.check_choice("optimiser", optimiser, OPTIMISERS)
     device, torch_dtype = utils.torch_device(device), utils.torch_dtype(dtype)
