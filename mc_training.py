@@ -239,9 +239,10 @@ def certify(a, b, c, w, x, y, p, h, sigma=None):
     return (rho < 1.0) & (kappa < 0.5) & (delta <= 0.5) & units_ok
 
 
-def degenerate_units(a):
-    """All a_i of one sign: one data side has no unit (A_DEGENERATE), (P,) bool."""
-    return np.all(a > 0, axis=1) | np.all(a < 0, axis=1)
+def degenerate_units(sigma):
+    """All a_i of one sign, so one side has no unit (A_DEGENERATE): Sigma_s[a, a] = 0 for a side,
+    from the unit moments (P, 2, 3, 3); (P,) bool."""
+    return np.any(sigma[:, :, 0, 0] == 0, axis=1)
 
 
 def degenerate_data(x, p):
@@ -332,6 +333,18 @@ class DenseTrainer:
     def moments(self):
         """The unit moments Sigma_s, (P, 2, 3, 3)."""
         return unit_moments(self.a, self.b, self.w)
+
+    def outputs(self):
+        """f(x_j), (P, m)."""
+        return self.patterns.output(self.patterns.codes(self.a, self.b), self.a, self.b, self.c, self.w)
+
+    def check_units(self):
+        """The units the certificate's per-unit test must pass: all of them, (a, b, w) each (P, n)."""
+        return self.a, self.b, self.w
+
+    def finite(self):
+        """No parameter is inf or nan, (P,) bool."""
+        return np.all([np.isfinite(q).all(1) for q in (self.a, self.b, self.w)], axis=0) & np.isfinite(self.c)
 
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds."""
@@ -429,6 +442,28 @@ class ReducedTrainer:
         sigma0 = np.array([[self.s_aa, self.s_aw], [self.s_aw, self.s_ww]])  # (2, 2, sides, P)
         return np.einsum("iksp,klsp,jlsp->psij", self.T, sigma0, self.T)
 
+    def outputs(self):
+        """f(x_j) from each side's affine function, (P, m)."""
+        return (self.c + self.E @ self._side_fits()).T
+
+    def check_units(self):
+        """Stand-ins for all units in the certificate's per-unit test, (a, b, w) each (P, 4).
+
+        Unit i of side s is theta_i(t) = a_i(0) v(r_i) with v(r) = T_s (1, 0, r) linear in r. The test
+        x_min (|a| - E_a) > |b| + E_b is positively homogeneous in theta, so it may use v(r_i); while
+        no unit has crossed, v_a > 0 between the side's extreme r_i, and there the test's violation
+        |v_b| + (1 + x_min) E - x_min v_a is convex in r. So the units v(r_min), v(r_max) of each
+        side pass it only if every unit does. An empty side repeats the other side's units."""
+        v = self.T[:, 0, None] + self.T[:, 1, None] * self.r_ends  # (3, ends, sides, P)
+        with np.errstate(invalid="ignore"):
+            v = np.where(self.count > 0, v, v[:, :, ::-1])
+        a, b, w = v.reshape(3, 4, -1).transpose(0, 2, 1)
+        return a, b, w
+
+    def finite(self):
+        """No map entry and no c is inf or nan, (P,) bool."""
+        return np.isfinite(self.T).all((0, 1, 2)) & np.isfinite(self.c)
+
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds."""
         for name in ("h", "c", "vc", "a0", "w0", "plus"):
@@ -441,22 +476,23 @@ class ReducedTrainer:
 
 
 # ============================================================================ training loop
-def check_stops(params, sigma, x, y, q, p, h, stopping, early):
+def check_stops(trainer, x, y, q, p, h, stopping, early):
     """The stopping criteria of one check for the running networks, in the paper's order
     (a later status overrides an earlier one): EARLY_STOPPED < LOCALLY_CONVERGED < A_DEGENERATE
     < X_DEGENERATE. ``early`` holds the running best validation loss and wait count (P,) and is
     updated in place. Returns the new status per network ('' = keeps running), (P,)."""
-    a, b, c, w = params
-    status = np.full(len(c), "", dtype="<U17")
+    status = np.full(len(h), "", dtype="<U17")
     if "early" in stopping:
-        V = np.sum(q * (y - network_output(a, b, c, w, x)) ** 2, axis=1)
+        V = np.sum(q * (y - trainer.outputs()) ** 2, axis=1)
         better = V < early["best"] - EARLY_TOL
         early["best"] = np.where(better, V, early["best"])
         early["wait"] = np.where(better, 0, early["wait"] + 1)
         status[early["wait"] >= EARLY_PATIENCE] = "EARLY_STOPPED"
     if "sufficient" in stopping:
-        status[certify(a, b, c, w, x, y, p, h, sigma)] = "LOCALLY_CONVERGED"
-        status[degenerate_units(a)] = "A_DEGENERATE"
+        sigma = trainer.moments()
+        a, b, w = trainer.check_units()
+        status[certify(a, b, trainer.c, w, x, y, p, h, sigma)] = "LOCALLY_CONVERGED"
+        status[degenerate_units(sigma)] = "A_DEGENERATE"
         status[degenerate_data(x, p)] = "X_DEGENERATE"
     return status
 
@@ -497,14 +533,12 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
             if new.any():
                 out["first_cross_epoch"][alive[new]] = epoch
                 crossed |= new
-        params = trainer.params()
-        finite = np.all([np.isfinite(v).reshape(len(alive), -1).all(1) for v in params], axis=0)
-        status = check_stops(params, trainer.moments(), x, y, q, p, h, stopping, early)
-        status[~finite] = "DIVERGED"
+        status = check_stops(trainer, x, y, q, p, h, stopping, early)
+        status[~trainer.finite()] = "DIVERGED"
         status[crossed] = "CROSSED"
         stop = status != ""
         if keep_params:
-            for name, value in zip("abcw", params):
+            for name, value in zip("abcw", trainer.params()):
                 out[name][alive[stop]] = value[stop]
         out["status"][alive[stop]] = status[stop]
         out["stop_epoch"][alive[stop]] = epoch
