@@ -294,10 +294,10 @@ class Optimizer:
 
 def minibatch_weights(uniforms, cum_p):
     """sgd weights Multinomial(B, p) / B from B uniforms per network: counts of the categories
-    given by inverse-cdf sampling, (P, m). uniforms (P, B), cum_p (P, m) cumulative sums of p."""
-    below = (uniforms[:, :, None] < cum_p[:, None, :-1]).sum(1)  # #{draws below cum_j}, (P, m-1)
+    given by inverse-cdf sampling, (m, P). uniforms (P, B); cum_p (m, P) cumulative sums of p."""
+    below = (uniforms[None, :, :] < cum_p[:-1, :, None]).sum(2)  # #{draws below cum_j}, (m-1, P)
     batch = uniforms.shape[1]
-    counts = np.diff(below, prepend=0, append=batch, axis=1)
+    counts = np.diff(below, prepend=0, append=batch, axis=0)
     return counts / batch
 
 
@@ -318,8 +318,8 @@ class DenseTrainer:
         return [self.a, self.b, self.c, self.w]
 
     def step(self, weights):
-        """One gradient step of all networks on the data weights (P, m)."""
-        ga, gb, gc, gw, _ = loss_gradient(self.a, self.b, self.c, self.w, self.x, self.y, weights,
+        """One gradient step of all networks on the data weights (m, P)."""
+        ga, gb, gc, gw, _ = loss_gradient(self.a, self.b, self.c, self.w, self.x, self.y, weights.T,
                                           self.patterns)
         self.optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
 
@@ -381,9 +381,10 @@ class ReducedTrainer:
         self.a0, self.w0 = np.array(a, dtype=float), np.array(w, dtype=float)
         self.plus = self.a0 > 0  # (P, n)
         sides = np.stack([self.plus, ~self.plus])  # (2, P, n)
-        self.s_aa = np.sum(sides * self.a0**2, axis=2)  # Sigma_s(0) entries, (2, P)
-        self.s_aw = np.sum(sides * self.a0 * self.w0, axis=2)
-        self.s_ww = np.sum(sides * self.w0**2, axis=2)
+        s_aa = np.sum(sides * self.a0**2, axis=2)  # Sigma_s(0) entries, (sides, P)
+        s_aw = np.sum(sides * self.a0 * self.w0, axis=2)
+        s_ww = np.sum(sides * self.w0**2, axis=2)
+        self.sigma0 = np.array([[s_aa, s_aw], [s_aw, s_ww]])  # Sigma_s(0) on (a, w), (2, 2, sides, P)
         P = len(self.h)
         self.T = np.zeros((3, 2, 2, P))
         self.T[0, 0] = self.T[2, 1] = 1.0
@@ -392,43 +393,42 @@ class ReducedTrainer:
         self.vc = np.zeros(P)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = self.w0 / self.a0
-        self.count = sides.sum(2)  # units per side, (2, P)
+        self.nonempty = sides.any(2)  # (2, P)
         r_min = np.where(sides, ratio, np.inf).min(2)
         r_max = np.where(sides, ratio, -np.inf).max(2)
-        self.r_ends = np.stack([r_min, r_max])  # extremes of r_i per side, (2, 2, P)
+        self.r_ends = np.where(self.nonempty, np.stack([r_min, r_max]), 0.0)  # per side, (2, 2, P)
 
     def _side_fits(self):
         """(slope_+, slope_-, intercept_+, intercept_-) = (Sigma_s[w, a], Sigma_s[w, b]) of each
         side's affine function, from Sigma_s = T_s Sigma_s(0) T_s^T: (4, P)."""
-        T_w = self.T[2]
-        u_a = T_w[0] * self.s_aa + T_w[1] * self.s_aw  # row w of T Sigma(0), columns a and w
-        u_w = T_w[0] * self.s_aw + T_w[1] * self.s_ww
-        return (u_a * self.T[:2, 0] + u_w * self.T[:2, 1]).reshape(4, -1)
+        T_w = self.T[2]  # (columns a and w, sides, P)
+        u = T_w[0] * self.sigma0[0] + T_w[1] * self.sigma0[1]  # row w of T Sigma(0), columns a, w
+        return (u[0] * self.T[:2, 0] + u[1] * self.T[:2, 1]).reshape(4, -1)
 
     def step(self, weights):
-        """One step of all networks on the data weights (P, m)."""
-        f = self.c + self.E @ self._side_fits()  # (m, P)
-        r = weights.T * (f - self.y[:, None])
-        G = (self.E.T @ r).reshape(2, 1, 2, -1)  # (G1, G2) per side
-        KT = np.concatenate([G * self.T[2], (G * self.T[:2]).sum(0, keepdims=True)])  # K_s T_s
-        g_c = r.sum(0)
+        """One step of all networks on the data weights (m, P). The velocities are kept as
+        h V (h is fixed per network): h V <- beta h V + h K T, T <- T - h V."""
+        r = weights * (self.E @ self._side_fits() + self.c - self.y[:, None])  # p_j (f(x_j) - y_j)
+        hG = (self.h * (self.E.T @ r)).reshape(2, 1, 2, -1)  # h (G1, G2) per side
+        hKT = np.concatenate([hG * self.T[2], (hG * self.T[:2]).sum(0, keepdims=True)])  # h K_s T_s
+        h_gc = self.h * r.sum(0)
         if self.optimizer == "momentum":
             self.V *= MOMENTUM
-            self.V += KT
-            self.T -= self.h * self.V
-            self.vc = MOMENTUM * self.vc + g_c
-            self.c -= self.h * self.vc
+            self.V += hKT
+            self.T -= self.V
+            self.vc = MOMENTUM * self.vc + h_gc
+            self.c -= self.vc
         else:
-            self.T -= self.h * KT
-            self.c -= self.h * g_c
+            self.T -= hKT
+            self.c -= h_gc
 
     def crossed_now(self):
         """Whether any unit has crossed now (see ``kinks_crossed``), (P,) bool."""
         (T_aa, T_aw), (T_ba, T_bw) = self.T[0], self.T[1]
         r = self.r_ends
-        with np.errstate(invalid="ignore"):
-            phi = np.abs(T_ba + T_bw * r) - self.x_min * (T_aa + T_aw * r)  # (2, 2, P)
-        return np.any((phi >= 0).any(0) & (self.count > 0), axis=0)
+        phi = np.abs(T_ba + T_bw * r) - self.x_min * (T_aa + T_aw * r)  # (ends, sides, P)
+        hit = (np.maximum(phi[0], phi[1]) >= 0) & self.nonempty
+        return hit[0] | hit[1]
 
     def params(self):
         """(a, b, c, w) reconstructed as theta_i = T_s theta_i(0), O(n) per network."""
@@ -439,8 +439,7 @@ class ReducedTrainer:
 
     def moments(self):
         """Sigma_s = T_s Sigma_s(0) T_s^T, O(1) per network: (P, 2, 3, 3)."""
-        sigma0 = np.array([[self.s_aa, self.s_aw], [self.s_aw, self.s_ww]])  # (2, 2, sides, P)
-        return np.einsum("iksp,klsp,jlsp->psij", self.T, sigma0, self.T)
+        return np.einsum("iksp,klsp,jlsp->psij", self.T, self.sigma0, self.T)
 
     def outputs(self):
         """f(x_j) from each side's affine function, (P, m)."""
@@ -455,8 +454,7 @@ class ReducedTrainer:
         |v_b| + (1 + x_min) E - x_min v_a is convex in r. So the units v(r_min), v(r_max) of each
         side pass it only if every unit does. An empty side repeats the other side's units."""
         v = self.T[:, 0, None] + self.T[:, 1, None] * self.r_ends  # (3, ends, sides, P)
-        with np.errstate(invalid="ignore"):
-            v = np.where(self.count > 0, v, v[:, :, ::-1])
+        v = np.where(self.nonempty, v, v[:, :, ::-1])
         a, b, w = v.reshape(3, 4, -1).transpose(0, 2, 1)
         return a, b, w
 
@@ -468,11 +466,10 @@ class ReducedTrainer:
         """Keep only the networks where ``mask`` holds."""
         for name in ("h", "c", "vc", "a0", "w0", "plus"):
             setattr(self, name, getattr(self, name)[mask])
-        for name in ("s_aa", "s_aw", "s_ww", "count"):
-            setattr(self, name, getattr(self, name)[:, mask])
-        self.T, self.r_ends = self.T[..., mask], self.r_ends[..., mask]
-        if self.V is not None:
-            self.V = self.V[..., mask]
+        for name in ("nonempty", "T", "V", "r_ends", "sigma0"):  # networks on the last axis
+            value = getattr(self, name)
+            if value is not None:  # indexing the last axis leaves it strided: copy to contiguous
+                setattr(self, name, np.ascontiguousarray(value[..., mask]))
 
 
 # ============================================================================ training loop
@@ -516,7 +513,8 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         out.update(a=np.zeros_like(trainer.params()[0]), b=None, c=np.zeros(P), w=None)
         out["b"], out["w"] = np.zeros_like(out["a"]), np.zeros_like(out["a"])
     alive = np.arange(P)
-    cum_p = np.cumsum(p, axis=1)
+    p_t = np.ascontiguousarray(p.T)  # weights are passed data-major, (m, P)
+    cum_p = np.cumsum(p_t, axis=0)
     early = {"best": np.full(P, np.inf), "wait": np.zeros(P, dtype=np.int64)}
     crossed = trainer.crossed_now()
     out["first_cross_epoch"][crossed] = 0
@@ -526,7 +524,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
             if optimizer == "sgd":
                 weights = minibatch_weights(rng.random((P, SGD_BATCH))[alive], cum_p)
             else:
-                weights = p
+                weights = p_t
             trainer.step(weights)
             epoch += 1
             new = trainer.crossed_now() & ~crossed
@@ -543,7 +541,8 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         out["status"][alive[stop]] = status[stop]
         out["stop_epoch"][alive[stop]] = epoch
         run = ~stop
-        alive, p, q, h, cum_p, crossed = alive[run], p[run], q[run], h[run], cum_p[run], crossed[run]
+        alive, p, q, h, crossed = alive[run], p[run], q[run], h[run], crossed[run]
+        p_t, cum_p = p_t[:, run], cum_p[:, run]
         early = {k: v[run] for k, v in early.items()}
         trainer.keep(run)
         if len(alive) == 0:
@@ -861,9 +860,10 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
             for trainer_class, P_run in ((DenseTrainer, P), (ReducedTrainer, 4096)):
                 a, b, c, w, p, h = benchmark_setup(n, P_run)
                 trainer = trainer_class(a, b, c, w, x, y, h, "gd")
+                p_t = np.ascontiguousarray(p.T)
 
                 def epoch():
-                    trainer.step(p)
+                    trainer.step(p_t)
                     trainer.crossed_now()
                 rates.append(P_run * epochs_per_second(epoch, seconds))
             dense, reduced = rates

@@ -64,7 +64,7 @@ def test_optimizer_steps_equal_torch(name, make_torch):
     params = [torch.tensor(v, requires_grad=True) for v in (a, b, c, w)]
     optimizer = make_torch(params, h)
     for _ in range(25):
-        trainer.step(p)
+        trainer.step(p.T)
         optimizer.zero_grad()
         torch_loss(*params, p).backward()
         optimizer.step()
@@ -101,7 +101,7 @@ def test_minibatch_weights_equal_brute_force_categorical_draws():
     rng = np.random.default_rng(3)
     p = mc.sample_weights(rng, 200, 16)  # some zero weights
     u = rng.random((200, mc.SGD_BATCH))
-    weights = mc.minibatch_weights(u, np.cumsum(p, axis=1))
+    weights = mc.minibatch_weights(u, np.cumsum(p, axis=1).T).T
     expected = np.zeros_like(p)
     for i in range(200):
         for draw in u[i]:
@@ -142,7 +142,7 @@ def test_certified_networks_never_cross_in_50000_more_epochs():
     trainer.sign_a0 = np.sign(a[certified])  # crossing is measured against the initial signs
     ever_crossed = trainer.crossed_now()
     for _ in range(50_000):
-        trainer.step(p[certified])
+        trainer.step(p[certified].T)
         ever_crossed |= trainer.crossed_now()
     assert not ever_crossed.any()
 
@@ -282,7 +282,7 @@ def test_reduced_moments_equal_moments_of_reconstructed_units():
     trainer = mc.ReducedTrainer(a, b, c, w, X, Y, mc.theory_step_size(a, b, w, X, p), "momentum")
     crossed = trainer.crossed_now()
     for _ in range(100):
-        trainer.step(p)
+        trainer.step(p.T)
         crossed |= trainer.crossed_now()
     a_t, b_t, _, w_t = trainer.params()
     assert (~crossed).sum() > 25
