@@ -760,7 +760,7 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
             f"--jobs must be a positive integer or -1 (all cores); got {jobs!r}")
     run_dir = Path(out) if out is not None else default_run_dir(preset, config)
     prepare_run_dir(run_dir, config)
-    tasks = pending_tasks(run_dir, config)
+    tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
     total = len(chunk_tasks(run_dir, config))
     print(f"{run_dir}: {run_label(config)}, engine {config['engine']}; "
           f"{total - len(tasks)} of {total} chunks already finished")
