@@ -1,0 +1,487 @@
+"""Report of the Monte Carlo study of ``mc_training.py``: tables, CSV and the paper's figure, and
+illustrations of training one network.
+
+report: every run directory (a folder holding run.json) below a results folder, or the ones
+named, is read chunk by chunk; a corrupt, truncated or foreign file is named in a warning and
+skipped. Per run, offset Delta and width n it counts the statuses and estimates the crossing
+probability
+
+    p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total,
+
+(every network not shown to stay put counts as possibly crossed) with a 95 % Clopper-Pearson
+interval, and per (run, Delta) fits log p_hat = alpha log n + beta by least squares. The figure
+(log-log, p_hat with its interval against n, the paper's guide line 2 / sqrt(n)) is written as
+standalone pgfplots LaTeX, compiled with pdflatex where available, and as PNG with matplotlib.
+
+examples: one network of width 16 trained by gd on the six data points: its function at
+initialisation, after 1,000 and after 20,000 epochs, its kinks -b_i / a_i and its loss against
+epochs.
+
+Layout: loading and aggregation; statistics; text and CSV; figures (pgfplots, matplotlib,
+examples); CLI.
+"""
+import csv
+import io
+import itertools
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+import custom_paths
+import mc_training as mc
+import utils
+from utils import UsageError, require
+
+STAYED = ("LOCALLY_CONVERGED", "EARLY_STOPPED")  # the statuses that count as "not crossed"
+GUIDE_FACTOR = 2.0  # the paper's guide line 2 n^(-1/2)
+FIGURE_NAME = "crossing_probability"
+CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
+EXAMPLE_WIDTH, EXAMPLE_EPOCHS, EXAMPLE_SNAPSHOTS = 16, 20_000, (0, 1_000, 20_000)
+
+
+# ============================================================================ loading and aggregation
+def default_results():
+    return custom_paths.results_root() / "mc"
+
+
+def find_run_dirs(results):
+    """Every folder holding a run.json below ``results`` (itself included), sorted."""
+    return sorted(path.parent for path in Path(results).rglob("run.json"))
+
+
+def named_run_dir(results, name):
+    """The run directory ``name``: a path, or a folder name below ``results``; it must hold run.json."""
+    for candidate in (Path(str(name)), Path(results) / str(name)):
+        if (candidate / "run.json").is_file():
+            return candidate
+    raise UsageError(f"--runs {name}: no run directory (a folder with run.json) there or in {results}")
+
+
+def chunk_files(run_dir):
+    """The chunk paths (.npz) of every chunk file (.npz or .json twin) found on disk below
+    ``run_dir``/delta_*/n_*/, and the other files found there (hidden ones, the temporaries of
+    atomic writes still in progress, are left out)."""
+    chunks, others = set(), []
+    for path in sorted(Path(run_dir).glob("delta_*/n_*/*")):
+        if path.name.startswith("."):
+            continue
+        if CHUNK_NAME.fullmatch(path.name):
+            chunks.add(path.with_suffix(".npz"))
+        else:
+            others.append(path)
+    return sorted(chunks), others
+
+
+def read_chunk(path, expected, config):
+    """(offset, width, status counts) of the chunk at ``path``, validated by ``mc.load_chunk``
+    against the run's ``config`` and against the task ``expected`` maps its path to; raises
+    ``mc.ChunkError`` naming the file otherwise."""
+    task = expected.get(path)
+    if task is None:
+        raise mc.ChunkError(f"{path}: not a chunk of this run's configuration")
+    meta, arrays = mc.load_chunk(path, config)
+    if any(meta.get(key) != task[key] for key in ("offset", "width", "chunk", "runs")):
+        raise mc.ChunkError(f"{path}: its .json describes another chunk than its place in the run")
+    names, counts = np.unique(arrays["status"], return_counts=True)
+    return task["offset"], task["width"], Counter(dict(zip(names.tolist(), counts.tolist())))
+
+
+def load_run(run_dir):
+    """A run directory as a dict: name, label, dir, config, and ``counts`` {(offset, width):
+    Counter of statuses} summed over its valid chunks; every skipped file gets a warning line.
+    None (with a warning) when its run.json is unreadable."""
+    run_dir = Path(run_dir)
+    try:
+        manifest = utils.load_json(run_dir / "run.json")
+        config = manifest["config"]
+        label = manifest.get("label") or mc.run_label(config)
+        expected = {mc.chunk_path(run_dir, t["offset"], t["width"], t["chunk"]): t
+                    for t in mc.chunk_tasks(run_dir, config)}
+    except Exception as error:  # unreadable JSON, another format, a config missing keys
+        print(f"warning: {run_dir / 'run.json'}: unreadable ({type(error).__name__}: {error}); run skipped")
+        return None
+    chunks, others = chunk_files(run_dir)
+    for path in others:
+        print(f"warning: {path}: not a chunk file; skipped")
+    counts = {}
+    for path in chunks:
+        try:
+            offset, width, found = read_chunk(path, expected, config)
+        except mc.ChunkError as error:
+            print(f"warning: {error}; skipped")
+            continue
+        counts.setdefault((offset, width), Counter()).update(found)
+    return dict(name=run_dir.name, label=label, dir=run_dir, config=config, counts=dict(sorted(counts.items())))
+
+
+def load_runs(results=None, runs=None):
+    """The runs to report: those named in ``runs`` (paths or folder names below ``results``), else
+    every run directory below ``results``; runs without any valid chunk are left out with a note."""
+    results = Path(results) if results is not None else default_results()
+    if runs is None:
+        require(results.is_dir(), f"--results {results} is not a folder (run python mc_training.py run first)")
+        run_dirs = find_run_dirs(results)
+        require(run_dirs, f"no run directory (a folder with run.json) below {results}; "
+                          f"run python mc_training.py run first")
+    else:
+        run_dirs = utils.as_list("runs", runs, lambda option, name: named_run_dir(results, name))
+    loaded = [load_run(run_dir) for run_dir in run_dirs]
+    for run_dir, run in zip(run_dirs, loaded):
+        if run is not None and not run["counts"]:
+            print(f"note: {run_dir}: no finished chunk yet; left out")
+    loaded = [run for run in loaded if run is not None and run["counts"]]
+    require(loaded, "no finished chunk in any run directory; nothing to report")
+    return loaded
+
+
+# ============================================================================ statistics
+def crossing_estimate(counts):
+    """(k, total, p_hat, lower, upper): k = total - LOCALLY_CONVERGED - EARLY_STOPPED networks
+    possibly crossed, p_hat = k / total, and the 95 % Clopper-Pearson interval
+    [Beta^{-1}(0.025; k, total - k + 1), Beta^{-1}(0.975; k + 1, total - k)]."""
+    total = sum(counts.values())
+    k = total - sum(counts.get(name, 0) for name in STAYED)
+    lower, upper = utils.clopper_pearson(k, total)
+    return k, total, k / total, float(lower), float(upper)
+
+
+def table_rows(runs):
+    """One dict per (run, offset, width): run, label, offset, width, runs, planned (networks the
+    run's configuration asks for), each status's count, crossed (k), p_hat, ci_low, ci_high."""
+    rows = []
+    for run in runs:
+        for (offset, width), counts in run["counts"].items():
+            k, total, p_hat, lower, upper = crossing_estimate(counts)
+            rows.append(dict(run=run["name"], label=run["label"], offset=offset, width=width, runs=total,
+                             planned=run["config"]["runs"], **{s: counts.get(s, 0) for s in mc.STATUSES},
+                             crossed=k, p_hat=p_hat, ci_low=lower, ci_high=upper))
+    return rows
+
+
+def fit_power_law(widths, p_hats):
+    """Least-squares fit of log p_hat = alpha log n + beta over the points with p_hat > 0:
+    alpha = S_xy / S_xx with x = log n, y = log p_hat; standard error
+    se(alpha) = sqrt(sum residual^2 / (m - 2) / S_xx) for m > 2 points (NaN otherwise).
+    Returns (alpha, se, widths used, widths skipped because p_hat = 0); alpha is NaN below 2 points."""
+    widths, p_hats = np.asarray(widths, float), np.asarray(p_hats, float)
+    used = p_hats > 0
+    x, y = np.log(widths[used]), np.log(p_hats[used])
+    skipped = widths[~used].astype(int).tolist()
+    if len(x) < 2:
+        return np.nan, np.nan, widths[used].astype(int).tolist(), skipped
+    dx = x - x.mean()
+    s_xx = np.sum(dx**2)
+    alpha = np.sum(dx * (y - y.mean())) / s_xx
+    residual = y - y.mean() - alpha * dx
+    se = np.sqrt(np.sum(residual**2) / (len(x) - 2) / s_xx) if len(x) > 2 else np.nan
+    return alpha, se, widths[used].astype(int).tolist(), skipped
+
+
+def series(rows):
+    """The rows grouped per (run, offset), in order: {(run, offset): [rows sorted by width]}."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["run"], row["offset"]), []).append(row)
+    return {key: sorted(group, key=lambda row: row["width"]) for key, group in groups.items()}
+
+
+def fit_rows(rows):
+    """One dict per (run, offset): run, label, offset, exponent, stderr, widths used, widths skipped."""
+    fits = []
+    for (run, offset), group in series(rows).items():
+        alpha, se, used, skipped = fit_power_law([r["width"] for r in group], [r["p_hat"] for r in group])
+        fits.append(dict(run=run, label=group[0]["label"], offset=offset, exponent=alpha, stderr=se,
+                         widths=" ".join(map(str, used)), skipped=" ".join(map(str, skipped))))
+    return fits
+
+
+# ============================================================================ text and CSV
+def present_statuses(rows):
+    """The statuses that occur in ``rows``, in the order of ``mc.STATUSES``."""
+    return [s for s in mc.STATUSES if any(row[s] for row in rows)]
+
+
+def format_table(rows):
+    """The table as text: per run a header line, then a row per (offset, width) with the count
+    of every status that occurs, p_hat and its 95 % interval; unfinished rows are marked."""
+    names = present_statuses(rows)
+    head = f"{'offset':>8} {'n':>6} {'runs':>7} " + " ".join(f"{s:>17}" for s in names)
+    lines = []
+    for run in dict.fromkeys(row["run"] for row in rows):
+        own = [row for row in rows if row["run"] == run]
+        lines += [f"run {run} ({own[0]['label']})", head + f" {'p_hat':>7}   95% interval"]
+        for row in own:
+            partial = f"   ({row['runs']} of {row['planned']} finished)" if row["runs"] < row["planned"] else ""
+            lines.append(f"{row['offset']:>8g} {row['width']:>6} {row['runs']:>7} "
+                         + " ".join(f"{row[s]:>17}" for s in names)
+                         + f" {row['p_hat']:>7.4f}   [{row['ci_low']:.4f}, {row['ci_high']:.4f}]{partial}")
+    return "\n".join(lines)
+
+
+def format_fits(fits):
+    """One line per (run, offset): p_hat ~ n^(alpha +- se), with the widths used and skipped."""
+    lines = ["least-squares fit of log p_hat on log n (the paper's guide line: exponent -0.5)"]
+    for fit in fits:
+        if np.isnan(fit["exponent"]):
+            result = "fewer than two widths with p_hat > 0, no fit"
+        else:
+            se = "n/a (2 points)" if np.isnan(fit["stderr"]) else f"{fit['stderr']:.3f}"
+            result = f"exponent {fit['exponent']:.3f} +- {se} over n = {fit['widths']}"
+        skipped = f"; skipped n = {fit['skipped']} (p_hat = 0)" if fit["skipped"] else ""
+        lines.append(f"  {fit['run']}, offset {fit['offset']:g}: {result}{skipped}")
+    return "\n".join(lines)
+
+
+def save_csv(path, records, columns):
+    """Write ``records`` (dicts) with ``columns`` as CSV, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    utils.save_text(path, buffer.getvalue())
+
+
+# ============================================================================ figures
+def series_labels(runs, rows):
+    """Legend text per (run, offset): the run's label (its folder name when labels repeat) when
+    several runs are compared, and 'Delta = offset' when the series differ in offset."""
+    keys = list(series(rows))
+    several_runs = len({run for run, _ in keys}) > 1
+    several_offsets = len({offset for _, offset in keys}) > 1
+    labels = [run["label"] for run in runs]
+    names = {run["name"]: run["name"] if labels.count(run["label"]) > 1 else run["label"] for run in runs}
+    text = {}
+    for run, offset in keys:
+        parts = [names[run]] if several_runs else []
+        if several_offsets or not several_runs:
+            parts.append(f"Delta = {offset:g}")
+        text[(run, offset)] = ", ".join(parts)
+    return text
+
+
+def plotted_points(group):
+    """(widths, p_hat, lower, upper) arrays of the rows with p_hat > 0 (a log axis cannot show 0)."""
+    shown = [row for row in group if row["p_hat"] > 0]
+    return tuple(np.array([row[key] for row in shown]) for key in ("width", "p_hat", "ci_low", "ci_high"))
+
+
+def log_ticks(low, high):
+    """Tick values m 10^e within [low, high], m from (1, 2, 3, 5) over at most two decades, from
+    (1, 2, 5) over at most four, else 1; at least the powers of ten around the range."""
+    span = np.log10(high / low)
+    mantissas = (1, 2, 3, 5) if span <= 2 else (1, 2, 5) if span <= 4 else (1,)
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    ticks = [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
+    return ticks if len(ticks) >= 2 else [10.0 ** np.floor(np.log10(low)), 10.0 ** np.ceil(np.log10(high))]
+
+
+def figure_ranges(rows):
+    """(widths shown, y ticks, (y_min, y_max)): the y range holds every interval shown and the guide line."""
+    widths = sorted({row["width"] for row in rows})
+    guide = GUIDE_FACTOR / np.sqrt(np.array(widths, float))
+    shown = [row for row in rows if row["p_hat"] > 0]
+    low = min([row["ci_low"] for row in shown] + [guide.min()])
+    high = max([row["ci_high"] for row in shown] + [guide.max()])
+    y_range = (low / 1.25, high * 1.25)
+    return widths, log_ticks(*y_range), y_range
+
+
+def tex_escape(text):
+    """``text`` with the characters LaTeX treats specially escaped; 'Delta' becomes $\\Delta$."""
+    text = re.sub(r"([_%&#$])", r"\\\1", str(text))
+    return re.sub(r"Delta = (\S+)", r"$\\Delta = \1$", text)
+
+
+def tex_number(value):
+    return f"{value:.6g}"
+
+
+def pgfplots_body(runs, rows):
+    """The pgfplots picture: a log-log axis, one series with asymmetric error bars (the 95 %
+    interval) per (run, offset), the guide line 2 / sqrt(n) and a legend."""
+    widths, y_ticks, (y_min, y_max) = figure_ranges(rows)
+    labels = series_labels(runs, rows)
+    lines = [r"\begin{tikzpicture}",
+             r"\begin{axis}[xmode=log, ymode=log, width=9cm, height=7cm,",
+             f"  xtick={{{','.join(map(str, widths))}}}, xticklabels={{{','.join(map(str, widths))}}},",
+             f"  ytick={{{','.join(map(tex_number, y_ticks))}}}, yticklabels={{{','.join(map(tex_number, y_ticks))}}},",
+             f"  xmin={tex_number(widths[0] / 1.2)}, xmax={tex_number(widths[-1] * 1.2)},"
+             f" ymin={tex_number(y_min)}, ymax={tex_number(y_max)},",
+             r"  xlabel={width $n$}, ylabel={estimated crossing probability $\hat p$},",
+             r"  grid=major, grid style={gray!25}, legend pos=outer north east, legend cell align=left]"]
+    for key, group in series(rows).items():
+        n, p, lower, upper = plotted_points(group)
+        points = " ".join(f"({w}, {tex_number(y)}) += (0, {tex_number(u - y)}) -= (0, {tex_number(y - l)})"
+                          for w, y, l, u in zip(n, p, lower, upper))
+        lines += [r"\addplot+[thick, error bars/.cd, y dir=both, y explicit]",
+                  f"  coordinates {{{points}}};",
+                  f"\\addlegendentry{{{tex_escape(labels[key])}}}"]
+    lines += [f"\\addplot[black, dashed, domain={widths[0]}:{widths[-1]}, samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
+              r"\addlegendentry{$2/\sqrt{n}$}",
+              r"\end{axis}", r"\end{tikzpicture}"]
+    return "\n".join(lines)
+
+
+def new_figure(width=6.4, height=4.4):
+    """A matplotlib Figure with one axes, without pyplot (no GUI backend, no global state)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def save_figure(figure, path):
+    """Save ``figure`` to ``path`` (format from the suffix), atomically; returns ``path``."""
+    path = Path(path)
+    utils.atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150))
+    return path
+
+
+def crossing_png(runs, rows, path):
+    """The figure of ``pgfplots_body`` drawn with matplotlib, saved as PNG at ``path``."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    widths, y_ticks, y_range = figure_ranges(rows)
+    labels = series_labels(runs, rows)
+    figure, ax = new_figure(7.5, 4.4)
+    handles = []
+    for (key, group), marker in zip(series(rows).items(), itertools.cycle("os^Dv<>p")):
+        n, p, lower, upper = plotted_points(group)
+        handles.append(ax.errorbar(n, p, yerr=[p - lower, upper - p], marker=marker, capsize=3,
+                                   label=labels[key].replace("Delta", r"$\Delta$")))
+    grid = np.array([widths[0], widths[-1]], float)
+    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "k--", label=r"$2/\sqrt{n}$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(widths[0] / 1.2, widths[-1] * 1.2)
+    ax.set_ylim(*y_range)
+    for axis, ticks in ((ax.xaxis, widths), (ax.yaxis, y_ticks)):
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_ticklabels([f"{t:g}" for t in ticks])
+        axis.set_minor_locator(NullLocator())
+        axis.set_minor_formatter(NullFormatter())
+    ax.grid(True, color="0.9")
+    ax.set_xlabel("width $n$")
+    ax.set_ylabel(r"estimated crossing probability $\hat p$")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    return save_figure(figure, path)
+
+
+# ---------------------------------------------------------------------------- examples
+def train_example(seed=0, width=EXAMPLE_WIDTH, epochs=EXAMPLE_EPOCHS, snapshots=EXAMPLE_SNAPSHOTS):
+    """Train one network (He init, N = n^2 data weights, the theory step size) by gd on the six
+    points for ``epochs`` epochs: theta <- theta - h grad L(theta). Returns a dict with
+    p (data weights, (6,)), kinks (-b_i / a_i per epoch, (epochs + 1, n)), loss (L per epoch,
+    (epochs + 1,)), sign_a (signs of a_i(0)) and params {epoch: (a, b, c, w)} at ``snapshots``."""
+    rng = np.random.default_rng(seed)
+    x, y = mc.X_DATA, mc.Y_DATA
+    p = mc.sample_weights(rng, 1, width**2)
+    a, b, c, w = mc.init_params(rng, 1, width)
+    h = mc.theory_step_size(a, b, w, x, p)
+    patterns = mc.ActivityPatterns(x)
+    kinks, loss, params = np.empty((epochs + 1, width)), np.empty(epochs + 1), {}
+    for epoch in range(epochs + 1):
+        ga, gb, gc, gw, current = mc.loss_gradient(a, b, c, w, x, y, p, patterns)
+        loss[epoch] = current[0]
+        kinks[epoch] = -b[0] / a[0]
+        if epoch in snapshots:
+            params[epoch] = (a, b, c, w)
+        a, b, c, w = a - h[:, None] * ga, b - h[:, None] * gb, c - h * gc, w - h[:, None] * gw
+    return dict(p=p[0], kinks=kinks, loss=loss, sign_a=np.sign(params[0][0][0]), params=params)
+
+
+def example_function_figure(example):
+    """The data (marker area proportional to its weight p_j) and the network function at each snapshot."""
+    figure, ax = new_figure()
+    grid = np.linspace(-4, 4, 801)
+    for epoch, (a, b, c, w) in example["params"].items():
+        name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs"
+        ax.plot(grid, mc.network_output(a, b, c, w, grid)[0], label=name)
+    ax.scatter(mc.X_DATA, mc.Y_DATA, s=300 * example["p"], color="black", zorder=3, label="data")
+    ax.set_xlabel("input $x$")
+    ax.set_ylabel("output $f(x)$")
+    ax.legend(loc="upper left")
+    ax.grid(True, color="0.9")
+    return figure
+
+
+def example_kink_figure(example):
+    """The kink -b_i / a_i of every unit against epochs (log axis from epoch 1), coloured by the
+    sign of a_i(0); dotted lines at the data points."""
+    figure, ax = new_figure()
+    epochs = np.arange(1, len(example["kinks"]))
+    for sign, color, name in ((1, "tab:blue", "$a_i(0) > 0$"), (-1, "tab:orange", "$a_i(0) < 0$")):
+        units = example["kinks"][1:, example["sign_a"] == sign]
+        for i in range(units.shape[1]):
+            ax.plot(epochs, units[:, i], color=color, label=name if i == 0 else None)
+    for x in mc.X_DATA:
+        ax.axhline(x, color="0.5", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_ylim(-4, 4)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("kink position $-b_i/a_i$")
+    ax.legend(loc="upper left")
+    return figure
+
+
+def example_loss_figure(example):
+    """L(theta_t) - L(theta_T) against epochs t < T on a log axis, T the last epoch."""
+    figure, ax = new_figure()
+    loss = example["loss"]
+    last = len(loss) - 1
+    ax.plot(np.arange(last), loss[:-1] - loss[-1])
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch $t$")
+    ax.set_ylabel(f"$L(\\theta_t) - L(\\theta_{{{last}}})$")
+    ax.grid(True, color="0.9")
+    return figure
+
+
+# ============================================================================ CLI
+ROW_COLUMNS = ["run", "label", "offset", "width", "runs", "planned", *mc.STATUSES, "crossed", "p_hat",
+               "ci_low", "ci_high"]
+FIT_COLUMNS = ["run", "label", "offset", "exponent", "stderr", "widths", "skipped"]
+
+
+def report(results=None, runs=None, out=None, compile="auto"):
+    """Tables, CSV and the crossing-probability figure of Monte Carlo runs.
+
+    results: the folder searched for run directories (default results/mc); runs: comma list of
+    run directories (paths or folder names below results) to report, or compare, instead of all;
+    out: where to write (default <results>/report); compile: auto | yes | no (pdflatex)."""
+    utils.check_choice("compile", compile, ("auto", "yes", "no"))
+    loaded = load_runs(results, runs)
+    out = Path(out) if out is not None else Path(results or default_results()) / "report"
+    rows = table_rows(loaded)
+    fits = fit_rows(rows)
+    print(format_table(rows))
+    print(format_fits(fits))
+    save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
+    save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
+    tex = out / f"{FIGURE_NAME}.tex"
+    utils.save_text(tex, utils.standalone_tex(pgfplots_body(loaded, rows)))
+    png = crossing_png(loaded, rows, out / f"{FIGURE_NAME}.png")
+    pdf = utils.compile_tex(tex, compile)
+    print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
+    print(f"figure: {pdf or png}")
+
+
+def examples(out=None, seed=0):
+    """The training illustrations for one network of width 16 trained by gd (PNG and PDF each).
+
+    out: where to write (default results/examples); seed: the network's seed."""
+    seed = utils.check_int("seed", seed, 0)
+    out = Path(out) if out is not None else custom_paths.results_root() / "examples"
+    example = train_example(seed)
+    figures = {"example_functions": example_function_figure, "example_kinks": example_kink_figure,
+               "example_loss": example_loss_figure}
+    for name, draw in figures.items():
+        figure = draw(example)
+        for suffix in (".png", ".pdf"):
+            print(save_figure(figure, out / f"{name}{suffix}"))
+
+
+if __name__ == "__main__":
+    utils.run_cli({"report": report, "examples": examples})
