@@ -24,6 +24,7 @@ import csv
 import io
 import itertools
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -394,7 +395,7 @@ def train_example(seed=0, width=EXAMPLE_WIDTH, epochs=EXAMPLE_EPOCHS, snapshots=
 
 def example_function_figure(example):
     """The data (marker area proportional to its weight p_j) and the network function at each snapshot."""
-    figure, ax = new_figure()
+    figure, ax = new_figure(7.5, 4.4)
     grid = np.linspace(-4, 4, 801)
     for epoch, (a, b, c, w) in example["params"].items():
         name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs"
@@ -402,7 +403,7 @@ def example_function_figure(example):
     ax.scatter(mc.X_DATA, mc.Y_DATA, s=300 * example["p"], color="black", zorder=3, label="data")
     ax.set_xlabel("input $x$")
     ax.set_ylabel("output $f(x)$")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     ax.grid(True, color="0.9")
     return figure
 
@@ -427,11 +428,14 @@ def example_kink_figure(example):
 
 
 def example_loss_figure(example):
-    """L(theta_t) - L(theta_T) against epochs t < T on a log axis, T the last epoch."""
+    """L(theta_t) - L(theta_T) against epochs t < T on a log axis, T the last epoch; differences
+    at the round-off level of L(theta_T) (below 64 eps L(theta_T)) are left out."""
     figure, ax = new_figure()
     loss = example["loss"]
     last = len(loss) - 1
-    ax.plot(np.arange(last), loss[:-1] - loss[-1])
+    excess = loss[:-1] - loss[-1]
+    resolved = excess > 64 * np.finfo(float).eps * loss[-1]
+    ax.plot(np.arange(last), np.where(resolved, excess, np.nan))
     ax.set_yscale("log")
     ax.set_xlabel("epoch $t$")
     ax.set_ylabel(f"$L(\\theta_t) - L(\\theta_{{{last}}})$")
@@ -452,6 +456,8 @@ def report(results=None, runs=None, out=None, compile="auto"):
     run directories (paths or folder names below results) to report, or compare, instead of all;
     out: where to write (default <results>/report); compile: auto | yes | no (pdflatex)."""
     utils.check_choice("compile", compile, ("auto", "yes", "no"))
+    require(compile != "yes" or shutil.which("pdflatex"), "--compile yes needs pdflatex, which is not "
+            "installed (install TeX Live: bash install.sh --tex)")
     loaded = load_runs(results, runs)
     out = Path(out) if out is not None else Path(results or default_results()) / "report"
     rows = table_rows(loaded)

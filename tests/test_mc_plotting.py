@@ -1,0 +1,163 @@
+"""Tests of the Monte Carlo report: aggregation of hand-made chunk files against scipy's beta
+quantiles, tolerance to corrupt, truncated and foreign files, the LaTeX figure compiled by
+pdflatex, the PNG, the comparison of runs, the example figures and the CLI's bad-input exits."""
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+import mc_plotting
+import mc_training as mc
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_run(run_dir, config):
+    utils.save_json(Path(run_dir) / "run.json", {"format": "kinks-mc-run/1", "config": config,
+                                                 "label": mc.run_label(config), "created": "now"})
+
+
+def write_chunk(run_dir, config, offset, width, chunk, counts):
+    """A chunk file pair made by hand, holding the statuses ``counts`` ({status: count})."""
+    status = np.array([name for name, count in counts.items() for _ in range(count)])
+    runs = len(status)
+    path = mc.chunk_path(run_dir, offset, width, chunk)
+    utils.save_npz(path, status=status, stop_epoch=np.zeros(runs, int), first_cross_epoch=np.full(runs, -1),
+                   step_size=np.full(runs, 0.01))
+    utils.save_json(path.with_suffix(".json"), {"format": mc.CHUNK_FORMAT, "offset": offset, "width": width,
+                                                "chunk": chunk, "runs": runs, "config": config, "counts": counts})
+    return path
+
+
+def hand_made_run(run_dir):
+    """Widths 16 and 32, 30 runs in chunks of 20 + 10; the second chunk of n = 32 is missing."""
+    config = mc.make_config(widths=[16, 32], runs=30, offsets=[0.0], chunk_size=20)
+    write_run(run_dir, config)
+    write_chunk(run_dir, config, 0.0, 16, 0, {"CROSSED": 12, "LOCALLY_CONVERGED": 6, "EARLY_STOPPED": 2})
+    write_chunk(run_dir, config, 0.0, 16, 1, {"DIVERGED": 3, "LOCALLY_CONVERGED": 5, "UNFINISHED": 2})
+    write_chunk(run_dir, config, 0.0, 32, 0, {"LOCALLY_CONVERGED": 20})
+    return config
+
+
+def real_run(out, seed=0):
+    """A small real run: n = 16, 20 networks in 4 chunks of 5."""
+    return Path(mc.run(widths=[16], runs=20, offsets=[0.0], max_checks=5, jobs=1, chunk_size=5, seed=seed, out=out))
+
+
+def test_aggregation_of_hand_made_chunks(tmp_path, capsys):
+    hand_made_run(tmp_path / "mc" / "hand")
+    mc_plotting.report(results=tmp_path / "mc", out=tmp_path / "report", compile="no")
+    printed = capsys.readouterr().out
+    with open(tmp_path / "report" / "crossing_probability.csv") as file:
+        rows = {int(row["width"]): row for row in csv.DictReader(file)}
+    # n = 16: 30 networks, 13 stayed (LOCALLY_CONVERGED + EARLY_STOPPED), k = 17 possibly crossed
+    row = rows[16]
+    assert (int(row["runs"]), int(row["crossed"]), int(row["CROSSED"]), int(row["DIVERGED"])) == (30, 17, 12, 3)
+    assert (int(row["LOCALLY_CONVERGED"]), int(row["EARLY_STOPPED"]), int(row["UNFINISHED"])) == (11, 2, 2)
+    assert float(row["p_hat"]) == pytest.approx(17 / 30, rel=1e-12)
+    assert float(row["ci_low"]) == pytest.approx(scipy.stats.beta.ppf(0.025, 17, 14), rel=1e-9)
+    assert float(row["ci_high"]) == pytest.approx(scipy.stats.beta.ppf(0.975, 18, 13), rel=1e-9)
+    # n = 32: one chunk of 20, all LOCALLY_CONVERGED: p_hat = 0, interval [0, Beta^-1(0.975; 1, 20)]
+    row = rows[32]
+    assert (int(row["runs"]), int(row["planned"]), int(row["crossed"])) == (20, 30, 0)
+    assert (float(row["p_hat"]), float(row["ci_low"])) == (0.0, 0.0)
+    assert float(row["ci_high"]) == pytest.approx(scipy.stats.beta.ppf(0.975, 1, 20), rel=1e-9)
+    assert "(20 of 30 finished)" in printed
+    assert "skipped n = 32 (p_hat = 0)" in printed and "fewer than two widths" in printed
+    assert (tmp_path / "report" / "crossing_probability.png").stat().st_size > 0
+
+
+def test_power_law_fit_matches_linregress():
+    widths = np.array([16, 32, 64, 128, 256])
+    exact = mc_plotting.fit_power_law(widths, 2 / np.sqrt(widths))
+    assert exact[0] == pytest.approx(-0.5, abs=1e-12) and exact[1] == pytest.approx(0, abs=1e-12)
+    p = np.array([0.3, 0.25, 0.0, 0.12, 0.1])
+    alpha, se, used, skipped = mc_plotting.fit_power_law(widths, p)
+    reference = scipy.stats.linregress(np.log(widths[p > 0]), np.log(p[p > 0]))
+    assert alpha == pytest.approx(reference.slope, rel=1e-12)
+    assert se == pytest.approx(reference.stderr, rel=1e-9)
+    assert (used, skipped) == ([16, 32, 128, 256], [64])
+
+
+def test_corrupt_truncated_and_foreign_files_are_skipped(tmp_path, capsys):
+    run_dir = real_run(tmp_path / "mc" / "real")
+    other = real_run(tmp_path / "other", seed=1)  # another configuration: its chunks are foreign here
+    valid = [mc.load_chunk(mc.chunk_path(run_dir, 0.0, 16, k))[1]["status"] for k in (2, 3)]
+    truncated = mc.chunk_path(run_dir, 0.0, 16, 0)
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    foreign = mc.chunk_path(run_dir, 0.0, 16, 1)
+    for suffix in (".npz", ".json"):
+        shutil.copy(mc.chunk_path(other, 0.0, 16, 1).with_suffix(suffix), foreign.with_suffix(suffix))
+    corrupt_json = mc.chunk_path(run_dir, 0.0, 16, 7).with_suffix(".json")  # not a task of this run
+    corrupt_json.write_text("{not json")
+    stray = foreign.parent / "notes.txt"
+    stray.write_text("hello")
+    capsys.readouterr()
+    mc_plotting.report(results=tmp_path / "mc", out=tmp_path / "report", compile="no")
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 4
+    for path in (truncated, foreign, corrupt_json.with_suffix(".npz"), stray):
+        assert sum(str(path) in line for line in warnings) == 1
+    with open(tmp_path / "report" / "crossing_probability.csv") as file:
+        (row,) = csv.DictReader(file)
+    statuses = np.concatenate(valid)
+    assert int(row["runs"]) == len(statuses) == 10
+    for name in mc.STATUSES:
+        assert int(row[name]) == np.sum(statuses == name)
+    assert (tmp_path / "report" / "crossing_probability.png").stat().st_size > 0
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_compared_runs_compile_to_pdf_and_png(tmp_path, capsys):
+    for name, seed in (("gd_seed0", 0), ("gd_seed1", 1)):
+        Path(mc.run(widths=[16, 32], runs=20, offsets=[0.0, 0.1], max_checks=5, jobs=1, seed=seed,
+                    out=tmp_path / "mc" / name))
+    capsys.readouterr()
+    mc_plotting.report(results=tmp_path / "mc", runs="gd_seed0,gd_seed1", out=tmp_path / "report", compile="yes")
+    printed = capsys.readouterr().out
+    pdf, png = tmp_path / "report" / "crossing_probability.pdf", tmp_path / "report" / "crossing_probability.png"
+    assert printed.rstrip().endswith(f"figure: {pdf}")
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+    tex = (tmp_path / "report" / "crossing_probability.tex").read_text()
+    # equal labels are told apart by folder name (underscores escaped); four series and the guide line
+    assert r"gd\_seed0, $\Delta = 0.1$" in tex and r"gd\_seed1, $\Delta = 0$" in tex
+    assert tex.count(r"\addplot") == 5 and r"{2/sqrt(x)}" in tex
+
+
+def test_example_figures_are_written(tmp_path):
+    mc_plotting.examples(out=tmp_path, seed=3)
+    for name in ("example_functions", "example_kinks", "example_loss"):
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_example_training_is_gradient_descent():
+    example = mc_plotting.train_example(seed=3, epochs=50, snapshots=(0, 50))
+    assert np.all(example["kinks"][0] == 0)  # b = 0 at He initialisation
+    a, b, c, w = example["params"][50]
+    x, y, p = mc.X_DATA, mc.Y_DATA, example["p"]
+    direct = 0.5 * np.sum(p * (mc.network_output(a, b, c, w, x)[0] - y) ** 2)
+    assert example["loss"][50] == pytest.approx(direct, rel=1e-12)
+    assert example["loss"][50] < example["loss"][0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "--results", "{empty}"], "no run directory"),
+    (["report", "--results", "{empty}", "--compile", "maybe"], "--compile must be one of"),
+    (["report", "--results", "{empty}", "--runs", "missing"], "--runs missing"),
+    (["examples", "--seed", "-1"], "--seed must be an integer"),
+])
+def test_cli_bad_input_exits_2(tmp_path, args, message):
+    args = [arg.format(empty=tmp_path) for arg in args]
+    result = subprocess.run([sys.executable, "mc_plotting.py", *args, "--out", str(tmp_path / "out")],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert not (tmp_path / "out").exists()
