@@ -89,8 +89,17 @@ def read_chunk(path, expected, config):
     return task["offset"], task["width"], Counter(dict(zip(names.tolist(), counts.tolist())))
 
 
-def load_run(run_dir):
-    """A run directory as a dict: name, label, dir, config, and ``counts`` {(offset, width):
+def run_name(run_dir, results):
+    """The run's name in tables and legends: its path below ``results`` (its folder name when it
+    is ``results`` itself), else its path as given."""
+    run_dir, results = Path(run_dir), Path(results)
+    if run_dir == results:
+        return run_dir.name
+    return str(run_dir.relative_to(results)) if run_dir.is_relative_to(results) else str(run_dir)
+
+
+def load_run(run_dir, name):
+    """A run directory as a dict: ``name``, label, config, and ``counts`` {(offset, width):
     Counter of statuses} summed over its valid chunks; every skipped file gets a warning line.
     None (with a warning) when its run.json is unreadable."""
     run_dir = Path(run_dir)
@@ -114,7 +123,7 @@ def load_run(run_dir):
             print(f"warning: {error}; skipped")
             continue
         counts.setdefault((offset, width), Counter()).update(found)
-    return dict(name=run_dir.name, label=label, dir=run_dir, config=config, counts=dict(sorted(counts.items())))
+    return dict(name=name, label=label, config=config, counts=dict(sorted(counts.items())))
 
 
 def load_runs(results=None, runs=None):
@@ -128,7 +137,7 @@ def load_runs(results=None, runs=None):
                           f"run python mc_training.py run first")
     else:
         run_dirs = utils.as_list("runs", runs, lambda option, name: named_run_dir(results, name))
-    loaded = [load_run(run_dir) for run_dir in run_dirs]
+    loaded = [load_run(run_dir, run_name(run_dir, results)) for run_dir in run_dirs]
     for run_dir, run in zip(run_dirs, loaded):
         if run is not None and not run["counts"]:
             print(f"note: {run_dir}: no finished chunk yet; left out")
