@@ -235,7 +235,7 @@ def format_fits(fits):
     lines = ["least-squares fit of log p_hat on log n (the paper's guide line: exponent -0.5)"]
     for fit in fits:
         if np.isnan(fit["exponent"]):
-            result = "fewer than two widths with p_hat > 0, no fit"
+            result = f"no fit: needs two widths with p_hat > 0, has n = {fit['widths'] or 'none'}"
         else:
             se = "n/a (2 points)" if np.isnan(fit["stderr"]) else f"{fit['stderr']:.3f}"
             result = f"exponent {fit['exponent']:.3f} +- {se} over n = {fit['widths']}"
@@ -328,7 +328,7 @@ def pgfplots_body(runs, rows):
         lines += [r"\addplot+[thick, error bars/.cd, y dir=both, y explicit]",
                   f"  coordinates {{{points}}};",
                   f"\\addlegendentry{{{tex_escape(labels[key])}}}"]
-    lines += [f"\\addplot[black, dashed, domain={widths[0]}:{widths[-1]}, samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
+    lines += [f"\\addplot[thick, gray, dashed, domain={widths[0]}:{widths[-1]}, samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
               r"\addlegendentry{$2/\sqrt{n}$}",
               r"\end{axis}", r"\end{tikzpicture}"]
     return "\n".join(lines)
@@ -362,7 +362,7 @@ def crossing_png(runs, rows, path):
         handles.append(ax.errorbar(n, p, yerr=[p - lower, upper - p], marker=marker, capsize=3,
                                    label=labels[key].replace("Delta", r"$\Delta$")))
     grid = np.array([widths[0], widths[-1]], float)
-    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "k--", label=r"$2/\sqrt{n}$")
+    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "--", color="gray", label=r"$2/\sqrt{n}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(widths[0] / 1.2, widths[-1] * 1.2)

@@ -69,7 +69,7 @@ def test_aggregation_of_hand_made_chunks(tmp_path, capsys):
     assert (float(row["p_hat"]), float(row["ci_low"])) == (0.0, 0.0)
     assert float(row["ci_high"]) == pytest.approx(scipy.stats.beta.ppf(0.975, 1, 20), rel=1e-9)
     assert "(20 of 30 finished)" in printed
-    assert "skipped n = 32 (p_hat = 0)" in printed and "fewer than two widths" in printed
+    assert "skipped n = 32 (p_hat = 0)" in printed and "no fit: needs two widths with p_hat > 0, has n = 16" in printed
     assert (tmp_path / "report" / "crossing_probability.png").stat().st_size > 0
 
 
