@@ -1,5 +1,6 @@
 """Helpers shared by the scripts: CLI errors, atomic plain-data files, the parallel map,
 binomial confidence intervals, standalone LaTeX figures and the PyTorch device choice."""
+import contextlib
 import json
 import os
 import shutil
@@ -131,15 +132,24 @@ def save_text(path, text):
 
 
 # ----------------------------------------------------------------------------- parallel map
-def parallel_map(function, tasks, jobs=-1, desc="tasks"):
-    """Yield ``function(task)`` for every task, in completion order, computed by ``jobs``
-    joblib worker processes (-1: all cores; 1: in this process), with a tqdm progress bar."""
+def parallel_map(function, tasks, jobs=-1, desc="tasks", backend="loky", scheduler=None):
+    """Yield ``function(task)`` for every task, in completion order, with a tqdm progress bar.
+
+    backend 'loky': ``jobs`` joblib worker processes on this machine (-1: all cores; 1: in this
+    process). backend 'dask': the workers of a dask.distributed cluster, chosen by ``scheduler``
+    as in ``backend_client`` (None: a LocalCluster of ``jobs`` processes here). A task lost with
+    a worker that dies is rescheduled by Dask on another worker."""
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
     tasks = list(tasks)
-    with tqdm(total=len(tasks), desc=desc, unit="task", disable=not tasks) as bar:
-        if jobs == 1:
+    with backend_client(backend, scheduler, jobs) as client, \
+            tqdm(total=len(tasks), desc=desc, unit="task", disable=not tasks) as bar:
+        if client is not None:
+            from distributed import as_completed
+
+            results = (future.result() for future in as_completed(client.map(function, tasks, pure=False)))
+        elif jobs == 1:
             results = map(function, tasks)
         else:
             results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
@@ -147,6 +157,37 @@ def parallel_map(function, tasks, jobs=-1, desc="tasks"):
         for result in results:
             bar.update()
             yield result
+
+
+@contextlib.contextmanager
+def backend_client(backend="loky", scheduler=None, jobs=-1, timeout=10):
+    """The ``distributed.Client`` of ``--backend dask`` for the lifetime of the block (None for
+    loky). ``scheduler``: None (start a LocalCluster of ``jobs`` single-threaded worker processes
+    on 127.0.0.1; -1: one per core), a 'tcp://HOST:PORT' address to join, or a Client, used as
+    it is. A scheduler that cannot be reached within ``timeout`` seconds is a UsageError."""
+    check_choice("backend", backend, ("loky", "dask"))
+    require(backend == "dask" or scheduler is None, "--scheduler needs --backend dask")
+    if backend == "loky":
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+    elif scheduler is None:
+        workers = os.cpu_count() if jobs == -1 else jobs
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        require(isinstance(scheduler, str), f"--scheduler must be an address tcp://HOST:PORT; got {scheduler!r}")
+        try:
+            client = Client(scheduler, timeout=timeout)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"--scheduler {scheduler}: no Dask scheduler reachable there "
+                             f"within {timeout} s ({error})") from None
+        with client:
+            yield client
 
 
 # ----------------------------------------------------------------------------- statistics
