@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import trange
 
 import custom_paths
 import utils
@@ -304,13 +305,14 @@ def minibatch_weights(uniforms, cum_p):
 # ============================================================================ trainers
 class DenseTrainer:
     """P networks held as full parameter arrays a, b, w (P, n), c (P,); any optimiser.
-    One epoch costs O(n) per network (see ActivityPatterns)."""
+    One epoch costs O(n) per network (see ActivityPatterns). Crossing is measured against the
+    signs ``sign_a0`` of the initial a_i (default: the signs of ``a``)."""
 
-    def __init__(self, a, b, c, w, x, y, h, optimizer):
+    def __init__(self, a, b, c, w, x, y, h, optimizer, sign_a0=None):
         self.a, self.b, self.c, self.w = (np.array(q, dtype=float) for q in (a, b, c, w))
         self.x, self.y, self.h = x, y, np.array(h, dtype=float)
         self.x_min = np.min(np.abs(x))
-        self.sign_a0 = np.sign(self.a)
+        self.sign_a0 = np.sign(self.a if sign_a0 is None else sign_a0)
         self.patterns = ActivityPatterns(x)
         self.optimizer = Optimizer(optimizer, self._params())
 
@@ -645,27 +647,31 @@ def chunk_seed(config, offset, width, chunk):
     return np.random.SeedSequence(config["seed"], spawn_key=(offset_key, width, chunk))
 
 
-def simulate_chunk(config, offset, width, chunk, runs):
-    """Train one chunk of networks; returns the dict of result arrays (see ``train``)."""
-    rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
+def draw_problems(rng, runs, width, offset, init, step):
+    """The random part of ``runs`` Monte Carlo runs, in a fixed order of draws: data (x, y),
+    weights p and q (runs, m), initial (a, b, c, w) and step sizes h (runs,)."""
     x, y = X_DATA, Y_DATA + offset
     p = sample_weights(rng, runs, width**2)
     q = sample_weights(rng, runs, width**2)
-    a, b, c, w = init_params(rng, runs, width, config["init"])
-    h = theory_step_size(a, b, w, x, p) if config["step"] == "theory" else np.full(runs, 0.01 / width)
+    a, b, c, w = init_params(rng, runs, width, init)
+    h = theory_step_size(a, b, w, x, p) if step == "theory" else np.full(runs, 0.01 / width)
+    return x, y, p, q, (a, b, c, w), h
+
+
+def simulate_chunk(config, offset, width, chunk, runs):
+    """Train one chunk of networks; returns the dict of result arrays (see ``train``)."""
+    rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, config["init"], config["step"])
     trainer_class = ReducedTrainer if config["engine"] == "reduced" else DenseTrainer
     trainer = trainer_class(a, b, c, w, x, y, h, config["optimizer"])
     return train(trainer, x, y, p, q, h, config["optimizer"], config["stopping"],
                  config["epochs_per_check"], config["max_checks"], rng, config["save_params"])
 
 
-def run_chunk(task):
-    """Compute one chunk and write it: the .npz first, then its .json, each atomically; a chunk
-    counts as finished only when both are there and valid. Returns the chunk's status counts."""
+def compute_chunk(task):
+    """Compute one chunk without writing it: (task, result arrays, the chunk's JSON metadata)."""
     start = time.perf_counter()
     result = simulate_chunk(task["config"], task["offset"], task["width"], task["chunk"], task["runs"])
-    path = chunk_path(task["run_dir"], task["offset"], task["width"], task["chunk"])
-    utils.save_npz(path, **result)
     names, counts = np.unique(result["status"], return_counts=True)
     seed = chunk_seed(task["config"], task["offset"], task["width"], task["chunk"])
     meta = {"format": CHUNK_FORMAT, "offset": task["offset"], "width": task["width"],
@@ -673,8 +679,27 @@ def run_chunk(task):
             "spawn_key": [int(k) for k in seed.spawn_key], "config": task["config"],
             "counts": {str(k): int(v) for k, v in zip(names, counts)},
             "wall_time_s": round(time.perf_counter() - start, 3)}
+    return task, result, meta
+
+
+def write_chunk(task, result, meta):
+    """Write a computed chunk: the .npz first, then its .json, each atomically; a chunk counts
+    as finished only when both are there and valid. Returns the chunk's status counts."""
+    path = chunk_path(task["run_dir"], task["offset"], task["width"], task["chunk"])
+    utils.save_npz(path, **result)
     utils.save_json(path.with_suffix(".json"), meta)
     return meta["counts"]
+
+
+def run_chunk(task):
+    """Compute one chunk and write it where it is computed; returns its status counts. A chunk
+    found finished is read, not recomputed: Dask reruns a task whose result it lost with a
+    worker, though the task may have written its chunk before the worker died."""
+    try:
+        return load_chunk(chunk_path(task["run_dir"], task["offset"], task["width"], task["chunk"]),
+                          task["config"])[0]["counts"]
+    except ChunkError:
+        return write_chunk(*compute_chunk(task))
 
 
 class ChunkError(Exception):
@@ -745,7 +770,8 @@ def default_run_dir(preset, config):
 
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
         widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
-        chunk_size=None, save_params=None, jobs=-1, out=None):
+        chunk_size=None, save_params=None, jobs=-1, out=None, backend="loky", scheduler=None,
+        results_on_client=False):
     """Run (or resume) a Monte Carlo study; every option overrides the preset's value.
 
     preset: quick (n = 16, 32, 64; 500 runs; offsets 0, 0.1) or paper (n = 16 ... 2048;
@@ -753,20 +779,27 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     (1/lambda_max at initialisation) | small (0.01/n). init: he | swapped. stopping: comma list of
     crossing, sufficient (gd only), early. engine: auto | dense | reduced. jobs: worker processes
     (-1: all cores). out: the run directory (default results/mc/<preset>-<optimizer>-<init>-<step>).
-    Rerunning the same command skips finished chunks."""
+    backend: loky (processes here) | dask (a dask.distributed cluster: the one at --scheduler
+    tcp://HOST:PORT, else a LocalCluster of --jobs processes here). Workers write the chunks to
+    the run directory, which they must see at the same absolute path, or with results_on_client
+    return them to be written here. Rerunning the same command skips finished chunks."""
     config = make_config(preset, optimizer, step, init, stopping, offsets, widths, runs, seed,
                          epochs_per_check, max_checks, engine, chunk_size, save_params)
     require(isinstance(jobs, int) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1),
             f"--jobs must be a positive integer or -1 (all cores); got {jobs!r}")
-    run_dir = Path(out) if out is not None else default_run_dir(preset, config)
-    prepare_run_dir(run_dir, config)
-    tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
-    total = len(chunk_tasks(run_dir, config))
-    print(f"{run_dir}: {run_label(config)}, engine {config['engine']}; "
-          f"{total - len(tasks)} of {total} chunks already finished")
-    start = time.perf_counter()
-    for _ in utils.parallel_map(run_chunk, tasks, jobs=jobs, desc="chunks"):
-        pass
+    require(isinstance(results_on_client, bool), f"--results_on_client is a flag; got {results_on_client!r}")
+    run_dir = (Path(out) if out is not None else default_run_dir(preset, config)).absolute()
+    with utils.backend_client(backend, scheduler, jobs) as client:  # before anything is written
+        prepare_run_dir(run_dir, config)
+        tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
+        total = len(chunk_tasks(run_dir, config))
+        print(f"{run_dir}: {run_label(config)}, engine {config['engine']}; "
+              f"{total - len(tasks)} of {total} chunks already finished")
+        start = time.perf_counter()
+        function = compute_chunk if results_on_client else run_chunk
+        for outcome in utils.parallel_map(function, tasks, jobs, "chunks", backend, client):
+            if results_on_client:
+                write_chunk(*outcome)
     print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
     return str(run_dir)
 
@@ -799,6 +832,34 @@ def status(out):
     for (offset, width), row in table.items():
         print(f"{offset:>8g} {width:>6} {row['chunks']:>4}/{row['total']:<4} {row['runs']:>7} "
               + " ".join(f"{row.get(s, 0):>17}" for s in names))
+
+
+# ============================================================================ soundness check
+def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
+    """Check the certificate empirically: train gd networks (theory step, He init) until certified
+    or crossed, then train every certified network ``epochs`` more epochs with the dense trainer,
+    testing for a crossing after every epoch. Prints, per width, how many were certified, how many
+    of those crossed later (the theory says none), and the largest |b_i / a_i| / min|x| reached."""
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    runs, epochs = utils.check_int("runs", runs), utils.check_int("epochs", epochs)
+    offset, seed = utils.check_float("offset", offset), utils.check_int("seed", seed, 0)
+    print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'max |kink| / min|x|':>20}")
+    for width in widths:
+        rng = np.random.default_rng([seed, width])
+        x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory")
+        out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd",
+                    ["crossing", "sufficient"], 1000, 1000, rng, keep_params=True)
+        certified = out["status"] == "LOCALLY_CONVERGED"
+        trainer = DenseTrainer(*(out[k][certified] for k in "abcw"), x, y, h[certified], "gd",
+                               sign_a0=a[certified])
+        p_t = np.ascontiguousarray(p[certified].T)
+        crossed, max_kink = trainer.crossed_now(), np.zeros(certified.sum())
+        for _ in trange(epochs, desc=f"n = {width}", mininterval=2.0, leave=False):
+            trainer.step(p_t)
+            crossed |= trainer.crossed_now()
+            max_kink = np.maximum(max_kink, np.max(np.abs(trainer.b / trainer.a), axis=1))
+        print(f"{width:>6} {runs:>6} {certified.sum():>10} {crossed.sum():>14} "
+              f"{max_kink.max(initial=0.0) / np.min(np.abs(x)):>20.4f}")
 
 
 # ============================================================================ benchmarks
@@ -877,4 +938,4 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
 
 # ============================================================================ CLI
 if __name__ == "__main__":
-    utils.run_cli({"run": run, "status": status, "benchmark": benchmark})
+    utils.run_cli({"run": run, "status": status, "soundness": soundness, "benchmark": benchmark})

@@ -138,8 +138,8 @@ def test_certified_networks_never_cross_in_50000_more_epochs():
                    ["crossing", "sufficient"], 500, 40, rng, keep_params=True)
     certified = out["status"] == "LOCALLY_CONVERGED"
     assert certified.sum() >= 500
-    trainer = mc.DenseTrainer(*(out[k][certified] for k in "abcw"), X, Y, h[certified], "gd")
-    trainer.sign_a0 = np.sign(a[certified])  # crossing is measured against the initial signs
+    trainer = mc.DenseTrainer(*(out[k][certified] for k in "abcw"), X, Y, h[certified], "gd",
+                              sign_a0=a[certified])
     ever_crossed = trainer.crossed_now()
     for _ in range(50_000):
         trainer.step(p[certified].T)
