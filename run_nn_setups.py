@@ -479,36 +479,43 @@ def fine_exponents(tasks, offsets):
     return [] if best is None else [best["task"]["step_exponent"] + o for o in offsets]
 
 
-def run_tasks(tasks, jobs, desc):
+def run_tasks(tasks, jobs, desc, backend="loky", client=None):
     """Run the tasks with utils.parallel_map; returns how many were trained and skipped."""
-    outcomes = [status for _, status in utils.parallel_map(run_task, tasks, jobs=jobs, desc=desc)]
+    outcomes = [status for _, status in utils.parallel_map(run_task, tasks, jobs, desc, backend, client)]
     return outcomes.count("done"), outcomes.count("skipped")
 
 
 # ============================================================================= commands
 def sweep(grid="quick", out=None, datasets=None, params=None, optimisers=None, biases=None, bias_gain=1.0,
           n_networks=None, width=None, epoch_budget=None, valid_budget=None, batch_size=256, train_per_dim=256,
-          n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", jobs=None):
+          n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", jobs=None, backend="loky",
+          scheduler=None):
     """Coarse then fine step-size search for every configuration of a grid ('quick' or 'paper').
 
     Coarse steps: base * 2^(e/8) for the grid's exponents e; fine: the best coarse e (by mean best
     valid RMSE, never a diverged step) plus the grid's offsets. One JSON file per configuration and
     step under --out (default results/nn_setups/<grid>); existing files are skipped, so an
     interrupted sweep resumes; prints how many tasks were trained and skipped. The list options (comma-separated) and sizes override the grid's.
-    --jobs: worker processes (default: all cores on CPU, 1 on CUDA)."""
+    --jobs: worker processes (default: all cores on CPU, 1 on CUDA). --backend loky|dask and
+    --scheduler tcp://HOST:PORT as for mc_training.py run: dask runs the fits on a cluster whose
+    workers see --out at the same absolute path."""
     settings = grid_settings(grid, datasets=datasets, params=params, optimisers=optimisers, biases=biases,
                              n_networks=n_networks, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget)
-    folder = Path(out) if out is not None else results_root() / "nn_setups" / grid
+    folder = (Path(out) if out is not None else results_root() / "nn_setups" / grid).absolute()
     common = dict(bias_gain=bias_gain, batch_size=batch_size, train_per_dim=train_per_dim, n_valid=n_valid,
                   n_test=n_test, seed=seed, device=device, dtype=dtype)
     on_cpu = utils.torch_device(device).type == "cpu"
     jobs = (-1 if on_cpu else 1) if jobs is None else utils.check_int("jobs", jobs, minimum=-1)
     threads = dict(threads=1) if jobs != 1 and on_cpu else {}
     start, counts = time.perf_counter(), []
-    coarse = configuration_tasks(settings, folder, lambda key: settings["coarse"], **common)
-    counts.append(run_tasks([{**t, **threads} for ts in coarse.values() for t in ts], jobs, "coarse steps"))
-    fine = configuration_tasks(settings, folder, lambda key: fine_exponents(coarse[key], settings["fine"]), **common)
-    counts.append(run_tasks([{**t, **threads} for ts in fine.values() for t in ts], jobs, "fine steps"))
+    with utils.backend_client(backend, scheduler, jobs) as client:
+        coarse = configuration_tasks(settings, folder, lambda key: settings["coarse"], **common)
+        tasks = [{**t, **threads} for ts in coarse.values() for t in ts]
+        counts.append(run_tasks(tasks, jobs, "coarse steps", backend, client))
+        fine = configuration_tasks(settings, folder, lambda key: fine_exponents(coarse[key], settings["fine"]),
+                                   **common)
+        tasks = [{**t, **threads} for ts in fine.values() for t in ts]
+        counts.append(run_tasks(tasks, jobs, "fine steps", backend, client))
     done, skipped = map(sum, zip(*counts))
     return dict(done=done, skipped=skipped, seconds=round(time.perf_counter() - start, 1), folder=str(folder))
 

@@ -98,3 +98,26 @@ def test_bad_backend_options_give_one_line(tmp_path, args, message):
     assert process.returncode == 2
     assert process.stderr.strip() == message
     assert not (tmp_path / "run").exists()
+
+
+def sweep_results(folder):
+    """Every sweep result file's contents without its wall time, keyed by relative path."""
+    results = {}
+    for path in sorted(folder.rglob("step_e*.json")):
+        result = utils.load_json(path)
+        result.pop("wall_time_s")
+        results[str(path.relative_to(folder))] = result
+    return results
+
+
+def test_sweep_on_dask_equals_sweep_on_loky(cluster, tmp_path):
+    import run_nn_setups as rn
+    from test_nn_setups import SWEEP
+
+    small = {**SWEEP, "datasets": "radial_1", "optimisers": "adam", "jobs": 2}
+    rn.sweep(out=tmp_path / "loky", **small)
+    rn.sweep(out=tmp_path / "dask", **small, backend="dask", scheduler=cluster.scheduler_address)
+    loky, dask = sweep_results(tmp_path / "loky"), sweep_results(tmp_path / "dask")
+    assert loky and loky.keys() == dask.keys()
+    for key in loky:
+        assert loky[key] == dask[key]
