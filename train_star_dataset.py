@@ -1,0 +1,577 @@
+"""Thousands of small ReLU networks trained at once by gradient descent on two-dimensional data.
+
+The question (Holzmüller & Steinwart, Section 7): does a network trained by gradient descent
+from He initialisation ever move a kink across a data point, and does its loss ever fall below the
+best piecewise-linear-regression fit, which is all it can reach while its kinks stay put?
+
+P independent networks of L hidden layers of width n are held as batched tensors with a leading
+network axis. Network p has its own sample weights p = Multinomial(n^2, uniform)/n^2 over the m
+training points, loss L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2, and its own step size
+h = lr_factor / lambda_max(P^(1/2) K P^(1/2)) at initialisation (K the neural-tangent Gram matrix,
+P = diag(p)). Full-batch gradient descent; per network the first epoch with a changed on/off
+pattern of some hidden unit ("kink crossed") and the first epoch with a loss below
+0.999999 x the linear-regression threshold ("loss crossed") are recorded.
+
+Layout: data sets; thresholds; networks (initialisation, forward, NTK Gram matrix, step size);
+training (epochs, tracking, resumable runs); presets and CLI (train, experiments, benchmark).
+
+A layer is stored as one augmented matrix A (P, fan_in + 1, fan_out): its weights, then its
+bias as the last row, so z = [h, 1] A.
+"""
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import utils
+from custom_paths import results_root
+
+STATE_FORMAT = "kinks-star-state/1"
+LOSS_MARGIN = 0.999999  # "loss crossed": loss < LOSS_MARGIN * threshold
+STANDARD_X = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
+STANDARD_Y = np.array([-1.0, 2.0, -1.0, 1.0, -2.0, 1.0])
+STAR_OFFSET, STAR_LABELS = 0.1, np.array([1.0, -2.0, 1.0])
+DATA_SEED = 1
+ACTIVATIONS = ("relu", "tanh")
+DTYPES = ("float32", "float64")
+
+
+# ============================================================================= data sets
+def standard_data():
+    """The paper's six 1-D points: X (6, 1), y (6,)."""
+    return STANDARD_X[:, None], STANDARD_Y.copy()
+
+
+def on_lines(directions):
+    """The six standard points placed along each direction u (rows of ``directions``, (k, 2)):
+    points x u, in the order of the directions; labels repeated. X (6k, 2), y (6k,)."""
+    directions = np.asarray(directions, float)
+    X = (directions[:, None, :] * STANDARD_X[None, :, None]).reshape(-1, 2)
+    return X, np.tile(STANDARD_Y, len(directions))
+
+
+def star_data(k):
+    """k rays at angles 2 pi i / k, points at radii 1 - d, 1, 1 + d (d = 0.1) with labels (1, -2, 1):
+    X (3k, 2) ordered ray by ray, y (3k,)."""
+    angles = 2 * np.pi * np.arange(k) / k
+    radii = 1 + STAR_OFFSET * np.array([-1.0, 0.0, 1.0])
+    rays = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return (rays[:, None, :] * radii[None, :, None]).reshape(-1, 2), np.tile(STAR_LABELS, k)
+
+
+def random_with_line_data():
+    """The six standard points on the second axis, then six standard-normal points with
+    standard-normal labels (numpy seed 1): X (12, 2), y (12,)."""
+    rng = np.random.default_rng(DATA_SEED)
+    X_line, y_line = on_lines([[0.0, 1.0]])
+    X_random = rng.standard_normal((6, 2))
+    return np.concatenate([X_line, X_random]), np.concatenate([y_line, rng.standard_normal(6)])
+
+
+def multi_axis_data(d):
+    """On each of the d axes of R^d five points x e_i, x ~ U(1, 2), labels y ~ U(-1, 1) minus that
+    axis's (unweighted) least-squares intercept beta_i of y ~ alpha_i x + beta_i (numpy seed 1).
+    X (5d, d) ordered axis by axis, y (5d,)."""
+    rng = np.random.default_rng(DATA_SEED)
+    x = rng.uniform(1.0, 2.0, (d, 5))
+    y = rng.uniform(-1.0, 1.0, (d, 5))
+    slope = ((x - x.mean(1, keepdims=True)) * (y - y.mean(1, keepdims=True))).sum(1) / \
+        ((x - x.mean(1, keepdims=True)) ** 2).sum(1)
+    intercept = y.mean(1) - slope * x.mean(1)
+    X = (np.eye(d)[:, None, :] * x[:, :, None]).reshape(-1, d)
+    return X, (y - intercept[:, None]).reshape(-1)
+
+
+FIXED_DATASETS = {
+    "standard": standard_data,
+    "cross": lambda: on_lines([[0.0, 1.0], [1.0, 0.0]]),
+    "double_cross": lambda: on_lines([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [1.0, -1.0]]),
+    "random_with_line": random_with_line_data,
+}
+DATASET_NAMES = tuple(FIXED_DATASETS) + ("star_<k>", "multi_axis_<d>")
+
+
+def make_data(name):
+    """Training inputs X (m, d) and labels y (m,) of data set ``name`` (float64 numpy arrays):
+    standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d> (d >= 1)."""
+    match = re.fullmatch(r"(star|multi_axis)_([1-9]\d*)", name) if isinstance(name, str) else None
+    utils.require(name in FIXED_DATASETS or match is not None,
+                  f"--dataset must be one of {', '.join(DATASET_NAMES)}; got {name!r}")
+    if match is None:
+        return FIXED_DATASETS[name]()
+    return (star_data if match[1] == "star" else multi_axis_data)(int(match[2]))
+
+
+# ============================================================================= thresholds
+def ray_groups(X, decimals=9):
+    """The training points grouped by direction x / |x| (points on one ray from the origin):
+    a list of index arrays, in order of first appearance. The origin forms its own group."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    directions = np.round(np.divide(X, norms, out=np.zeros_like(X), where=norms > 0), decimals) + 0.0
+    _, first, inverse = np.unique(directions, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    return [np.flatnonzero(inverse.ravel() == g) for g in order]
+
+
+def regression_thresholds(X, y, p, min_points=3):
+    """The linear-regression threshold of every network, (P,):
+
+        T = 1/2 sum_{rays g, |g| >= 3} min_{alpha, beta} sum_{j in g} p_j (y_j - alpha |x_j| - beta)^2,
+
+    with the weighted least-squares residual in closed form, RSS = S_yy - S_ry^2 / S_rr, where
+    S_ab = sum_j p_j (a_j - a_bar)(b_j - b_bar) and a_bar = sum_j p_j a_j / sum_j p_j (RSS = S_yy
+    when all weight sits at one radius, 0 without weight). X (m, d), y (m,), p (P, m)."""
+    radius = np.linalg.norm(X, axis=1)
+    total = np.zeros(p.shape[0])
+    for group in ray_groups(X):
+        if len(group) < min_points:
+            continue
+        w, r, t = p[:, group], radius[group], y[group]
+        mass = w.sum(1, keepdims=True)
+        safe = np.where(mass > 0, mass, 1.0)
+        r_c, t_c = r - (w * r).sum(1, keepdims=True) / safe, t - (w * t).sum(1, keepdims=True) / safe
+        s_rr, s_ry, s_yy = ((w * r_c * r_c).sum(1), (w * r_c * t_c).sum(1), (w * t_c * t_c).sum(1))
+        explained = np.divide(s_ry ** 2, s_rr, out=np.zeros_like(s_rr), where=s_rr > 1e-14 * (1 + s_yy))
+        total += np.maximum(s_yy - explained, 0.0)
+    return 0.5 * total
+
+
+def sample_weights(rng, n_networks, n_points, n_samples):
+    """p = Multinomial(N, uniform over the m points) / N for each network: (P, m)."""
+    return rng.multinomial(n_samples, np.full(n_points, 1.0 / n_points), size=n_networks) / n_samples
+
+
+# ============================================================================= networks
+def layer_sizes(d, width, layers):
+    """(fan_in, fan_out) of every layer, the output layer last."""
+    widths = [d] + [width] * layers + [1]
+    return list(zip(widths[:-1], widths[1:]))
+
+
+def init_params(n_networks, d, width, layers, random_bias, generator):
+    """He initialisation of P networks: every weight ~ N(0, 2 / fan_in); biases 0, or
+    ~ N(0, 2 / fan_in) with ``random_bias``. A list of float64 CPU tensors (P, fan_in + 1, fan_out)."""
+    params = []
+    for fan_in, fan_out in layer_sizes(d, width, layers):
+        A = torch.randn((n_networks, fan_in + 1, fan_out), generator=generator, dtype=torch.float64)
+        if not random_bias:
+            A[:, fan_in] = 0.0
+        params.append(A * math.sqrt(2.0 / fan_in))
+    return params
+
+
+def affine(H, A):
+    """z = h W + b for a layer A = [W; b]: H (P, m, fan_in) or (m, fan_in), A (P, fan_in + 1, k)
+    -> (P, m, k)."""
+    return torch.baddbmm(A[:, -1:], H.expand(A.shape[0], *H.shape[-2:]), A[:, :-1])
+
+
+def activation_function(name):
+    return torch.relu if name == "relu" else torch.tanh
+
+
+def forward(params, X, activation):
+    """Network outputs f (P, m) on inputs X (m, d) and the hidden pre-activations, a list of
+    (P, m, n) per hidden layer."""
+    sigma, H, pre = activation_function(activation), X, []
+    for A in params[:-1]:
+        pre.append(affine(H, A))
+        H = sigma(pre[-1])
+    return affine(H, params[-1])[..., 0], pre
+
+
+def on_off_pattern(pre):
+    """Which hidden units are on (z > 0) at which training points: bool (P, m, L n)."""
+    return torch.cat([Z > 0 for Z in pre], dim=-1)
+
+
+def loss_per_network(f, y, p):
+    """L = 1/2 sum_j p_j (f(x_j) - y_j)^2 per network: f, p (P, m), y (m,) -> (P,)."""
+    return 0.5 * (p * (f - y) ** 2).sum(1)
+
+
+def ntk_gram_one_layer(params, X, activation):
+    """The neural-tangent Gram matrix K_jk = grad_theta f(x_j) . grad_theta f(x_k) of networks
+    f(x) = c + sum_i w_i sigma(z_i(x)), z_i(x) = a_i . x + b_i, in closed form:
+
+        K_jk = sum_i w_i^2 sigma'(z_ij) sigma'(z_ik) (x_j . x_k + 1) + sum_i sigma(z_ij) sigma(z_ik) + 1
+
+    (for ReLU, sigma' = 1[z > 0]). params = [A1 (P, d+1, n), A2 (P, n+1, 1)], X (m, d) -> (P, m, m)."""
+    A1, A2 = params
+    Z = affine(X, A1)
+    if activation == "relu":
+        slope, value = (Z > 0).to(Z.dtype), torch.relu(Z)
+    else:
+        value = torch.tanh(Z)
+        slope = 1 - value ** 2
+    G = slope * A2[:, None, :-1, 0]                                   # (P, m, n): w_i sigma'(z_ij)
+    X1 = torch.cat([X, torch.ones_like(X[:, :1])], dim=1)             # (m, d + 1)
+    return G @ G.transpose(1, 2) * (X1 @ X1.T) + value @ value.transpose(1, 2) + 1
+
+
+def ntk_gram_autograd(params, X, activation, max_elements=2 ** 24):
+    """K = J J^T with the Jacobian J (m, #parameters) of every network by torch.func (vmap of
+    jacrev over networks, in chunks of at most ``max_elements`` Jacobian entries): (P, m, m)."""
+    from torch.func import jacrev, vmap
+
+    def outputs(single, X):
+        return forward([A[None] for A in single], X, activation)[0][0]
+
+    jacobian = vmap(jacrev(outputs), in_dims=(0, None))
+    n_params = sum(A[0].numel() for A in params)
+    chunk = max(1, max_elements // (X.shape[0] * n_params))
+    grams = []
+    for start in range(0, params[0].shape[0], chunk):
+        J = torch.cat([j.flatten(2) for j in jacobian([A[start:start + chunk] for A in params], X)], dim=2)
+        grams.append(J @ J.transpose(1, 2))
+    return torch.cat(grams)
+
+
+def ntk_gram(params, X, activation):
+    """K (P, m, m): closed form for one hidden layer, torch.func for deeper networks."""
+    return (ntk_gram_one_layer if len(params) == 2 else ntk_gram_autograd)(params, X, activation)
+
+
+def step_sizes(K, p, lr_factor):
+    """h = lr_factor / lambda_max(P^(1/2) K P^(1/2)) per network: K (P, m, m), p (P, m) -> (P,)."""
+    root = p.sqrt()
+    scaled = (root[:, :, None] * K * root[:, None, :]).double()
+    return (lr_factor / torch.linalg.eigvalsh(scaled)[:, -1]).to(K.dtype)
+
+
+# ============================================================================= training epochs
+def autograd_epoch(params, data):
+    """One gradient-descent epoch by autograd (any depth and activation; also the benchmark's
+    baseline): at theta_t returns (theta_{t+1}, L(theta_t) (P,), on/off pattern at theta_t)."""
+    leaves = [A.detach().requires_grad_() for A in params]
+    f, pre = forward(leaves, data["X"], data["activation"])
+    loss = loss_per_network(f, data["y"], data["p"])
+    grads = torch.autograd.grad(loss.sum(), leaves)
+    h = data["h"][:, None, None]
+    return [(A - h * g).detach() for A, g in zip(leaves, grads)], loss.detach(), on_off_pattern(pre)
+
+
+def relu_epoch(params, data):
+    """One gradient-descent epoch of one-hidden-layer ReLU networks by the homogeneity of ReLU,
+    relu(z) = 1[z > 0] z, so that the on/off matrix M (P, m, n) is the only (P, m, n) tensor:
+
+        f(x_j) = c + x~_j . (M V)_j,       V_i = w_i a~_i         (x~ = (x, 1), a~_i = (a_i, b_i))
+        S = M^T (r x~),                    r_j = p_j (f(x_j) - y_j)
+        dL/da~_i = w_i S_i,   dL/dw_i = a~_i . S_i,   dL/dc = sum_j r_j.
+
+    Same inputs and outputs as ``autograd_epoch``, but the pattern is returned as a float 0/1."""
+    A1, A2 = params
+    X1, h = data["X1"], data["h"]
+    M = affine(data["X"], A1).gt_(0)                                  # (P, m, n), 0. or 1.
+    w, c = A2[:, :-1, 0], A2[:, -1, 0]                                # (P, n), (P,)
+    U = torch.bmm(M, w[:, :, None] * A1.transpose(1, 2))              # (P, m, d + 1)
+    error = (U * X1).sum(2) + c[:, None] - data["y"]                  # (P, m)
+    r = data["p"] * error
+    S = torch.bmm(M.transpose(1, 2), r[:, :, None] * X1)              # (P, n, d + 1)
+    grad_A1 = w[:, None, :] * S.transpose(1, 2)
+    grad_A2 = torch.cat([(A1.transpose(1, 2) * S).sum(2), r.sum(1, keepdim=True)], dim=1)[:, :, None]
+    step = h[:, None, None]
+    return [A1 - step * grad_A1, A2 - step * grad_A2], 0.5 * (r * error).sum(1), M
+
+
+def epoch_function(activation, layers):
+    """The fast ReLU epoch for one hidden layer, autograd otherwise."""
+    return relu_epoch if activation == "relu" and layers == 1 else autograd_epoch
+
+
+def pattern_change_counter(initial, dtype):
+    """A function counting, per network, the entries of an on/off pattern (P, m, k) that differ
+    from ``initial`` (bool): float 0/1 patterns of ``dtype`` by one batched dot product,
+    sum (M - M0)^2 = sum M (1 - 2 M0) + sum M0 (exact: integers below 2^24); bool patterns by
+    direct comparison."""
+    P = initial.shape[0]
+    sign = (1 - 2 * initial.to(dtype)).reshape(P, -1, 1)
+    ones = initial.reshape(P, -1).sum(1)
+
+    def count(pattern):
+        if pattern.dtype == torch.bool:
+            return (pattern != initial).reshape(P, -1).sum(1)
+        return torch.bmm(pattern.reshape(P, 1, -1), sign).reshape(P).round().long() + ones
+    return count
+
+
+def first_epochs(state, epoch, loss, changed):
+    """Record epoch t as the first kink-crossed, loss-crossed and non-finite epoch where due."""
+    never = lambda key: state[key] < 0  # noqa: E731
+    state["kink_epoch"] = torch.where(never("kink_epoch") & changed, epoch, state["kink_epoch"])
+    below = loss.double() < LOSS_MARGIN * state["threshold"]
+    state["loss_epoch"] = torch.where(never("loss_epoch") & below, epoch, state["loss_epoch"])
+    state["nan_epoch"] = torch.where(never("nan_epoch") & ~torch.isfinite(loss), epoch, state["nan_epoch"])
+
+
+LOG_COLUMNS = ("epoch", "mean_loss") + tuple(f"ratio_d{k}" for k in range(1, 10)) + (
+    "kink_crossed", "loss_crossed", "non_finite")
+
+
+def log_row(state, epoch, loss):
+    """The log at epoch t: mean loss over finite losses, the deciles of loss / threshold, both
+    crossed fractions and the count of non-finite losses; a float64 tensor (len(LOG_COLUMNS),)."""
+    loss = loss.double()
+    finite = torch.isfinite(loss)
+    ratio = torch.where(finite, loss / state["threshold"], math.nan)
+    deciles = torch.nanquantile(ratio, torch.linspace(0.1, 0.9, 9, dtype=torch.float64, device=loss.device))
+    fractions = torch.stack([(state[k] >= 0).double().mean() for k in ("kink_epoch", "loss_epoch")])
+    mean = loss[finite].mean() if finite.any() else torch.tensor(math.nan, device=loss.device)
+    return torch.cat([torch.tensor([epoch], dtype=torch.float64, device=loss.device), mean[None], deciles,
+                      fractions, (~finite).sum()[None].double()]).cpu()
+
+
+# ============================================================================= runs
+def make_config(dataset="star_11", width=256, layers=1, n_networks=1000, activation="relu", random_bias=False,
+                lr_factor=1.0, seed=0, dtype="float32"):
+    """A validated configuration (a plain dict): everything that decides the result except the
+    epoch count and the device."""
+    make_data(dataset)
+    utils.require(isinstance(random_bias, bool), f"--random_bias must be true or false; got {random_bias!r}")
+    utils.check_choice("dtype", dtype, DTYPES)
+    return dict(dataset=dataset, width=utils.check_int("width", width), layers=utils.check_int("layers", layers),
+                n_networks=utils.check_int("n_networks", n_networks),
+                activation=utils.check_choice("activation", activation, ACTIVATIONS), random_bias=random_bias,
+                lr_factor=utils.check_float("lr_factor", lr_factor, 0, strict=True),
+                seed=utils.check_int("seed", seed, minimum=0), dtype=dtype)
+
+
+def config_label(config):
+    """Folder name of a configuration, e.g. L1_n256_P1000_relu_zerobias_lr1_seed0_float32."""
+    bias = "randbias" if config["random_bias"] else "zerobias"
+    return (f"L{config['layers']}_n{config['width']}_P{config['n_networks']}_{config['activation']}_{bias}_"
+            f"lr{config['lr_factor']:g}_seed{config['seed']}_{config['dtype']}")
+
+
+def run_dir(config, results=None):
+    """<results>/star/<dataset>/<config label>/ (results: default the results root)."""
+    return Path(results if results is not None else results_root()) / "star" / config["dataset"] / config_label(config)
+
+
+def initial_state(config, device):
+    """The state at epoch 0: parameters, data weights p, thresholds, step sizes h, the initial
+    on/off pattern and the first-epoch trackers (-1 = not yet). Draws: numpy SeedSequence(seed)
+    for p, torch's generator seeded with ``seed`` for the parameters (on the CPU, in float64, so
+    the start does not depend on the device)."""
+    X, y = make_data(config["dataset"])
+    P, n, dtype = config["n_networks"], config["width"], utils.torch_dtype(config["dtype"])
+    p = sample_weights(np.random.default_rng(np.random.SeedSequence(config["seed"])), P, len(y), n * n)
+    generator = torch.Generator().manual_seed(config["seed"])
+    params = [A.to(device, dtype) for A in init_params(P, X.shape[1], n, config["layers"], config["random_bias"],
+                                                     generator)]
+    X_t = torch.as_tensor(X, device=device, dtype=dtype)
+    p_t = torch.as_tensor(p, device=device, dtype=dtype)
+    h = step_sizes(ntk_gram(params, X_t, config["activation"]), p_t, config["lr_factor"])
+    never = torch.full((P,), -1, dtype=torch.int64, device=device)
+    return dict(format=STATE_FORMAT, config=json.dumps(config, sort_keys=True), epoch=0, params=params,
+                weights=p_t, threshold=torch.as_tensor(regression_thresholds(X, y, p), device=device),
+                step=h, initial_pattern=on_off_pattern(forward(params, X_t, config["activation"])[1]),
+                kink_epoch=never, loss_epoch=never.clone(), nan_epoch=never.clone(),
+                loss=torch.full((P,), math.nan, dtype=dtype, device=device),
+                log=torch.zeros((0, len(LOG_COLUMNS)), dtype=torch.float64))
+
+
+def training_data(config, state, device):
+    """The tensors an epoch needs: X (m, d), X1 = [X, 1] (m, d+1), y (m,), p (P, m), h (P,)."""
+    X, y = make_data(config["dataset"])
+    dtype = utils.torch_dtype(config["dtype"])
+    X = torch.as_tensor(X, device=device, dtype=dtype)
+    return dict(X=X, X1=torch.cat([X, torch.ones_like(X[:, :1])], dim=1),
+                y=torch.as_tensor(y, device=device, dtype=dtype), p=state["weights"], h=state["step"],
+                activation=config["activation"])
+
+
+def train_state(state, data, epochs, log_every=1000, checkpoint=None, checkpoint_every=10_000, progress=False):
+    """Continue gradient descent from state['epoch'] to ``epochs``; epoch t evaluates theta_t (loss,
+    pattern, trackers, log when t % log_every == 0) and steps to theta_{t+1}. ``checkpoint(state)``
+    is called every ``checkpoint_every`` epochs and at the end. Returns the state (updated in place)."""
+    config = json.loads(state["config"])
+    epoch_step = epoch_function(config["activation"], config["layers"])
+    count_changes = pattern_change_counter(state["initial_pattern"], data["X"].dtype)
+    bar = tqdm(total=epochs, initial=state["epoch"], desc="epochs", disable=not progress, mininterval=1.0)
+    for t in range(state["epoch"], epochs):
+        state["params"], loss, pattern = epoch_step(state["params"], data)
+        first_epochs(state, t, loss, count_changes(pattern) > 0)
+        state["loss"], state["epoch"] = loss, t + 1
+        if t % log_every == 0:
+            state["log"] = torch.cat([state["log"], log_row(state, t, loss)[None]])
+            row = dict(zip(LOG_COLUMNS, state["log"][-1].tolist()))
+            bar.set_postfix(kink=f"{row['kink_crossed']:.3f}", loss=f"{row['loss_crossed']:.3f}",
+                            nan=int(row["non_finite"]))
+        bar.update()
+        if checkpoint is not None and (state["epoch"] % checkpoint_every == 0 or state["epoch"] == epochs):
+            checkpoint(state)
+    bar.close()
+    return state
+
+
+def save_state(folder, state):
+    """Write state.pt (plain tensors, ints and strings) and then result.json (the per-network
+    first epochs, final loss / threshold and the log), each atomically."""
+    cpu = {k: ([A.cpu() for A in v] if k == "params" else v.cpu() if torch.is_tensor(v) else v)
+           for k, v in state.items()}
+    utils.atomic_write(Path(folder) / "state.pt", lambda file: torch.save(cpu, file))
+    ratio = (cpu["loss"].double() / cpu["threshold"]).tolist()
+    utils.save_json(Path(folder) / "result.json", dict(
+        config=json.loads(state["config"]), epoch=state["epoch"], n_networks=len(ratio),
+        kink_epoch=cpu["kink_epoch"].tolist(), loss_epoch=cpu["loss_epoch"].tolist(),
+        nan_epoch=cpu["nan_epoch"].tolist(), final_ratio=[v if math.isfinite(v) else None for v in ratio],
+        log_columns=list(LOG_COLUMNS), log=cpu["log"].tolist()))
+
+
+def load_state(folder, device):
+    """state.pt loaded with weights_only=True onto ``device``."""
+    state = torch.load(Path(folder) / "state.pt", map_location=device, weights_only=True)
+    utils.require(state.get("format") == STATE_FORMAT, f"{folder}/state.pt is not a star-data-set state")
+    return state
+
+
+def open_run(config, folder, device):
+    """The saved state of the run in ``folder`` (after checking that it holds ``config``), or a
+    fresh one with config.json written. A different configuration there is refused."""
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        saved = utils.load_json(folder / "config.json")
+        utils.require(saved == config, f"{folder} holds a different configuration ({saved}); refusing to "
+                      "overwrite it (choose another --results folder or remove it)")
+        if (folder / "state.pt").exists():
+            state = load_state(folder, device)
+            utils.require(json.loads(state["config"]) == config, f"{folder}/state.pt belongs to another configuration")
+            return state
+    utils.save_json(folder / "config.json", config)
+    return initial_state(config, device)
+
+
+def run(config, epochs, device, results=None, log_every=1000, checkpoint_every=10_000, progress=True):
+    """Train the run of ``config`` to ``epochs`` epochs, resuming from its checkpoint; returns
+    (folder, state)."""
+    folder = run_dir(config, results)
+    state = open_run(config, folder, device)
+    if state["epoch"] >= epochs:
+        return folder, state
+    data = training_data(config, state, device)
+    train_state(state, data, epochs, log_every, lambda s: save_state(folder, s), checkpoint_every, progress)
+    return folder, state
+
+
+def crossed_summary(state):
+    """One line: epoch, kink-crossed and loss-crossed fractions, non-finite count."""
+    P = len(state["kink_epoch"])
+    kink, loss = ((state[k] >= 0).sum().item() for k in ("kink_epoch", "loss_epoch"))
+    return (f"epoch {state['epoch']}: kink crossed {kink}/{P} ({kink / P:.3f}), loss crossed {loss}/{P} "
+            f"({loss / P:.3f}), non-finite loss {(state['nan_epoch'] >= 0).sum().item()}")
+
+
+# ============================================================================= presets
+def widths_of(low, high):
+    return [2 ** k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)]
+
+
+PRESETS = {
+    "paper_star": dict(groups=[dict(dataset="star_11", widths=widths_of(128, 4096), n_networks=1000, seeds=[0]),
+                               dict(dataset="star_11", widths=[8192], n_networks=500, seeds=[0, 1])],
+                       layers=1, stages=list(range(100_000, 1_000_001, 100_000))),
+    "paper_deep": dict(groups=[dict(dataset="standard", widths=widths_of(16, 256), n_networks=1000, seeds=[0])],
+                       layers=3, stages=list(range(10_000, 100_001, 10_000))),
+    "quick": dict(groups=[dict(dataset="star_7", widths=[16, 64, 256], n_networks=200, seeds=[0]),
+                          dict(dataset="cross", widths=[16, 64, 256], n_networks=200, seeds=[0])],
+                  layers=1, stages=[2_000, 4_000]),
+}
+
+
+def preset_configs(preset, **common):
+    """Every configuration of a preset: a list of config dicts."""
+    spec = PRESETS[utils.check_choice("preset", preset, tuple(PRESETS))]
+    return [make_config(dataset=group["dataset"], width=width, layers=spec["layers"], n_networks=group["n_networks"],
+                        seed=seed, **common)
+            for group in spec["groups"] for width in group["widths"] for seed in group["seeds"]]
+
+
+# ============================================================================= commands
+def train(dataset="star_11", width=256, layers=1, n_networks=1000, epochs=10_000, activation="relu",
+          random_bias=False, lr_factor=1.0, seed=0, dtype="float32", device="auto", results=None,
+          log_every=1000, checkpoint_every=10_000):
+    """Train one configuration for --epochs epochs in all (resuming from its checkpoint under
+    <results>/star/<dataset>/<config>/) and print the crossed fractions."""
+    config = make_config(dataset, width, layers, n_networks, activation, random_bias, lr_factor, seed, dtype)
+    epochs = utils.check_int("epochs", epochs)
+    log_every, checkpoint_every = utils.check_int("log_every", log_every), utils.check_int("checkpoint_every",
+                                                                                          checkpoint_every)
+    folder, state = run(config, epochs, utils.torch_device(device), results, log_every, checkpoint_every)
+    print(f"{folder}: {crossed_summary(state)}")
+
+
+def experiments(preset="quick", activation="relu", random_bias=False, lr_factor=1.0, dtype="float32",
+                device="auto", results=None, max_epochs=None):
+    """Run a preset's grid stage by stage: every configuration to the first epoch count, then all
+    to the next, ... (resumable: finished stages are skipped). --max_epochs stops at that stage."""
+    configs = preset_configs(preset, activation=activation, random_bias=random_bias, lr_factor=lr_factor,
+                             dtype=dtype)
+    stages = PRESETS[preset]["stages"]
+    if max_epochs is not None:
+        stages = [s for s in stages if s <= utils.check_int("max_epochs", max_epochs)] or stages[:1]
+    device = utils.torch_device(device)
+    for stage in stages:
+        for config in configs:
+            folder, state = run(config, stage, device, results)
+            print(f"{config['dataset']} n={config['width']} seed={config['seed']}: {crossed_summary(state)}")
+
+
+def timed_epochs(epoch_step, state, data, seconds, device):
+    """Epochs per second of ``epoch_step`` with pattern tracking, run for about ``seconds``
+    (after two warm-up epochs)."""
+    count = pattern_change_counter(state["initial_pattern"], data["X"].dtype)
+    params, done = state["params"], 0
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    for _ in range(2):
+        params, loss, pattern = epoch_step(params, data)
+        count(pattern)
+    sync()
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        params, loss, pattern = epoch_step(params, data)
+        first_epochs(state, done, loss, count(pattern) > 0)
+        done += 1
+        if done % 8 == 0:
+            sync()
+    sync()
+    return done / (time.perf_counter() - start)
+
+
+BENCHMARK_CASES = ((256, 1000), (4096, 100))
+
+
+def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results=None):
+    """Epochs per second on star_11 at (n = 256, P = 1000) and (n = 4096, P = 100): the fast ReLU
+    epoch against a comparison baseline, the straightforward autograd epoch on the same tensors
+    (``autograd_epoch``: forward, autograd backward, step, pattern compared directly); both track
+    the crossings. Saved to <results>/star/benchmark_<device>.json."""
+    device = utils.torch_device(device)
+    seconds = utils.check_float("seconds", seconds, 0, strict=True)
+    if threads is not None:
+        torch.set_num_threads(utils.check_int("threads", threads))
+    rows = []
+    for width, P in BENCHMARK_CASES:
+        config = make_config("star_11", width, n_networks=P, dtype=dtype)
+        state = initial_state(config, device)
+        data = training_data(config, state, device)
+        fast = timed_epochs(relu_epoch, dict(state), data, seconds, device)
+        slow = timed_epochs(autograd_epoch, dict(state), data, seconds, device)
+        rows.append(dict(dataset="star_11", width=width, n_networks=P, epochs_per_s=fast,
+                         autograd_epochs_per_s=slow, speedup=fast / slow))
+        print(f"star_11 n={width} P={P}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; x{fast / slow:.2f})")
+    path = Path(results if results is not None else results_root()) / "star" / f"benchmark_{device.type}.json"
+    utils.save_json(path, dict(device=str(device), threads=torch.get_num_threads(), dtype=dtype, rows=rows))
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    utils.run_cli({"train": train, "experiments": experiments, "benchmark": benchmark})
