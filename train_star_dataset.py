@@ -247,57 +247,64 @@ def step_sizes(K, p, lr_factor):
 # ============================================================================= training epochs
 def autograd_epoch(params, data):
     """One gradient-descent epoch by autograd (any depth and activation; also the benchmark's
-    baseline): at theta_t returns (theta_{t+1}, L(theta_t) (P,), on/off pattern at theta_t)."""
+    baseline): at theta_t returns (theta_{t+1}, L(theta_t) (P,), whether the on/off pattern at
+    theta_t differs from the initial one (P,) bool)."""
     leaves = [A.detach().requires_grad_() for A in params]
     f, pre = forward(leaves, data["X"], data["activation"])
     loss = loss_per_network(f, data["y"], data["p"])
     grads = torch.autograd.grad(loss.sum(), leaves)
     h = data["h"][:, None, None]
-    return [(A - h * g).detach() for A, g in zip(leaves, grads)], loss.detach(), on_off_pattern(pre)
+    changed = (on_off_pattern(pre) != data["initial_pattern"]).flatten(1).any(1)
+    return [(A - h * g).detach() for A, g in zip(leaves, grads)], loss.detach(), changed
+
+
+BITS_PER_CODE = 23  # sums of distinct powers 2^0 ... 2^22 are exact integers in float32
+
+
+def bit_weights(m, dtype, device=None):
+    """B (m, k), k = ceil(m / 23): B_jc = 2^(j - 23 c) for the points j of block c, else 0, so that
+    the code B^T M (k, n) of a 0/1 pattern M (m, n) holds each unit's pattern exactly as integers."""
+    j = torch.arange(m, device=device)
+    B = torch.zeros((m, -(-m // BITS_PER_CODE)), dtype=dtype, device=device)
+    B[j, j // BITS_PER_CODE] = 2.0 ** (j % BITS_PER_CODE).to(dtype)
+    return B
+
+
+def pattern_codes(pattern, bits):
+    """Codes of the on/off patterns (P, m, n), 0/1 or bool: B^T M, (P, k, n) (see ``bit_weights``)."""
+    return bits.T @ pattern.to(bits.dtype)
 
 
 def relu_epoch(params, data):
     """One gradient-descent epoch of one-hidden-layer ReLU networks by the homogeneity of ReLU,
-    relu(z) = 1[z > 0] z, so that the on/off matrix M (P, m, n) is the only (P, m, n) tensor:
+    relu(z) = 1[z > 0] z, so that the on/off matrix M (P, m, n), held in the preallocated
+    data['buffer'], is the only (P, m, n) tensor:
 
         f(x_j) = c + x~_j . (M V)_j,       V_i = w_i a~_i         (x~ = (x, 1), a~_i = (a_i, b_i))
-        S = M^T (r x~),                    r_j = p_j (f(x_j) - y_j)
-        dL/da~_i = w_i S_i,   dL/dw_i = a~_i . S_i,   dL/dc = sum_j r_j.
+        [S; C] = [r x~, B]^T M,            r_j = p_j (f(x_j) - y_j)
+        dL/da~_i = w_i S_i,   dL/dw_i = a~_i . S_i,   dL/dc = sum_j r_j,
 
-    Same inputs and outputs as ``autograd_epoch``, but the pattern is returned as a float 0/1."""
+    (S (P, d+1, n), column i for unit i), and the pattern has changed where the codes C (P, k, n)
+    differ from the initial codes (``pattern_codes``). Same inputs and outputs as ``autograd_epoch``."""
     A1, A2 = params
     X1, h = data["X1"], data["h"]
-    M = affine(data["X"], A1).gt_(0)                                  # (P, m, n), 0. or 1.
+    M = torch.baddbmm(A1[:, -1:], data["X_batch"], A1[:, :-1], out=data["buffer"]).gt_(0)
     w, c = A2[:, :-1, 0], A2[:, -1, 0]                                # (P, n), (P,)
     U = torch.bmm(M, w[:, :, None] * A1.transpose(1, 2))              # (P, m, d + 1)
     error = (U * X1).sum(2) + c[:, None] - data["y"]                  # (P, m)
     r = data["p"] * error
-    S = torch.bmm(M.transpose(1, 2), r[:, :, None] * X1)              # (P, n, d + 1)
-    grad_A1 = w[:, None, :] * S.transpose(1, 2)
-    grad_A2 = torch.cat([(A1.transpose(1, 2) * S).sum(2), r.sum(1, keepdim=True)], dim=1)[:, :, None]
+    SC = torch.bmm(torch.cat([r[:, :, None] * X1, data["bits"]], dim=2).transpose(1, 2), M)
+    S, C = SC[:, :X1.shape[1]], SC[:, X1.shape[1]:]                   # (P, d + 1, n), (P, k, n)
+    grad_A1 = w[:, None, :] * S
+    grad_A2 = torch.cat([(A1 * S).sum(1), r.sum(1, keepdim=True)], dim=1)[:, :, None]
     step = h[:, None, None]
-    return [A1 - step * grad_A1, A2 - step * grad_A2], 0.5 * (r * error).sum(1), M
+    changed = (C != data["initial_code"]).flatten(1).any(1)
+    return [A1 - step * grad_A1, A2 - step * grad_A2], 0.5 * (r * error).sum(1), changed
 
 
-def epoch_function(activation, layers):
-    """The fast ReLU epoch for one hidden layer, autograd otherwise."""
-    return relu_epoch if activation == "relu" and layers == 1 else autograd_epoch
-
-
-def pattern_change_counter(initial, dtype):
-    """A function counting, per network, the entries of an on/off pattern (P, m, k) that differ
-    from ``initial`` (bool): float 0/1 patterns of ``dtype`` by one batched dot product,
-    sum (M - M0)^2 = sum M (1 - 2 M0) + sum M0 (exact: integers below 2^24); bool patterns by
-    direct comparison."""
-    P = initial.shape[0]
-    sign = (1 - 2 * initial.to(dtype)).reshape(P, -1, 1)
-    ones = initial.reshape(P, -1).sum(1)
-
-    def count(pattern):
-        if pattern.dtype == torch.bool:
-            return (pattern != initial).reshape(P, -1).sum(1)
-        return torch.bmm(pattern.reshape(P, 1, -1), sign).reshape(P).round().long() + ones
-    return count
+def uses_relu_epoch(config):
+    """The fast ReLU epoch serves one hidden layer of ReLU units; autograd everything else."""
+    return config["activation"] == "relu" and config["layers"] == 1
 
 
 def first_epochs(state, epoch, loss, changed):
@@ -377,26 +384,33 @@ def initial_state(config, device):
 
 
 def training_data(config, state, device):
-    """The tensors an epoch needs: X (m, d), X1 = [X, 1] (m, d+1), y (m,), p (P, m), h (P,)."""
+    """The tensors an epoch needs: X (m, d), X1 = [X, 1] (m, d+1), y (m,), p (P, m), h (P,), the
+    initial pattern; for the fast ReLU epoch also X expanded to (P, m, d), the bit weights B
+    expanded to (P, m, k), the initial codes (P, k, n) and the (P, m, n) buffer."""
     X, y = make_data(config["dataset"])
     dtype = utils.torch_dtype(config["dtype"])
     X = torch.as_tensor(X, device=device, dtype=dtype)
-    return dict(X=X, X1=torch.cat([X, torch.ones_like(X[:, :1])], dim=1),
+    data = dict(X=X, X1=torch.cat([X, torch.ones_like(X[:, :1])], dim=1),
                 y=torch.as_tensor(y, device=device, dtype=dtype), p=state["weights"], h=state["step"],
-                activation=config["activation"])
+                activation=config["activation"], initial_pattern=state["initial_pattern"])
+    if uses_relu_epoch(config):
+        P, m, n = state["initial_pattern"].shape
+        bits = bit_weights(m, dtype, device)
+        data.update(X_batch=X.expand(P, m, X.shape[1]), bits=bits.expand(P, *bits.shape),
+                    initial_code=pattern_codes(state["initial_pattern"], bits),
+                    buffer=torch.empty((P, m, n), dtype=dtype, device=device))
+    return data
 
 
 def train_state(state, data, epochs, log_every=1000, checkpoint=None, checkpoint_every=10_000, progress=False):
     """Continue gradient descent from state['epoch'] to ``epochs``; epoch t evaluates theta_t (loss,
     pattern, trackers, log when t % log_every == 0) and steps to theta_{t+1}. ``checkpoint(state)``
     is called every ``checkpoint_every`` epochs and at the end. Returns the state (updated in place)."""
-    config = json.loads(state["config"])
-    epoch_step = epoch_function(config["activation"], config["layers"])
-    count_changes = pattern_change_counter(state["initial_pattern"], data["X"].dtype)
+    epoch_step = relu_epoch if uses_relu_epoch(json.loads(state["config"])) else autograd_epoch
     bar = tqdm(total=epochs, initial=state["epoch"], desc="epochs", disable=not progress, mininterval=1.0)
     for t in range(state["epoch"], epochs):
-        state["params"], loss, pattern = epoch_step(state["params"], data)
-        first_epochs(state, t, loss, count_changes(pattern) > 0)
+        state["params"], loss, changed = epoch_step(state["params"], data)
+        first_epochs(state, t, loss, changed)
         state["loss"], state["epoch"] = loss, t + 1
         if t % log_every == 0:
             state["log"] = torch.cat([state["log"], log_row(state, t, loss)[None]])
@@ -523,22 +537,20 @@ def experiments(preset="quick", activation="relu", random_bias=False, lr_factor=
 
 
 def timed_epochs(epoch_step, state, data, seconds, device):
-    """Epochs per second of ``epoch_step`` with pattern tracking, run for about ``seconds``
+    """Epochs per second of ``epoch_step`` with crossing tracking, run for about ``seconds``
     (after two warm-up epochs)."""
-    count = pattern_change_counter(state["initial_pattern"], data["X"].dtype)
     params, done = state["params"], 0
 
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
     for _ in range(2):
-        params, loss, pattern = epoch_step(params, data)
-        count(pattern)
+        params = epoch_step(params, data)[0]
     sync()
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        params, loss, pattern = epoch_step(params, data)
-        first_epochs(state, done, loss, count(pattern) > 0)
+        params, loss, changed = epoch_step(params, data)
+        first_epochs(state, done, loss, changed)
         done += 1
         if done % 8 == 0:
             sync()

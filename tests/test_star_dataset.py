@@ -134,30 +134,36 @@ def test_sample_weights_are_multinomial_frequencies():
 # ----------------------------------------------------------------------------- gradient steps
 @pytest.mark.parametrize("random_bias", [False, True])
 def test_fast_relu_epoch_equals_autograd_epoch(random_bias):
-    params, X, y = network("star_7", width=11, layers=1, random_bias=random_bias, P=4)
-    p = torch.as_tensor(ts.sample_weights(np.random.default_rng(1), 4, 21, 121))
-    data = dict(X=X, X1=torch.cat([X, torch.ones(21, 1, dtype=X.dtype)], 1), y=y, p=p,
-                h=torch.tensor([0.1, 0.2, 0.3, 0.05], dtype=X.dtype), activation="relu")
-    fast, fast_loss, fast_pattern = ts.relu_epoch(params, data)
-    slow, slow_loss, slow_pattern = ts.autograd_epoch(params, data)
-    for a, b in zip(fast, slow):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(fast_loss, slow_loss, rtol=1e-12, atol=1e-14)
-    assert torch.equal(fast_pattern.bool(), slow_pattern)
-    f = ts.forward(params, X, "relu")[0]
-    torch.testing.assert_close(fast_loss, 0.5 * (p * (f - y) ** 2).sum(1))
+    config = ts.make_config("star_7", width=11, n_networks=6, random_bias=random_bias, dtype="float64")
+    state = ts.initial_state(config, torch.device("cpu"))
+    data = ts.training_data(config, state, torch.device("cpu"))
+    data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20])   # larger steps move kinks sooner
+    fast = slow = state["params"]
+    changes = []
+    for epoch in range(5):
+        f = ts.forward(fast, data["X"], "relu")[0]
+        fast, fast_loss, fast_changed = ts.relu_epoch(fast, data)
+        slow, slow_loss, slow_changed = ts.autograd_epoch(slow, data)
+        for a, b in zip(fast, slow):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(fast_loss, slow_loss, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(fast_loss, 0.5 * (data["p"] * (f - data["y"]) ** 2).sum(1))
+        assert torch.equal(fast_changed, slow_changed)
+        changes.append(fast_changed)
+    assert not changes[0].any() and changes[-1].any() and not changes[-1].all()
 
 
-def test_pattern_change_counter_counts_differences():
-    generator = torch.Generator().manual_seed(0)
-    initial = torch.rand((5, 7, 13), generator=generator) > 0.5
-    pattern = initial ^ (torch.rand((5, 7, 13), generator=generator) > 0.9)
-    pattern[0] = initial[0]
-    expected = (pattern != initial).sum((1, 2))
-    for dtype in (torch.float32, torch.float64):
-        count = ts.pattern_change_counter(initial, dtype)
-        assert torch.equal(count(pattern.to(dtype)), expected) and torch.equal(count(pattern), expected)
-    assert expected[0] == 0 and expected[1:].min() > 0
+@pytest.mark.parametrize("m", [6, 33, 47])
+def test_pattern_codes_tell_every_single_flip(m):
+    generator = torch.Generator().manual_seed(m)
+    pattern = torch.rand((1, m, 3), generator=generator) > 0.5
+    bits = ts.bit_weights(m, torch.float32)
+    code = ts.pattern_codes(pattern, bits)
+    flips = torch.eye(m, dtype=torch.bool)[:, :, None] & torch.tensor([False, True, False])   # (m, m, 3)
+    flipped = ts.pattern_codes(pattern ^ flips, bits)
+    assert ((flipped != code).flatten(1).sum(1) == 1).all()
+    assert torch.equal(ts.pattern_codes(pattern.double(), bits.double()), code.double())
+    assert torch.equal(code, torch.round(code)) and code.max() < 2 ** 23
 
 
 # ----------------------------------------------------------------------------- thresholds
