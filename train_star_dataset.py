@@ -492,9 +492,9 @@ PRESETS = {
                        layers=1, stages=list(range(100_000, 1_000_001, 100_000))),
     "paper_deep": dict(groups=[dict(dataset="standard", widths=widths_of(16, 256), n_networks=1000, seeds=[0])],
                        layers=3, stages=list(range(10_000, 100_001, 10_000))),
-    "quick": dict(groups=[dict(dataset="star_7", widths=[16, 64, 256], n_networks=200, seeds=[0]),
-                          dict(dataset="cross", widths=[16, 64, 256], n_networks=200, seeds=[0])],
-                  layers=1, stages=[2_000, 4_000]),
+    "quick": dict(groups=[dict(dataset="star_11", widths=widths_of(16, 1024)[::2], n_networks=200, seeds=[0]),
+                          dict(dataset="cross", widths=widths_of(16, 1024)[::2], n_networks=200, seeds=[0])],
+                  layers=1, stages=[5_000, 10_000]),
 }
 
 

@@ -15,6 +15,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import eval_star_dataset as ev  # noqa: E402
 import train_star_dataset as ts  # noqa: E402
 
 ALL_DATASETS = ("standard", "cross", "double_cross", "star_7", "star_11", "random_with_line", "multi_axis_3")
@@ -333,3 +334,81 @@ def test_a_different_configuration_is_refused(tmp_path):
     result = cli("train", *args, "--epochs", 9)
     assert result.returncode == 2 and "different configuration" in result.stderr
     assert (folder / "state.pt").read_bytes() == before
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def hand_made_run(results, width, seed, kink, loss, epoch=100, dataset="cross"):
+    """A run folder written by hand with the given first epochs (-1: never)."""
+    config = ts.make_config(dataset=dataset, width=width, n_networks=len(kink), seed=seed)
+    folder = ts.run_dir(config, results)
+    ts.utils.save_json(folder / "config.json", config)
+    ts.utils.save_json(folder / "result.json", dict(
+        config=config, epoch=epoch, n_networks=len(kink), kink_epoch=kink, loss_epoch=loss,
+        nan_epoch=[-1] * len(kink), final_ratio=[1.0] * len(kink), log_columns=[], log=[]))
+    return folder
+
+
+def test_fractions_pooled_over_seeds_with_clopper_pearson_intervals(tmp_path, capsys):
+    from scipy.stats import beta
+
+    hand_made_run(tmp_path, 8, 0, kink=[-1, 5, 99, -1], loss=[-1, -1, 50, -1])
+    hand_made_run(tmp_path, 8, 1, kink=[0, -1, -1, 120], loss=[-1, -1, -1, -1], epoch=150)
+    hand_made_run(tmp_path, 16, 0, kink=[-1, -1, -1], loss=[-1, -1, -1])
+    (tmp_path / "star" / "cross" / "broken").mkdir()
+    (tmp_path / "star" / "cross" / "broken" / "config.json").write_text("{")
+    rows = ev.table_rows(ev.load_runs(tmp_path))
+    assert "skipping run" in capsys.readouterr().err
+    row = rows[0]
+    assert (row["width"], row["networks"], row["seeds"], row["epochs"]) == (8, 8, 2, 100)   # 120 >= 100: not yet
+    assert (row["kink_crossed"], row["loss_crossed"]) == (3, 1)
+    assert row["kink_low"] == pytest.approx(beta.ppf(0.025, 3, 6)) and row["kink_high"] == pytest.approx(
+        beta.ppf(0.975, 4, 5))
+    assert rows[1]["kink_crossed"] == 0 and rows[1]["kink_low"] == 0 and rows[1]["kink_high"] == pytest.approx(
+        1 - 0.025 ** (1 / 3))
+    assert [r["loss_crossed"] for r in ev.table_rows(ev.load_runs(tmp_path), epochs=50)] == [0, 0]
+    with pytest.raises(ts.utils.UsageError, match="exceeds the 100 epochs"):
+        ev.table_rows(ev.load_runs(tmp_path), epochs=101)
+
+
+def test_report_writes_csv_figures_and_median_networks(tmp_path):
+    for dataset in ("star_7", "standard"):
+        config = ts.make_config(dataset=dataset, width=8, n_networks=5, seed=0)
+        ts.run(config, 30, torch.device("cpu"), tmp_path, log_every=10, progress=False)
+    out = tmp_path / "eval"
+    ev.report(results=tmp_path, out=out, compile="yes" if shutil.which("pdflatex") else "no")
+    lines = (out / "crossed_fractions.csv").read_text().splitlines()
+    assert lines[0].split(",") == ev.COLUMNS and len(lines) == 3
+    tex = (out / "crossed_fractions.tex").read_text()
+    assert tex.count(r"\addplot") == 4 and r"star\_7: kink crossed" in tex
+    for name in ("crossed_fractions.png", "median_star_7_n8.png", "median_standard_n8.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    if shutil.which("pdflatex"):
+        assert (out / "crossed_fractions.pdf").read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_pgfplots_figure_compiles(tmp_path):
+    hand_made_run(tmp_path, 8, 0, kink=[-1, 5], loss=[-1, 3])
+    hand_made_run(tmp_path, 32, 0, kink=[-1, 5], loss=[-1, -1], dataset="random_with_line")
+    rows = ev.table_rows(ev.load_runs(tmp_path))
+    tex = tmp_path / "figure.tex"
+    ts.utils.save_text(tex, ts.utils.standalone_tex(ev.pgfplots_body(rows)))
+    assert ts.utils.compile_tex(tex, "yes").read_bytes()[:4] == b"%PDF"
+
+
+def test_median_network_is_the_middle_finite_ratio():
+    group = [dict(final_ratio=[3.0, None, 1.0]), dict(final_ratio=[2.0, 5.0])]
+    run, index = ev.median_network(group)
+    assert run is group[1] and index == 0
+    assert ev.median_network([dict(final_ratio=[None])]) is None
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--compile", "maybe"], "--compile must be one of"),
+    (["--epochs", "0"], "--epochs must be an integer >= 1"),
+    ([], "no star-data-set runs"),
+])
+def test_report_bad_input(tmp_path, args, message):
+    result = cli("report", "--results", tmp_path, *args, script="eval_star_dataset.py")
+    assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
