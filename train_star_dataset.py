@@ -439,9 +439,10 @@ def save_state(folder, state):
 
 
 def load_state(folder, device):
-    """state.pt loaded with weights_only=True onto ``device``."""
+    """state.pt loaded with weights_only=True onto ``device`` (the log stays on the CPU)."""
     state = torch.load(Path(folder) / "state.pt", map_location=device, weights_only=True)
     utils.require(state.get("format") == STATE_FORMAT, f"{folder}/state.pt is not a star-data-set state")
+    state["log"] = state["log"].cpu()
     return state
 
 
@@ -523,12 +524,12 @@ def train(dataset="star_11", width=256, layers=1, n_networks=1000, epochs=10_000
 def experiments(preset="quick", activation="relu", random_bias=False, lr_factor=1.0, dtype="float32",
                 device="auto", results=None, max_epochs=None):
     """Run a preset's grid stage by stage: every configuration to the first epoch count, then all
-    to the next, ... (resumable: finished stages are skipped). --max_epochs stops at that stage."""
+    to the next, ... (resumable: finished stages are skipped). --max_epochs caps the epoch counts."""
     configs = preset_configs(preset, activation=activation, random_bias=random_bias, lr_factor=lr_factor,
                              dtype=dtype)
     stages = PRESETS[preset]["stages"]
     if max_epochs is not None:
-        stages = [s for s in stages if s <= utils.check_int("max_epochs", max_epochs)] or stages[:1]
+        stages = sorted({min(stage, utils.check_int("max_epochs", max_epochs)) for stage in stages})
     device = utils.torch_device(device)
     for stage in stages:
         for config in configs:

@@ -296,6 +296,25 @@ def test_non_finite_losses_are_reported_per_network(tmp_path):
     assert [v is None for v in result["final_ratio"]] == diverged.tolist()
 
 
+def test_presets():
+    star = ts.preset_configs("paper_star")
+    assert [(c["width"], c["n_networks"], c["seed"]) for c in star] == [
+        (128, 1000, 0), (256, 1000, 0), (512, 1000, 0), (1024, 1000, 0), (2048, 1000, 0), (4096, 1000, 0),
+        (8192, 500, 0), (8192, 500, 1)]
+    assert ts.PRESETS["paper_star"]["stages"] == list(range(100_000, 1_000_001, 100_000))
+    deep = ts.preset_configs("paper_deep")
+    assert [c["width"] for c in deep] == [16, 32, 64, 128, 256] and {c["layers"] for c in deep} == {3}
+    assert {c["dataset"] for c in deep} == {"standard"} and ts.PRESETS["paper_deep"]["stages"][-1] == 100_000
+
+
+def test_experiments_run_every_configuration_of_a_preset(tmp_path, capsys):
+    ts.experiments("quick", device="cpu", results=tmp_path, max_epochs=3)
+    folders = sorted((tmp_path / "star").glob("*/*"))
+    assert len(folders) == len(ts.preset_configs("quick")) == 8
+    assert all(json.loads((f / "result.json").read_text())["epoch"] == 3 for f in folders)
+    assert capsys.readouterr().out.count("epoch 3:") == 8
+
+
 # ----------------------------------------------------------------------------- CLI
 def cli(*args, script="train_star_dataset.py"):
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True,
