@@ -248,14 +248,17 @@ def step_sizes(K, p, lr_factor):
 def autograd_epoch(params, data):
     """One gradient-descent epoch by autograd (any depth and activation; also the benchmark's
     baseline): at theta_t returns (theta_{t+1}, L(theta_t) (P,), whether the on/off pattern at
-    theta_t differs from the initial one (P,) bool)."""
+    theta_t differs from the initial one (P,) bool). The parameter tensors are updated in place
+    (theta <- theta - h grad L), which spares large allocations for deep networks."""
     leaves = [A.detach().requires_grad_() for A in params]
     f, pre = forward(leaves, data["X"], data["activation"])
     loss = loss_per_network(f, data["y"], data["p"])
     grads = torch.autograd.grad(loss.sum(), leaves)
-    h = data["h"][:, None, None]
     changed = (on_off_pattern(pre) != data["initial_pattern"]).flatten(1).any(1)
-    return [(A - h * g).detach() for A, g in zip(leaves, grads)], loss.detach(), changed
+    with torch.no_grad():
+        for A, g in zip(leaves, grads):
+            A.addcmul_(data["h"][:, None, None], g, value=-1)
+    return [A.detach() for A in leaves], loss.detach(), changed
 
 
 BITS_PER_CODE = 23  # sums of distinct powers 2^0 ... 2^22 are exact integers in float32
