@@ -16,7 +16,6 @@ final loss / threshold is the median of the largest width.
 
 Layout: loading; fractions; table and CSV; figures; CLI.
 """
-import math
 import shutil
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 import train_star_dataset as ts
 import utils
 from custom_paths import results_root
-from mc_plotting import new_figure, save_csv, save_figure
+from utils import new_figure, save_csv, save_figure
 from utils import require
 
 SERIES_KEYS = ("dataset", "layers", "activation", "random_bias", "lr_factor", "dtype")

@@ -20,8 +20,6 @@ epochs.
 Layout: loading and aggregation; statistics; text and CSV; figures (pgfplots, matplotlib,
 examples); CLI.
 """
-import csv
-import io
 import itertools
 import re
 import shutil
@@ -244,15 +242,6 @@ def format_fits(fits):
     return "\n".join(lines)
 
 
-def save_csv(path, records, columns):
-    """Write ``records`` (dicts) with ``columns`` as CSV, atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    utils.save_text(path, buffer.getvalue())
-
-
 # ============================================================================ figures
 def series_labels(runs, rows):
     """Legend text per (run, offset): the run's label (its folder name when labels repeat) when
@@ -334,28 +323,13 @@ def pgfplots_body(runs, rows):
     return "\n".join(lines)
 
 
-def new_figure(width=6.4, height=4.4):
-    """A matplotlib Figure with one axes, without pyplot (no GUI backend, no global state)."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), layout="constrained")
-    return figure, figure.add_subplot()
-
-
-def save_figure(figure, path):
-    """Save ``figure`` to ``path`` (format from the suffix), atomically; returns ``path``."""
-    path = Path(path)
-    utils.atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150))
-    return path
-
-
 def crossing_png(runs, rows, path):
     """The figure of ``pgfplots_body`` drawn with matplotlib, saved as PNG at ``path``."""
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     widths, y_ticks, y_range = figure_ranges(rows)
     labels = series_labels(runs, rows)
-    figure, ax = new_figure(7.5, 4.4)
+    figure, ax = utils.new_figure(7.5, 4.4)
     handles = []
     for (key, group), marker in zip(series(rows).items(), itertools.cycle("os^Dv<>p")):
         n, p, lower, upper = plotted_points(group)
@@ -376,7 +350,7 @@ def crossing_png(runs, rows, path):
     ax.set_xlabel("width $n$")
     ax.set_ylabel(r"estimated crossing probability $\hat p$")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    return save_figure(figure, path)
+    return utils.save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------- examples
@@ -404,7 +378,7 @@ def train_example(seed=0, width=EXAMPLE_WIDTH, epochs=EXAMPLE_EPOCHS, snapshots=
 
 def example_function_figure(example):
     """The data (marker area proportional to its weight p_j) and the network function at each snapshot."""
-    figure, ax = new_figure(7.5, 4.4)
+    figure, ax = utils.new_figure(7.5, 4.4)
     grid = np.linspace(-4, 4, 801)
     for epoch, (a, b, c, w) in example["params"].items():
         name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs"
@@ -420,7 +394,7 @@ def example_function_figure(example):
 def example_kink_figure(example):
     """The kink -b_i / a_i of every unit against epochs (log axis from epoch 1), coloured by the
     sign of a_i(0); dotted lines at the data points."""
-    figure, ax = new_figure()
+    figure, ax = utils.new_figure()
     epochs = np.arange(1, len(example["kinks"]))
     for sign, color, name in ((1, "tab:blue", "$a_i(0) > 0$"), (-1, "tab:orange", "$a_i(0) < 0$")):
         units = example["kinks"][1:, example["sign_a"] == sign]
@@ -439,7 +413,7 @@ def example_kink_figure(example):
 def example_loss_figure(example):
     """L(theta_t) - L(theta_T) against epochs t < T on a log axis, T the last epoch; differences
     at the round-off level of L(theta_T) (below 64 eps L(theta_T)) are left out."""
-    figure, ax = new_figure()
+    figure, ax = utils.new_figure()
     loss = example["loss"]
     last = len(loss) - 1
     excess = loss[:-1] - loss[-1]
@@ -473,8 +447,8 @@ def report(results=None, runs=None, out=None, compile="auto"):
     fits = fit_rows(rows)
     print(format_table(rows))
     print(format_fits(fits))
-    save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
-    save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
+    utils.save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
+    utils.save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
     tex = out / f"{FIGURE_NAME}.tex"
     utils.save_text(tex, utils.standalone_tex(pgfplots_body(loaded, rows)))
     png = crossing_png(loaded, rows, out / f"{FIGURE_NAME}.png")
@@ -495,7 +469,7 @@ def examples(out=None, seed=0):
     for name, draw in figures.items():
         figure = draw(example)
         for suffix in (".png", ".pdf"):
-            print(save_figure(figure, out / f"{name}{suffix}"))
+            print(utils.save_figure(figure, out / f"{name}{suffix}"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Helpers shared by the scripts: CLI errors, atomic plain-data files, the parallel map,
 binomial confidence intervals, standalone LaTeX figures and the PyTorch device choice."""
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -188,6 +190,31 @@ def backend_client(backend="loky", scheduler=None, jobs=-1, timeout=10):
                              f"within {timeout} s ({error})") from None
         with client:
             yield client
+
+
+# ----------------------------------------------------------------------------- tables and figures
+def save_csv(path, records, columns):
+    """Write ``records`` (dicts) with ``columns`` as CSV, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    save_text(path, buffer.getvalue())
+
+
+def new_figure(width=6.4, height=4.4):
+    """A matplotlib Figure with one axes, without pyplot (no GUI backend, no global state)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def save_figure(figure, path):
+    """Save ``figure`` to ``path`` (format from the suffix), atomically; returns ``path``."""
+    path = Path(path)
+    atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150))
+    return path
 
 
 # ----------------------------------------------------------------------------- statistics
