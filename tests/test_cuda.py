@@ -1,0 +1,194 @@
+"""CPU and CUDA agreement of the PyTorch scripts (issue 14).
+
+Every comparison computes a reference on the CPU (torch's default thread count) and the same
+thing on a comparison device: 'cuda' (marked ``cuda``, skipped with the reason where torch finds
+no CUDA device) or 'cpu-1-thread', the CPU limited to one thread (another split of the threaded
+kernels), so that each line of the comparison also runs in CI. Checked: the fast ReLU epoch
+against autograd on each device; a star run from one seed (same start, trajectories over 1,000
+epochs within float tolerance, the same crossing epochs); a sweep fit from one seed; the NTK step
+sizes; and that a missing ``--device cuda:K`` (or CUDA absent) is one line and exit 2, also for
+gpu_check.sh. Tiny sizes throughout."""
+import contextlib
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import run_nn_setups as rn  # noqa: E402
+import train_star_dataset as ts  # noqa: E402
+import utils  # noqa: E402
+
+CPU = torch.device("cpu")
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+COMPARED = ["cpu-1-thread", pytest.param("cuda", marks=pytest.mark.cuda)]
+# (rtol, atol) of a comparison between devices after many steps; float32 allows about three times
+# the largest difference between a float32 and a float64 CPU run of the star test below
+TOLERANCE = {"float64": (1e-9, 1e-11), "float32": (1e-3, 3e-3)}
+
+
+@contextlib.contextmanager
+def comparison_device(name):
+    """The device ``name`` ('cuda' or 'cpu-1-thread') for the block; torch's CPU threads restored after."""
+    threads = torch.get_num_threads()
+    if name == "cpu-1-thread":
+        torch.set_num_threads(1)
+    try:
+        yield torch.device("cuda" if name == "cuda" else "cpu")
+    finally:
+        torch.set_num_threads(threads)
+
+
+def assert_same_tensors(reference, other, dtype, exact=False):
+    """Tensors (or lists of tensors) equal after moving ``other`` to the CPU: bit for bit with
+    ``exact``, else within the dtype's TOLERANCE."""
+    reference, other = (list(x) if isinstance(x, (list, tuple)) else [x] for x in (reference, other))
+    assert len(reference) == len(other)
+    rtol, atol = TOLERANCE[dtype]
+    for a, b in zip(reference, other):
+        if exact:
+            assert torch.equal(a, b.cpu())
+        else:
+            torch.testing.assert_close(b.cpu(), a, rtol=rtol, atol=atol)
+
+
+# ----------------------------------------------------------------------------- star data sets
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_fast_relu_epoch_equals_autograd_on_the_device(device, dtype):
+    device = torch.device(device)
+    config = ts.make_config(dataset="star_7", width=11, n_networks=6, random_bias=True, dtype=dtype)
+    state = ts.initial_state(config, device)
+    data = ts.training_data(config, state, device)
+    data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20], device=device)   # larger steps move kinks sooner
+    params, changes = state["params"], []
+    for _ in range(5):
+        fast, fast_loss, fast_changed = ts.relu_epoch([A.clone() for A in params], data)
+        slow, slow_loss, slow_changed = ts.autograd_epoch([A.clone() for A in params], data)
+        assert fast[0].device.type == device.type and fast_loss.dtype == utils.torch_dtype(dtype)
+        assert_same_tensors(slow, fast, dtype)
+        assert_same_tensors(slow_loss, fast_loss, dtype)
+        assert torch.equal(fast_changed, slow_changed)
+        changes.append(fast_changed.cpu())
+        params = fast
+    assert not changes[0].any() and changes[-1].any() and not changes[-1].all()
+
+
+STAR_RUN = dict(dataset="cross", width=16, n_networks=24, seed=2)
+STAR_EPOCHS = 1000
+
+
+@functools.lru_cache(maxsize=None)
+def star_start_and_run(dtype, device_name, folder):
+    """The initial state and the state after STAR_EPOCHS epochs of the STAR_RUN configuration on a device."""
+    config = ts.make_config(**STAR_RUN, dtype=dtype)
+    with comparison_device(device_name) as device:
+        start = ts.initial_state(config, device)
+        _, state = ts.run(config, STAR_EPOCHS, device, results=Path(folder, device_name, dtype), progress=False)
+    return start, state
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("other", COMPARED)
+def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factory):
+    folder = str(tmp_path_factory.getbasetemp() / "star_runs")
+    start, state = star_start_and_run(dtype, "cpu", folder)
+    other_start, other_state = star_start_and_run(dtype, other, folder)
+    for key in ("params", "weights", "threshold", "initial_pattern"):       # drawn on the CPU: the same start
+        assert_same_tensors(start[key], other_start[key], dtype, exact=True)
+    assert_same_tensors(start["step"], other_start["step"], dtype)
+    assert other_state["epoch"] == state["epoch"] == STAR_EPOCHS
+    assert_same_tensors(state["params"], other_state["params"], dtype)
+    assert_same_tensors(state["loss"], other_state["loss"], dtype)
+    for key in ("kink_epoch", "loss_epoch", "nan_epoch"):
+        assert_same_tensors(state[key], other_state[key], dtype, exact=True)
+    crossed = [(state[key] >= 0).sum().item() for key in ("kink_epoch", "loss_epoch")]
+    assert all(0 < k < STAR_RUN["n_networks"] for k in crossed), crossed      # both kinds of crossing occur
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layers,activation", [(1, "relu"), (1, "tanh"), (2, "relu")])
+@pytest.mark.parametrize("other", COMPARED)
+def test_ntk_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
+    X, _ = ts.make_data("star_7")
+    p = ts.sample_weights(np.random.default_rng(0), 5, len(X), 64)
+    params = ts.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
+
+    def steps(device):
+        on = dict(device=device, dtype=utils.torch_dtype(dtype))
+        K = ts.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
+        return ts.step_sizes(K, torch.as_tensor(p, **on), 1.0)
+
+    reference = steps(CPU)
+    with comparison_device(other) as device:
+        h = steps(device)
+    assert h.device.type == device.type and h.shape == (5,) and (reference > 0).all()
+    assert_same_tensors(reference, h, dtype)
+
+
+# ----------------------------------------------------------------------------- sweeps
+SWEEP_FIT = dict(dataset="radial_2", param="ntk", n_networks=4, width=16, epoch_budget=8, valid_budget=2,
+                 batch_size=32, train_per_dim=32, n_valid=64, n_test=64, seed=5, dtype="float64")
+
+
+@pytest.mark.parametrize("optimiser,bias", [("sgd-momentum", "zero"), ("adam", "kink-neg-point")])
+@pytest.mark.parametrize("other", COMPARED)
+def test_sweep_fit_on_the_device_equals_the_cpu_fit(other, optimiser, bias):
+    task = dict(SWEEP_FIT, optimiser=optimiser, bias=bias)
+    reference = rn.execute(rn.make_task(**task, device="cpu"))
+    with comparison_device(other) as device:
+        result = rn.execute(rn.make_task(**task, device=str(device)))
+    assert result["diverged"] == reference["diverged"] == 0
+    for name in rn.STATISTICS:
+        np.testing.assert_allclose(result["mean"][name], reference["mean"][name], rtol=1e-9)
+    for name in ("best_valid", "best_test"):
+        np.testing.assert_allclose(result["per_network"][name], reference["per_network"][name], rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- a missing device
+def test_missing_cuda_device_names_the_available_ones(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert utils.torch_device("cuda:1") == torch.device("cuda:1")
+    assert utils.torch_device("cuda") == torch.device("cuda")
+    with pytest.raises(utils.UsageError, match=r"^--device cuda:2: no such CUDA device; this machine has "
+                                               r"cuda:0, cuda:1$"):
+        utils.torch_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(utils.UsageError, match=r"^--device cuda:0 asked for, but CUDA is not available"):
+        utils.torch_device("cuda:0")
+
+
+@pytest.mark.parametrize("name", ["cuda:", "cuda:x", "cuda:-1", "gpu", "CUDA"])
+def test_malformed_device_is_refused(name):
+    with pytest.raises(utils.UsageError, match=r"^--device must be auto, cpu, cuda or cuda:K"):
+        utils.torch_device(name)
+
+
+def run_command(*args):
+    return subprocess.run([*map(str, args)], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("script,command,out", [("train_star_dataset.py", "train", "--results"),
+                                                ("run_nn_setups.py", "fit", "--out")])
+def test_missing_device_on_the_command_line_is_one_line_and_exit_2(script, command, out, tmp_path):
+    missing = torch.cuda.device_count()     # the first index this machine lacks (0 without CUDA)
+    result = run_command(sys.executable, ROOT / script, command, "--device", f"cuda:{missing}", out,
+                         tmp_path / "out")
+    expected = "no such CUDA device" if torch.cuda.is_available() else "CUDA is not available"
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: --device cuda:{missing}") and expected in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present: gpu_check.sh runs the whole check there")
+def test_gpu_check_without_cuda_is_one_line_and_exit_2(tmp_path):
+    result = run_command("bash", ROOT / "gpu_check.sh", "--out", tmp_path / "gpu_check")
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith("error: gpu_check.sh needs a CUDA build of torch and a GPU; ")
+    assert utils.cuda_absence() in result.stderr and not (tmp_path / "gpu_check").exists()
