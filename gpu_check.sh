@@ -45,7 +45,7 @@ done
 if [[ $DOWNLOAD == yes ]]; then
     "$PYTHON" -m pip download --no-deps --only-binary=:all: --python-version "$WHEEL_PYTHON" \
         --dest "$WHEELS" "${WHEEL_PACKAGES[@]}" || die "pip download failed (is there network?)"
-    echo "wheels for Python $WHEEL_PYTHON in $WHEELS/: $(cd "$WHEELS" && ls ./*.whl | tr '\n' ' ')"
+    echo "wheels for Python $WHEEL_PYTHON in $WHEELS/: $(cd "$WHEELS" && echo *.whl)"
     exit 0
 fi
 
@@ -77,17 +77,16 @@ if [[ $SMOKE == yes ]]; then
     DEVICE=cpu
     STAR_BENCH=(--seconds 0.3)
     SWEEP_BENCH=(--n_networks 4 --width 32 --dims 1 --steps 8)
-    STAR_STAGE=(64 20 100 300)                     # width, networks, first epochs, stage epochs
-    STAR_GRID=("16 20" "32 20")                    # other (width, networks) of the grid
-    STAR_PROBE=(50 150)                            # their epochs: first call, second call
+    STAR_STAGE=64:20:100:300                       # width:networks:warm-up epochs:epochs in all
+    STAR_GRID=(16:20:50:150 32:20:50:150)          # the grid's other runs, likewise
     SWEEP_CELL=(--n_networks 4 --width 32 --epoch_budget 64 --valid_budget 64 --n_valid 64 --n_test 64)
 else
     DEVICE=cuda
     STAR_BENCH=()
     SWEEP_BENCH=()
-    STAR_STAGE=(4096 1000 1000 10000)
-    STAR_GRID=("128 1000" "256 1000" "512 1000" "1024 1000" "2048 1000" "8192 500")
-    STAR_PROBE=(200 1200)
+    STAR_STAGE=4096:1000:1000:10000
+    STAR_GRID=(128:1000:200:1200 256:1000:200:1200 512:1000:200:1200 1024:1000:200:1200 2048:1000:200:1200
+               8192:500:200:1200)
     SWEEP_CELL=(--n_networks 100 --width 512 --epoch_budget 8192 --valid_budget 64)
 fi
 mkdir -p "$OUT/logs" || die "cannot create $OUT"
@@ -105,11 +104,43 @@ run_step() {  # run_step NAME COMMAND...: output to logs/NAME.log; NAME, seconds
     printf '%-28s %s (%s s)\n' "$name" "$([[ $rc == 0 ]] && echo ok || echo "FAILED, exit $rc: see $OUT/logs/$name.log")" "$seconds"
 }
 
-star_train() {  # star_train WIDTH NETWORKS EPOCHS: train (or resume) star_11 under $OUT/runs
-    "$PYTHON" train_star_dataset.py train --dataset star_11 --width "$1" --n_networks "$2" --epochs "$3" \
-        --device "$DEVICE" --results "$OUT/runs"
-}
+star_times() {  # star_times OUT.json WIDTH:NETWORKS:FIRST:TOTAL...: time star_11 runs under runs/
+    "$PYTHON" - "$OUT/runs" "$DEVICE" "$@" <<'EOF'
+"""Each case W:P:F:T trains star_11 (n = W, P networks, otherwise the train command's defaults)
+by train_star_dataset.run to F epochs and then on to T epochs in the same process. Recorded: the
+wall time of both calls and the seconds per epoch of the second, (its wall time) / (T - F), with
+CUDA and the kernels warm (it includes loading the checkpoint and writing the final one)."""
+import sys
+import time
 
+import torch
+
+import train_star_dataset as ts
+import utils
+
+folder, device, out, cases = sys.argv[1], utils.torch_device(sys.argv[2]), sys.argv[3], sys.argv[4:]
+
+
+def timed_run(config, epochs):
+    start = time.perf_counter()
+    ts.run(config, epochs, device, results=folder, progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+rows = []
+for case in cases:
+    width, networks, first, total = map(int, case.split(":"))
+    config = ts.make_config(dataset="star_11", width=width, n_networks=networks)
+    warm, timed = timed_run(config, first), timed_run(config, total)
+    rows.append(dict(width=width, n_networks=networks, epochs=total, wall_seconds=warm + timed,
+                     seconds_per_epoch=timed / (total - first)))
+    print(f"star_11 n={width} P={networks}: {total} epochs in {warm + timed:.1f} s, "
+          f"{1e3 * rows[-1]['seconds_per_epoch']:.3f} ms/epoch", flush=True)
+utils.save_json(out, dict(device=str(device), rows=rows))
+EOF
+}
 echo "gpu_check: $("$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"), device $DEVICE, output $OUT"
 PYTEST=("$PYTHON" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py)
 run_step tests_cuda "${PYTEST[@]}" -m cuda --junitxml "$OUT/tests_cuda.xml"
@@ -117,14 +148,8 @@ run_step tests_other "${PYTEST[@]}" -m "not cuda" --junitxml "$OUT/tests_other.x
 run_step benchmark_star "$PYTHON" train_star_dataset.py benchmark --device "$DEVICE" --results "$OUT" "${STAR_BENCH[@]}"
 run_step benchmark_sweep "$PYTHON" run_nn_setups.py benchmark --device "$DEVICE" --out "$OUT/nn_setups_benchmark.json" \
     "${SWEEP_BENCH[@]}"
-run_step "star_n${STAR_STAGE[0]}_to${STAR_STAGE[2]}" star_train "${STAR_STAGE[@]:0:3}"
-run_step "star_n${STAR_STAGE[0]}_to${STAR_STAGE[3]}" star_train "${STAR_STAGE[@]:0:2}" "${STAR_STAGE[3]}"
-for case in "${STAR_GRID[@]}"; do
-    read -r width networks <<<"$case"
-    for epochs in "${STAR_PROBE[@]}"; do
-        run_step "star_n${width}_to${epochs}" star_train "$width" "$networks" "$epochs"
-    done
-done
+run_step star_stage star_times "$OUT/star_stage.json" "$STAR_STAGE"
+run_step star_grid star_times "$OUT/star_grid.json" "${STAR_GRID[@]}"
 for d in 64 1; do
     chunks=$("$PYTHON" -c "import run_nn_setups as rn; g = rn.GRIDS['paper']; print(rn.n_chunks_for(g['n_networks'], 256 * $d, g['max_chunk_points']))")
     run_step "sweep_cell_d$d" "$PYTHON" run_nn_setups.py fit --dataset "radial_$d" --n_chunks "$chunks" "${SWEEP_CELL[@]}" \
@@ -132,7 +157,7 @@ for d in 64 1; do
 done
 
 # ----------------------------------------------------------------------------- summary
-"$PYTHON" - "$OUT" "$SMOKE" "${STAR_STAGE[*]}" "${STAR_GRID[*]}" "${STAR_PROBE[*]}" <<'EOF'
+"$PYTHON" - "$OUT" "$SMOKE" <<'EOF'
 """summary.json and summary.txt of a gpu_check.sh run: step outcomes, test counts, benchmark
 figures, measured stage times and the projected paper grids."""
 import datetime
@@ -149,109 +174,88 @@ import train_star_dataset as ts
 import utils
 
 out, smoke = Path(sys.argv[1]), sys.argv[2] == "yes"
-stage_width, stage_networks, stage_first, stage_epochs = map(int, sys.argv[3].split())
-grid_cases = [tuple(map(int, pair)) for pair in zip(*[iter(sys.argv[4].split())] * 2)]
-probe_first, probe_second = map(int, sys.argv[5].split())
 steps = {name: dict(seconds=float(seconds), exit=int(rc))
          for name, seconds, rc in (line.split("\t") for line in (out / "steps.tsv").read_text().splitlines())}
 
 
+def load(name):
+    """A JSON file under the output folder, or None where the step wrote none."""
+    return utils.load_json(out / name) if (out / name).exists() else None
+
+
 def test_counts(name):
     """passed/failed/skipped counts from a pytest JUnit file (None where pytest wrote none)."""
-    path = out / f"{name}.xml"
-    if not path.exists():
+    if not (out / f"{name}.xml").exists():
         return None
-    suite = ElementTree.parse(path).getroot().find("testsuite")
-    total, failed, skipped = (int(suite.get(k)) for k in ("tests", "failures", "skipped"))
-    failed += int(suite.get("errors"))
-    return dict(passed=total - failed - skipped, failed=failed, skipped=skipped)
+    suite = ElementTree.parse(out / f"{name}.xml").getroot().find("testsuite")
+    total, failed, errors, skipped = (int(suite.get(k)) for k in ("tests", "failures", "errors", "skipped"))
+    return dict(passed=total - failed - errors - skipped, failed=failed + errors, skipped=skipped)
 
 
-def load(path):
-    return utils.load_json(path) if path.exists() else None
-
-
-def per_epoch_seconds(width, first, second):
-    """Seconds per epoch from two calls, to ``first`` and then on to ``second`` epochs: the
-    difference of their wall times over second - 2 first epochs (the start-up cancels)."""
-    a, b = (steps.get(f"star_n{width}_to{e}") for e in (first, second))
-    ok = a and b and a["exit"] == 0 and b["exit"] == 0 and second > 2 * first
-    return (b["seconds"] - a["seconds"]) / (second - 2 * first) if ok else None
-
-
-def paper_star_projection(epoch_seconds):
-    """Hours of the paper_star grid (every configuration to its last stage) from the seconds per
-    epoch of each (width, networks); None if one is missing."""
+def paper_star_hours(seconds_per_epoch):
+    """The paper_star grid, every run to its last stage: sum over runs of seconds/epoch x epochs,
+    in hours; None where a run's (width, networks) was not timed."""
     spec = ts.PRESETS["paper_star"]
     runs = [(width, group["n_networks"]) for group in spec["groups"] for width in group["widths"]
             for _ in group["seeds"]]
-    if any(epoch_seconds.get(run) is None for run in runs):
+    if any(run not in seconds_per_epoch for run in runs):
         return None
-    return sum(epoch_seconds[run] for run in runs) * max(spec["stages"]) / 3600
+    return sum(seconds_per_epoch[run] for run in runs) * max(spec["stages"]) / 3600
 
 
-def paper_sweep_tasks():
+def paper_sweep_fits():
     """Fits in the sweep paper grid: configurations x (coarse + fine steps)."""
     grid = rn.GRIDS["paper"]
     lists = [v for k, v in grid.items() if k in ("params", "optimisers", "optimizers", "datasets", "biases")]
     return math.prod(map(len, lists)) * (len(grid["coarse"]) + len(grid["fine"]))
 
 
-epoch_seconds = {(stage_width, stage_networks): per_epoch_seconds(stage_width, stage_first, stage_epochs)}
-epoch_seconds.update({case: per_epoch_seconds(case[0], probe_first, probe_second) for case in grid_cases})
-cells = {d: load(out / f"sweep_cell_d{d}.json") for d in (64, 1)}
-cell_seconds = {d: cell["wall_time_s"] for d, cell in cells.items() if cell is not None}
-tasks = paper_sweep_tasks()
-device = torch.cuda.get_device_name(0) if torch.cuda.is_available() and not smoke else platform.processor() or "cpu"
+star_rows = [row for name in ("star_stage.json", "star_grid.json") for row in (load(name) or {}).get("rows", [])]
+seconds_per_epoch = {(row["width"], row["n_networks"]): row["seconds_per_epoch"] for row in star_rows}
+cell_seconds = {f"d{d}": cell["wall_time_s"] for d in (64, 1) if (cell := load(f"sweep_cell_d{d}.json"))}
+fits = paper_sweep_fits()
+tests = {name: test_counts(name) for name in ("tests_cuda", "tests_other")}
+cuda_skipped = not smoke and (tests["tests_cuda"] is None or tests["tests_cuda"]["skipped"] > 0)
 summary = dict(
     date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), smoke=smoke,
-    device=device, torch=torch.__version__, cuda=torch.version.cuda, python=platform.python_version(),
-    passed=all(s["exit"] == 0 for s in steps.values()), steps=steps,
-    tests={name: test_counts(name) for name in ("tests_cuda", "tests_other")},
-    benchmark_star=load(out / "star" / f"benchmark_{'cpu' if smoke else 'cuda'}.json"),
-    benchmark_sweep=load(out / "nn_setups_benchmark.json"),
-    star_stage=dict(dataset="star_11", width=stage_width, n_networks=stage_networks, epochs=stage_epochs,
-                    wall_seconds=sum(steps.get(f"star_n{stage_width}_to{e}", {}).get("seconds", math.nan)
-                                     for e in (stage_first, stage_epochs)),
-                    seconds_per_epoch=epoch_seconds[(stage_width, stage_networks)]),
-    star_seconds_per_epoch={f"n{w}_P{p}": s for (w, p), s in epoch_seconds.items()},
-    paper_star_hours=paper_star_projection(epoch_seconds),
-    sweep_cell_seconds={f"d{d}": s for d, s in cell_seconds.items()},
-    paper_sweep_tasks=tasks,
-    paper_sweep_hours={f"if_every_cell_took_d{d}": tasks * s / 3600 for d, s in cell_seconds.items()},
-)
-if smoke:
-    summary["note"] = "--smoke: tiny sizes on the CPU; the times and projections say nothing about a GPU"
-summary["passed"] = summary["passed"] and not (not smoke and (summary["tests"]["tests_cuda"] or {}).get("skipped"))
+    device="cpu (--smoke)" if smoke else torch.cuda.get_device_name(0), torch=torch.__version__,
+    cuda=torch.version.cuda, python=platform.python_version(),
+    passed=all(s["exit"] == 0 for s in steps.values()) and not cuda_skipped, steps=steps, tests=tests,
+    benchmark_star=load(f"star/benchmark_{'cpu' if smoke else 'cuda'}.json"),
+    benchmark_sweep=load("nn_setups_benchmark.json"),
+    star_stage=(load("star_stage.json") or {}).get("rows", [None])[0], star_runs=star_rows,
+    paper_star_hours=paper_star_hours(seconds_per_epoch),
+    sweep_cell_seconds=cell_seconds, paper_sweep_fits=fits,
+    paper_sweep_hours_if_every_fit_took_as_long_as={d: fits * s / 3600 for d, s in cell_seconds.items()},
+    note="--smoke: tiny sizes on the CPU; its times say nothing about a GPU" if smoke else
+    "projections: measured seconds per epoch (star) or per fit (sweep) times the grid's epochs or fits")
 utils.save_json(out / "summary.json", summary)
 
 
 def number(x, spec):
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+    return "n/a" if x is None else format(x, spec)
 
 
-star = summary["star_stage"]
 lines = [f"gpu_check {summary['date']}: {'PASSED' if summary['passed'] else 'FAILED'}"
          f"{' (smoke: tiny sizes on the CPU)' if smoke else ''}",
-         f"device {device}; torch {summary['torch']}, CUDA {summary['cuda']}, Python {summary['python']}",
-         "tests: " + "; ".join(f"{name} {counts}" for name, counts in summary["tests"].items())]
-lines += [f"  step {name}: exit {s['exit']}, {s['seconds']:.1f} s" for name, s in steps.items() if s["exit"]]
+         f"device {summary['device']}; torch {summary['torch']}, CUDA {summary['cuda']}, Python {summary['python']}",
+         "tests: " + "; ".join(f"{name} {counts}" for name, counts in tests.items())]
+lines += [f"  FAILED step {name}: exit {s['exit']} (logs/{name}.log)" for name, s in steps.items() if s["exit"]]
 for row in (summary["benchmark_star"] or {}).get("rows", []):
     lines.append(f"star benchmark n={row['width']} P={row['n_networks']}: {row['epochs_per_s']:.1f} epochs/s "
                  f"(autograd {row['autograd_epochs_per_s']:.1f})")
 for row in (summary["benchmark_sweep"] or {}).get("rows", []):
-    lines.append(f"sweep benchmark d={row['d']}: {row['ms_per_step_batched']:.2f} ms/step batched, "
-                 f"{row['ms_per_step_single']:.2f} ms/step single")
-lines.append(f"star_11 stage n={star['width']} P={star['n_networks']}, {star['epochs']} epochs: "
-             f"{number(star['wall_seconds'], '.1f')} s wall in two calls (start-up included), "
-             f"{number(1e3 * star['seconds_per_epoch'] if star['seconds_per_epoch'] else None, '.3f')} ms/epoch")
-lines.append("star ms/epoch by (n, P): " + ", ".join(
-    f"{key} {number(1e3 * s if s else None, '.3f')}" for key, s in summary["star_seconds_per_epoch"].items()))
+    lines.append(f"sweep benchmark d={row['d']}: {row['ms_per_step_batched']:.2f} ms/step for "
+                 f"{summary['benchmark_sweep']['n_networks']} networks, {row['ms_per_step_single']:.2f} for one")
+for row in star_rows:
+    lines.append(f"star_11 n={row['width']} P={row['n_networks']}: {1e3 * row['seconds_per_epoch']:.3f} ms/epoch "
+                 f"({row['epochs']} epochs in {row['wall_seconds']:.1f} s)")
 lines.append(f"paper_star grid projected: {number(summary['paper_star_hours'], '.2f')} h "
              "(sum over its runs of ms/epoch x 1,000,000 epochs)")
-lines.append("sweep cells: " + ", ".join(f"{k} {v:.1f} s" for k, v in summary["sweep_cell_seconds"].items()))
-lines.append(f"paper sweep grid ({tasks} fits) projected: " + ", ".join(
-    f"{v:.1f} h {k.replace('_', ' ')}" for k, v in summary["paper_sweep_hours"].items()))
+lines.append("sweep cells (wall time of one fit): " + ", ".join(f"{k} {v:.1f} s" for k, v in cell_seconds.items()))
+lines.append(f"paper sweep grid ({fits} fits) projected: " + ", ".join(
+    f"{v:.1f} h if every fit took as long as the {d} cell"
+    for d, v in summary["paper_sweep_hours_if_every_fit_took_as_long_as"].items()))
 text = "\n".join(lines) + "\n"
 utils.save_text(out / "summary.txt", text)
 print(text + f"written: {out}/summary.json, {out}/summary.txt, logs in {out}/logs/")

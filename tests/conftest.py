@@ -5,8 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import utils  # noqa: E402
 
 
 def pytest_configure(config):
@@ -14,15 +16,9 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
-    if not marked:
-        return
-    import torch
-
     if torch.cuda.is_available():
         return
-    import utils
-
     skip = pytest.mark.skip(reason=f"needs CUDA: {utils.cuda_absence()}")
-    for item in marked:
-        item.add_marker(skip)
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)

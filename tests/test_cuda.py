@@ -160,8 +160,14 @@ def test_missing_cuda_device_names_the_available_ones(monkeypatch):
                                                r"cuda:0, cuda:1$"):
         utils.torch_device("cuda:2")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(utils.UsageError, match=r"^--device cuda:0 asked for, but CUDA is not available"):
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    with pytest.raises(utils.UsageError, match=r"^--device cuda:0 asked for, but CUDA is not available on this "
+                                               r"machine \(torch .* is built for CUDA 13.0, but finds no usable GPU\)"):
         utils.torch_device("cuda:0")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(utils.UsageError, match=r"\(torch .* is built without CUDA\); use --device cpu or auto$"):
+        utils.torch_device("cuda")
+    assert utils.torch_device("auto") == CPU
 
 
 @pytest.mark.parametrize("name", ["cuda:", "cuda:x", "cuda:-1", "gpu", "CUDA"])
