@@ -105,6 +105,7 @@ def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factor
     assert other_state["epoch"] == state["epoch"] == STAR_EPOCHS
     assert_same_tensors(state["params"], other_state["params"], dtype)
     assert_same_tensors(state["loss"], other_state["loss"], dtype)
+    assert_same_tensors(state["log"], other_state["log"], dtype)                # loss deciles, fractions
     for key in ("kink_epoch", "loss_epoch", "nan_epoch"):
         assert_same_tensors(state[key], other_state[key], dtype, exact=True)
     crossed = [(state[key] >= 0).sum().item() for key in ("kink_epoch", "loss_epoch")]
