@@ -51,11 +51,12 @@ fi
 
 # ----------------------------------------------------------------------------- CUDA, or refuse
 export PYTHONPATH="$PWD/$WHEELS/site${PYTHONPATH:+:$PYTHONPATH}"
-"$PYTHON" -c "import torch" 2>/dev/null || die "gpu_check.sh needs a CUDA build of torch and a GPU; $PYTHON cannot import torch"
+NEED="gpu_check.sh needs a CUDA build of torch and a GPU"
+"$PYTHON" -c "import torch" 2>/dev/null || die "$NEED; $PYTHON cannot import torch"
 if [[ $SMOKE == no ]]; then
     reason=$("$PYTHON" -c "import torch, utils; print('' if torch.cuda.is_available() else utils.cuda_absence())") ||
         die "gpu_check.sh: $PYTHON cannot import torch and utils.py"
-    [[ -z $reason ]] || die "gpu_check.sh needs a CUDA build of torch and a GPU; $PYTHON: $reason (--smoke tries the steps on the CPU)"
+    [[ -z $reason ]] || die "$NEED; $PYTHON: $reason (--smoke tries the steps on the CPU)"
 fi
 
 # ----------------------------------------------------------------------------- missing packages from wheels/
@@ -64,7 +65,8 @@ import importlib.util
 print(' '.join(m for m in ('fire', 'termcolor') if importlib.util.find_spec(m) is None))")
 if [[ -n $missing ]]; then
     ls "$WHEELS"/*.whl >/dev/null 2>&1 ||
-        die "$missing missing in $PYTHON and $WHEELS/ holds no wheels; fill it beforehand where there is network: bash gpu_check.sh --download-wheels"
+        die "$missing missing in $PYTHON and $WHEELS/ holds no wheels;" \
+            "fill it beforehand where there is network: bash gpu_check.sh --download-wheels"
     # shellcheck disable=SC2086  # one package name per word
     "$PYTHON" -m pip install --quiet --no-index --find-links "$WHEELS" --target "$WHEELS/site" $missing ||
         die "installing $missing from $WHEELS/ failed (pip install --no-index --find-links $WHEELS)"
@@ -101,7 +103,9 @@ run_step() {  # run_step NAME COMMAND...: output to logs/NAME.log; NAME, seconds
     local seconds
     seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
     printf '%s\t%s\t%s\n' "$name" "$seconds" "$rc" >>"$OUT/steps.tsv"
-    printf '%-28s %s (%s s)\n' "$name" "$([[ $rc == 0 ]] && echo ok || echo "FAILED, exit $rc: see $OUT/logs/$name.log")" "$seconds"
+    local outcome="ok"
+    [[ $rc == 0 ]] || outcome="FAILED, exit $rc: see $OUT/logs/$name.log"
+    printf '%-28s %s (%s s)\n' "$name" "$outcome" "$seconds"
 }
 
 star_times() {  # star_times OUT.json WIDTH:NETWORKS:FIRST:TOTAL...: time star_11 runs under runs/
@@ -141,19 +145,22 @@ for case in cases:
 utils.save_json(out, dict(device=str(device), rows=rows))
 EOF
 }
-echo "gpu_check: $("$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"), device $DEVICE, output $OUT"
+versions=$("$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)")
+echo "gpu_check: $versions, device $DEVICE, output $OUT"
 PYTEST=("$PYTHON" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py)
 run_step tests_cuda "${PYTEST[@]}" -m cuda --junitxml "$OUT/tests_cuda.xml"
 run_step tests_other "${PYTEST[@]}" -m "not cuda" --junitxml "$OUT/tests_other.xml"
-run_step benchmark_star "$PYTHON" train_star_dataset.py benchmark --device "$DEVICE" --results "$OUT" "${STAR_BENCH[@]}"
-run_step benchmark_sweep "$PYTHON" run_nn_setups.py benchmark --device "$DEVICE" --out "$OUT/nn_setups_benchmark.json" \
-    "${SWEEP_BENCH[@]}"
+run_step benchmark_star "$PYTHON" train_star_dataset.py benchmark --device "$DEVICE" --results "$OUT" \
+    "${STAR_BENCH[@]}"
+run_step benchmark_sweep "$PYTHON" run_nn_setups.py benchmark --device "$DEVICE" \
+    --out "$OUT/nn_setups_benchmark.json" "${SWEEP_BENCH[@]}"
 run_step star_stage star_times "$OUT/star_stage.json" "$STAR_STAGE"
 run_step star_grid star_times "$OUT/star_grid.json" "${STAR_GRID[@]}"
 for d in 64 1; do
-    chunks=$("$PYTHON" -c "import run_nn_setups as rn; g = rn.GRIDS['paper']; print(rn.n_chunks_for(g['n_networks'], 256 * $d, g['max_chunk_points']))")
-    run_step "sweep_cell_d$d" "$PYTHON" run_nn_setups.py fit --dataset "radial_$d" --n_chunks "$chunks" "${SWEEP_CELL[@]}" \
-        --device "$DEVICE" --out "$OUT/sweep_cell_d$d.json"
+    chunks=$("$PYTHON" -c "import run_nn_setups as rn; g = rn.GRIDS['paper']
+print(rn.n_chunks_for(g['n_networks'], 256 * $d, g['max_chunk_points']))")      # the paper grid's chunks at d
+    run_step "sweep_cell_d$d" "$PYTHON" run_nn_setups.py fit --dataset "radial_$d" --n_chunks "$chunks" \
+        "${SWEEP_CELL[@]}" --device "$DEVICE" --out "$OUT/sweep_cell_d$d.json"
 done
 
 # ----------------------------------------------------------------------------- summary
