@@ -770,7 +770,7 @@ def default_run_dir(preset, config):
 
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
         widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
-        chunk_size=None, save_params=None, jobs=-1, out=None, backend="loky", scheduler=None,
+        chunk_size=None, save_params=False, jobs=-1, out=None, backend="loky", scheduler=None,
         results_on_client=False):
     """Run (or resume) a Monte Carlo study; every option overrides the preset's value.
 
