@@ -9,9 +9,11 @@ probability
     p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total,
 
 (every network not shown to stay put counts as possibly crossed) with a 95 % Clopper-Pearson
-interval, and per (run, Delta) fits log p_hat = alpha log n + beta by least squares. The figure
-(log-log, p_hat with its interval against n, the paper's guide line 2 / sqrt(n)) is written as
-standalone pgfplots LaTeX, compiled with pdflatex where available, and as PNG with matplotlib.
+interval, and per (run, Delta) fits log p_hat = alpha log n + beta by weighted least squares
+(weights from the binomial variances). The figure (log-log, p_hat with its interval against n,
+series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating the interval, the
+runs per point and the epoch budget) is written as standalone pgfplots LaTeX, compiled with
+pdflatex where available, and as PNG with matplotlib, both in the style of utils.SERIES_STYLES.
 
 examples: one network of width 16 trained by gd on the six data points: its function at
 initialisation, after 1,000 and after 20,000 epochs, its kinks -b_i / a_i and its loss against
@@ -20,7 +22,6 @@ epochs.
 Layout: loading and aggregation; statistics; text and CSV; figures (pgfplots, matplotlib,
 examples); CLI.
 """
-import itertools
 import re
 import shutil
 from collections import Counter
@@ -35,14 +36,16 @@ from utils import UsageError, require
 
 STAYED = ("LOCALLY_CONVERGED", "EARLY_STOPPED")  # the statuses that count as "not crossed"
 GUIDE_FACTOR = 2.0  # the paper's guide line 2 n^(-1/2)
+DODGE = 1.05  # neighbouring series at one width are drawn at n / DODGE, n, n DODGE, ... (log axis)
 FIGURE_NAME = "crossing_probability"
 CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
 EXAMPLE_WIDTH, EXAMPLE_EPOCHS, EXAMPLE_SNAPSHOTS = 16, 20_000, (0, 1_000, 20_000)
 
 
 # ============================================================================ loading and aggregation
-def default_results():
-    return custom_paths.results_root() / "mc"
+def runs_folder(results=None):
+    """The folder holding the run directories: <results root>/mc."""
+    return Path(results if results is not None else custom_paths.results_root()) / "mc"
 
 
 def find_run_dirs(results):
@@ -55,7 +58,7 @@ def named_run_dir(results, name):
     for candidate in (Path(str(name)), Path(results) / str(name)):
         if (candidate / "run.json").is_file():
             return candidate
-    raise UsageError(f"--runs {name}: no run directory (a folder with run.json) there or in {results}")
+    raise UsageError(f"--input {name}: no run directory (a folder with run.json) there or in {results}")
 
 
 def chunk_files(run_dir):
@@ -88,12 +91,12 @@ def read_chunk(path, expected, config):
 
 
 def run_name(run_dir, results):
-    """The run's name in tables and legends: its path below ``results`` (its folder name when it
-    is ``results`` itself), else its path as given."""
-    run_dir, results = Path(run_dir), Path(results)
-    if run_dir == results:
-        return run_dir.name
-    return str(run_dir.relative_to(results)) if run_dir.is_relative_to(results) else str(run_dir)
+    """The run's short name in tables, legends and folder names: its path below ``results``,
+    else (a run kept elsewhere, or ``results`` itself) its folder name; never an absolute path."""
+    run_dir, results = Path(run_dir).absolute(), Path(results).absolute()
+    if run_dir != results and run_dir.is_relative_to(results):
+        return run_dir.relative_to(results).as_posix()
+    return run_dir.name
 
 
 def load_run(run_dir, name):
@@ -124,18 +127,17 @@ def load_run(run_dir, name):
     return dict(name=name, label=label, config=config, counts=dict(sorted(counts.items())))
 
 
-def load_runs(results=None, runs=None):
-    """The runs to report: those named in ``runs`` (paths or folder names below ``results``), else
-    every run directory below ``results``; runs without any valid chunk are left out with a note."""
-    results = Path(results) if results is not None else default_results()
-    if runs is None:
-        require(results.is_dir(), f"--results {results} is not a folder (run python mc_training.py run first)")
-        run_dirs = find_run_dirs(results)
-        require(run_dirs, f"no run directory (a folder with run.json) below {results}; "
+def load_runs(folder, names=None):
+    """The runs to report: those in ``names`` (paths or folder names below ``folder``), else every
+    run directory below ``folder``; runs without any valid chunk are left out with a note."""
+    folder = Path(folder)
+    if names is None:
+        run_dirs = find_run_dirs(folder) if folder.is_dir() else []
+        require(run_dirs, f"no run directory (a folder with run.json) below {folder}; "
                           f"run python mc_training.py run first")
     else:
-        run_dirs = utils.as_list("runs", runs, lambda option, name: named_run_dir(results, name))
-    loaded = [load_run(run_dir, run_name(run_dir, results)) for run_dir in run_dirs]
+        run_dirs = utils.as_list("input", names, lambda option, name: named_run_dir(folder, name))
+    loaded = [load_run(run_dir, run_name(run_dir, folder)) for run_dir in run_dirs]
     for run_dir, run in zip(run_dirs, loaded):
         if run is not None and not run["counts"]:
             print(f"note: {run_dir}: no finished chunk yet; left out")
@@ -168,22 +170,35 @@ def table_rows(runs):
     return rows
 
 
-def fit_power_law(widths, p_hats):
-    """Least-squares fit of log p_hat = alpha log n + beta over the points with p_hat > 0:
-    alpha = S_xy / S_xx with x = log n, y = log p_hat; standard error
-    se(alpha) = sqrt(sum residual^2 / (m - 2) / S_xx) for m > 2 points (NaN otherwise).
-    Returns (alpha, se, widths used, widths skipped because p_hat = 0); alpha is NaN below 2 points."""
-    widths, p_hats = np.asarray(widths, float), np.asarray(p_hats, float)
+def log_variance(p_hat, runs):
+    """Var(log p_hat) by the delta method for a binomial proportion of ``runs`` networks:
+    Var(log p_hat) ~ Var(p_hat) / p^2 = (1 - p) / (runs p). At p_hat = 1 this would be 0 (an
+    infinite weight); p_hat is then taken as 1 - 1/(2 runs), half a network short of all."""
+    p = np.minimum(np.asarray(p_hat, float), 1 - 0.5 / np.asarray(runs, float))
+    return (1 - p) / (np.asarray(runs, float) * p)
+
+
+def fit_power_law(widths, p_hats, runs):
+    """Weighted least-squares fit of log p_hat = alpha log n + beta over the points with p_hat > 0,
+    weights v_i = 1 / Var(log p_hat_i) from ``log_variance``:
+
+        alpha = S_xy / S_xx,  S_xy = sum v_i (x_i - x_v)(y_i - y_v),  S_xx = sum v_i (x_i - x_v)^2,
+
+    x = log n, y = log p_hat, x_v and y_v the weighted means. Standard error, for m >= 3 points:
+    se(alpha) = sqrt(max(1, chi^2 / (m - 2)) / S_xx) with chi^2 = sum v_i r_i^2: the binomial
+    error, inflated when the points scatter more about the line than it explains. Returns (alpha,
+    se, widths used, widths skipped because p_hat = 0); alpha is NaN below 2 points, se below 3."""
+    widths, p_hats, runs = (np.asarray(v, float) for v in (widths, p_hats, runs))
     used = p_hats > 0
-    x, y = np.log(widths[used]), np.log(p_hats[used])
+    x, y, v = np.log(widths[used]), np.log(p_hats[used]), 1 / log_variance(p_hats[used], runs[used])
     skipped = widths[~used].astype(int).tolist()
     if len(x) < 2:
         return np.nan, np.nan, widths[used].astype(int).tolist(), skipped
-    dx = x - x.mean()
-    s_xx = np.sum(dx**2)
-    alpha = np.sum(dx * (y - y.mean())) / s_xx
-    residual = y - y.mean() - alpha * dx
-    se = np.sqrt(np.sum(residual**2) / (len(x) - 2) / s_xx) if len(x) > 2 else np.nan
+    dx, dy = x - np.average(x, weights=v), y - np.average(y, weights=v)
+    s_xx = np.sum(v * dx**2)
+    alpha = np.sum(v * dx * dy) / s_xx
+    chi2 = np.sum(v * (dy - alpha * dx) ** 2)
+    se = np.sqrt(max(1.0, chi2 / (len(x) - 2)) / s_xx) if len(x) > 2 else np.nan
     return alpha, se, widths[used].astype(int).tolist(), skipped
 
 
@@ -199,7 +214,7 @@ def fit_rows(rows):
     """One dict per (run, offset): run, label, offset, exponent, stderr, widths used, widths skipped."""
     fits = []
     for (run, offset), group in series(rows).items():
-        alpha, se, used, skipped = fit_power_law([r["width"] for r in group], [r["p_hat"] for r in group])
+        alpha, se, used, skipped = fit_power_law(*([r[key] for r in group] for key in ("width", "p_hat", "runs")))
         fits.append(dict(run=run, label=group[0]["label"], offset=offset, exponent=alpha, stderr=se,
                          widths=" ".join(map(str, used)), skipped=" ".join(map(str, skipped))))
     return fits
@@ -230,13 +245,14 @@ def format_table(rows):
 
 def format_fits(fits):
     """One line per (run, offset): p_hat ~ n^(alpha +- se), with the widths used and skipped."""
-    lines = ["least-squares fit of log p_hat on log n (the paper's guide line: exponent -0.5)"]
+    lines = ["weighted least-squares fit of log p_hat on log n, weights 1/Var(log p_hat) = runs p/(1 - p) "
+             "(the paper's guide line: exponent -0.5)"]
     for fit in fits:
         if np.isnan(fit["exponent"]):
             result = f"no fit: needs two widths with p_hat > 0, has n = {fit['widths'] or 'none'}"
         else:
-            se = "n/a (2 points)" if np.isnan(fit["stderr"]) else f"{fit['stderr']:.3f}"
-            result = f"exponent {fit['exponent']:.3f} +- {se} over n = {fit['widths']}"
+            se = " (no error below 3 points)" if np.isnan(fit["stderr"]) else f" +- {fit['stderr']:.3f}"
+            result = f"exponent {fit['exponent']:.3f}{se} over n = {fit['widths']}"
         skipped = f"; skipped n = {fit['skipped']} (p_hat = 0)" if fit["skipped"] else ""
         lines.append(f"  {fit['run']}, offset {fit['offset']:g}: {result}{skipped}")
     return "\n".join(lines)
@@ -266,6 +282,27 @@ def plotted_points(group):
     return tuple(np.array([row[key] for row in shown]) for key in ("width", "p_hat", "ci_low", "ci_high"))
 
 
+def dodge_factors(count):
+    """Multiplicative x offsets DODGE^(i - (count - 1)/2), i = 0 ... count - 1: on a log axis the
+    series at one width sit side by side, equally spaced and centred on the width."""
+    return DODGE ** (np.arange(count) - (count - 1) / 2)
+
+
+def count_text(values, unit):
+    """'500 runs' for one value, '20-500 runs' for several (en dash)."""
+    low, high = min(values), max(values)
+    return f"{low:,} {unit}" if low == high else f"{low:,}–{high:,} {unit}"
+
+
+def figure_note(runs, rows):
+    """The two lines stating what the figure shows: the estimate and its interval, the networks
+    per point and the epoch budget (epochs per check x checks) of the runs shown."""
+    budgets = [run["config"]["epochs_per_check"] * run["config"]["max_checks"] for run in runs]
+    return [r"$\hat p$ with 95 % Clopper–Pearson intervals, " + count_text([row["runs"] for row in rows], "runs")
+            + " per point",
+            "at most " + count_text(budgets, "epochs") + " per network; series offset horizontally"]
+
+
 def log_ticks(low, high):
     """Tick values m 10^e within [low, high], m from (1, 2, 3, 5) over at most two decades, from
     (1, 2, 5) over at most four, else 1; at least the powers of ten around the range."""
@@ -279,12 +316,17 @@ def log_ticks(low, high):
 def figure_ranges(rows):
     """(widths shown, y ticks, (y_min, y_max)): the y range holds every interval shown and the guide line."""
     widths = sorted({row["width"] for row in rows})
-    guide = GUIDE_FACTOR / np.sqrt(np.array(widths, float))
+    guide = GUIDE_FACTOR / np.sqrt(np.array(widths, float))  # (widths,)
     shown = [row for row in rows if row["p_hat"] > 0]
     low = min([row["ci_low"] for row in shown] + [guide.min()])
     high = max([row["ci_high"] for row in shown] + [guide.max()])
     y_range = (low / 1.25, high * 1.25)
     return widths, log_ticks(*y_range), y_range
+
+
+def tex_note(lines):
+    """The figure note as LaTeX text (math kept, % escaped, en dashes as --), lines broken by \\\\."""
+    return r" \\ ".join(line.replace("%", r"\%").replace("–", "--") for line in lines)
 
 
 def tex_escape(text):
@@ -299,47 +341,61 @@ def tex_number(value):
 
 def pgfplots_body(runs, rows):
     """The pgfplots picture: a log-log axis, one series with asymmetric error bars (the 95 %
-    interval) per (run, offset), the guide line 2 / sqrt(n) and a legend."""
+    interval) per (run, offset) in the style of utils.SERIES_STYLES, dodged by ``dodge_factors``,
+    the guide line 2 / sqrt(n), a legend and the note of ``figure_note`` as the title."""
     widths, y_ticks, (y_min, y_max) = figure_ranges(rows)
     labels = series_labels(runs, rows)
-    lines = [r"\begin{tikzpicture}",
-             r"\begin{axis}[xmode=log, ymode=log, width=9cm, height=7cm,",
-             f"  xtick={{{','.join(map(str, widths))}}}, xticklabels={{{','.join(map(str, widths))}}},",
-             f"  ytick={{{','.join(map(tex_number, y_ticks))}}}, yticklabels={{{','.join(map(tex_number, y_ticks))}}},",
-             f"  xmin={tex_number(widths[0] / 1.2)}, xmax={tex_number(widths[-1] * 1.2)},"
-             f" ymin={tex_number(y_min)}, ymax={tex_number(y_max)},",
-             r"  xlabel={width $n$}, ylabel={estimated crossing probability $\hat p$},",
-             r"  grid=major, grid style={gray!25}, legend pos=outer north east, legend cell align=left]"]
-    for key, group in series(rows).items():
+    groups = series(rows)
+    styles = [utils.series_style(i) for i in range(len(groups))]
+    lines = [f"\\definecolor{{series{i}}}{{HTML}}{{{style.color}}}" for i, style in enumerate(styles)]
+    lines += [f"\\definecolor{{guide}}{{HTML}}{{{utils.GUIDE_COLOR}}}",
+              r"\begin{tikzpicture}",
+              r"\begin{axis}[xmode=log, ymode=log, width=9cm, height=7cm,",
+              f"  xtick={{{','.join(map(str, widths))}}}, xticklabels={{{','.join(map(str, widths))}}},",
+              f"  ytick={{{','.join(map(tex_number, y_ticks))}}}, yticklabels={{{','.join(map(tex_number, y_ticks))}}},",
+              f"  xmin={tex_number(widths[0] / 1.25)}, xmax={tex_number(widths[-1] * 1.25)},"
+              f" ymin={tex_number(y_min)}, ymax={tex_number(y_max)},",
+              r"  xlabel={width $n$}, ylabel={estimated crossing probability $\hat p$},",
+              f"  title={{{tex_note(figure_note(runs, rows))}}}, title style={{font=\\footnotesize, align=center}},",
+              r"  grid=major, grid style={gray!25}, legend pos=outer north east, legend cell align=left]"]
+    for i, ((key, group), factor) in enumerate(zip(groups.items(), dodge_factors(len(groups)))):
         n, p, lower, upper = plotted_points(group)
-        points = " ".join(f"({w}, {tex_number(y)}) += (0, {tex_number(u - y)}) -= (0, {tex_number(y - l)})"
-                          for w, y, l, u in zip(n, p, lower, upper))
-        lines += [r"\addplot+[thick, error bars/.cd, y dir=both, y explicit]",
+        points = " ".join(f"({tex_number(w * factor)}, {tex_number(y)}) += (0, {tex_number(u - y)}) "
+                          f"-= (0, {tex_number(y - l)})" for w, y, l, u in zip(n, p, lower, upper))
+        lines += [f"\\addplot[color=series{i}, mark={styles[i].mark}, mark size={utils.MARK_RADIUS_PT}pt, "
+                  f"line width={utils.LINE_WIDTH_PT}pt, error bars/.cd, y dir=both, y explicit,",
+                  f"  error bar style={{line width={utils.LINE_WIDTH_PT}pt}}]",
                   f"  coordinates {{{points}}};",
                   f"\\addlegendentry{{{tex_escape(labels[key])}}}"]
-    lines += [f"\\addplot[thick, gray, dashed, domain={widths[0]}:{widths[-1]}, samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
+    lines += [f"\\addplot[guide, dashed, line width={utils.LINE_WIDTH_PT}pt, domain={widths[0]}:{widths[-1]}, "
+              f"samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
               r"\addlegendentry{$2/\sqrt{n}$}",
               r"\end{axis}", r"\end{tikzpicture}"]
     return "\n".join(lines)
 
 
 def crossing_png(runs, rows, path):
-    """The figure of ``pgfplots_body`` drawn with matplotlib, saved as PNG at ``path``."""
+    """The figure of ``pgfplots_body`` drawn with matplotlib in the same style, saved at ``path``."""
     from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     widths, y_ticks, y_range = figure_ranges(rows)
     labels = series_labels(runs, rows)
-    figure, ax = utils.new_figure(7.5, 4.4)
+    groups = series(rows)
+    figure, ax = utils.new_figure(7.5, 4.6)
     handles = []
-    for (key, group), marker in zip(series(rows).items(), itertools.cycle("os^Dv<>p")):
+    for i, ((key, group), factor) in enumerate(zip(groups.items(), dodge_factors(len(groups)))):
         n, p, lower, upper = plotted_points(group)
-        handles.append(ax.errorbar(n, p, yerr=[p - lower, upper - p], marker=marker, capsize=3,
+        style = utils.series_style(i)
+        handles.append(ax.errorbar(n * factor, p, yerr=[p - lower, upper - p], color=f"#{style.color}",
+                                   marker=style.marker, markersize=2 * utils.MARK_RADIUS_PT,
+                                   linewidth=utils.LINE_WIDTH_PT, elinewidth=utils.LINE_WIDTH_PT, capsize=3,
                                    label=labels[key].replace("Delta", r"$\Delta$")))
     grid = np.array([widths[0], widths[-1]], float)
-    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "--", color="gray", label=r"$2/\sqrt{n}$")
+    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "--", color=f"#{utils.GUIDE_COLOR}",
+                       linewidth=utils.LINE_WIDTH_PT, label=r"$2/\sqrt{n}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlim(widths[0] / 1.2, widths[-1] * 1.2)
+    ax.set_xlim(widths[0] / 1.25, widths[-1] * 1.25)
     ax.set_ylim(*y_range)
     for axis, ticks in ((ax.xaxis, widths), (ax.yaxis, y_ticks)):
         axis.set_major_locator(FixedLocator(ticks))
@@ -349,6 +405,7 @@ def crossing_png(runs, rows, path):
     ax.grid(True, color="0.9")
     ax.set_xlabel("width $n$")
     ax.set_ylabel(r"estimated crossing probability $\hat p$")
+    ax.set_title("\n".join(figure_note(runs, rows)), fontsize=9)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return utils.save_figure(figure, path)
 
@@ -432,17 +489,32 @@ ROW_COLUMNS = ["run", "label", "offset", "width", "runs", "planned", *mc.STATUSE
 FIT_COLUMNS = ["run", "label", "offset", "exponent", "stderr", "widths", "skipped"]
 
 
-def report(results=None, runs=None, out=None, compile="auto"):
+def report_folder(folder, names, loaded):
+    """Where a report goes by default: <folder>/report for every run, <folder>/report-<a>+<b>...
+    (named after the runs, '/' written as '_') for the runs named in --input."""
+    if names is None:
+        return folder / "report"
+    return folder / ("report-" + "+".join(run["name"].replace("/", "_") for run in loaded))
+
+
+def report(results=None, input=None, out=None, compile="auto"):
     """Tables, CSV and the crossing-probability figure of Monte Carlo runs.
 
-    results: the folder searched for run directories (default results/mc); runs: comma list of
-    run directories (paths or folder names below results) to report, or compare, instead of all;
-    out: where to write (default <results>/report); compile: auto | yes | no (pdflatex)."""
+    Args:
+        results: the results root; run directories are searched below <results>/mc; default
+            results (or $KINKS_RESULTS).
+        input: comma list of run directories to report or compare (paths, or names below
+            <results>/mc, e.g. quick,quick-sgd); default every run directory below <results>/mc.
+        out: the folder to write; default <results>/mc/report for every run, and
+            <results>/mc/report-<run>+<run>... for the runs named in --input.
+        compile: auto (pdflatex when installed) | yes (an error without pdflatex) | no.
+    """
     utils.check_choice("compile", compile, ("auto", "yes", "no"))
     require(compile != "yes" or shutil.which("pdflatex"), "--compile yes needs pdflatex, which is not "
             "installed (install TeX Live: bash install.sh --tex)")
-    loaded = load_runs(results, runs)
-    out = Path(out) if out is not None else Path(results or default_results()) / "report"
+    folder = runs_folder(results)
+    loaded = load_runs(folder, input)
+    out = Path(out) if out is not None else report_folder(folder, input, loaded)
     rows = table_rows(loaded)
     fits = fit_rows(rows)
     print(format_table(rows))
@@ -460,7 +532,10 @@ def report(results=None, runs=None, out=None, compile="auto"):
 def examples(out=None, seed=0):
     """The training illustrations for one network of width 16 trained by gd (PNG and PDF each).
 
-    out: where to write (default results/examples); seed: the network's seed."""
+    Args:
+        out: the folder to write; default <results root>/examples.
+        seed: the network's seed, an integer >= 0.
+    """
     seed = utils.check_int("seed", seed, 0)
     out = Path(out) if out is not None else custom_paths.results_root() / "examples"
     example = train_example(seed)
@@ -473,4 +548,4 @@ def examples(out=None, seed=0):
 
 
 if __name__ == "__main__":
-    utils.run_cli({"report": report, "examples": examples})
+    utils.run_cli({"report": report, "examples": examples}, aliases={"runs": "input"})

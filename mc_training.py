@@ -620,6 +620,34 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
     return config
 
 
+EXTENT = ("offsets", "widths", "runs", "chunk_sizes")  # what an extension of a run directory may grow
+USER_OPTIONS = ("optimizer", "init", "step", "stopping", "engine", "offsets", "widths", "runs", "seed",
+                "epochs_per_check", "max_checks", "chunk_sizes", "save_params")  # config keys set by options
+
+
+def study_settings(config):
+    """The settings every chunk of a run directory shares: the configuration without its extent
+    (offsets, widths, runs, chunk sizes), which an extension may grow."""
+    return {key: value for key, value in config.items() if key not in EXTENT}
+
+
+def chunk_size_of(config, width):
+    """The networks per chunk at ``width``."""
+    return dict(zip(config["widths"], config["chunk_sizes"]))[width]
+
+
+def option_text(key, value):
+    """How a configuration value is typed on the command line: ('--chunk_size', '4096') for the
+    chunk sizes, ('--widths', '16,32') for lists, ('--save_params', 'true') for booleans."""
+    if key == "chunk_sizes":
+        key, value = "chunk_size", value[0] if len(set(value)) == 1 else value
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, (list, tuple)):
+        value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"--{key}", str(value)
+
+
 def run_label(config):
     return f"{config['optimizer']}, {config['init']} init, {config['step']} step"
 
@@ -630,7 +658,9 @@ def chunk_path(run_dir, offset, width, chunk):
 
 
 def chunk_tasks(run_dir, config):
-    """One task per (offset, width, chunk): plain dicts, in a fixed order."""
+    """One task per (offset, width, chunk): plain dicts, in a fixed order. Chunk k of a width
+    with chunk size s holds the runs k s ... min((k + 1) s, runs) - 1, so more runs add chunks
+    after the existing ones and only a partial last chunk changes (it grows)."""
     tasks = []
     for offset in config["offsets"]:
         for width, size in zip(config["widths"], config["chunk_sizes"]):
@@ -697,18 +727,29 @@ def run_chunk(task):
     worker, though the task may have written its chunk before the worker died."""
     try:
         return load_chunk(chunk_path(task["run_dir"], task["offset"], task["width"], task["chunk"]),
-                          task["config"])[0]["counts"]
+                          task["config"], task["runs"])[0]["counts"]
     except ChunkError:
         return write_chunk(*compute_chunk(task))
+
+
+def same_study(written, config, width):
+    """Whether a chunk written under configuration ``written`` belongs to ``config``: the same
+    study settings and the same chunk size at its ``width``."""
+    try:
+        return study_settings(written) == study_settings(config) and \
+            chunk_size_of(written, width) == chunk_size_of(config, width)
+    except (TypeError, KeyError, AttributeError):
+        return False
 
 
 class ChunkError(Exception):
     """A chunk file that is missing, truncated, corrupt or from another configuration."""
 
 
-def load_chunk(path, config=None):
-    """Load and validate a chunk: its .json (format, and ``config`` if given) and its .npz (keys,
-    lengths, status names). Returns (meta, arrays); raises ChunkError naming what is wrong."""
+def load_chunk(path, config=None, runs=None):
+    """Load and validate a chunk: its .json (format; if ``config`` is given, the same study
+    settings and chunk size; if ``runs`` is given, that many runs) and its .npz (keys, lengths,
+    status names). Returns (meta, arrays); raises ChunkError naming what is wrong."""
     path = Path(path)
     try:
         meta = utils.load_json(path.with_suffix(".json"))
@@ -717,8 +758,10 @@ def load_chunk(path, config=None):
         raise ChunkError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHUNK_FORMAT:
         raise ChunkError(f"{path}: not a chunk of format {CHUNK_FORMAT}")
-    if config is not None and meta.get("config") != config:
+    if config is not None and not same_study(meta.get("config"), config, meta.get("width")):
         raise ChunkError(f"{path}: written by another configuration")
+    if runs is not None and meta.get("runs") != runs:
+        raise ChunkError(f"{path}: holds {meta.get('runs')} runs where the run directory now asks for {runs}")
     missing = {"status", "stop_epoch", "first_cross_epoch", "step_size"} - set(arrays)
     if missing:
         raise ChunkError(f"{path}: missing arrays {sorted(missing)}")
@@ -729,22 +772,58 @@ def load_chunk(path, config=None):
     return meta, arrays
 
 
+def configuration_differences(old, new):
+    """'--option OLD there, NEW now' for every user-facing setting in which ``old`` and ``new`` differ."""
+    return [f"{option_text(key, old.get(key))[0]} {option_text(key, old.get(key))[1]} there, "
+            f"{option_text(key, new.get(key))[1]} now" for key in USER_OPTIONS if old.get(key) != new.get(key)]
+
+
+def extension_problems(old, new):
+    """Why ``new`` is not ``old`` or an extension of it (empty if it is). An extension has the same
+    study settings and contains the old study: every old offset and width, at least as many runs,
+    the same chunk size at every old width; its chunks then hold exactly the numbers a run made at
+    the larger size from the start would hold (chunk seeds depend on offset, width and chunk index
+    only)."""
+    problems = configuration_differences(study_settings(old), study_settings(new))
+    for key in ("offsets", "widths"):
+        missing = [value for value in old[key] if value not in new[key]]
+        if missing:
+            problems.append(f"--{key} lacks {option_text(key, missing)[1]} (there: {option_text(key, old[key])[1]})")
+    if new["runs"] < old["runs"]:
+        problems.append(f"--runs {new['runs']} is below the {old['runs']} there")
+    if any(chunk_size_of(old, n) != chunk_size_of(new, n) for n in old["widths"] if n in new["widths"]):
+        problems.append(f"--chunk_size {option_text('chunk_sizes', old['chunk_sizes'])[1]} there, "
+                        f"{option_text('chunk_sizes', new['chunk_sizes'])[1]} now")
+    return problems
+
+
 def prepare_run_dir(run_dir, config):
-    """Create ``run_dir`` with its run.json, or check that the existing one has the same
-    configuration; a different configuration is refused, naming the differences."""
-    manifest = Path(run_dir) / "run.json"
-    if manifest.exists():
-        try:
-            old = utils.load_json(manifest)["config"]
-        except Exception:
-            raise UsageError(f"{manifest} is unreadable; remove it or choose another --out") from None
-        diff = [f"--{k} {old.get(k)!r} there, {config.get(k)!r} now" for k in sorted(set(old) | set(config))
-                if old.get(k) != config.get(k)]
-        require(not diff, f"{run_dir} holds a different configuration ({'; '.join(diff)}); "
-                          f"use another --out or the same options")
-        return
-    utils.save_json(manifest, {"format": "kinks-mc-run/1", "config": config, "label": run_label(config),
-                               "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    """Create ``run_dir`` with its run.json; or check that the existing one holds the same study
+    or one that ``config`` extends (then run.json is rewritten to describe the extended study);
+    anything else is refused, naming the differences in user-facing options."""
+    manifest_path = Path(run_dir) / "run.json"
+    manifest = {"format": "kinks-mc-run/1", "config": config, "label": run_label(config),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if manifest_path.exists():
+        old = read_manifest(manifest_path)
+        if old["config"] == config:
+            return
+        problems = extension_problems(old["config"], config)
+        require(not problems, f"{run_dir} holds a different study ({'; '.join(problems)}); use the same "
+                              f"options (more --runs, --widths or --offsets extend it) or another --out")
+        print(f"extending {run_dir}: " + "; ".join(configuration_differences(old["config"], config)))
+        manifest = {**old, "config": config, "extended": manifest["created"]}
+    utils.save_json(manifest_path, manifest)
+
+
+def read_manifest(path):
+    """The run.json at ``path`` as a dict with a 'config'; a UsageError naming it if it is unreadable."""
+    try:
+        manifest = utils.load_json(path)
+        require(isinstance(manifest, dict) and isinstance(manifest.get("config"), dict), "no config")
+        return manifest
+    except (OSError, ValueError, UsageError) as error:
+        raise UsageError(f"{path} is unreadable ({error}); remove the folder or choose another") from None
 
 
 def pending_tasks(run_dir, config):
@@ -756,39 +835,91 @@ def pending_tasks(run_dir, config):
             pending.append(task)
             continue
         try:
-            load_chunk(path, config)
+            load_chunk(path, config, task["runs"])
         except ChunkError as error:
             print(f"warning: {error}; recomputing it")
             pending.append(task)
     return pending
 
 
-def default_run_dir(preset, config):
-    name = f"{preset}-{config['optimizer']}-{config['init']}-{config['step']}"
-    return custom_paths.results_root() / "mc" / name
+def run_dir_name(preset, config, given):
+    """The default run directory's name: the preset, then one part per option in ``given`` (the
+    options typed) whose value differs from the preset's, e.g. 'quick', 'quick-sgd-runs100',
+    'paper-swapped-widths16_64'. Choices appear as their value, numbers and lists (joined by _)
+    after the option's name."""
+    base = make_config(preset)
+    parts = [preset]
+    for key in USER_OPTIONS:
+        option = "chunk_size" if key == "chunk_sizes" else key
+        if option not in given or config[key] == base[key]:
+            continue
+        if key in ("optimizer", "init", "step", "engine"):
+            parts.append(config[key])
+        elif key == "save_params":
+            parts.append("params")
+        else:
+            parts.append(option + option_text(key, config[key])[1].replace(",", "_"))
+    return "-".join(parts)
 
 
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
         widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
         chunk_size=None, save_params=False, jobs=-1, out=None, backend="loky", scheduler=None,
         results_on_client=False):
-    """Run (or resume) a Monte Carlo study; every option overrides the preset's value.
+    """Run, resume or extend a Monte Carlo study of the crossing probability.
 
-    preset: quick (n = 16, 32, 64; 500 runs; offsets 0, 0.1) or paper (n = 16 ... 2048;
-    10,000 runs; offsets 0, 0.01, 0.1). optimizer: gd | momentum | sgd | adam. step: theory
-    (1/lambda_max at initialisation) | small (0.01/n). init: he | swapped. stopping: comma list of
-    crossing, sufficient (gd only), early. engine: auto | dense | reduced. jobs: worker processes
-    (-1: all cores). out: the run directory (default results/mc/<preset>-<optimizer>-<init>-<step>).
-    backend: loky (processes here) | dask (a dask.distributed cluster: the one at --scheduler
-    tcp://HOST:PORT, else a LocalCluster of --jobs processes here). Workers write the chunks to
-    the run directory, which they must see at the same absolute path, or with results_on_client
-    return them to be written here. Rerunning the same command skips finished chunks."""
-    config = make_config(preset, optimizer, step, init, stopping, offsets, widths, runs, seed,
-                         epochs_per_check, max_checks, engine, chunk_size, save_params)
+    For every offset Delta and width n, --runs networks are trained (in chunks) until a stopping
+    criterion holds, and every finished chunk is written. An option left out takes its preset's
+    value. Rerunning the same command skips finished chunks; the same options with more --runs,
+    --widths or --offsets extend the study in place (the missing chunks, and a partial last chunk,
+    are computed; the result equals a run made at the larger size from the start).
+
+    Args:
+        preset: quick (n = 16, 32, 64; 500 runs; offsets 0, 0.1) or paper (n = 16, 32, ..., 2048;
+            10,000 runs; offsets 0, 0.01, 0.1).
+        optimizer: gd (full batch) | momentum (heavy ball, beta = 0.9) | sgd (16 samples with
+            replacement per step) | adam (0.9, 0.999, 1e-8); default gd.
+        step: theory (h = 1/lambda_max(M^1/2 A_ref M^1/2) at initialisation, per network) | small
+            (h = 0.01/n); default theory.
+        init: he (a_i ~ N(0, 2), w_i ~ N(0, 2/n)) | swapped (a_i ~ N(0, 2/n), w_i ~ N(0, 2));
+            default he.
+        stopping: comma list of crossing (always on), sufficient (the paper's certificate; gd
+            only), early (validation, patience 10 checks); default crossing,sufficient for gd,
+            crossing,early otherwise.
+        offsets: comma list of offsets Delta added to y; default the preset's (quick: 0,0.1;
+            paper: 0,0.01,0.1).
+        widths: comma list of widths n >= 2; default the preset's (quick: 16,32,64; paper:
+            16,32,64,128,256,512,1024,2048).
+        runs: networks per (Delta, n); default the preset's (quick: 500; paper: 10000).
+        seed: master seed, an integer >= 0; default 0.
+        epochs_per_check: epochs between checks of the stopping criteria; default 1000 (100 with
+            --init swapped).
+        max_checks: checks before a network is UNFINISHED; default 1000 (10000 with --init swapped).
+        engine: auto (reduced, dense for adam) | dense (any optimizer, O(n) per network-epoch) |
+            reduced (exact O(1) per network-epoch; gd, momentum, sgd); default auto.
+        chunk_size: networks per chunk file; default 4096 (reduced engine), 2^16/n within
+            16 ... 4096 (dense engine).
+        save_params: also store the final a, b, c, w of every network.
+        jobs: worker processes, -1 for all cores.
+        out: the run directory; default results/mc/<preset>, followed by the options that differ
+            from the preset (e.g. results/mc/quick-runs100, results/mc/quick-sgd).
+        backend: loky (worker processes here) | dask (a dask.distributed cluster).
+        scheduler: with --backend dask, the address tcp://HOST:PORT of the scheduler; default a
+            LocalCluster of --jobs processes here.
+        results_on_client: with --backend dask, the workers send each chunk back to be written
+            here (no shared file system needed).
+    """
+    options = dict(optimizer=optimizer, step=step, init=init, stopping=stopping, offsets=offsets,
+                   widths=widths, runs=runs, seed=seed, epochs_per_check=epochs_per_check,
+                   max_checks=max_checks, engine=engine, chunk_size=chunk_size, save_params=save_params)
+    require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
+    config = make_config(preset, **options)
     require(isinstance(jobs, int) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1),
             f"--jobs must be a positive integer or -1 (all cores); got {jobs!r}")
     require(isinstance(results_on_client, bool), f"--results_on_client is a flag; got {results_on_client!r}")
-    run_dir = (Path(out) if out is not None else default_run_dir(preset, config)).absolute()
+    given = {key for key, value in options.items() if value is not None and value is not False}
+    run_dir = Path(out) if out is not None else custom_paths.results_root() / "mc" / run_dir_name(preset, config, given)
+    run_dir = run_dir.absolute()
     with utils.backend_client(backend, scheduler, jobs) as client:  # before anything is written
         prepare_run_dir(run_dir, config)
         tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
@@ -807,13 +938,14 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
 def summarize(run_dir):
     """Status counts per (offset, width) over the valid chunks of a run: a dict
     {(offset, width): {"chunks": done, "total": expected, "runs": r, STATUS: count, ...}}."""
-    config = utils.load_json(Path(run_dir) / "run.json")["config"]
+    config = read_manifest(Path(run_dir) / "run.json")["config"]
     table = {}
     for task in chunk_tasks(run_dir, config):
         row = table.setdefault((task["offset"], task["width"]), {"chunks": 0, "total": 0, "runs": 0})
         row["total"] += 1
         try:
-            meta, _ = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config)
+            meta, _ = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config,
+                                 task["runs"])
         except ChunkError:
             continue
         row["chunks"] += 1
@@ -823,10 +955,16 @@ def summarize(run_dir):
     return table
 
 
-def status(out):
-    """Print what is finished in the run directory ``out``: chunks and status counts per (offset, width)."""
-    require((Path(out) / "run.json").exists(), f"--out {out} is not a run directory (no run.json)")
-    table = summarize(out)
+def status(input):
+    """Print what is finished in a run directory: chunks and status counts per (offset, width).
+
+    Args:
+        input: the run directory (a folder holding run.json), e.g. results/mc/quick.
+    """
+    manifest = Path(input) / "run.json"
+    require(manifest.exists(), f"--input {input} is not a run directory (no run.json)")
+    read_manifest(manifest)
+    table = summarize(input)
     names = [s for s in STATUSES if any(s in row for row in table.values())]
     print(f"{'offset':>8} {'n':>6} {'chunks':>9} {'runs':>7} " + " ".join(f"{s:>17}" for s in names))
     for (offset, width), row in table.items():
@@ -839,7 +977,15 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
     """Check the certificate empirically: train gd networks (theory step, He init) until certified
     or crossed, then train every certified network ``epochs`` more epochs with the dense trainer,
     testing for a crossing after every epoch. Prints, per width, how many were certified, how many
-    of those crossed later (the theory says none), and the largest |b_i / a_i| / min|x| reached."""
+    of those crossed later (the theory says none), and the largest |b_i / a_i| / min|x| reached.
+
+    Args:
+        widths: comma list of widths n >= 2.
+        runs: networks per width.
+        epochs: epochs of further training of the certified networks.
+        offset: offset Delta added to y.
+        seed: seed, an integer >= 0.
+    """
     widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
     runs, epochs = utils.check_int("runs", runs), utils.check_int("epochs", epochs)
     offset, seed = utils.check_float("offset", offset), utils.check_int("seed", seed, 0)
@@ -904,7 +1050,13 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
     """Network-epochs per second (one gd epoch: step + crossing test) of the naive (P, m, n)
     baseline, the dense and the reduced trainer, on ``threads`` BLAS threads; P = 2^16 / n for
     the dense ones (4096 at n = 16, 32 at n = 2048) and 4096 for the reduced trainer. Also the time
-    of one certificate check of 4,096 networks at n = 16."""
+    of one certificate check of 4,096 networks at n = 16.
+
+    Args:
+        widths: comma list of widths n >= 2.
+        seconds: time per measurement, > 0.
+        threads: BLAS threads, >= 1.
+    """
     from threadpoolctl import threadpool_limits
 
     widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
@@ -938,4 +1090,5 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
 
 # ============================================================================ CLI
 if __name__ == "__main__":
-    utils.run_cli({"run": run, "status": status, "soundness": soundness, "benchmark": benchmark})
+    utils.run_cli({"run": run, "status": status, "soundness": soundness, "benchmark": benchmark},
+                  aliases={"out": "input"})

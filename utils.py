@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,8 @@ def command_help(script, name, function):
         kind = " (true/false)" if is_boolean(parameter) else ""
         default = f" [default: {shown}]" if shown else ""
         lines.append(f"  --{option}{kind}{default}")
-        lines.append(f"      {entries.get(option, '(not documented)')}")
+        lines.append(textwrap.fill(entries.get(option, "(not documented)"), 100, initial_indent=" " * 6,
+                                   subsequent_indent=" " * 6))
     return "\n".join(lines)
 
 
@@ -236,7 +238,7 @@ def script_help(script, commands):
     lines = [f"usage: {script} COMMAND [--option VALUE ...]   ({script} COMMAND --help for its options)", "",
              "commands:"]
     for name, function in commands.items():
-        summary = docstring_sections(function)[0].split("\n")[0]
+        summary = " ".join(docstring_sections(function)[0].split("\n\n")[0].split()).split(". ")[0]
         lines.append(f"  {name:<{width}}  {summary}")
     return "\n".join(lines)
 
@@ -418,6 +420,33 @@ def save_csv(path, records, columns):
     save_text(path, buffer.getvalue())
 
 
+class SeriesStyle:
+    """How one data series looks, the same in matplotlib and in pgfplots: a colour (hex RGB), a
+    matplotlib marker and the pgfplots mark of the same shape."""
+
+    def __init__(self, color, marker, mark):
+        self.color, self.marker, self.mark = color, marker, mark
+
+
+# Okabe & Ito's colour-blind-safe palette (yellow left out: too light on white), each colour with
+# its own marker shape, so series also differ in greyscale print.
+SERIES_STYLES = (SeriesStyle("0072B2", "o", "*"), SeriesStyle("D55E00", "s", "square*"),
+                 SeriesStyle("009E73", "^", "triangle*"), SeriesStyle("CC79A7", "D", "diamond*"),
+                 SeriesStyle("E69F00", "p", "pentagon*"), SeriesStyle("56B4E9", "x", "x"),
+                 SeriesStyle("000000", "+", "+"))
+LINE_WIDTH_PT = 1.2  # series lines and error bars
+MARK_RADIUS_PT = 2.5  # pgfplots 'mark size' (a radius); matplotlib's markersize is the diameter
+GUIDE_COLOR = "808080"  # reference lines, dashed
+# Matplotlib settings of every figure: TrueType (Type 42) fonts in PDF and PS files, which
+# publishers accept, instead of matplotlib's default Type 3 fonts.
+FIGURE_RC = {"pdf.fonttype": 42, "ps.fonttype": 42}
+
+
+def series_style(index):
+    """The style of series ``index`` (cycling through SERIES_STYLES)."""
+    return SERIES_STYLES[index % len(SERIES_STYLES)]
+
+
 def new_figure(width=6.4, height=4.4):
     """A matplotlib Figure with one axes, without pyplot (no GUI backend, no global state)."""
     from matplotlib.figure import Figure
@@ -427,9 +456,12 @@ def new_figure(width=6.4, height=4.4):
 
 
 def save_figure(figure, path):
-    """Save ``figure`` to ``path`` (format from the suffix), atomically; returns ``path``."""
+    """Save ``figure`` to ``path`` (format from the suffix) with FIGURE_RC, atomically; returns ``path``."""
+    import matplotlib
+
     path = Path(path)
-    atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150))
+    with matplotlib.rc_context(FIGURE_RC):
+        atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150))
     return path
 
 

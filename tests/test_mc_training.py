@@ -269,10 +269,53 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, args, option):
     assert not (tmp_path / "results").exists()
 
 
-def test_different_configuration_is_refused(tmp_path):
+def test_different_configuration_is_refused_naming_only_user_facing_options(tmp_path):
     mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
-    with pytest.raises(utils.UsageError, match="--runs 10 there, 20 now"):
-        mc.run(widths=[16], runs=20, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
+    with pytest.raises(utils.UsageError, match="--max_checks 1 there, 2 now") as refused:
+        mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=2, jobs=1, out=tmp_path / "run")
+    assert "chunk_sizes" not in str(refused.value)
+    with pytest.raises(utils.UsageError, match="--chunk_size 4096 there, 5 now"):
+        mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=1, chunk_size=5, jobs=1, out=tmp_path / "run")
+    with pytest.raises(utils.UsageError, match="--runs 5 is below the 10 there"):
+        mc.run(widths=[16], runs=5, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
+    with pytest.raises(utils.UsageError, match="--widths lacks 16"):
+        mc.run(widths=[32], runs=10, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
+
+
+def test_default_run_directory_names_the_options_that_differ_from_the_preset(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
+    small = dict(widths=[16], offsets=[0.0], max_checks=1, jobs=1)
+    assert Path(mc.run(**small, runs=4)).name == "quick-offsets0-widths16-runs4-max_checks1"
+    assert Path(mc.run(**small, runs=4, optimizer="gd", seed=0)).name == "quick-offsets0-widths16-runs4-max_checks1"
+    assert Path(mc.run(**small, runs=4, optimizer="sgd", save_params=True)).name == \
+        "quick-sgd-offsets0-widths16-runs4-max_checks1-params"
+    assert mc.run_dir_name("quick", mc.make_config(runs=100), {"runs"}) == "quick-runs100"
+    assert mc.run_dir_name("quick", mc.make_config(), set()) == "quick"
+
+
+@pytest.mark.parametrize("grow", [dict(runs=70), dict(widths=[16, 32]), dict(offsets=[0.0, 0.1])])
+def test_extended_study_equals_the_larger_study_run_from_the_start_bitwise(tmp_path, capsys, grow):
+    """50 runs in chunks of 20 (the last partial: 10 runs), grown to 70 runs (that chunk is
+    recomputed with 20), or by a width or an offset (their chunks are added)."""
+    start = dict(widths=[16], runs=50, offsets=[0.0], chunk_size=20, max_checks=3, epochs_per_check=200, jobs=1)
+    mc.run(**start, out=tmp_path / "grown")
+    before = chunk_contents(tmp_path / "grown")
+    capsys.readouterr()
+    mc.run(**{**start, **grow}, out=tmp_path / "grown")
+    printed = capsys.readouterr().out
+    assert f"extending {tmp_path / 'grown'}" in printed
+    partial = "delta_0.0/n_16/chunk_00002.npz"
+    assert ("recomputing it" in printed) == ("runs" in grow) and (partial in printed) == ("runs" in grow)
+    mc.run(**{**start, **grow}, out=tmp_path / "direct")
+    grown, direct = chunk_contents(tmp_path / "grown"), chunk_contents(tmp_path / "direct")
+    assert grown.keys() == direct.keys() and len(grown) > len(before) - ("runs" in grow)
+    for key in grown:  # identical numbers; the chunk's recorded configuration may be the smaller one
+        for name, array in direct[key][1].items():
+            np.testing.assert_array_equal(grown[key][1][name], array)
+        assert {**grown[key][0], "config": None} == {**direct[key][0], "config": None}
+    config = utils.load_json(tmp_path / "grown" / "run.json")["config"]
+    assert config == utils.load_json(tmp_path / "direct" / "run.json")["config"]
+    assert mc.summarize(tmp_path / "grown") == mc.summarize(tmp_path / "direct")
 
 
 def test_reduced_moments_equal_moments_of_reconstructed_units():
