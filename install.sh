@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
-# Installs the Python requirements; with --tex also TeX Live (pdflatex, pgfplots, standalone)
-# from Debian's packages when pdflatex is missing and apt-get can be used.
+# Creates the virtual environment .venv (python3 -m venv; python where python3 is missing) and
+# installs the pinned requirements into it, so that nothing is installed into the system's Python
+# (which Debian and Ubuntu refuse: "externally managed"). Run the scripts with .venv/bin/python.
+# With --tex also TeX Live (pdflatex, pgfplots, standalone) from Debian's packages when pdflatex
+# is missing and apt-get can be used.
 set -euo pipefail
 cd "$(dirname "$0")"
-python -m pip install -q -r requirements.txt
+python=$(command -v python3 || command -v python || true)
+if [[ -z "$python" ]]; then
+    echo "install.sh: neither python3 nor python found; install Python 3.11 (apt-get install python3)" >&2
+    exit 1
+fi
+can_apt() { command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; }
+if [[ ! -x .venv/bin/python ]] && ! "$python" -m venv .venv >/dev/null 2>&1; then
+    rm -rf .venv
+    if can_apt; then  # Debian and Ubuntu ship venv separately
+        apt-get update -qq
+        apt-get install -y -qq "python3-venv" >/dev/null
+        "$python" -m venv .venv
+    else
+        echo "install.sh: $python -m venv failed; install the venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    fi
+fi
+.venv/bin/python -m pip install -q -r requirements.txt
 if [[ "${1:-}" == "--tex" ]] && ! command -v pdflatex >/dev/null; then
-    if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    if can_apt; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends texlive-latex-base texlive-latex-recommended \
             texlive-latex-extra texlive-pictures poppler-utils >/dev/null

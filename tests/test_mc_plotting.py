@@ -52,7 +52,7 @@ def real_run(out, seed=0):
 
 def test_aggregation_of_hand_made_chunks(tmp_path, capsys):
     hand_made_run(tmp_path / "mc" / "hand")
-    mc_plotting.report(results=tmp_path / "mc", out=tmp_path / "report", compile="no")
+    mc_plotting.report(results=tmp_path, out=tmp_path / "report", compile="no")
     printed = capsys.readouterr().out
     with open(tmp_path / "report" / "crossing_probability.csv") as file:
         rows = {int(row["width"]): row for row in csv.DictReader(file)}
@@ -73,16 +73,37 @@ def test_aggregation_of_hand_made_chunks(tmp_path, capsys):
     assert (tmp_path / "report" / "crossing_probability.png").stat().st_size > 0
 
 
-def test_power_law_fit_matches_linregress():
+def weighted_fit_by_lstsq(widths, p, runs):
+    """The weighted fit computed independently: generalised least squares with the delta-method
+    covariance diag((1 - p)/(runs p)) of log p, by numpy's lstsq on the whitened system."""
+    X = np.column_stack([np.log(widths), np.ones(len(widths))])
+    sigma = np.sqrt((1 - p) / (runs * p))
+    coef, *_ = np.linalg.lstsq(X / sigma[:, None], np.log(p) / sigma, rcond=None)
+    cov = np.linalg.inv((X / sigma[:, None]).T @ (X / sigma[:, None]))
+    chi2 = np.sum(((np.log(p) - X @ coef) / sigma) ** 2)
+    return coef[0], np.sqrt(cov[0, 0] * max(1.0, chi2 / (len(p) - 2)))
+
+
+def test_weighted_power_law_fit_matches_an_independent_computation():
     widths = np.array([16, 32, 64, 128, 256])
-    exact = mc_plotting.fit_power_law(widths, 2 / np.sqrt(widths))
-    assert exact[0] == pytest.approx(-0.5, abs=1e-12) and exact[1] == pytest.approx(0, abs=1e-12)
+    runs = np.array([500, 500, 400, 2000, 10_000])
     p = np.array([0.3, 0.25, 0.0, 0.12, 0.1])
-    alpha, se, used, skipped = mc_plotting.fit_power_law(widths, p)
-    reference = scipy.stats.linregress(np.log(widths[p > 0]), np.log(p[p > 0]))
-    assert alpha == pytest.approx(reference.slope, rel=1e-12)
-    assert se == pytest.approx(reference.stderr, rel=1e-9)
+    alpha, se, used, skipped = mc_plotting.fit_power_law(widths, p, runs)
+    keep = p > 0
+    reference_alpha, reference_se = weighted_fit_by_lstsq(widths[keep], p[keep], runs[keep])
+    assert alpha == pytest.approx(reference_alpha, rel=1e-12) and se == pytest.approx(reference_se, rel=1e-9)
+    weights = runs[keep] * p[keep] / (1 - p[keep])  # numpy's polyfit weighs residuals: w = 1/sigma
+    assert alpha == pytest.approx(np.polyfit(np.log(widths[keep]), np.log(p[keep]), 1, w=np.sqrt(weights))[0],
+                                  rel=1e-12)
+    assert alpha != pytest.approx(scipy.stats.linregress(np.log(widths[keep]), np.log(p[keep])).slope, rel=1e-3)
     assert (used, skipped) == ([16, 32, 128, 256], [64])
+    # an exact power law: the slope, and the binomial standard error alone (no scatter)
+    exact = mc_plotting.fit_power_law(widths, 2 / np.sqrt(widths), runs)
+    assert exact[0] == pytest.approx(-0.5, abs=1e-12)
+    assert exact[1] == pytest.approx(weighted_fit_by_lstsq(widths, 2 / np.sqrt(widths), runs)[1], rel=1e-9)
+    # two points: a slope, no standard error; p_hat = 1 has a finite weight
+    two = mc_plotting.fit_power_law([16, 32], [1.0, 0.5], [100, 100])
+    assert np.isfinite(two[0]) and np.isnan(two[1])
 
 
 def test_corrupt_truncated_and_foreign_files_are_skipped(tmp_path, capsys):
@@ -99,7 +120,7 @@ def test_corrupt_truncated_and_foreign_files_are_skipped(tmp_path, capsys):
     stray = foreign.parent / "notes.txt"
     stray.write_text("hello")
     capsys.readouterr()
-    mc_plotting.report(results=tmp_path / "mc", out=tmp_path / "report", compile="no")
+    mc_plotting.report(results=tmp_path, out=tmp_path / "report", compile="no")
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 4
     for path in (truncated, foreign, corrupt_json.with_suffix(".npz"), stray):
@@ -113,22 +134,66 @@ def test_corrupt_truncated_and_foreign_files_are_skipped(tmp_path, capsys):
     assert (tmp_path / "report" / "crossing_probability.png").stat().st_size > 0
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_compared_runs_compile_to_pdf_and_png(tmp_path, capsys):
+def compared_runs(tmp_path):
     for name, seed in (("gd_seed0", 0), ("gd_seed1", 1)):
         Path(mc.run(widths=[16, 32], runs=20, offsets=[0.0, 0.1], max_checks=5, jobs=1, seed=seed,
                     out=tmp_path / "mc" / name))
+
+
+def test_compared_runs_get_their_own_report_folder_and_one_figure_style(tmp_path, capsys):
+    compared_runs(tmp_path)
+    mc_plotting.report(results=tmp_path, compile="no")
+    everything = (tmp_path / "mc" / "report" / "crossing_probability.csv").read_bytes()
     capsys.readouterr()
-    mc_plotting.report(results=tmp_path / "mc", runs="gd_seed0,gd_seed1", out=tmp_path / "report", compile="yes")
+    mc_plotting.report(results=tmp_path, input="gd_seed0,gd_seed1", compile="no")
+    folder = tmp_path / "mc" / "report-gd_seed0+gd_seed1"
+    assert capsys.readouterr().out.rstrip().endswith(f"figure: {folder / 'crossing_probability.png'}")
+    assert (tmp_path / "mc" / "report" / "crossing_probability.csv").read_bytes() == everything  # not replaced
+    tex = (folder / "crossing_probability.tex").read_text()
+    # equal labels are told apart by folder name (underscores escaped); four series and the guide line
+    assert r"gd\_seed0, $\Delta = 0.1$" in tex and r"gd\_seed1, $\Delta = 0$" in tex
+    assert tex.count(r"\addplot") == 5 and r"{2/sqrt(x)}" in tex
+    # the pgfplots series use the shared palette and marks, in order, like the matplotlib ones
+    for i, style in enumerate(utils.SERIES_STYLES[:4]):
+        assert f"\\definecolor{{series{i}}}{{HTML}}{{{style.color}}}" in tex
+        assert f"color=series{i}, mark={style.mark}," in tex
+    # four series at n = 16 dodged by 1.05^(-1.5, -0.5, 0.5, 1.5)
+    for factor in mc_plotting.dodge_factors(4):
+        assert f"({16 * factor:.6g}, " in tex
+    # the note: interval, runs per point and epoch budget (1000 epochs per check x 5 checks)
+    assert r"95 \% Clopper--Pearson intervals, 20 runs per point" in tex and "at most 5,000 epochs" in tex
+    assert tex.count(str(tmp_path)) == 0  # no absolute paths
+
+
+def test_figure_note_and_short_names():
+    runs = [{"config": {"epochs_per_check": 1000, "max_checks": 1000}}, {"config": {"epochs_per_check": 100,
+                                                                                    "max_checks": 10_000}}]
+    rows = [{"runs": 20}, {"runs": 500}]
+    assert mc_plotting.figure_note(runs, rows) == [r"$\hat p$ with 95 % Clopper–Pearson intervals, 20–500 runs "
+                                                   "per point", "at most 1,000,000 epochs per network; series "
+                                                   "offset horizontally"]
+    assert mc_plotting.run_name("/elsewhere/my-run", "/results/mc") == "my-run"
+    assert mc_plotting.run_name("/results/mc/a/b", "/results/mc") == "a/b"
+
+
+def test_matplotlib_pdfs_embed_truetype_fonts(tmp_path):
+    figure, ax = utils.new_figure()
+    ax.set_title("some text")
+    pdf = utils.save_figure(figure, tmp_path / "figure.pdf").read_bytes()
+    # TrueType outlines (a CIDFontType2 under a Type0 font, or a simple TrueType font), no Type 3
+    assert (b"/CIDFontType2" in pdf or b"/Subtype /TrueType" in pdf) and b"/Type3" not in pdf
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_compared_runs_compile_to_pdf_and_png(tmp_path, capsys):
+    compared_runs(tmp_path)
+    capsys.readouterr()
+    mc_plotting.report(results=tmp_path, input="gd_seed0,gd_seed1", out=tmp_path / "report", compile="yes")
     printed = capsys.readouterr().out
     pdf, png = tmp_path / "report" / "crossing_probability.pdf", tmp_path / "report" / "crossing_probability.png"
     assert printed.rstrip().endswith(f"figure: {pdf}")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
-    tex = (tmp_path / "report" / "crossing_probability.tex").read_text()
-    # equal labels are told apart by folder name (underscores escaped); four series and the guide line
-    assert r"gd\_seed0, $\Delta = 0.1$" in tex and r"gd\_seed1, $\Delta = 0$" in tex
-    assert tex.count(r"\addplot") == 5 and r"{2/sqrt(x)}" in tex
 
 
 def test_example_figures_are_written(tmp_path):
@@ -151,7 +216,7 @@ def test_example_training_is_gradient_descent():
 @pytest.mark.parametrize("args, message", [
     (["report", "--results", "{empty}"], "no run directory"),
     (["report", "--results", "{empty}", "--compile", "maybe"], "--compile must be one of"),
-    (["report", "--results", "{empty}", "--runs", "missing"], "--runs missing"),
+    (["report", "--results", "{empty}", "--input", "missing"], "--input missing"),
     (["examples", "--seed", "-1"], "--seed must be an integer"),
 ])
 def test_cli_bad_input_exits_2(tmp_path, args, message):
