@@ -357,7 +357,8 @@ def pgfplots_body(runs, rows):
               f" ymin={tex_number(y_min)}, ymax={tex_number(y_max)},",
               r"  xlabel={width $n$}, ylabel={estimated crossing probability $\hat p$},",
               f"  title={{{tex_note(figure_note(runs, rows))}}}, title style={{font=\\footnotesize, align=center}},",
-              r"  grid=major, grid style={gray!25}, legend pos=outer north east, legend cell align=left]"]
+              r"  grid=major, grid style={gray!25}, legend pos=outer north east, legend cell align=left,",
+              r"  legend style={draw=none}]"]
     for i, ((key, group), factor) in enumerate(zip(groups.items(), dodge_factors(len(groups)))):
         n, p, lower, upper = plotted_points(group)
         points = " ".join(f"({tex_number(w * factor)}, {tex_number(y)}) += (0, {tex_number(u - y)}) "
