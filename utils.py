@@ -360,11 +360,31 @@ def parallel_map(function, tasks, jobs=-1, desc="tasks", backend="loky", schedul
         elif jobs == 1:
             results = map(function, tasks)
         else:
-            results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                delayed(call_in_worker)(function, task) for task in tasks)
+            with sigint_ignored():  # the workers, started here, inherit it: Ctrl-C reaches this process only
+                results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                    delayed(call_in_worker)(function, task) for task in tasks)
         for result in results:
             bar.update()
             yield result
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """SIGINT ignored for the block (in the main thread). Processes started in the block inherit
+    the ignored SIGINT, and Python keeps it ignored: a Ctrl-C, which the terminal sends to every
+    process of its group, then interrupts only this process, which stops the workers itself,
+    instead of printing a KeyboardInterrupt traceback from every worker."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def call_in_worker(function, task):

@@ -134,7 +134,8 @@ def process_group_alive(pgid):
         return False
 
 
-def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("delay", [0.2, 3.0])  # while the workers start, and while they train
+def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, delay):
     """Ctrl-C in a terminal signals the whole process group: the command and its loky workers."""
     out = tmp_path / "run"
     process = script("mc_training.py", "run", "--widths", "64", "--runs", "400", "--chunk_size", "100",
@@ -142,7 +143,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path):
     deadline = time.time() + 60
     while not (out / "run.json").exists() and time.time() < deadline:
         time.sleep(0.1)
-    time.sleep(2.0)  # the workers are training
+    time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
