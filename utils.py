@@ -373,7 +373,8 @@ def sigint_ignored():
     """SIGINT ignored for the block (in the main thread). Processes started in the block inherit
     the ignored SIGINT, and Python keeps it ignored: a Ctrl-C, which the terminal sends to every
     process of its group, then interrupts only this process, which stops the workers itself,
-    instead of printing a KeyboardInterrupt traceback from every worker."""
+    instead of printing a KeyboardInterrupt traceback from every worker. Only a Ctrl-C within
+    the block itself (starting the processes: tens of milliseconds) is lost."""
     import signal
     import threading
 
