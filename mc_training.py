@@ -773,9 +773,11 @@ def load_chunk(path, config=None, runs=None):
 
 
 def configuration_differences(old, new):
-    """'--option OLD there, NEW now' for every user-facing setting in which ``old`` and ``new`` differ."""
-    return [f"{option_text(key, old.get(key))[0]} {option_text(key, old.get(key))[1]} there, "
-            f"{option_text(key, new.get(key))[1]} now" for key in USER_OPTIONS if old.get(key) != new.get(key)]
+    """'--option OLD there, NEW now' for every user-facing setting in which ``old`` and ``new``
+    differ as typed (chunk sizes [4096] and [4096, 4096] are both '--chunk_size 4096')."""
+    texts = [(option_text(key, old.get(key)), option_text(key, new.get(key)))
+             for key in USER_OPTIONS if key in old or key in new]
+    return [f"{was[0]} {was[1]} there, {now[1]} now" for was, now in texts if was != now]
 
 
 def extension_problems(old, new):

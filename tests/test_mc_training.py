@@ -303,7 +303,7 @@ def test_extended_study_equals_the_larger_study_run_from_the_start_bitwise(tmp_p
     capsys.readouterr()
     mc.run(**{**start, **grow}, out=tmp_path / "grown")
     printed = capsys.readouterr().out
-    assert f"extending {tmp_path / 'grown'}" in printed
+    assert f"extending {tmp_path / 'grown'}: --{next(iter(grow))} " in printed and "--chunk_size" not in printed
     partial = "delta_0.0/n_16/chunk_00002.npz"
     assert ("recomputing it" in printed) == ("runs" in grow) and (partial in printed) == ("runs" in grow)
     mc.run(**{**start, **grow}, out=tmp_path / "direct")
