@@ -126,6 +126,12 @@ def test_every_option_of_the_monte_carlo_commands_is_documented(module):
         assert set(utils.command_options(function)) == set(entries), name
 
 
+def like_a_terminal():
+    """SIGINT handled by default in the child, as in a terminal, even where this test runs with it
+    ignored (a shell's background job ignores SIGINT, and its children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def process_group_alive(pgid):
     try:
         os.killpg(pgid, 0)
@@ -134,15 +140,22 @@ def process_group_alive(pgid):
         return False
 
 
-@pytest.mark.parametrize("delay", [0.2, 3.0])  # while the workers start, and while they train
+def workers_started(pgid):
+    """Whether a loky worker process runs in the process group ``pgid``."""
+    listing = subprocess.run(["ps", "-o", "args=", "-g", str(pgid)], capture_output=True, text=True).stdout
+    return "popen_loky_posix" in listing
+
+
+@pytest.mark.parametrize("delay", [0.3, 3.0])  # while the workers import, and while they train
 def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, delay):
     """Ctrl-C in a terminal signals the whole process group: the command and its loky workers."""
     out = tmp_path / "run"
     process = script("mc_training.py", "run", "--widths", "64", "--runs", "400", "--chunk_size", "100",
-                     "--jobs", "2", "--engine", "dense", "--out", str(out), cwd=tmp_path, start_new_session=True)
+                     "--jobs", "2", "--engine", "dense", "--out", str(out), cwd=tmp_path, start_new_session=True,
+                     preexec_fn=like_a_terminal)
     deadline = time.time() + 60
-    while not (out / "run.json").exists() and time.time() < deadline:
-        time.sleep(0.1)
+    while not workers_started(process.pid) and time.time() < deadline:
+        time.sleep(0.05)
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
