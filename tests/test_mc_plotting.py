@@ -176,6 +176,12 @@ def test_figure_note_and_short_names():
     assert mc_plotting.run_name("/results/mc/a/b", "/results/mc") == "a/b"
 
 
+def test_results_folder_of_the_old_meaning_gets_a_hint(tmp_path):
+    hand_made_run(tmp_path / "mc" / "hand")
+    with pytest.raises(utils.UsageError, match="--results is the results root, the folder holding mc/"):
+        mc_plotting.report(results=tmp_path / "mc", compile="no")
+
+
 def test_matplotlib_pdfs_embed_truetype_fonts(tmp_path):
     figure, ax = utils.new_figure()
     ax.set_title("some text")
