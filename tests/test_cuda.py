@@ -10,6 +10,7 @@ sizes; and that a missing ``--device cuda:K`` (or CUDA absent) is one line and e
 gpu_check.sh. Tiny sizes throughout."""
 import contextlib
 import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,8 +178,8 @@ def test_malformed_device_is_refused(name):
         utils.torch_device(name)
 
 
-def run_command(*args):
-    return subprocess.run([*map(str, args)], capture_output=True, text=True, cwd=ROOT)
+def run_command(*args, env=None):
+    return subprocess.run([*map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 @pytest.mark.parametrize("script,command,out", [("train_star_dataset.py", "train", "--results"),
@@ -195,7 +196,9 @@ def test_missing_device_on_the_command_line_is_one_line_and_exit_2(script, comma
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present: gpu_check.sh runs the whole check there")
 def test_gpu_check_without_cuda_is_one_line_and_exit_2(tmp_path):
-    result = run_command("bash", ROOT / "gpu_check.sh", "--out", tmp_path / "gpu_check")
+    # gpu_check.sh's Python is this one (the Quick start's .venv), not whatever python3 is on PATH
+    result = run_command("bash", ROOT / "gpu_check.sh", "--out", tmp_path / "gpu_check",
+                         env={**os.environ, "PYTHON": sys.executable})
     assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result
     assert result.stderr.startswith("error: gpu_check.sh needs a CUDA build of torch and a GPU; ")
     assert utils.cuda_absence() in result.stderr and not (tmp_path / "gpu_check").exists()
