@@ -79,10 +79,12 @@ def _parse_number(text):
 # The command line of every script: ``script.py COMMAND [--option VALUE | --flag] ...``.
 # ``run_cli`` reads sys.argv itself, checks every option name against the command's signature
 # before the command starts (so a misspelled option costs nothing), turns the values of boolean
-# options into bools, lets fire's parser read the other values ("16,32" -> (16, 32), "1e-3" ->
-# 0.001, anything else stays text), then calls the command. Errors, Ctrl-C and --help end in a
+# options into bools, keeps the values of folder options as text, lets fire's parser read the
+# other values ("16,32" -> (16, 32), "1e-3" -> 0.001, anything else stays text), then calls the
+# command. Errors, Ctrl-C and --help end in a
 # fixed way: see ``run_cli``.
 BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+FOLDER_OPTIONS = ("results", "out", "input")  # folders: their values stay text (a folder may be called 2024)
 INTERRUPTED = "interrupted; rerun the same command to resume"
 
 
@@ -151,7 +153,7 @@ def parse_command_line(commands, argv, aliases=None):
         if token in ("-h", "--help"):
             return Invocation(name, commands[name], {}, help=True)
         if not token.startswith("--"):
-            positional.append(parse_value(token))
+            positional.append(token)
             continue
         option, equals, text = token[2:].partition("=")
         option = option.replace("-", "_")
@@ -172,13 +174,14 @@ def parse_command_line(commands, argv, aliases=None):
             if not equals:
                 require(rest and not rest[0].startswith("--"), f"--{option} needs a value")
                 text = rest.pop(0)
-            value = parse_value(text)
+            value = text if option in FOLDER_OPTIONS else parse_value(text)
         require(option not in kwargs, f"--{option} is given twice")
         kwargs[option] = value
     free = [option for option in options if option not in kwargs]
     require(len(positional) <= len(free), f"{name} takes options --name value; unexpected "
-            f"{' '.join(map(str, positional[len(free):]))!r}")
-    kwargs.update(zip(free, positional))
+            f"{' '.join(positional[len(free):])!r}")
+    kwargs.update((option, text if option in FOLDER_OPTIONS else parse_value(text))
+                  for option, text in zip(free, positional))
     missing = [o for o, p in options.items() if p.default is p.empty and o not in kwargs]
     require(not missing, f"{name} needs " + ", ".join(f"--{o}" for o in missing))
     return Invocation(name, commands[name], kwargs, warnings)

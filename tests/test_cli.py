@@ -68,6 +68,7 @@ def test_values_are_read_like_fire_and_positionals_fill_options_in_order():
                                                            "--jobs", "-1", "--out", "a/b"])
     assert invocation.kwargs == {"widths": (16, 32), "offsets": 0.1, "jobs": -1, "out": "a/b"}
     assert utils.parse_command_line({"status": mc.status}, ["status", "x"]).kwargs == {"input": "x"}
+    assert utils.parse_command_line({"run": mc.run}, ["run", "--out", "2024"]).kwargs == {"out": "2024"}
 
 
 @pytest.mark.parametrize("argv, message", [
