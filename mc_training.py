@@ -699,9 +699,13 @@ def simulate_chunk(config, offset, width, chunk, runs):
 
 
 def compute_chunk(task):
-    """Compute one chunk without writing it: (task, result arrays, the chunk's JSON metadata)."""
+    """Compute one chunk without writing it: (task, result arrays, the chunk's JSON metadata).
+    The task's ``simulate`` (default ``simulate_chunk``) trains its networks: a function
+    (config, offset, width, chunk, runs) -> dict of (runs,) arrays holding at least status,
+    stop_epoch, first_cross_epoch and step_size (see ``load_chunk``)."""
     start = time.perf_counter()
-    result = simulate_chunk(task["config"], task["offset"], task["width"], task["chunk"], task["runs"])
+    simulate = task.get("simulate", simulate_chunk)
+    result = simulate(task["config"], task["offset"], task["width"], task["chunk"], task["runs"])
     names, counts = np.unique(result["status"], return_counts=True)
     seed = chunk_seed(task["config"], task["offset"], task["width"], task["chunk"])
     meta = {"format": CHUNK_FORMAT, "offset": task["offset"], "width": task["width"],
@@ -774,9 +778,11 @@ def load_chunk(path, config=None, runs=None):
 
 def configuration_differences(old, new):
     """'--option OLD there, NEW now' for every user-facing setting in which ``old`` and ``new``
-    differ as typed (chunk sizes [4096] and [4096, 4096] are both '--chunk_size 4096')."""
+    differ as typed (chunk sizes [4096] and [4096, 4096] are both '--chunk_size 4096'), then for
+    any other key of either (the settings of other studies run by ``run_chunks``)."""
+    others = sorted((set(old) | set(new)) - set(USER_OPTIONS))
     texts = [(option_text(key, old.get(key)), option_text(key, new.get(key)))
-             for key in USER_OPTIONS if key in old or key in new]
+             for key in (*USER_OPTIONS, *others) if key in old or key in new]
     return [f"{was[0]} {was[1]} there, {now[1]} now" for was, now in texts if was != now]
 
 
@@ -921,15 +927,23 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     require(isinstance(results_on_client, bool), f"--results_on_client is a flag; got {results_on_client!r}")
     given = {key for key, value in options.items() if value is not None and value is not False}
     run_dir = Path(out) if out is not None else custom_paths.results_root() / "mc" / run_dir_name(preset, config, given)
-    run_dir = run_dir.absolute()
+    return run_chunks(run_dir.absolute(), config, jobs, backend, scheduler, results_on_client,
+                      f"{run_label(config)}, engine {config['engine']}")
+
+
+def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results_on_client=False,
+               label="", simulate=simulate_chunk):
+    """Compute (or resume) the chunks of ``config`` in ``run_dir`` with ``simulate`` (see
+    ``compute_chunk``): a different configuration there is refused, finished chunks are kept,
+    corrupt ones recomputed, the widest chunks scheduled first. Returns the run directory."""
     with utils.backend_client(backend, scheduler, jobs) as client:  # before anything is written
         prepare_run_dir(run_dir, config)
         tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
         total = len(chunk_tasks(run_dir, config))
-        print(f"{run_dir}: {run_label(config)}, engine {config['engine']}; "
-              f"{total - len(tasks)} of {total} chunks already finished")
+        print(f"{run_dir}: {label}; {total - len(tasks)} of {total} chunks already finished")
         start = time.perf_counter()
         function = compute_chunk if results_on_client else run_chunk
+        tasks = [{**task, "simulate": simulate} for task in tasks]
         for outcome in utils.parallel_map(function, tasks, jobs, "chunks", backend, client):
             if results_on_client:
                 write_chunk(*outcome)

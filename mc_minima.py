@@ -1,0 +1,587 @@
+"""What gradient descent finds in the 1-D study of ``mc_training.py``: the risk of the trained
+networks against the width n, and the loss landscape at the points where training stops.
+
+Networks, data and problems are those of ``mc_training.py`` (same seeds, data weights p, He
+initialisation, gd with the theory step h): f(x) = c + sum_i w_i relu(a_i x + b_i),
+L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2 on the six points x_j with y_j = y_j^paper + Delta.
+
+risk: every network is trained to a stationary point, ||grad L|| < tol (or an epoch budget),
+WITHOUT stopping at a crossing. It runs on the exact reduced engine (O(1) per epoch) until a kink
+reaches a data point, which is tested after every epoch; the reduced trajectory is exact up to and
+including that epoch, and the network goes on from there on the dense engine (O(n) per epoch).
+Networks the certificate certifies never get there. Per network: crossed and when, the empirical
+loss L, the population risk under the data distribution pi (uniform on the six points)
+
+    R(f) = 1/2 sum_j pi_j (f(x_j) - y_j)^2,
+
+the linear-regression floor L_lin = min over g affine on each side of 0 of 1/2 sum_j p_j
+(g(x_j) - y_j)^2, the population risk of that side-wise least-squares fit, ||grad L|| and the
+epochs used. The Bayes risk is 0 (y is a function of x), the population linear-regression risk is
+R_lin = L_lin with p = pi. The paper's claim: networks that stay put end at L = L_lin, so as
+n -> infinity (p -> pi, crossings rarer) the mean risk tends to R_lin, not to the Bayes risk.
+
+diagnose: the exact Hessian of L in all 3n + 1 parameters at the found points, its full spectrum
+from the block-plus-low-rank structure (about a millisecond at n = 2048), the loss along lines
+through them and between a network that stayed put and one that crossed on the same data.
+
+Layout: side-wise linear regression; training to stationarity (the risk chunks); the Hessian and
+its spectrum; lines; risk and diagnose reports and figures; benchmark; CLI.
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+
+import custom_paths
+import mc_training as mc
+import utils
+from utils import require
+
+RISK_DEFAULTS = dict(offsets=[0.0, 0.1], widths=[2**k for k in range(4, 11)], runs=500, seed=0,
+                     tol=1e-8, epochs_per_check=1000, max_epochs=1_000_000, chunk_size=500)
+LEVEL = 0.95  # confidence level of every interval
+PARAM_ORDER = "a, b, w, c"  # the flat parameter vector theta = (a_1..a_n, b_1..b_n, w_1..w_n, c)
+
+
+# ============================================================================ side-wise linear regression
+def side_fits(x, y, p):
+    """The weighted least-squares line on each side of 0: for s in (+, -) the (alpha_s, beta_s)
+    minimising sum_{j in s} p_j (alpha x_j + beta - y_j)^2, with the floor's value. A side whose
+    weight sits on one x (or none) is fitted by the constant weighted mean (the line through it is
+    not unique; every such line has the same loss).
+
+    alpha = S_xy / S_xx, beta = ybar - alpha xbar with weighted means xbar, ybar and centred sums
+    S_xx = sum p (x - xbar)^2, S_xy = sum p (x - xbar)(y - ybar), S_yy; the side's minimum is
+    1/2 (S_yy - S_xy^2 / S_xx). Returns slopes, intercepts (P, 2) and L_lin = the sum of both
+    sides' minima (P,); x, y (m,), p (P, m)."""
+    slopes, intercepts, floor = [], [], 0.0
+    for side in (x > 0, x < 0):
+        ps, xs, ys = p[:, side], x[side], y[side]
+        weight = np.maximum(ps.sum(1), np.finfo(float).tiny)
+        xbar, ybar = ps @ xs / weight, ps @ ys / weight
+        dx, dy = xs - xbar[:, None], ys - ybar[:, None]
+        sxx, sxy, syy = (ps * dx * dx).sum(1), (ps * dx * dy).sum(1), (ps * dy * dy).sum(1)
+        slope = np.where(sxx > 1e-14 * weight, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
+        slopes.append(slope)
+        intercepts.append(ybar - slope * xbar)
+        floor = floor + 0.5 * (syy - slope * sxy)
+    return np.stack(slopes, 1), np.stack(intercepts, 1), floor
+
+
+def side_fit_outputs(x, slopes, intercepts):
+    """g(x_j) of the side-wise lines (slope, intercept (P, 2), side 0 is +): (P, m)."""
+    side = (x < 0).astype(int)
+    return slopes[:, side] * x + intercepts[:, side]
+
+
+def population_risk(outputs, y):
+    """R = 1/2 sum_j pi_j (f(x_j) - y_j)^2 with pi uniform on the m points; outputs (P, m)."""
+    return 0.5 * np.mean((outputs - y) ** 2, axis=-1)
+
+
+def population_linear_risk(offset):
+    """R_lin = L_lin under pi, the risk of the best function affine on each side of 0."""
+    x, y = mc.X_DATA, mc.Y_DATA + offset
+    return float(side_fits(x, y, np.full((1, len(x)), 1.0 / len(x)))[2][0])
+
+
+# ============================================================================ training to stationarity
+def reduced_gradient_norm(trainer, p):
+    """||grad L|| of networks on the reduced engine, O(1) each: with r_j = p_j (f(x_j) - y_j) and
+    G_s = (sum_{j in s} r_j x_j, sum_{j in s} r_j), every unit of side s has dL/d(a_i, b_i) = w_i G_s
+    and dL/dw_i = (a_i, b_i) . G_s, so
+    ||grad L||^2 = sum_s (|G_s|^2 Sigma_s[w, w] + G_s^T Sigma_s[ab, ab] G_s) + (sum_j r_j)^2."""
+    r = p * (trainer.outputs() - trainer.y)  # (P, m)
+    sigma = trainer.moments()  # (P, 2, 3, 3)
+    G = np.stack([np.stack([r[:, side] @ trainer.x[side], r[:, side].sum(1)], -1)
+                  for side in (trainer.x > 0, trainer.x < 0)], 1)  # (P, 2, 2)
+    squares = (G**2).sum(2) * sigma[:, :, 2, 2] + np.einsum("psi,psij,psj->ps", G, sigma[:, :, :2, :2], G)
+    return np.sqrt(np.maximum(squares.sum(1), 0.0) + r.sum(1) ** 2)
+
+
+def dense_gradient_norm(trainer, p):
+    """||grad L|| of networks on the dense engine, from ``mc_training.loss_gradient``."""
+    ga, gb, gc, gw, _ = mc.loss_gradient(*trainer.params(), trainer.x, trainer.y, p, trainer.patterns)
+    return np.sqrt((ga**2).sum(1) + (gb**2).sum(1) + (gw**2).sum(1) + gc**2)
+
+
+class StationaryTraining:
+    """gd of P networks until ||grad L|| < tol at a check (every ``epochs_per_check`` epochs) or
+    ``max_epochs``, never stopping at a crossing.
+
+    Invariant: network k is on the reduced engine while none of its kinks has reached a data point,
+    where that engine is exact; the crossing test after every epoch moves it, at the epoch it
+    crossed, to the dense engine with its exact parameters and the signs of its initial a_i. Index
+    arrays ``on_reduced``, ``on_dense`` map the engines' rows to the chunk's networks."""
+
+    def __init__(self, x, y, p, a, b, c, w, h):
+        self.x, self.y, self.p, self.h = x, y, p, h
+        P = len(h)
+        self.reduced = mc.ReducedTrainer(a, b, c, w, x, y, h, "gd")
+        self.on_reduced, self.on_dense = np.arange(P), np.arange(0)
+        self.dense = None
+        self.first_cross = np.full(P, -1, dtype=np.int64)
+        self.status = np.full(P, "UNFINISHED", dtype="<U17")
+        self._weights()
+
+    def _weights(self):
+        self.p_reduced = np.ascontiguousarray(self.p[self.on_reduced].T)  # (m, P_reduced)
+        self.p_dense = np.ascontiguousarray(self.p[self.on_dense].T)
+
+    def epoch(self, epoch):
+        """One gd step of every running network; networks that crossed in it move to dense."""
+        self.reduced.step(self.p_reduced)
+        if self.dense is not None:
+            self.dense.step(self.p_dense)
+        crossed = self.reduced.crossed_now()
+        if crossed.any():
+            self._move_to_dense(crossed, epoch)
+
+    def _move_to_dense(self, crossed, epoch):
+        moving = self.on_reduced[crossed]
+        self.first_cross[moving] = epoch
+        self.status[moving] = "CROSSED"
+        params = [q[crossed] for q in self.reduced.params()]
+        sign_a0 = np.sign(self.reduced.a0[crossed])
+        if self.dense is not None:
+            params = [np.concatenate([old, new]) for old, new in zip(self.dense.params(), params)]
+            sign_a0 = np.concatenate([self.dense.sign_a0, sign_a0])
+        self.on_dense = np.concatenate([self.on_dense, moving])
+        self.dense = mc.DenseTrainer(*params, self.x, self.y, self.h[self.on_dense], "gd", sign_a0=sign_a0)
+        self.reduced.keep(~crossed)
+        self.on_reduced = self.on_reduced[~crossed]
+        self._weights()
+
+    def check(self):
+        """Certificate statuses of the reduced networks (kept once given: a certified network
+        never crosses), and per engine: (network indices, ||grad L||, outputs f(x_j), finite)."""
+        status = mc.check_stops(self.reduced, self.x, self.y, None, self.p[self.on_reduced],
+                                self.h[self.on_reduced], ["sufficient"], None)
+        self.status[self.on_reduced[status != ""]] = status[status != ""]
+        engines = [(self.on_reduced, self.reduced, reduced_gradient_norm(self.reduced, self.p_reduced.T))]
+        if self.dense is not None:
+            engines.append((self.on_dense, self.dense, dense_gradient_norm(self.dense, self.p_dense.T)))
+        return [(index, norm, trainer.outputs(), trainer.finite() & np.isfinite(norm))
+                for index, trainer, norm in engines]
+
+    def keep(self, stopped):
+        """Drop the networks (chunk indices) in ``stopped`` from both engines."""
+        keep_reduced = ~np.isin(self.on_reduced, stopped)
+        self.reduced.keep(keep_reduced)
+        self.on_reduced = self.on_reduced[keep_reduced]
+        if self.dense is not None:
+            keep_dense = ~np.isin(self.on_dense, stopped)
+            self.dense.keep(keep_dense)
+            self.on_dense = self.on_dense[keep_dense]
+        self._weights()
+
+    def params_of(self, index):
+        """(a, b, c, w) of the running networks ``index`` (chunk indices), O(n) each."""
+        out = [np.zeros((len(index), self.reduced.a0.shape[1])), None, np.zeros(len(index)), None]
+        out[1], out[3] = np.zeros_like(out[0]), np.zeros_like(out[0])
+        for rows, trainer in ((self.on_reduced, self.reduced), (self.on_dense, self.dense)):
+            found = np.isin(rows, index)
+            if trainer is not None and found.any():
+                where = np.searchsorted(index, rows[found])
+                for target, value in zip(out, trainer.params()):
+                    target[where] = value[found]
+        return out
+
+    def running(self):
+        return len(self.on_reduced) + len(self.on_dense)
+
+
+def train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epochs, keep_params=False):
+    """Train P networks by gd (step h per network) to ||grad L|| < tol, checked every
+    ``epochs_per_check`` epochs, or ``max_epochs`` (a multiple of it); see StationaryTraining.
+
+    Returns a dict of (P,) arrays: status (CROSSED, or the certificate's verdict for networks that
+    never crossed: LOCALLY_CONVERGED, A_DEGENERATE, X_DEGENERATE, else UNFINISHED; DIVERGED for
+    non-finite ones), stop_epoch, first_cross_epoch (-1: never), step_size, converged
+    (||grad L|| < tol), grad_norm, loss L, risk R, linear_loss L_lin, linear_fit_risk (R of the
+    side-wise least-squares fit to p), and (a, b, c, w) when ``keep_params``."""
+    P = len(h)
+    slopes, intercepts, floor = side_fits(x, y, p)
+    out = {"status": None, "stop_epoch": np.full(P, max_epochs, dtype=np.int64), "first_cross_epoch": None,
+           "step_size": h.copy(), "converged": np.zeros(P, bool), "grad_norm": np.full(P, np.nan),
+           "loss": np.full(P, np.nan), "risk": np.full(P, np.nan), "linear_loss": floor,
+           "linear_fit_risk": population_risk(side_fit_outputs(x, slopes, intercepts), y)}
+    if keep_params:
+        out.update(a=np.zeros_like(a), b=np.zeros_like(a), c=np.zeros(P), w=np.zeros_like(a))
+    training = StationaryTraining(x, y, p, a, b, c, w, h)
+    epoch = 0
+    while training.running():
+        for _ in range(epochs_per_check):
+            epoch += 1
+            training.epoch(epoch)
+        last = epoch >= max_epochs
+        stopped = []
+        for index, norm, outputs, finite in training.check():
+            stop = (norm < tol) | last | ~finite
+            out["converged"][index] = norm < tol
+            out["grad_norm"][index] = norm
+            out["loss"][index] = 0.5 * np.sum(p[index] * (outputs - y) ** 2, axis=1)
+            out["risk"][index] = population_risk(outputs, y)
+            training.status[index[~finite]] = "DIVERGED"
+            out["stop_epoch"][index[stop]] = epoch
+            stopped.append(index[stop])
+        stopped = np.sort(np.concatenate(stopped))
+        if keep_params and len(stopped):
+            for name, value in zip("abcw", training.params_of(stopped)):
+                out[name][stopped] = value
+        training.keep(stopped)
+    out["status"], out["first_cross_epoch"] = training.status, training.first_cross
+    return out
+
+
+def simulate_risk_chunk(config, offset, width, chunk, runs):
+    """One chunk of the risk study: the problems of ``mc_training.draw_problems`` from the chunk's
+    seed (the same networks as an ``mc_training.py run`` chunk of the same seed, offset, width,
+    index and size), trained to stationarity."""
+    rng = np.random.default_rng(mc.chunk_seed(config, offset, width, chunk))
+    x, y, p, _, (a, b, c, w), h = mc.draw_problems(rng, runs, width, offset, "he", "theory")
+    return train_to_stationarity(x, y, p, a, b, c, w, h, config["tol"], config["epochs_per_check"],
+                                 config["max_epochs"], config["save_params"])
+
+
+# ============================================================================ Hessian
+def flat_params(a, b, c, w):
+    """theta = (a, b, w, c) of one network, (3n + 1,)."""
+    return np.concatenate([a, b, w, [c]])
+
+
+def split_params(theta):
+    """(a, b, c, w) from theta = (a, b, w, c); theta (..., 3n + 1), each part (..., n) or (...)."""
+    n = (theta.shape[-1] - 1) // 3
+    return theta[..., :n], theta[..., n:2 * n], theta[..., -1], theta[..., 2 * n:3 * n]
+
+
+def network_loss(thetas, x, y, p):
+    """L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2 for stacked parameter vectors thetas (K, 3n + 1)
+    of one network's data weights p (m,): (K,)."""
+    a, b, c, w = split_params(thetas)
+    return mc.loss_gradient(a, b, c, w, x, y, np.broadcast_to(p, (len(thetas), len(p))))[4]
+
+
+class HessianStructure:
+    """The Hessian of L at one network away from kinks, H = J^T diag(p) J + D.
+
+    J (m, 3n + 1) is the Jacobian of (f(x_j))_j: df/da_i = w_i x_j [i active at j],
+    df/db_i = w_i [active], df/dw_i = relu(a_i x_j + b_i), df/dc = 1. D = sum_j p_j r_j grad^2 f(x_j)
+    with r_j = f(x_j) - y_j: grad^2 f(x_j) has only the cross terms d^2f/da_i dw_i = x_j [active],
+    d^2f/db_i dw_i = [active], so D is block diagonal with the 3x3 block B_g = [[0, 0, S1], [0, 0, S2],
+    [S1, S2, 0]] per unit, S = (sum_j p_j r_j x_j, sum_j p_j r_j) over the unit's active points g.
+
+    Spectrum: units with one activity pattern g (at most 2(m + 1) patterns) share B_g, and J
+    restricted to them lies in span{a_g, b_g, w_g} (x) R^3 (vectors over the group's units, times
+    the unit's 3 coordinates). That space V_g is invariant under I (x) B_g, so H = H_V (+) (I (x) B_g
+    on the complement): the eigenvalues are those of the small projected matrix H_V (dimension
+    <= 9 per pattern + 1) and 0, +s_g, -s_g, s_g = |S|, each n_g - dim(span basis) times. Exact, and
+    O(n + 127^3) per network."""
+
+    def __init__(self, a, b, c, w, x, y, p):
+        self.a, self.b, self.c, self.w, self.x, self.y, self.p = a, b, float(c), w, x, y, p
+        self.n = len(a)
+        patterns = mc.ActivityPatterns(x)
+        self.codes = patterns.codes(a[None], b[None])[0]  # (n,)
+        self.pattern_of_code = patterns.B  # (G, m)
+        self.residual = mc.network_output(a[None], b[None], np.array([self.c]), w[None], x)[0] - y
+        rx = p * self.residual
+        self.S = np.stack([patterns.B @ (rx * x), patterns.B @ rx], 1)  # (G, 2)
+
+    def jacobian(self):
+        """J (m, 3n + 1) in the order (a, b, w, c)."""
+        active = self.pattern_of_code[self.codes].T  # (m, n)
+        x = self.x[:, None]
+        return np.concatenate([self.w * x * active, self.w * active, np.maximum(self.a * x + self.b, 0.0),
+                               np.ones((len(self.x), 1))], axis=1)
+
+    def curvature_blocks(self):
+        """The 3x3 blocks B_g of D for every unit, (n, 3, 3)."""
+        S1, S2 = self.S[self.codes].T
+        B = np.zeros((self.n, 3, 3))
+        B[:, 0, 2] = B[:, 2, 0] = S1
+        B[:, 1, 2] = B[:, 2, 1] = S2
+        return B
+
+    def matrix(self):
+        """The dense Hessian (3n + 1, 3n + 1): for small n and for tests."""
+        J = self.jacobian()
+        H = J.T @ (self.p[:, None] * J)
+        B, n = self.curvature_blocks(), self.n
+        for k in range(3):
+            for l in range(3):
+                H[k * n + np.arange(n), l * n + np.arange(n)] += B[:, k, l]
+        return H
+
+    def matvec(self, v):
+        """H v without forming H, O(n m): J^T (p * J v) + D v."""
+        J = self.jacobian()
+        B, n = self.curvature_blocks(), self.n
+        units = v[:3 * n].reshape(3, n).T  # (n, 3)
+        Dv = np.einsum("ikl,il->ki", B, units).ravel()
+        return J.T @ (self.p * (J @ v)) + np.concatenate([Dv, [0.0]])
+
+    def _group_bases(self):
+        """Per nonempty pattern g: (g, unit indices, Q_g (n_g, k_g) an orthonormal basis
+        containing span{a_g, b_g, w_g}) from a Householder QR."""
+        groups = []
+        for g in np.unique(self.codes):
+            units = np.flatnonzero(self.codes == g)
+            Q = np.linalg.qr(np.stack([self.a[units], self.b[units], self.w[units]], 1))[0]
+            groups.append((g, units, Q))
+        return groups
+
+    def spectrum(self, vectors=0):
+        """All 3n + 1 eigenvalues, ascending; with ``vectors`` = k > 0 also the eigenvectors of the
+        k largest in descending order, (3n + 1, k) (a multiple eigenvalue +s_g of a complement contributes one vector)."""
+        groups = self._group_bases()
+        dim = 9 * sum(Q.shape[1] for _, _, Q in groups) // 3 + 1
+        JV = np.zeros((len(self.x), dim))  # J times the basis q_l (x) e_k, columns (group, l, k)
+        HV = np.zeros((dim, dim))
+        rest, start = [], 0
+        for g, units, Q in groups:
+            k = Q.shape[1]
+            pattern = self.pattern_of_code[g]
+            wq, aq, bq = self.w[units] @ Q, self.a[units] @ Q, self.b[units] @ Q  # (k,)
+            cols = start + 3 * np.arange(k)
+            JV[:, cols] = pattern[:, None] * self.x[:, None] * wq
+            JV[:, cols + 1] = pattern[:, None] * wq
+            JV[:, cols + 2] = pattern[:, None] * (self.x[:, None] * aq + bq)
+            S1, S2 = self.S[g]
+            HV[cols, cols + 2] = HV[cols + 2, cols] = S1
+            HV[cols + 1, cols + 2] = HV[cols + 2, cols + 1] = S2
+            s = np.hypot(S1, S2)
+            rest += [np.full(len(units) - k, value) for value in (0.0, s, -s)]
+            start += 3 * k
+        JV[:, -1] = 1.0
+        HV += JV.T @ (self.p[:, None] * JV)
+        lam, Y = np.linalg.eigh(HV)
+        values = np.sort(np.concatenate([lam, *rest]))
+        if not vectors:
+            return values
+        return values, self._top_vectors(groups, lam, Y, vectors)
+
+    def _top_vectors(self, groups, lam, Y, k):
+        """Eigenvectors of the k largest eigenvalues, from H_V's eigenvectors mapped back and one
+        complement vector q (x) (S1, S2, s) / (s sqrt 2) per group with q orthogonal to Q_g."""
+        candidates = [(value, "V", i) for i, value in enumerate(lam)]
+        for number, (g, units, Q) in enumerate(groups):
+            if len(units) > Q.shape[1] and np.hypot(*self.S[g]) > 0:
+                candidates.append((np.hypot(*self.S[g]), "rest", number))
+        candidates.sort(key=lambda item: -item[0])
+        out = np.zeros((3 * self.n + 1, k))
+        rng = np.random.default_rng(0)
+        for column, (value, kind, i) in enumerate(candidates[:k]):
+            units_block = np.zeros((3, self.n))
+            if kind == "V":
+                start = 0
+                for g, units, Q in groups:
+                    coef = Y[start:start + 3 * Q.shape[1], i].reshape(Q.shape[1], 3)  # (l, k)
+                    units_block[:, units] = (Q @ coef).T
+                    start += 3 * Q.shape[1]
+                out[:3 * self.n, column] = units_block.ravel()
+                out[-1, column] = Y[-1, i]
+            else:
+                g, units, Q = groups[i]
+                q = rng.normal(size=len(units))
+                q -= Q @ (Q.T @ q)
+                units_block[:, units] = np.outer(np.append(self.S[g], value) / value, q / np.linalg.norm(q))
+                out[:3 * self.n, column] = units_block.ravel() / np.sqrt(2.0)
+        return out
+
+
+def spectrum_summary(values, rtol):
+    """lambda_min, lambda_max, the counts of eigenvalues above rtol lambda_max, below
+    -rtol lambda_max and in between (near zero), and the minimal ratio: the share of positive
+    eigenvalues (above rtol lambda_max) among all 3n + 1."""
+    scale = rtol * max(abs(values[-1]), abs(values[0]))
+    positive, negative = int(np.sum(values > scale)), int(np.sum(values < -scale))
+    return dict(lambda_min=float(values[0]), lambda_max=float(values[-1]), n_positive=positive,
+                n_negative=negative, n_zero=len(values) - positive - negative,
+                minimal_ratio=positive / len(values))
+
+
+# ============================================================================ lines
+def unitwise_normalised(direction, theta):
+    """The direction rescaled unit by unit: (d_a, d_b, d_w)_i to the norm of (a, b, w)_i, d_c to |c|
+    (a unit or c that is 0 in theta gets 0)."""
+    n = (len(theta) - 1) // 3
+    d, t = direction[:3 * n].reshape(3, n), theta[:3 * n].reshape(3, n)
+    d_norm = np.linalg.norm(d, axis=0)
+    scale = np.linalg.norm(t, axis=0) / np.where(d_norm > 0, d_norm, 1.0)
+    c_scale = abs(theta[-1]) / abs(direction[-1]) if direction[-1] != 0 else 0.0
+    return np.concatenate([(d * scale).ravel(), [direction[-1] * c_scale]])
+
+
+def line_losses(theta, directions, alphas, x, y, p):
+    """L(theta + alpha d) for every direction d (columns of (3n + 1, K)) and alpha: (K, len(alphas))."""
+    points = theta[None, None, :] + alphas[None, :, None] * directions.T[:, None, :]
+    return network_loss(points.reshape(-1, len(theta)), x, y, p).reshape(points.shape[:2])
+
+
+def interpolation_losses(theta_a, theta_b, ts, x, y, p):
+    """L((1 - t) theta_A + t theta_B) for every t: (len(ts),)."""
+    return network_loss((1 - ts[:, None]) * theta_a + ts[:, None] * theta_b, x, y, p)
+
+
+# ============================================================================ risk: report
+def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params):
+    """The validated configuration of a risk run (a plain dict, recorded in run.json)."""
+    offsets = utils.as_list("offsets", offsets, utils.check_float)
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
+    tol = utils.check_float("tol", tol, 0.0, strict=True)
+    epochs_per_check = utils.check_int("epochs_per_check", epochs_per_check)
+    max_epochs = utils.check_int("max_epochs", max_epochs)
+    require(max_epochs % epochs_per_check == 0,
+            f"--max_epochs must be a multiple of --epochs_per_check ({epochs_per_check}); got {max_epochs}")
+    chunk_size = utils.check_int("chunk_size", chunk_size)
+    require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
+    return dict(kind="risk", optimizer="gd", init="he", step="theory", offsets=offsets, widths=widths,
+                runs=runs, seed=seed, tol=tol, epochs_per_check=epochs_per_check, max_epochs=max_epochs,
+                chunk_sizes=[chunk_size] * len(widths), save_params=save_params)
+
+
+RISK_KEYS = ("status", "stop_epoch", "first_cross_epoch", "converged", "grad_norm", "loss", "risk",
+             "linear_loss", "linear_fit_risk")
+
+
+def load_risk(run_dir, config):
+    """The finished chunks' per-network arrays, pooled per (offset, width): {(offset, width): dict}."""
+    pooled = {}
+    for task in mc.chunk_tasks(run_dir, config):
+        try:
+            _, arrays = mc.load_chunk(mc.chunk_path(run_dir, task["offset"], task["width"], task["chunk"]),
+                                      config)
+        except mc.ChunkError as error:
+            print(f"warning: {error}; left out")
+            continue
+        cell = pooled.setdefault((task["offset"], task["width"]), {k: [] for k in RISK_KEYS})
+        for key in RISK_KEYS:
+            cell[key].append(arrays[key])
+    return {key: {k: np.concatenate(v) for k, v in cell.items()} for key, cell in pooled.items()}
+
+
+def mean_interval(values, level=LEVEL):
+    """Mean and two-sided Student-t interval mean +- t_{(1+level)/2, N-1} s / sqrt(N) (nan for N < 2)."""
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=float)
+    N = len(values)
+    mean = float(values.mean()) if N else np.nan
+    if N < 2:
+        return mean, np.nan, np.nan
+    half = t.ppf(0.5 + level / 2, N - 1) * values.std(ddof=1) / np.sqrt(N)
+    return mean, mean - half, mean + half
+
+
+RISK_COLUMNS = ["offset", "width", "runs", "crossed", "certified", "converged", "diverged", "mean_risk",
+                "ci_low", "ci_high", "mean_risk_stayed", "mean_risk_crossed", "mean_loss", "mean_linear_loss",
+                "mean_linear_fit_risk", "linear_risk", "bayes_risk", "max_grad_norm", "median_epochs",
+                "max_epochs_used"]
+
+
+def risk_rows(pooled):
+    """One summary row per (offset, width): counts, mean R with its 95 % t interval, means of R
+    over networks that stayed put and that crossed, of L, L_lin and the fit's risk, R_lin, Bayes."""
+    rows = []
+    for (offset, width), cell in sorted(pooled.items()):
+        crossed = cell["status"] == "CROSSED"
+        finite = cell["status"] != "DIVERGED"
+        mean, low, high = mean_interval(cell["risk"][finite])
+        rows.append(dict(
+            offset=offset, width=width, runs=len(crossed), crossed=int(crossed.sum()),
+            certified=int(np.sum(cell["status"] == "LOCALLY_CONVERGED")),
+            converged=int(cell["converged"].sum()), diverged=int((~finite).sum()),
+            mean_risk=mean, ci_low=low, ci_high=high,
+            mean_risk_stayed=float(np.mean(cell["risk"][~crossed & finite])) if np.any(~crossed & finite) else np.nan,
+            mean_risk_crossed=float(np.mean(cell["risk"][crossed])) if crossed.any() else np.nan,
+            mean_loss=float(np.mean(cell["loss"][finite])), mean_linear_loss=float(np.mean(cell["linear_loss"])),
+            mean_linear_fit_risk=float(np.mean(cell["linear_fit_risk"])),
+            linear_risk=population_linear_risk(offset), bayes_risk=0.0,
+            max_grad_norm=float(np.max(cell["grad_norm"][finite], initial=0.0)),
+            median_epochs=float(np.median(cell["stop_epoch"])), max_epochs_used=int(cell["stop_epoch"].max())))
+    return rows
+
+
+def format_risk_table(rows):
+    head = (f"{'Delta':>6} {'n':>5} {'runs':>5} {'crossed':>7} {'conv.':>6} {'mean R':>8} {'95% t interval':>19} "
+            f"{'R stayed':>9} {'R crossed':>9} {'mean L':>8} {'L_lin':>8} {'R_lin':>6} {'max|grad|':>9} {'epochs':>8}")
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['runs']:>5} {r['crossed']:>7} {r['converged']:>6} "
+                     f"{r['mean_risk']:>8.4f} [{r['ci_low']:>8.4f}, {r['ci_high']:>8.4f}] "
+                     f"{r['mean_risk_stayed']:>9.4f} {r['mean_risk_crossed']:>9.4f} {r['mean_loss']:>8.4f} "
+                     f"{r['mean_linear_loss']:>8.4f} {r['linear_risk']:>6.3f} {r['max_grad_norm']:>9.1e} "
+                     f"{r['median_epochs']:>8.0f}")
+    return "\n".join(lines)
+
+
+def dodge(widths, k, count, spread=0.06):
+    """Widths shifted by a factor so that ``count`` series at the same n do not overlap (log x)."""
+    return np.asarray(widths) * np.exp(spread * (k - (count - 1) / 2))
+
+
+def risk_figure(rows, config, path):
+    """Mean R with 95 % t intervals against n (log x), one series per offset, with the population
+    linear-regression risk R_lin (dashed, the series' colour) and the Bayes risk 0 (black)."""
+    figure, ax = utils.new_figure(7.5, 4.6)
+    offsets = sorted({r["offset"] for r in rows})
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    for k, offset in enumerate(offsets):
+        series = [r for r in rows if r["offset"] == offset]
+        widths = np.array([r["width"] for r in series])
+        mean = np.array([r["mean_risk"] for r in series])
+        err = np.abs(np.array([[r["ci_low"], r["ci_high"]] for r in series]).T - mean)
+        color = colors[k % len(colors)]
+        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker="o", capsize=3, color=color,
+                    label=f"mean risk R, $\\Delta = {offset:g}$")
+        ax.axhline(series[0]["linear_risk"], color=color, linestyle="--",
+                   label=f"linear-regression risk $R_{{lin}} = {series[0]['linear_risk']:.3f}$, $\\Delta = {offset:g}$")
+    ax.axhline(0.0, color="black", linewidth=1.2, label="Bayes risk 0")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("width $n$ (N = n² samples)")
+    ax.set_ylabel(r"population risk $R = \frac{1}{2}\sum_j \pi_j (f(x_j) - y_j)^2$")
+    ax.set_ylim(bottom=-0.05)
+    ax.grid(True, color="0.9")
+    ax.set_title(f"gd to $\\|\\nabla L\\| < {config['tol']:g}$ or {config['max_epochs']:,} epochs; "
+                 f"{config['runs']} runs per point; 95 % t intervals", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
+    for suffix in (".png", ".pdf"):
+        utils.save_figure(figure, path.with_suffix(suffix))
+    return path.with_suffix(".png")
+
+
+def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
+         seed=0, tol=RISK_DEFAULTS["tol"], max_epochs=RISK_DEFAULTS["max_epochs"],
+         epochs_per_check=RISK_DEFAULTS["epochs_per_check"], chunk_size=RISK_DEFAULTS["chunk_size"],
+         save_params=False, jobs=-1, out=None):
+    """Train every network to a stationary point and report its population risk against n.
+
+    offsets: comma list of Delta (default 0, 0.1); widths: comma list of n (default 16 ... 1024);
+    runs: networks per (Delta, n) (default 500); seed (default 0); tol: stop at ||grad L|| < tol
+    (default 1e-8); max_epochs: epoch budget (default 1,000,000, a multiple of epochs_per_check,
+    default 1000); chunk_size: networks per chunk file (default 500); save_params: keep (a, b, c, w);
+    jobs: worker processes (-1: all cores); out: the run directory (default results/minima/risk).
+    Rerunning the same command resumes; the table, risk.csv, risk_networks.csv and risk.png/.pdf
+    are written to the run directory."""
+    config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params)
+    require(isinstance(jobs, int) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1),
+            f"--jobs must be a positive integer or -1 (all cores); got {jobs!r}")
+    run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / "risk").absolute()
+    mc.run_chunks(run_dir, config, jobs, label="risk at stationary points of gd", simulate=simulate_risk_chunk)
+    pooled = load_risk(run_dir, config)
+    rows = risk_rows(pooled)
+    print(format_risk_table(rows))
+    utils.save_csv(run_dir / "risk.csv", rows, RISK_COLUMNS)
+    networks = [dict(offset=offset, width=width, **{k: v[i] for k, v in cell.items()})
+                for (offset, width), cell in sorted(pooled.items()) for i in range(len(cell["status"]))]
+    utils.save_csv(run_dir / "risk_networks.csv", networks, ["offset", "width", *RISK_KEYS])
+    print(f"table: {run_dir / 'risk.csv'}; figure: {risk_figure(rows, config, run_dir / 'risk')}")
+    return str(run_dir)
+
+
+# ============================================================================ CLI
+if __name__ == "__main__":
+    utils.run_cli({"risk": risk})
