@@ -582,6 +582,263 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
     return str(run_dir)
 
 
+# ============================================================================ diagnose
+DIAGNOSE_COLUMNS = ["width", "network", "crossed", "status", "converged", "grad_norm", "loss", "linear_loss",
+                    "dimension", "lambda_min", "lambda_max", "n_positive", "n_negative", "n_zero", "minimal_ratio",
+                    "spectrum_s"]
+
+
+def diagnose_problems(seed, width, runs, pairs, offset):
+    """The sample (``runs`` problems drawn as ``mc_training.draw_problems`` does, from the seed
+    [seed, width]) followed by ``pairs`` networks that share the data weights p of the sample's
+    first problem (initialisations and step sizes of their own, from the seed [seed, width, 1])."""
+    x, y, p, _, (a, b, c, w), h = mc.draw_problems(np.random.default_rng([seed, width]), runs, width, offset,
+                                                   "he", "theory")
+    p_pair = np.repeat(p[:1], pairs, axis=0)
+    a2, b2, c2, w2 = mc.init_params(np.random.default_rng([seed, width, 1]), pairs, width)
+    h2 = mc.theory_step_size(a2, b2, w2, x, p_pair)
+    joined = [np.concatenate(parts) for parts in ((p, p_pair), (a, a2), (b, b2), (c, c2), (w, w2), (h, h2))]
+    return x, y, *joined
+
+
+def network_spectrum_rows(width, out, x, y, p, rtol):
+    """One row per network: its training outcome and the summary of its Hessian spectrum."""
+    rows = []
+    for k in range(len(p)):
+        start = time.perf_counter()
+        values = HessianStructure(out["a"][k], out["b"][k], out["c"][k], out["w"][k], x, y, p[k]).spectrum()
+        seconds = time.perf_counter() - start
+        rows.append(dict(width=width, network=k, crossed=bool(out["status"][k] == "CROSSED"),
+                         status=str(out["status"][k]), converged=bool(out["converged"][k]),
+                         grad_norm=out["grad_norm"][k], loss=out["loss"][k], linear_loss=out["linear_loss"][k],
+                         dimension=len(values), **spectrum_summary(values, rtol), spectrum_s=seconds,
+                         values=values))
+    return rows
+
+
+def network_theta(out, k):
+    return flat_params(out["a"][k], out["b"][k], out["c"][k], out["w"][k])
+
+
+def line_rows(width, out, x, y, p, k, kind, top, rng, alphas):
+    """L(theta + alpha d) - L(theta) of network k along its top Hessian eigenvectors and as many
+    random Gaussian directions, each normalised unit by unit."""
+    theta = network_theta(out, k)
+    _, vectors = HessianStructure(out["a"][k], out["b"][k], out["c"][k], out["w"][k], x, y, p[k]).spectrum(top)
+    directions = np.concatenate([vectors, rng.normal(size=(len(theta), top))], axis=1)
+    directions = np.stack([unitwise_normalised(d, theta) for d in directions.T], axis=1)
+    change = line_losses(theta, directions, alphas, x, y, p[k]) - network_loss(theta[None], x, y, p[k])[0]
+    names = [f"eigenvector {i + 1}" for i in range(top)] + [f"random {i + 1}" for i in range(top)]
+    return [dict(width=width, network=kind, direction=name, alpha=alpha, loss_change=value)
+            for name, row in zip(names, change) for alpha, value in zip(alphas, row)]
+
+
+def diagnose_width(width, runs, pairs, offset, seed, tol, epochs_per_check, max_epochs, top, rtol):
+    """Train the sample and the pair candidates of one width; spectra, lines and interpolation."""
+    x, y, p, a, b, c, w, h = diagnose_problems(seed, width, runs, pairs, offset)
+    out = train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epochs, keep_params=True)
+    spectra = network_spectrum_rows(width, {k: v[:runs] for k, v in out.items()}, x, y, p[:runs], rtol)
+    rng = np.random.default_rng([seed, width, 2])
+    alphas = np.linspace(-1.0, 1.0, 41)
+    crossed = out["status"] == "CROSSED"
+    lines, curve = [], []
+    for kind, members in (("stayed", np.flatnonzero(~crossed[:runs])), ("crossed", np.flatnonzero(crossed[:runs]))):
+        if len(members):
+            lines += line_rows(width, out, x, y, p, members[0], kind, top, rng, alphas)
+    stayed_pair, crossed_pair = (runs + np.flatnonzero(~crossed[runs:]), runs + np.flatnonzero(crossed[runs:]))
+    if len(stayed_pair) and len(crossed_pair):
+        ts = np.linspace(0.0, 1.0, 51)
+        losses = interpolation_losses(network_theta(out, stayed_pair[0]), network_theta(out, crossed_pair[0]),
+                                      ts, x, y, p[runs])
+        curve = [dict(width=width, t=t, loss=value, linear_loss=out["linear_loss"][runs]) for t, value in zip(ts, losses)]
+    else:
+        print(f"n = {width}: no pair of a network that stayed put and one that crossed among {pairs} "
+              f"on the same data; no interpolation")
+    return spectra, lines, curve
+
+
+def spectrum_figure(spectra, path):
+    """Per width, histograms of log10 |lambda| of the positive and the negative eigenvalues of all
+    sampled networks (exact zeros counted in the legend)."""
+    widths = sorted({r["width"] for r in spectra})
+    figure, axes = utils.new_figure(3.2 * len(widths), 3.4)
+    figure.clear()
+    axes = figure.subplots(1, len(widths), squeeze=False)[0]
+    for ax, width in zip(axes, widths):
+        values = np.concatenate([r["values"] for r in spectra if r["width"] == width])
+        bins = np.linspace(-20, 4, 49)
+        for sign, color, name in ((1, "tab:blue", "λ > 0"), (-1, "tab:red", "λ < 0")):
+            chosen = values[sign * values > 0]
+            ax.hist(np.log10(sign * chosen), bins=bins, color=color, alpha=0.6, label=f"{name} ({len(chosen)})")
+        ax.set_yscale("log")
+        zeros = int(np.sum(values == 0))
+        runs = sum(r["width"] == width for r in spectra)
+        ax.set_title(f"n = {width}: {runs} networks, {zeros} exact zeros", fontsize=9)
+        ax.set_xlabel(r"$\log_{10}|\lambda|$")
+        ax.legend(fontsize=7, frameon=False)
+    axes[0].set_ylabel("eigenvalues (all sampled networks)")
+    utils.save_figure(figure, path)
+
+
+def extremes_figure(spectra, path):
+    """lambda_min / lambda_max (symlog) and the minimal ratio (log) against n, per network, with the
+    bound (m + 1) / (3n + 1) on the share of positive eigenvalues at a stationary point (rank of J <= m... )."""
+    figure, axes = utils.new_figure(10, 3.8)
+    figure.clear()
+    left, right = figure.subplots(1, 2)
+    widths = np.array(sorted({r["width"] for r in spectra}))
+    for crossed, color, marker, name in ((False, "tab:blue", "o", "stayed put"), (True, "tab:orange", "s", "crossed")):
+        chosen = [r for r in spectra if r["crossed"] == crossed]
+        if not chosen:
+            continue
+        n = np.array([r["width"] for r in chosen]) * (1.06 if crossed else 1 / 1.06)
+        left.scatter(n, [r["lambda_min"] / r["lambda_max"] for r in chosen], color=color, marker=marker,
+                     s=14, label=name)
+        right.scatter(n, [r["minimal_ratio"] for r in chosen], color=color, marker=marker, s=14, label=name)
+    right.plot(widths, len(mc.X_DATA) / (3 * widths + 1), color="0.4", linestyle="--",
+               label="m / (3n + 1): rank of $J^T P J$")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width $n$")
+        ax.grid(True, color="0.9")
+        ax.legend(fontsize=7, frameon=False)
+    left.set_yscale("symlog", linthresh=1e-12)
+    left.set_ylabel(r"$\lambda_{min} / \lambda_{max}$")
+    right.set_yscale("log")
+    right.set_ylabel("minimal ratio (share of eigenvalues > rtol λ_max)")
+    utils.save_figure(figure, path)
+
+
+def lines_figure(lines, path):
+    """Per width and network (stayed, crossed): L(theta + alpha d) - L(theta) along the top
+    eigenvectors (solid) and random directions (dashed)."""
+    keys = sorted({(r["width"], r["network"]) for r in lines}, key=lambda k: (k[0], k[1] != "stayed"))
+    figure, _ = utils.new_figure(3.2 * max(len(keys), 1), 3.4)
+    figure.clear()
+    axes = figure.subplots(1, max(len(keys), 1), squeeze=False)[0]
+    for ax, (width, network) in zip(axes, keys):
+        chosen = [r for r in lines if r["width"] == width and r["network"] == network]
+        for name in dict.fromkeys(r["direction"] for r in chosen):
+            pts = [r for r in chosen if r["direction"] == name]
+            ax.plot([r["alpha"] for r in pts], [r["loss_change"] for r in pts],
+                    linestyle="-" if name.startswith("eigen") else "--", label=name)
+        ax.set_title(f"n = {width}, {network}", fontsize=9)
+        ax.set_xlabel(r"$\alpha$")
+        ax.set_yscale("symlog", linthresh=1e-6)
+        ax.grid(True, color="0.9")
+    axes[0].set_ylabel(r"$L(\theta + \alpha d) - L(\theta)$")
+    axes[-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+    utils.save_figure(figure, path)
+
+
+def interpolation_figure(curves, path):
+    """L((1 - t) theta_A + t theta_B) per width, theta_A stayed put, theta_B crossed, same p;
+    dotted: that p's linear-regression floor L_lin."""
+    figure, ax = utils.new_figure(6.4, 4.0)
+    for k, width in enumerate(sorted({r["width"] for r in curves})):
+        pts = [r for r in curves if r["width"] == width]
+        line, = ax.plot([r["t"] for r in pts], [r["loss"] for r in pts], label=f"n = {width}")
+        ax.axhline(pts[0]["linear_loss"], color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("t  (0: network that stayed put, 1: network that crossed; same data weights p)")
+    ax.set_ylabel(r"$L((1-t)\,\theta_A + t\,\theta_B)$")
+    ax.set_title("dotted: linear-regression floor $L_{lin}$ of p", fontsize=9)
+    ax.grid(True, color="0.9")
+    ax.legend(fontsize=8, frameon=False)
+    utils.save_figure(figure, path)
+
+
+def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e-8, max_epochs=300_000,
+             epochs_per_check=1000, top=3, rtol=1e-6, out=None):
+    """The loss landscape where gd stops: Hessian spectra, lines and interpolation.
+
+    widths: comma list of n (default 16, 64, 256); runs: sampled networks per width (default 16,
+    problems drawn as mc_training does); pairs: further networks on the first problem's data
+    weights p, among which the first that stayed put and the first that crossed are interpolated
+    (default 32); offset: Delta; tol, max_epochs, epochs_per_check: training to stationarity as in
+    risk (default budget 300,000); top: eigenvectors and random directions per line figure (3);
+    rtol: eigenvalues within rtol max|lambda| of 0 count as zero (1e-6); out: the folder written
+    (default results/minima/diagnose)."""
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    runs, pairs = utils.check_int("runs", runs), utils.check_int("pairs", pairs, 0)
+    offset, seed = utils.check_float("offset", offset), utils.check_int("seed", seed, 0)
+    tol = utils.check_float("tol", tol, 0.0, strict=True)
+    epochs_per_check, max_epochs = utils.check_int("epochs_per_check", epochs_per_check), utils.check_int(
+        "max_epochs", max_epochs)
+    require(max_epochs % epochs_per_check == 0,
+            f"--max_epochs must be a multiple of --epochs_per_check ({epochs_per_check}); got {max_epochs}")
+    top = utils.check_int("top", top)
+    rtol = utils.check_float("rtol", rtol, 0.0, strict=True)
+    out = Path(out) if out is not None else custom_paths.results_root() / "minima" / "diagnose"
+    spectra, lines, curves = [], [], []
+    for width in widths:
+        start = time.perf_counter()
+        parts = diagnose_width(width, runs, pairs, offset, seed, tol, epochs_per_check, max_epochs, top, rtol)
+        for store, part in zip((spectra, lines, curves), parts):
+            store += part
+        print(f"n = {width}: {time.perf_counter() - start:.1f} s")
+    print(format_diagnose_table(spectra))
+    utils.save_csv(out / "diagnose.csv", spectra, DIAGNOSE_COLUMNS)
+    utils.save_csv(out / "lines.csv", lines, ["width", "network", "direction", "alpha", "loss_change"])
+    utils.save_csv(out / "interpolation.csv", curves, ["width", "t", "loss", "linear_loss"])
+    settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,
+                    max_epochs=max_epochs, epochs_per_check=epochs_per_check, top=top, rtol=rtol)
+    utils.save_json(out / "settings.json", settings)
+    for name, draw, rows in (("spectrum", spectrum_figure, spectra), ("extremes", extremes_figure, spectra),
+                             ("lines", lines_figure, lines), ("interpolation", interpolation_figure, curves)):
+        if rows:
+            for suffix in (".png", ".pdf"):
+                draw(rows, out / f"{name}{suffix}")
+    print(f"written to {out}")
+    return str(out)
+
+
+def format_diagnose_table(spectra):
+    """Per width and kind (stayed, crossed): networks, converged, median lambda_min, lambda_max,
+    minimal ratio and zero count."""
+    lines = [f"{'n':>5} {'kind':>8} {'nets':>4} {'conv':>4} {'lambda_min (median)':>20} {'lambda_max':>10} "
+             f"{'min. ratio':>10} {'#pos':>5} {'#zero':>6} {'#neg':>5} {'dim':>5} {'s/spectrum':>10}"]
+    for width in sorted({r["width"] for r in spectra}):
+        for crossed, kind in ((False, "stayed"), (True, "crossed")):
+            chosen = [r for r in spectra if r["width"] == width and r["crossed"] == crossed]
+            if not chosen:
+                continue
+            med = {k: float(np.median([r[k] for r in chosen])) for k in
+                   ("lambda_min", "lambda_max", "minimal_ratio", "n_positive", "n_zero", "n_negative", "spectrum_s")}
+            lines.append(f"{width:>5} {kind:>8} {len(chosen):>4} {sum(r['converged'] for r in chosen):>4} "
+                         f"{med['lambda_min']:>20.3e} {med['lambda_max']:>10.3e} {med['minimal_ratio']:>10.4f} "
+                         f"{med['n_positive']:>5.0f} {med['n_zero']:>6.0f} {med['n_negative']:>5.0f} "
+                         f"{3 * width + 1:>5} {med['spectrum_s']:>10.4f}")
+    return "\n".join(lines)
+
+
+def best_time(function, repeats):
+    """The shortest of ``repeats`` timed calls of ``function()``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def benchmark(widths=(256, 2048), repeats=5):
+    """Seconds per full Hessian spectrum (all 3n + 1 eigenvalues) of one network from the structure,
+    and of forming H and dense eigh where 3n + 1 <= 1000 (best of ``repeats``), at a network drawn as mc_training does and trained
+    2,000 epochs (kinks spread by the training)."""
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    repeats = utils.check_int("repeats", repeats)
+    print(f"{'n':>6} {'3n+1':>6} {'structured s':>13} {'dense eigh s':>13}")
+    for width in widths:
+        x, y, p, _, (a, b, c, w), h = mc.draw_problems(np.random.default_rng([0, width]), 1, width, 0.0, "he", "theory")
+        trainer = mc.DenseTrainer(a, b, c, w, x, y, h, "gd")
+        for _ in range(2000):
+            trainer.step(p.T)
+        structure = HessianStructure(*(q[0] for q in trainer.params()), x, y, p[0])
+        structured = best_time(structure.spectrum, repeats)
+        dense = best_time(lambda: np.linalg.eigvalsh(structure.matrix()), repeats) if 3 * width + 1 <= 1000 else np.nan
+        print(f"{width:>6} {3 * width + 1:>6} {structured:>13.5f} {dense:>13.5f}")
+
+
 # ============================================================================ CLI
 if __name__ == "__main__":
-    utils.run_cli({"risk": risk})
+    utils.run_cli({"risk": risk, "diagnose": diagnose, "benchmark": benchmark})

@@ -15,9 +15,10 @@ series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating t
 runs per point and the epoch budget) is written as standalone pgfplots LaTeX, compiled with
 pdflatex where available, and as PNG with matplotlib, both in the style of utils.SERIES_STYLES.
 
-examples: one network of width 16 trained by gd on the six data points: its function at
-initialisation, after 1,000 and after 20,000 epochs, its kinks -b_i / a_i and its loss against
-epochs.
+examples: two networks of width 16 trained by gd for 20,000 epochs on the same data weights, one
+that stays put and one whose kink crosses a data point: each function with its kinks and the
+side-wise least-squares lines, the kinks against epochs, and the loss and gradient norm at every
+epoch.
 
 Layout: loading and aggregation; statistics; text and CSV; figures (pgfplots, matplotlib,
 examples); CLI.
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import custom_paths
+import mc_minima as mm
 import mc_training as mc
 import utils
 from utils import UsageError, require
@@ -39,7 +41,7 @@ GUIDE_FACTOR = 2.0  # the paper's guide line 2 n^(-1/2)
 DODGE = 1.05  # neighbouring series at one width are drawn at n / DODGE, n, n DODGE, ... (log axis)
 FIGURE_NAME = "crossing_probability"
 CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
-EXAMPLE_WIDTH, EXAMPLE_EPOCHS, EXAMPLE_SNAPSHOTS = 16, 20_000, (0, 1_000, 20_000)
+EXAMPLE_WIDTH, EXAMPLE_EPOCHS, EXAMPLE_SNAPSHOTS, EXAMPLE_CANDIDATES = 16, 20_000, (0, 20_000), 16
 
 
 # ============================================================================ loading and aggregation
@@ -413,75 +415,128 @@ def crossing_png(runs, rows, path):
 
 
 # ---------------------------------------------------------------------------- examples
-def train_example(seed=0, width=EXAMPLE_WIDTH, epochs=EXAMPLE_EPOCHS, snapshots=EXAMPLE_SNAPSHOTS):
-    """Train one network (He init, N = n^2 data weights, the theory step size) by gd on the six
-    points for ``epochs`` epochs: theta <- theta - h grad L(theta). Returns a dict with
-    p (data weights, (6,)), kinks (-b_i / a_i per epoch, (epochs + 1, n)), loss (L per epoch,
-    (epochs + 1,)), sign_a (signs of a_i(0)) and params {epoch: (a, b, c, w)} at ``snapshots``."""
-    rng = np.random.default_rng(seed)
+def example_pair(seed=0, width=EXAMPLE_WIDTH, epochs=EXAMPLE_EPOCHS, candidates=EXAMPLE_CANDIDATES):
+    """One problem's data weights p and two initialisations of width n for it: the first of
+    ``candidates`` He initialisations (seed) whose gd run for ``epochs`` epochs never moves a kink
+    onto a data point, and the first whose run does (see mc_minima.train_to_stationarity).
+    Returns (p (m,), [(a, b, c, w) of each, a, b, w (n,)], [status, first crossing epoch]) or
+    raises UsageError when the candidates do not hold both kinds."""
+    x, y, p, a, b, c, w, h = mm.diagnose_problems(seed, width, 1, candidates, 0.0)
+    p, a, b, c, w, h = (q[1:] for q in (p, a, b, c, w, h))
+    out = mm.train_to_stationarity(x, y, p, a, b, c, w, h, 1e-12, 1000, epochs)
+    crossed = out["status"] == "CROSSED"
+    require(crossed.any() and (~crossed).any(), f"--seed {seed}: among {candidates} networks of width {width} "
+            f"none {'crossed' if (~crossed).all() else 'stayed put'}; try another seed")
+    chosen = [np.flatnonzero(~crossed)[0], np.flatnonzero(crossed)[0]]
+    return p[0], [tuple(q[k] for q in (a, b, c, w)) for k in chosen], \
+        [(out["status"][k], out["first_cross_epoch"][k]) for k in chosen]
+
+
+def train_example(p, init, epochs=EXAMPLE_EPOCHS, snapshots=EXAMPLE_SNAPSHOTS):
+    """Train one network from ``init`` = (a, b, c, w) (a, b, w (n,)) by gd with the theory step on
+    the six points with data weights p (m,) for ``epochs`` epochs: theta <- theta - h grad L(theta).
+    Returns a dict with kinks (-b_i / a_i per epoch, (epochs + 1, n)), loss (L per epoch) and
+    grad_norm (||grad L|| per epoch), (epochs + 1,) each, sign_a (signs of a_i(0)) and
+    params {epoch: (a, b, c, w)} at ``snapshots``."""
     x, y = mc.X_DATA, mc.Y_DATA
-    p = mc.sample_weights(rng, 1, width**2)
-    a, b, c, w = mc.init_params(rng, 1, width)
+    a, b, c, w = (np.array(q, dtype=float)[None] for q in init)
+    p = p[None]
     h = mc.theory_step_size(a, b, w, x, p)
     patterns = mc.ActivityPatterns(x)
-    kinks, loss, params = np.empty((epochs + 1, width)), np.empty(epochs + 1), {}
+    width = a.shape[1]
+    kinks, loss, grad_norm, params = np.empty((epochs + 1, width)), np.empty(epochs + 1), np.empty(epochs + 1), {}
     for epoch in range(epochs + 1):
         ga, gb, gc, gw, current = mc.loss_gradient(a, b, c, w, x, y, p, patterns)
         loss[epoch] = current[0]
+        grad_norm[epoch] = np.sqrt(np.sum(ga**2) + np.sum(gb**2) + np.sum(gw**2) + gc[0] ** 2)
         kinks[epoch] = -b[0] / a[0]
         if epoch in snapshots:
-            params[epoch] = (a, b, c, w)
+            params[epoch] = (a[0], b[0], c[0], w[0])
         a, b, c, w = a - h[:, None] * ga, b - h[:, None] * gb, c - h * gc, w - h[:, None] * gw
-    return dict(p=p[0], kinks=kinks, loss=loss, sign_a=np.sign(params[0][0][0]), params=params)
+    return dict(kinks=kinks, loss=loss, grad_norm=grad_norm, sign_a=np.sign(init[0]), params=params)
 
 
-def example_function_figure(example):
-    """The data (marker area proportional to its weight p_j) and the network function at each snapshot."""
-    figure, ax = utils.new_figure(7.5, 4.4)
+def panel_title(status, first_cross):
+    if status == "CROSSED":
+        return f"crossed: a kink reached a data point at epoch {first_cross:,}"
+    return "stayed put: no kink reached a data point" + (" (certified)" if status == "LOCALLY_CONVERGED" else "")
+
+
+def example_networks_figure(p, examples, outcomes):
+    """Side by side, the network that stayed put and the one that crossed, on the same data
+    (marker area proportional to p_j): the function at initialisation and at the last epoch, its
+    kinks -b_i / a_i in [-4, 4] (ticks at the top) and the side-wise least-squares lines of p."""
+    figure, _ = utils.new_figure(11, 4.2)
+    figure.clear()
+    axes = figure.subplots(1, 2, sharey=True)
     grid = np.linspace(-4, 4, 801)
-    for epoch, (a, b, c, w) in example["params"].items():
-        name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs"
-        ax.plot(grid, mc.network_output(a, b, c, w, grid)[0], label=name)
-    ax.scatter(mc.X_DATA, mc.Y_DATA, s=300 * example["p"], color="black", zorder=3, label="data")
-    ax.set_xlabel("input $x$")
-    ax.set_ylabel("output $f(x)$")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    ax.grid(True, color="0.9")
+    slopes, intercepts, floor = mm.side_fits(mc.X_DATA, mc.Y_DATA, p[None])
+    for ax, example, (status, first_cross) in zip(axes, examples, outcomes):
+        last = max(example["params"])
+        for epoch, style in ((0, dict(color="0.6", linewidth=1)), (last, dict(color="tab:blue", linewidth=2))):
+            a, b, c, w = example["params"][epoch]
+            name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs"
+            ax.plot(grid, mc.network_output(a[None], b[None], np.array([c]), w[None], grid)[0], label=name, **style)
+        for s, side in enumerate((grid > 0, grid < 0)):
+            ax.plot(grid[side], slopes[0, s] * grid[side] + intercepts[0, s], color="black", linestyle="--",
+                    linewidth=1, label=f"least-squares line per side ($L_{{lin}}$ = {floor[0]:.3f})" if s == 0 else None)
+        a, b, _, _ = example["params"][last]
+        kinks = -b / a
+        kinks = kinks[np.abs(kinks) <= 4]
+        ax.plot(kinks, np.full(len(kinks), 1.0), "|", color="tab:red", markersize=14,
+                transform=ax.get_xaxis_transform(), clip_on=False, label="kinks $-b_i/a_i$ (top)")
+        ax.scatter(mc.X_DATA, mc.Y_DATA, s=300 * p, color="black", zorder=3, label="data (area ∝ $p_j$)")
+        ax.set_title(panel_title(status, first_cross), fontsize=9, pad=12)
+        ax.set_xlabel("input $x$")
+        ax.grid(True, color="0.9")
+    axes[0].set_ylabel("output $f(x)$")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
     return figure
 
 
-def example_kink_figure(example):
-    """The kink -b_i / a_i of every unit against epochs (log axis from epoch 1), coloured by the
-    sign of a_i(0); dotted lines at the data points."""
-    figure, ax = utils.new_figure()
-    epochs = np.arange(1, len(example["kinks"]))
-    for sign, color, name in ((1, "tab:blue", "$a_i(0) > 0$"), (-1, "tab:orange", "$a_i(0) < 0$")):
-        units = example["kinks"][1:, example["sign_a"] == sign]
-        for i in range(units.shape[1]):
-            ax.plot(epochs, units[:, i], color=color, label=name if i == 0 else None)
-    for x in mc.X_DATA:
-        ax.axhline(x, color="0.5", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_ylim(-4, 4)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("kink position $-b_i/a_i$")
-    ax.legend(loc="upper left")
+def example_kink_figure(examples, outcomes):
+    """Per network, the kink -b_i / a_i of every unit against epochs (log axis from epoch 1),
+    coloured by the sign of a_i(0); dotted lines at the data points."""
+    figure, _ = utils.new_figure(11, 4.2)
+    figure.clear()
+    axes = figure.subplots(1, 2, sharey=True)
+    for ax, example, outcome in zip(axes, examples, outcomes):
+        epochs = np.arange(1, len(example["kinks"]))
+        for sign, color, name in ((1, "tab:blue", "$a_i(0) > 0$"), (-1, "tab:orange", "$a_i(0) < 0$")):
+            units = example["kinks"][1:, example["sign_a"] == sign]
+            ax.plot(epochs, units, color=color, linewidth=1)
+            ax.plot([], [], color=color, label=name)
+        for x in mc.X_DATA:
+            ax.axhline(x, color="0.5", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_ylim(-4, 4)
+        ax.set_xlabel("epoch")
+        ax.set_title(panel_title(*outcome), fontsize=9)
+    axes[0].set_ylabel("kink position $-b_i/a_i$")
+    axes[0].legend(loc="lower left", fontsize=8)
     return figure
 
 
-def example_loss_figure(example):
-    """L(theta_t) - L(theta_T) against epochs t < T on a log axis, T the last epoch; differences
-    at the round-off level of L(theta_T) (below 64 eps L(theta_T)) are left out."""
-    figure, ax = utils.new_figure()
-    loss = example["loss"]
-    last = len(loss) - 1
-    excess = loss[:-1] - loss[-1]
-    resolved = excess > 64 * np.finfo(float).eps * loss[-1]
-    ax.plot(np.arange(last), np.where(resolved, excess, np.nan))
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch $t$")
-    ax.set_ylabel(f"$L(\\theta_t) - L(\\theta_{{{last}}})$")
-    ax.grid(True, color="0.9")
+def example_loss_figure(p, examples, outcomes):
+    """Every epoch of both runs: L(theta_t) (log axis; L > 0 always, so nothing is left out) with
+    the floor L_lin of p, and ||grad L(theta_t)|| (log axis)."""
+    figure, _ = utils.new_figure(11, 4.0)
+    figure.clear()
+    left, right = figure.subplots(1, 2)
+    floor = mm.side_fits(mc.X_DATA, mc.Y_DATA, p[None])[2][0]
+    for example, outcome, color in zip(examples, outcomes, ("tab:blue", "tab:orange")):
+        name = "crossed" if outcome[0] == "CROSSED" else "stayed put"
+        epochs = np.arange(len(example["loss"]))
+        left.plot(epochs, example["loss"], color=color, label=name)
+        right.plot(epochs, example["grad_norm"], color=color, label=name)
+    left.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"$L_{{lin}}$ = {floor:.4f}")
+    left.set_ylabel(r"loss $L(\theta_t)$")
+    right.set_ylabel(r"$\|\nabla L(\theta_t)\|$")
+    for ax in (left, right):
+        ax.set_yscale("log")
+        ax.set_xlabel(f"epoch $t$ (all {len(examples[0]['loss']) - 1:,})")
+        ax.grid(True, color="0.9")
+        ax.legend(fontsize=8, frameon=False)
     return figure
 
 
@@ -532,19 +587,23 @@ def report(results=None, input=None, out=None, compile="auto"):
 
 
 def examples(out=None, seed=0):
-    """The training illustrations for one network of width 16 trained by gd (PNG and PDF each).
+    """Side by side on the same data, a network of width 16 that stays put and one that crosses,
+    both trained by gd for 20,000 epochs (PNG and PDF each): example_networks, example_kinks,
+    example_loss.
 
     Args:
         out: the folder to write; default <results root>/examples.
-        seed: the network's seed, an integer >= 0.
+        seed: the problem's seed, an integer >= 0.
     """
     seed = utils.check_int("seed", seed, 0)
     out = Path(out) if out is not None else custom_paths.results_root() / "examples"
-    example = train_example(seed)
-    figures = {"example_functions": example_function_figure, "example_kinks": example_kink_figure,
-               "example_loss": example_loss_figure}
+    p, inits, outcomes = example_pair(seed, epochs=EXAMPLE_EPOCHS)
+    examples = [train_example(p, init, EXAMPLE_EPOCHS, (0, EXAMPLE_EPOCHS)) for init in inits]
+    figures = {"example_networks": lambda: example_networks_figure(p, examples, outcomes),
+               "example_kinks": lambda: example_kink_figure(examples, outcomes),
+               "example_loss": lambda: example_loss_figure(p, examples, outcomes)}
     for name, draw in figures.items():
-        figure = draw(example)
+        figure = draw()
         for suffix in (".png", ".pdf"):
             print(utils.save_figure(figure, out / f"{name}{suffix}"))
 
