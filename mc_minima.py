@@ -681,8 +681,9 @@ def spectrum_figure(spectra, path):
 
 
 def extremes_figure(spectra, path):
-    """lambda_min / lambda_max (symlog) and the minimal ratio (log) against n, per network, with the
-    bound (m + 1) / (3n + 1) on the share of positive eigenvalues at a stationary point (rank of J <= m... )."""
+    """lambda_min / lambda_max (symlog) and the minimal ratio (log) against n, per network, with
+    m / (3n + 1), the share that the rank of J^T diag(p) J (at most m) allows when D = 0, as at an
+    exact stationary point where every S_g = 0."""
     figure, axes = utils.new_figure(10, 3.8)
     figure.clear()
     left, right = figure.subplots(1, 2)
@@ -705,7 +706,7 @@ def extremes_figure(spectra, path):
     left.set_yscale("symlog", linthresh=1e-12)
     left.set_ylabel(r"$\lambda_{min} / \lambda_{max}$")
     right.set_yscale("log")
-    right.set_ylabel("minimal ratio (share of eigenvalues > rtol λ_max)")
+    right.set_ylabel("minimal ratio (share of λ > rtol max|λ|)")
     utils.save_figure(figure, path)
 
 
