@@ -477,19 +477,23 @@ def mean_interval(values, level=LEVEL):
 
 
 RISK_COLUMNS = ["offset", "width", "runs", "crossed", "certified", "converged", "diverged", "mean_risk",
-                "ci_low", "ci_high", "mean_risk_stayed", "mean_risk_crossed", "mean_loss", "mean_linear_loss",
+                "ci_low", "ci_high", "mean_risk_stayed", "mean_risk_crossed", "max_gap_stayed", "mean_loss",
+                "mean_linear_loss",
                 "mean_linear_fit_risk", "linear_risk", "bayes_risk", "max_grad_norm", "median_epochs",
                 "max_epochs_used"]
 
 
 def risk_rows(pooled):
     """One summary row per (offset, width): counts, mean R with its 95 % t interval, means of R
-    over networks that stayed put and that crossed, of L, L_lin and the fit's risk, R_lin, Bayes."""
+    over networks that stayed put and that crossed, the largest relative gap (L - L_lin) / L_lin of
+    the networks that stayed put (0 at an exact stationary point), means of L, L_lin and the fit's
+    risk, R_lin, Bayes."""
     rows = []
     for (offset, width), cell in sorted(pooled.items()):
         crossed = cell["status"] == "CROSSED"
         finite = cell["status"] != "DIVERGED"
         mean, low, high = mean_interval(cell["risk"][finite])
+        gap = (cell["loss"] - cell["linear_loss"]) / cell["linear_loss"]  # how far from the floor
         rows.append(dict(
             offset=offset, width=width, runs=len(crossed), crossed=int(crossed.sum()),
             certified=int(np.sum(cell["status"] == "LOCALLY_CONVERGED")),
@@ -497,6 +501,7 @@ def risk_rows(pooled):
             mean_risk=mean, ci_low=low, ci_high=high,
             mean_risk_stayed=float(np.mean(cell["risk"][~crossed & finite])) if np.any(~crossed & finite) else np.nan,
             mean_risk_crossed=float(np.mean(cell["risk"][crossed])) if crossed.any() else np.nan,
+            max_gap_stayed=float(np.max(gap[~crossed & finite], initial=0.0)),
             mean_loss=float(np.mean(cell["loss"][finite])), mean_linear_loss=float(np.mean(cell["linear_loss"])),
             mean_linear_fit_risk=float(np.mean(cell["linear_fit_risk"])),
             linear_risk=population_linear_risk(offset), bayes_risk=0.0,
@@ -507,12 +512,14 @@ def risk_rows(pooled):
 
 def format_risk_table(rows):
     head = (f"{'Delta':>6} {'n':>5} {'runs':>5} {'crossed':>7} {'conv.':>6} {'mean R':>8} {'95% t interval':>19} "
-            f"{'R stayed':>9} {'R crossed':>9} {'mean L':>8} {'L_lin':>8} {'R_lin':>6} {'max|grad|':>9} {'epochs':>8}")
+            f"{'R stayed':>9} {'R crossed':>9} {'gap':>8} {'mean L':>8} {'L_lin':>8} {'R_lin':>6} {'max|grad|':>9} "
+            f"{'epochs':>8}")
     lines = [head]
     for r in rows:
         lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['runs']:>5} {r['crossed']:>7} {r['converged']:>6} "
                      f"{r['mean_risk']:>8.4f} [{r['ci_low']:>8.4f}, {r['ci_high']:>8.4f}] "
-                     f"{r['mean_risk_stayed']:>9.4f} {r['mean_risk_crossed']:>9.4f} {r['mean_loss']:>8.4f} "
+                     f"{r['mean_risk_stayed']:>9.4f} {r['mean_risk_crossed']:>9.4f} {r['max_gap_stayed']:>8.1e} "
+                     f"{r['mean_loss']:>8.4f} "
                      f"{r['mean_linear_loss']:>8.4f} {r['linear_risk']:>6.3f} {r['max_grad_norm']:>9.1e} "
                      f"{r['median_epochs']:>8.0f}")
     return "\n".join(lines)
