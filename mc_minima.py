@@ -548,11 +548,14 @@ def risk_figure(rows, config, path):
                    label=f"linear-regression risk $R_{{lin}} = {series[0]['linear_risk']:.3f}$, $\\Delta = {offset:g}$")
     ax.axhline(0.0, color="black", linewidth=1.2, label="Bayes risk 0")
     ax.set_xscale("log", base=2)
+    widths = sorted({r["width"] for r in rows})
+    ax.set_xticks(widths, [str(n) for n in widths], minor=False)
+    ax.set_xticks([], minor=True)
     ax.set_xlabel("width $n$ (N = n² samples)")
     ax.set_ylabel(r"population risk $R = \frac{1}{2}\sum_j \pi_j (f(x_j) - y_j)^2$")
     ax.set_ylim(bottom=-0.05)
     ax.grid(True, color="0.9")
-    ax.set_title(f"gd to $\\|\\nabla L\\| < {config['tol']:g}$ or {config['max_epochs']:,} epochs; "
+    ax.set_title(f"gd to $\\|\\nabla L\\| <$ {config['tol']:g} or {config['max_epochs']:,} epochs; "
                  f"{config['runs']} runs per point; 95 % t intervals", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
     for suffix in (".png", ".pdf"):
