@@ -535,14 +535,15 @@ def risk_figure(rows, config, path):
     linear-regression risk R_lin (dashed, the series' colour) and the Bayes risk 0 (black)."""
     figure, ax = utils.new_figure(7.5, 4.6)
     offsets = sorted({r["offset"] for r in rows})
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     for k, offset in enumerate(offsets):
         series = [r for r in rows if r["offset"] == offset]
         widths = np.array([r["width"] for r in series])
         mean = np.array([r["mean_risk"] for r in series])
         err = np.abs(np.array([[r["ci_low"], r["ci_high"]] for r in series]).T - mean)
-        color = colors[k % len(colors)]
-        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker="o", capsize=3, color=color,
+        style = utils.series_style(k)
+        color = f"#{style.color}"
+        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker=style.marker, capsize=3, color=color,
+                    linewidth=utils.LINE_WIDTH_PT,
                     label=f"mean risk R, $\\Delta = {offset:g}$")
         ax.axhline(series[0]["linear_risk"], color=color, linestyle="--",
                    label=f"linear-regression risk $R_{{lin}} = {series[0]['linear_risk']:.3f}$, $\\Delta = {offset:g}$")
