@@ -8,11 +8,16 @@ P independent networks of L hidden layers of width n are held as batched tensors
 network axis. Network p has its own sample weights p = Multinomial(n^2, uniform)/n^2 over the m
 training points, loss L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2, and its own step size
 h = lr_factor / lambda_max(P^(1/2) K P^(1/2)) at initialisation (K the neural-tangent Gram matrix,
-P = diag(p)). Full-batch gradient descent; per network the first epoch with a changed on/off
+P = diag(p)) -- or, with the step rule of the published runs, h = lr_factor / |theta|^2 (see
+``published_step_sizes``). Full-batch gradient descent; per network the first epoch with a changed on/off
 pattern of some hidden unit ("kink crossed") and the first epoch with a loss below
 0.999999 x the linear-regression threshold ("loss crossed") are recorded.
 
-Layout: data sets; thresholds; networks (initialisation, forward, NTK Gram matrix, step size);
+Device policy: the whole start (data, weights p, He initialisation, thresholds, step sizes) is
+drawn and computed on the CPU in float64 from the seed, then cast to --dtype and moved to the
+device, so a run on any device and with any thread count starts from identical tensors.
+
+Layout: data sets; thresholds; networks (initialisation, forward, NTK Gram matrix, step sizes);
 training (epochs, tracking, resumable runs); presets and CLI (train, experiments, benchmark).
 
 A layer is stored as one augmented matrix A (P, fan_in + 1, fan_out): its weights, then its
@@ -30,29 +35,31 @@ from tqdm import tqdm
 
 import utils
 from custom_paths import results_root
+from mc_training import X_DATA, Y_DATA, sample_weights
 
 STATE_FORMAT = "kinks-star-state/1"
 LOSS_MARGIN = 0.999999  # "loss crossed": loss < LOSS_MARGIN * threshold
-STANDARD_X = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
-STANDARD_Y = np.array([-1.0, 2.0, -1.0, 1.0, -2.0, 1.0])
 STAR_OFFSET, STAR_LABELS = 0.1, np.array([1.0, -2.0, 1.0])
 DATA_SEED = 1
 ACTIVATIONS = ("relu", "tanh")
 DTYPES = ("float32", "float64")
+STEP_RULES = ("ntk", "published")
+DEFAULT_LR_FACTOR = {"ntk": 1.0, "published": 2.0}   # published: the effective step 2 / |theta|^2
+RAY_TOLERANCE = 1e-5   # two points lie on one ray when their directions differ by at most this
 
 
 # ============================================================================= data sets
 def standard_data():
     """The paper's six 1-D points: X (6, 1), y (6,)."""
-    return STANDARD_X[:, None], STANDARD_Y.copy()
+    return X_DATA[:, None], Y_DATA.copy()
 
 
 def on_lines(directions):
     """The six standard points placed along each direction u (rows of ``directions``, (k, 2)):
     points x u, in the order of the directions; labels repeated. X (6k, 2), y (6k,)."""
     directions = np.asarray(directions, float)
-    X = (directions[:, None, :] * STANDARD_X[None, :, None]).reshape(-1, 2)
-    return X, np.tile(STANDARD_Y, len(directions))
+    X = (directions[:, None, :] * X_DATA[None, :, None]).reshape(-1, 2)
+    return X, np.tile(Y_DATA, len(directions))
 
 
 def star_data(k):
@@ -108,14 +115,20 @@ def make_data(name):
 
 
 # ============================================================================= thresholds
-def ray_groups(X, decimals=9):
-    """The training points grouped by direction x / |x| (points on one ray from the origin):
-    a list of index arrays, in order of first appearance. The origin forms its own group."""
+def ray_groups(X, tolerance=RAY_TOLERANCE):
+    """The training points grouped by direction u_j = x_j / |x_j| (points on one ray from the
+    origin), as in the published code: point j joins the first group whose leading point l has
+    |u_j - u_l| <= tolerance, else it leads a new group. A list of index arrays in order of first
+    appearance; the origin (u = 0) forms its own group. X (m, d)."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)
-    directions = np.round(np.divide(X, norms, out=np.zeros_like(X), where=norms > 0), decimals) + 0.0
-    _, first, inverse = np.unique(directions, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    return [np.flatnonzero(inverse.ravel() == g) for g in order]
+    directions = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    leaders, group_of = [], np.empty(len(X), dtype=int)
+    for j, u in enumerate(directions):
+        near = np.flatnonzero(np.linalg.norm(directions[leaders] - u, axis=1) <= tolerance) if leaders else []
+        if len(near) == 0:
+            leaders.append(j)
+        group_of[j] = near[0] if len(near) else len(leaders) - 1
+    return [np.flatnonzero(group_of == g) for g in range(len(leaders))]
 
 
 def regression_thresholds(X, y, p, min_points=3):
@@ -139,11 +152,6 @@ def regression_thresholds(X, y, p, min_points=3):
         explained = np.divide(s_ry ** 2, s_rr, out=np.zeros_like(s_rr), where=s_rr > 1e-14 * (1 + s_yy))
         total += np.maximum(s_yy - explained, 0.0)
     return 0.5 * total
-
-
-def sample_weights(rng, n_networks, n_points, n_samples):
-    """p = Multinomial(N, uniform over the m points) / N for each network: (P, m)."""
-    return rng.multinomial(n_samples, np.full(n_points, 1.0 / n_points), size=n_networks) / n_samples
 
 
 # ============================================================================= networks
@@ -237,28 +245,43 @@ def ntk_gram(params, X, activation):
     return (ntk_gram_one_layer if len(params) == 2 else ntk_gram_autograd)(params, X, activation)
 
 
-def step_sizes(K, p, lr_factor):
-    """h = lr_factor / lambda_max(P^(1/2) K P^(1/2)) per network: K (P, m, m), p (P, m) -> (P,)."""
+def ntk_step_sizes(K, p, lr_factor):
+    """The paper's rule h = lr_factor / lambda_max(P^(1/2) K P^(1/2)) per network:
+    K (P, m, m), p (P, m) -> (P,)."""
     root = p.sqrt()
-    scaled = (root[:, :, None] * K * root[:, None, :]).double()
-    return (lr_factor / torch.linalg.eigvalsh(scaled)[:, -1]).to(K.dtype)
+    return lr_factor / torch.linalg.eigvalsh(root[:, :, None] * K * root[:, None, :])[:, -1]
+
+
+def published_step_sizes(params, lr_factor):
+    """The step the published runs took, h = lr_factor / |theta|^2 per network, |theta|^2 the sum
+    of squares of all its parameters: their "kernel" stacked the parameter values where the
+    per-sample gradients belong, K = |theta|^2 (1 1^T), so lambda_max(P^(1/2) K P^(1/2)) =
+    |theta|^2 sum_j p_j = |theta|^2; every update was then applied twice (lr_factor 2 reproduces
+    them). params: list of (P, fan_in + 1, fan_out) -> (P,)."""
+    return lr_factor / sum((A ** 2).sum((1, 2)) for A in params)
+
+
+def step_sizes(config, params, X, p):
+    """h (P,) of the configuration's step rule (``ntk_step_sizes`` or ``published_step_sizes``)
+    at the initial parameters; params, X (m, d) and p (P, m) on one device in one dtype."""
+    if config["step"] == "published":
+        return published_step_sizes(params, config["lr_factor"])
+    return ntk_step_sizes(ntk_gram(params, X, config["activation"]), p, config["lr_factor"])
 
 
 # ============================================================================= training epochs
 def autograd_epoch(params, data):
     """One gradient-descent epoch by autograd (any depth and activation; also the benchmark's
-    baseline): at theta_t returns (theta_{t+1}, L(theta_t) (P,), whether the on/off pattern at
-    theta_t differs from the initial one (P,) bool). The parameter tensors are updated in place
-    (theta <- theta - h grad L), which spares large allocations for deep networks."""
+    baseline): at theta_t returns (theta_{t+1} = theta_t - h grad L(theta_t) as new tensors,
+    L(theta_t) (P,), whether the on/off pattern at theta_t differs from the initial one (P,)
+    bool). Like ``relu_epoch``, it leaves ``params`` untouched."""
     leaves = [A.detach().requires_grad_() for A in params]
     f, pre = forward(leaves, data["X"], data["activation"])
     loss = loss_per_network(f, data["y"], data["p"])
     grads = torch.autograd.grad(loss.sum(), leaves)
     changed = (on_off_pattern(pre) != data["initial_pattern"]).flatten(1).any(1)
-    with torch.no_grad():
-        for A, g in zip(leaves, grads):
-            A.addcmul_(data["h"][:, None, None], g, value=-1)
-    return [A.detach() for A in leaves], loss.detach(), changed
+    step = data["h"][:, None, None]
+    return [torch.addcmul(A, step, g, value=-1) for A, g in zip(params, grads)], loss.detach(), changed
 
 
 BITS_PER_CODE = 23  # sums of distinct powers 2^0 ... 2^22 are exact integers in float32
@@ -288,7 +311,8 @@ def relu_epoch(params, data):
         dL/da~_i = w_i S_i,   dL/dw_i = a~_i . S_i,   dL/dc = sum_j r_j,
 
     (S (P, d+1, n), column i for unit i), and the pattern has changed where the codes C (P, k, n)
-    differ from the initial codes (``pattern_codes``). Same inputs and outputs as ``autograd_epoch``."""
+    differ from the initial codes (``pattern_codes``). Same inputs and outputs as ``autograd_epoch``
+    (``params`` untouched, theta_{t+1} as new tensors)."""
     A1, A2 = params
     X1, h = data["X1"], data["h"]
     M = torch.baddbmm(A1[:, -1:], data["X_batch"], A1[:, :-1], out=data["buffer"]).gt_(0)
@@ -337,25 +361,27 @@ def log_row(state, epoch, loss):
 
 
 # ============================================================================= runs
-def make_config(dataset="star_11", width=256, layers=1, n_networks=1000, activation="relu", random_bias=False,
-                lr_factor=1.0, seed=0, dtype="float32"):
+def make_config(dataset="star_11", width=256, layers=1, runs=1000, activation="relu", random_bias=False,
+                step="ntk", lr_factor=None, seed=0, dtype="float32"):
     """A validated configuration (a plain dict): everything that decides the result except the
-    epoch count and the device."""
+    epoch count and the device. lr_factor None: the step rule's default (``DEFAULT_LR_FACTOR``)."""
     make_data(dataset)
     utils.require(isinstance(random_bias, bool), f"--random_bias must be true or false; got {random_bias!r}")
     utils.check_choice("dtype", dtype, DTYPES)
+    utils.check_choice("step", step, STEP_RULES)
+    lr_factor = DEFAULT_LR_FACTOR[step] if lr_factor is None else lr_factor
     return dict(dataset=dataset, width=utils.check_int("width", width), layers=utils.check_int("layers", layers),
-                n_networks=utils.check_int("n_networks", n_networks),
+                runs=utils.check_int("runs", runs),
                 activation=utils.check_choice("activation", activation, ACTIVATIONS), random_bias=random_bias,
-                lr_factor=utils.check_float("lr_factor", lr_factor, 0, strict=True),
+                step=step, lr_factor=utils.check_float("lr_factor", lr_factor, 0, strict=True),
                 seed=utils.check_int("seed", seed, minimum=0), dtype=dtype)
 
 
 def config_label(config):
-    """Folder name of a configuration, e.g. L1_n256_P1000_relu_zerobias_lr1_seed0_float32."""
+    """Folder name of a configuration, e.g. L1_n256_P1000_relu_zerobias_ntk-lr1_seed0_float32."""
     bias = "randbias" if config["random_bias"] else "zerobias"
-    return (f"L{config['layers']}_n{config['width']}_P{config['n_networks']}_{config['activation']}_{bias}_"
-            f"lr{config['lr_factor']:g}_seed{config['seed']}_{config['dtype']}")
+    return (f"L{config['layers']}_n{config['width']}_P{config['runs']}_{config['activation']}_{bias}_"
+            f"{config['step']}-lr{config['lr_factor']:g}_seed{config['seed']}_{config['dtype']}")
 
 
 def run_dir(config, results=None):
@@ -366,21 +392,24 @@ def run_dir(config, results=None):
 def initial_state(config, device):
     """The state at epoch 0: parameters, data weights p, thresholds, step sizes h, the initial
     on/off pattern and the first-epoch trackers (-1 = not yet). Draws: numpy SeedSequence(seed)
-    for p, torch's generator seeded with ``seed`` for the parameters (on the CPU, in float64, so
-    the start does not depend on the device)."""
+    for p, torch's CPU generator seeded with ``seed`` for the parameters. Parameters, p, h and
+    thresholds are computed on the CPU in float64 and only then cast to the dtype and moved to
+    ``device``, so the start does not depend on the device or the thread count; the initial
+    pattern is that of the cast parameters, as the epochs see them."""
     X, y = make_data(config["dataset"])
-    P, n, dtype = config["n_networks"], config["width"], utils.torch_dtype(config["dtype"])
-    p = sample_weights(np.random.default_rng(np.random.SeedSequence(config["seed"])), P, len(y), n * n)
-    generator = torch.Generator().manual_seed(config["seed"])
-    params = [A.to(device, dtype) for A in init_params(P, X.shape[1], n, config["layers"], config["random_bias"],
-                                                     generator)]
-    X_t = torch.as_tensor(X, device=device, dtype=dtype)
-    p_t = torch.as_tensor(p, device=device, dtype=dtype)
-    h = step_sizes(ntk_gram(params, X_t, config["activation"]), p_t, config["lr_factor"])
+    P, n, dtype = config["runs"], config["width"], utils.torch_dtype(config["dtype"])
+    p = torch.as_tensor(sample_weights(np.random.default_rng(np.random.SeedSequence(config["seed"])), P, n * n,
+                                       len(y)))
+    params = init_params(P, X.shape[1], n, config["layers"], config["random_bias"],
+                         torch.Generator().manual_seed(config["seed"]))
+    h = step_sizes(config, params, torch.as_tensor(X), p)
+    params = [A.to(device, dtype) for A in params]
     never = torch.full((P,), -1, dtype=torch.int64, device=device)
+    X_t = torch.as_tensor(X, device=device, dtype=dtype)
     return dict(format=STATE_FORMAT, config=json.dumps(config, sort_keys=True), epoch=0, params=params,
-                weights=p_t, threshold=torch.as_tensor(regression_thresholds(X, y, p), device=device),
-                step=h, initial_pattern=on_off_pattern(forward(params, X_t, config["activation"])[1]),
+                weights=p.to(device, dtype), threshold=torch.as_tensor(regression_thresholds(X, y, p.numpy()),
+                                                                       device=device),
+                step=h.to(device, dtype), initial_pattern=on_off_pattern(forward(params, X_t, config["activation"])[1]),
                 kink_epoch=never, loss_epoch=never.clone(), nan_epoch=never.clone(),
                 loss=torch.full((P,), math.nan, dtype=dtype, device=device),
                 log=torch.zeros((0, len(LOG_COLUMNS)), dtype=torch.float64))
@@ -490,33 +519,56 @@ def widths_of(low, high):
     return [2 ** k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)]
 
 
+STAR_GROUPS = [dict(dataset="star_11", widths=widths_of(128, 4096), runs=1000, seeds=[0]),
+               dict(dataset="star_11", widths=[8192], runs=500, seeds=[0, 1])]
+DEEP_GROUPS = [dict(dataset="standard", widths=widths_of(16, 256), runs=1000, seeds=[0])]
+STAR_STAGES = list(range(100_000, 1_000_001, 100_000))
+DEEP_STAGES = list(range(10_000, 100_001, 10_000))
 PRESETS = {
-    "paper_star": dict(groups=[dict(dataset="star_11", widths=widths_of(128, 4096), n_networks=1000, seeds=[0]),
-                               dict(dataset="star_11", widths=[8192], n_networks=500, seeds=[0, 1])],
-                       layers=1, stages=list(range(100_000, 1_000_001, 100_000))),
-    "paper_deep": dict(groups=[dict(dataset="standard", widths=widths_of(16, 256), n_networks=1000, seeds=[0])],
-                       layers=3, stages=list(range(10_000, 100_001, 10_000))),
-    "quick": dict(groups=[dict(dataset="star_11", widths=widths_of(16, 1024)[::2], n_networks=200, seeds=[0]),
-                          dict(dataset="cross", widths=widths_of(16, 1024)[::2], n_networks=200, seeds=[0])],
-                  layers=1, stages=[5_000, 10_000]),
+    "paper_star": dict(groups=STAR_GROUPS, layers=1, stages=STAR_STAGES, step="published"),
+    "paper_star_ntk": dict(groups=STAR_GROUPS, layers=1, stages=STAR_STAGES, step="ntk"),
+    "paper_deep": dict(groups=DEEP_GROUPS, layers=3, stages=DEEP_STAGES, step="published"),
+    "paper_deep_ntk": dict(groups=DEEP_GROUPS, layers=3, stages=DEEP_STAGES, step="ntk"),
+    "quick": dict(groups=[dict(dataset="star_11", widths=widths_of(16, 1024)[::2], runs=200, seeds=[0]),
+                          dict(dataset="cross", widths=widths_of(16, 1024)[::2], runs=200, seeds=[0])],
+                  layers=1, stages=[5_000, 10_000], step="ntk"),
 }
 
 
-def preset_configs(preset, **common):
-    """Every configuration of a preset: a list of config dicts."""
+def preset_configs(preset, step=None, **common):
+    """Every configuration of a preset (step None: the preset's rule): a list of config dicts."""
     spec = PRESETS[utils.check_choice("preset", preset, tuple(PRESETS))]
-    return [make_config(dataset=group["dataset"], width=width, layers=spec["layers"], n_networks=group["n_networks"],
-                        seed=seed, **common)
+    step = spec["step"] if step is None else step
+    return [make_config(dataset=group["dataset"], width=width, layers=spec["layers"], runs=group["runs"],
+                        step=step, seed=seed, **common)
             for group in spec["groups"] for width in group["widths"] for seed in group["seeds"]]
 
 
 # ============================================================================= commands
-def train(dataset="star_11", width=256, layers=1, n_networks=1000, epochs=10_000, activation="relu",
-          random_bias=False, lr_factor=1.0, seed=0, dtype="float32", device="auto", results=None,
+def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, activation="relu",
+          random_bias=False, step="ntk", lr_factor=None, seed=0, dtype="float32", device="auto", results=None,
           log_every=1000, checkpoint_every=10_000):
     """Train one configuration for --epochs epochs in all (resuming from its checkpoint under
-    <results>/star/<dataset>/<config>/) and print the crossed fractions."""
-    config = make_config(dataset, width, layers, n_networks, activation, random_bias, lr_factor, seed, dtype)
+    <results>/star/<dataset>/<config>/) and print the crossed fractions.
+
+    Args:
+        dataset: standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d> (d >= 1); default star_11.
+        width: hidden width n, an integer >= 1; default 256.
+        layers: number of hidden layers L, an integer >= 1; default 1.
+        runs: number of networks P trained at once, an integer >= 1; default 1000.
+        epochs: total epoch count (a larger count than saved resumes the run), an integer >= 1; default 10000.
+        activation: relu or tanh; default relu.
+        random_bias: true (biases ~ N(0, 2/fan_in)) or false (biases 0); default false.
+        step: ntk (h = lr_factor / lambda_max(P^1/2 K P^1/2), the paper's rule) or published (h = lr_factor / |theta|^2, the step the published runs took); default ntk.
+        lr_factor: a number > 0; default 1 for --step ntk, 2 for --step published.
+        seed: an integer >= 0; default 0.
+        dtype: float32 or float64; default float32.
+        device: auto (CUDA when available), cpu, cuda or cuda:K; default auto.
+        results: the results root; default $KINKS_RESULTS or ./results.
+        log_every: epochs between log rows, an integer >= 1; default 1000.
+        checkpoint_every: epochs between checkpoints, an integer >= 1; default 10000.
+    """
+    config = make_config(dataset, width, layers, runs, activation, random_bias, step, lr_factor, seed, dtype)
     epochs = utils.check_int("epochs", epochs)
     log_every, checkpoint_every = utils.check_int("log_every", log_every), utils.check_int("checkpoint_every",
                                                                                           checkpoint_every)
@@ -524,12 +576,28 @@ def train(dataset="star_11", width=256, layers=1, n_networks=1000, epochs=10_000
     print(f"{folder}: {crossed_summary(state)}")
 
 
-def experiments(preset="quick", activation="relu", random_bias=False, lr_factor=1.0, dtype="float32",
+def experiments(preset="quick", step=None, lr_factor=None, activation="relu", random_bias=False, dtype="float32",
                 device="auto", results=None, max_epochs=None):
     """Run a preset's grid stage by stage: every configuration to the first epoch count, then all
-    to the next, ... (resumable: finished stages are skipped). --max_epochs caps the epoch counts."""
-    configs = preset_configs(preset, activation=activation, random_bias=random_bias, lr_factor=lr_factor,
-                             dtype=dtype)
+    to the next, ... (resumable: finished stages are skipped).
+
+    Args:
+        preset: quick (star_11 and cross, n = 16, 64, 256, 1024, P = 200, 5k then 10k epochs, step ntk),
+            paper_star (star_11, n = 128 ... 4096 with P = 1000 and n = 8192 as two seeds of P = 500, stages of 100k
+            to 1M epochs, step published: reproduces the published figure), paper_star_ntk (the same with step
+            ntk), paper_deep (standard data, L = 3, n = 16 ... 256, P = 1000, stages of 10k to 100k epochs, step
+            published) or paper_deep_ntk (the same with step ntk); default quick.
+        step: ntk or published; default the preset's rule (named above).
+        lr_factor: a number > 0; default 1 for step ntk, 2 for step published.
+        activation: relu or tanh; default relu.
+        random_bias: true or false; default false.
+        dtype: float32 or float64; default float32.
+        device: auto, cpu, cuda or cuda:K; default auto.
+        results: the results root; default $KINKS_RESULTS or ./results.
+        max_epochs: caps the preset's epoch counts, an integer >= 1; default none (the preset's stages).
+    """
+    configs = preset_configs(preset, step=step, activation=activation, random_bias=random_bias,
+                             lr_factor=lr_factor, dtype=dtype)
     stages = PRESETS[preset]["stages"]
     if max_epochs is not None:
         stages = sorted({min(stage, utils.check_int("max_epochs", max_epochs)) for stage in stages})
@@ -537,7 +605,8 @@ def experiments(preset="quick", activation="relu", random_bias=False, lr_factor=
     for stage in stages:
         for config in configs:
             folder, state = run(config, stage, device, results)
-            print(f"{config['dataset']} n={config['width']} seed={config['seed']}: {crossed_summary(state)}")
+            print(f"{config['dataset']} n={config['width']} seed={config['seed']} {config['step']} step: "
+                  f"{crossed_summary(state)}")
 
 
 def timed_epochs(epoch_step, state, data, seconds, device):
@@ -569,19 +638,27 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
     """Epochs per second on star_11 at (n = 256, P = 1000) and (n = 4096, P = 100): the fast ReLU
     epoch against a comparison baseline, the straightforward autograd epoch on the same tensors
     (``autograd_epoch``: forward, autograd backward, step, pattern compared directly); both track
-    the crossings. Saved to <results>/star/benchmark_<device>.json."""
+    the crossings. Saved to <results>/star/benchmark_<device>.json.
+
+    Args:
+        device: auto, cpu, cuda or cuda:K; default auto.
+        dtype: float32 or float64; default float32.
+        seconds: time per measurement, a number > 0; default 5.
+        threads: torch CPU threads, an integer >= 1; default torch's choice (all cores).
+        results: the results root; default $KINKS_RESULTS or ./results.
+    """
     device = utils.torch_device(device)
     seconds = utils.check_float("seconds", seconds, 0, strict=True)
     if threads is not None:
         torch.set_num_threads(utils.check_int("threads", threads))
     rows = []
     for width, P in BENCHMARK_CASES:
-        config = make_config("star_11", width, n_networks=P, dtype=dtype)
+        config = make_config("star_11", width, runs=P, dtype=dtype)
         state = initial_state(config, device)
         data = training_data(config, state, device)
         fast = timed_epochs(relu_epoch, dict(state), data, seconds, device)
         slow = timed_epochs(autograd_epoch, dict(state), data, seconds, device)
-        rows.append(dict(dataset="star_11", width=width, n_networks=P, epochs_per_s=fast,
+        rows.append(dict(dataset="star_11", width=width, runs=P, epochs_per_s=fast,
                          autograd_epochs_per_s=slow, speedup=fast / slow))
         print(f"star_11 n={width} P={P}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; x{fast / slow:.2f})")
     path = Path(results if results is not None else results_root()) / "star" / f"benchmark_{device.type}.json"
