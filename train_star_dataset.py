@@ -584,7 +584,7 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
     Args:
         preset: quick (star_11 and cross, n = 16, 64, 256, 1024, P = 200, 5k then 10k epochs, step ntk),
             paper_star (star_11, n = 128 ... 4096 with P = 1000 and n = 8192 as two seeds of P = 500, stages of 100k
-            to 1M epochs, step published: reproduces the published figure), paper_star_ntk (the same with step
+            to 1M epochs, step published, which reproduces the published figure), paper_star_ntk (the same with step
             ntk), paper_deep (standard data, L = 3, n = 16 ... 256, P = 1000, stages of 10k to 100k epochs, step
             published) or paper_deep_ntk (the same with step ntk); default quick.
         step: ntk or published; default the preset's rule (named above).
