@@ -117,8 +117,8 @@ def make_data(name):
 # ============================================================================= thresholds
 def ray_groups(X, tolerance=RAY_TOLERANCE):
     """The training points grouped by direction u_j = x_j / |x_j| (points on one ray from the
-    origin), as in the published code: point j joins the first group whose leading point l has
-    |u_j - u_l| <= tolerance, else it leads a new group. A list of index arrays in order of first
+    origin; the published rule: directions equal within 1e-5): point j joins the first group whose
+    leading point l has |u_j - u_l| <= tolerance, else it leads a new group. A list of index arrays in order of first
     appearance; the origin (u = 0) forms its own group. X (m, d)."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     directions = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
@@ -261,7 +261,7 @@ def published_step_sizes(params, lr_factor):
     return lr_factor / sum((A ** 2).sum((1, 2)) for A in params)
 
 
-def step_sizes(config, params, X, p):
+def initial_step_sizes(config, params, X, p):
     """h (P,) of the configuration's step rule (``ntk_step_sizes`` or ``published_step_sizes``)
     at the initial parameters; params, X (m, d) and p (P, m) on one device in one dtype."""
     if config["step"] == "published":
@@ -402,7 +402,7 @@ def initial_state(config, device):
                                        len(y)))
     params = init_params(P, X.shape[1], n, config["layers"], config["random_bias"],
                          torch.Generator().manual_seed(config["seed"]))
-    h = step_sizes(config, params, torch.as_tensor(X), p)
+    h = initial_step_sizes(config, params, torch.as_tensor(X), p)
     params = [A.to(device, dtype) for A in params]
     never = torch.full((P,), -1, dtype=torch.int64, device=device)
     X_t = torch.as_tensor(X, device=device, dtype=dtype)
