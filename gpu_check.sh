@@ -136,7 +136,7 @@ def timed_run(config, epochs):
 rows = []
 for case in cases:
     width, networks, first, total = map(int, case.split(":"))
-    config = ts.make_config(dataset="star_11", width=width, n_networks=networks)
+    config = ts.make_config(dataset="star_11", width=width, runs=networks)
     warm, timed = timed_run(config, first), timed_run(config, total)
     rows.append(dict(width=width, n_networks=networks, epochs=total, wall_seconds=warm + timed,
                      seconds_per_epoch=timed / (total - first)))
@@ -203,7 +203,7 @@ def paper_star_hours(seconds_per_epoch):
     """The paper_star grid, every run to its last stage: sum over runs of seconds/epoch x epochs,
     in hours; None where a run's (width, networks) was not timed."""
     spec = ts.PRESETS["paper_star"]
-    runs = [(width, group["n_networks"]) for group in spec["groups"] for width in group["widths"]
+    runs = [(width, group["runs"]) for group in spec["groups"] for width in group["widths"]
             for _ in group["seeds"]]
     if any(run not in seconds_per_epoch for run in runs):
         return None
@@ -249,7 +249,7 @@ lines = [f"gpu_check {summary['date']}: {'PASSED' if summary['passed'] else 'FAI
          "tests: " + "; ".join(f"{name} {counts}" for name, counts in tests.items())]
 lines += [f"  FAILED step {name}: exit {s['exit']} (logs/{name}.log)" for name, s in steps.items() if s["exit"]]
 for row in (summary["benchmark_star"] or {}).get("rows", []):
-    lines.append(f"star benchmark n={row['width']} P={row['n_networks']}: {row['epochs_per_s']:.1f} epochs/s "
+    lines.append(f"star benchmark n={row['width']} P={row['runs']}: {row['epochs_per_s']:.1f} epochs/s "
                  f"(autograd {row['autograd_epochs_per_s']:.1f})")
 for row in (summary["benchmark_sweep"] or {}).get("rows", []):
     lines.append(f"sweep benchmark d={row['d']}: {row['ms_per_step_batched']:.2f} ms/step for "

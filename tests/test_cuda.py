@@ -63,7 +63,7 @@ def assert_same_tensors(reference, other, dtype, exact=False):
 @pytest.mark.parametrize("device", DEVICES)
 def test_fast_relu_epoch_equals_autograd_on_the_device(device, dtype):
     device = torch.device(device)
-    config = ts.make_config(dataset="star_7", width=11, n_networks=6, random_bias=True, dtype=dtype)
+    config = ts.make_config(dataset="star_7", width=11, runs=6, random_bias=True, dtype=dtype)
     state = ts.initial_state(config, device)
     data = ts.training_data(config, state, device)
     data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20], device=device)   # larger steps move kinks sooner
@@ -80,7 +80,7 @@ def test_fast_relu_epoch_equals_autograd_on_the_device(device, dtype):
     assert not changes[0].any() and changes[-1].any() and not changes[-1].all()
 
 
-STAR_RUN = dict(dataset="cross", width=16, n_networks=24, seed=2)
+STAR_RUN = dict(dataset="cross", width=16, runs=24, seed=2)
 STAR_EPOCHS = 1000
 
 
@@ -110,7 +110,7 @@ def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factor
     for key in ("kink_epoch", "loss_epoch", "nan_epoch"):
         assert_same_tensors(state[key], other_state[key], dtype, exact=True)
     crossed = [(state[key] >= 0).sum().item() for key in ("kink_epoch", "loss_epoch")]
-    assert all(0 < k < STAR_RUN["n_networks"] for k in crossed), crossed      # both kinds of crossing occur
+    assert all(0 < k < STAR_RUN["runs"] for k in crossed), crossed      # both kinds of crossing occur
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -118,13 +118,13 @@ def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factor
 @pytest.mark.parametrize("other", COMPARED)
 def test_ntk_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
     X, _ = ts.make_data("star_7")
-    p = ts.sample_weights(np.random.default_rng(0), 5, len(X), 64)
+    p = ts.sample_weights(np.random.default_rng(0), 5, 64, len(X))
     params = ts.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
 
     def steps(device):
         on = dict(device=device, dtype=utils.torch_dtype(dtype))
         K = ts.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
-        return ts.step_sizes(K, torch.as_tensor(p, **on), 1.0)
+        return ts.ntk_step_sizes(K, torch.as_tensor(p, **on), 1.0)
 
     reference = steps(CPU)
     with comparison_device(other) as device:
