@@ -667,4 +667,4 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
 
 
 if __name__ == "__main__":
-    utils.run_cli({"train": train, "experiments": experiments, "benchmark": benchmark})
+    utils.run_cli({"train": train, "experiments": experiments, "benchmark": benchmark}, aliases={"n_networks": "runs"})

@@ -428,6 +428,13 @@ def test_cuda_asked_for_but_absent(tmp_path):
     assert result.returncode == 2 and "CUDA is not available" in result.stderr
 
 
+def test_old_option_n_networks_still_works_with_a_warning(tmp_path):
+    result = cli("train", "--dataset", "standard", "--width", "4", "--n_networks", "2", "--epochs", "3",
+                 "--device", "cpu", "--results", tmp_path)
+    assert result.returncode == 0 and "--n_networks is deprecated for train; use --runs" in result.stderr
+    assert json.loads(next((tmp_path / "star" / "standard").glob("*/config.json")).read_text())["runs"] == 2
+
+
 def test_a_different_configuration_is_refused(tmp_path):
     args = ["--dataset", "standard", "--width", "4", "--runs", "3", "--device", "cpu", "--results", tmp_path]
     assert cli("train", *args, "--epochs", 5).returncode == 0
