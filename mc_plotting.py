@@ -15,6 +15,10 @@ series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating t
 runs per point and the epoch budget) is written as standalone pgfplots LaTeX, compiled with
 pdflatex where available, and as PNG with matplotlib, both in the style of utils.SERIES_STYLES.
 
+report --against reference: per (run, Delta, n) the run's estimate beside the one shipped under
+reference/ (or another folder of such CSVs) for the same experiment, with the two-proportion
+z-score. reference: writes such a reference CSV (counts, seed, command) from a finished run.
+
 examples: two networks of width 16 trained by gd for 20,000 epochs on the same data weights, one
 that stays put and one whose kink crosses a data point: each function with its kinks and the
 side-wise least-squares lines, the kinks against epochs, and the loss and gradient norm at every
@@ -23,6 +27,9 @@ epoch.
 Layout: loading and aggregation; statistics; text and CSV; figures (pgfplots, matplotlib,
 examples); CLI.
 """
+import csv
+import itertools
+import json
 import re
 import shutil
 from collections import Counter
@@ -109,7 +116,7 @@ def load_run(run_dir, name):
     try:
         manifest = utils.load_json(run_dir / "run.json")
         config = manifest["config"]
-        label = manifest.get("label") or mc.run_label(config)
+        label = mc.run_label(config)
         expected = {mc.chunk_path(run_dir, t["offset"], t["width"], t["chunk"]): t
                     for t in mc.chunk_tasks(run_dir, config)}
     except Exception as error:  # unreadable JSON, another format, a config missing keys
@@ -223,6 +230,97 @@ def fit_rows(rows):
     return fits
 
 
+def two_proportion_z(k1, n1, k2, n2):
+    """z = (k1/n1 - k2/n2) / sqrt(pbar (1 - pbar) (1/n1 + 1/n2)), pbar = (k1 + k2) / (n1 + n2):
+    about N(0, 1) when both counts estimate the same probability; 0 when pbar is 0 or 1 (the
+    estimates agree exactly)."""
+    pbar = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pbar * (1 - pbar) * (1 / n1 + 1 / n2))
+    return 0.0 if se == 0 else float((k1 / n1 - k2 / n2) / se)
+
+
+# ============================================================================ shipped reference
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+EXPERIMENT_KEYS = ("optimizer", "batch_size", "step", "init", "stopping", "epochs_per_check",
+                   "max_checks", "leak", "data", "probs")
+REFERENCE_COLUMNS = ["preset", "offset", "width", "runs", "crossed", "p_hat", "ci_low", "ci_high", "seed",
+                     "experiment", "command"]
+
+
+def experiment_of(config):
+    """The settings that define what a run estimates (not how many runs or how it is computed),
+    as compact JSON text: runs with equal text estimate the same probabilities. The paper's data
+    appear as data 'paper', probs 'uniform'."""
+    config = mc.complete_config(config)
+    settings = {key: config[key] for key in EXPERIMENT_KEYS}
+    if mc.DataSet.from_config(config).is_paper():
+        settings["data"], settings["probs"] = "paper", "uniform"
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def reference_rows(run, preset):
+    """The reference CSV rows of a loaded run: per (offset, width) the counts and estimate, the
+    seed, the experiment (see ``experiment_of``) and the command that reproduces them."""
+    config, defaults = run["config"], mc.PRESETS[preset]
+    command = f"python mc_training.py run --preset {preset} --seed {config['seed']}"
+    for option, text in (("widths", ",".join(map(str, config["widths"]))), ("runs", str(config["runs"])),
+                         ("offsets", ",".join(f"{o:g}" for o in config["offsets"]))):
+        if config[option] != defaults[option]:
+            command += f" --{option} {text}"
+    return [dict(preset=preset, **{key: row[key] for key in REFERENCE_COLUMNS[1:5]},
+                 **{key: f"{row[key]:.6g}" for key in REFERENCE_COLUMNS[5:8]}, seed=config["seed"],
+                 experiment=experiment_of(config), command=command)
+            for row in table_rows([run]) if row["runs"] == row["planned"]]
+
+
+def load_references(folder):
+    """Every row of the reference CSVs in ``folder``, counts as ints."""
+    folder = Path(folder)
+    require(folder.is_dir(), f"--against {folder}: no such folder of reference CSVs")
+    rows = []
+    for path in sorted(folder.glob("*.csv")):
+        with open(path, newline="") as file:
+            for row in csv.DictReader(file):
+                rows.append(dict(row, offset=float(row["offset"]), width=int(row["width"]),
+                                 runs=int(row["runs"]), crossed=int(row["crossed"])))
+    require(rows, f"--against {folder}: holds no reference CSV")
+    return rows
+
+
+def against_rows(rows, runs, references):
+    """Per row of the user's table whose run has the experiment of a reference row at the same
+    (offset, width): both estimates and the two-proportion z-score."""
+    experiments = {run["name"]: experiment_of(run["config"]) for run in runs}
+    seeds = {run["name"]: run["config"]["seed"] for run in runs}
+    shipped = {(ref["experiment"], ref["offset"], ref["width"]): ref for ref in references}
+    out = []
+    for row in rows:
+        ref = shipped.get((experiments[row["run"]], row["offset"], row["width"]))
+        if ref is not None:
+            out.append(dict(run=row["run"], reference=ref["preset"], offset=row["offset"], width=row["width"],
+                            runs=row["runs"], p_hat=row["p_hat"], ref_runs=ref["runs"],
+                            ref_p_hat=ref["crossed"] / ref["runs"],
+                            same_seed=int(ref["seed"]) == seeds[row["run"]],
+                            z=two_proportion_z(row["crossed"], row["runs"], ref["crossed"], ref["runs"])))
+    return out
+
+
+def format_against(compared):
+    """The comparison as text, one line per cell; |z| > 3 is marked."""
+    lines = ["your estimates beside the shipped reference (z: two-proportion z-score; |z| > 3 is marked)",
+             f"{'run':<24} {'reference':<14} {'offset':>7} {'n':>6} {'runs':>7} {'p_hat':>7}"
+             f" {'ref runs':>9} {'ref p_hat':>9} {'z':>7}"]
+    for row in compared:
+        flag = "  <-- differs" if abs(row["z"]) > 3 else ""
+        lines.append(f"{row['run']:<24} {row['reference']:<14} {row['offset']:>7g} {row['width']:>6} "
+                     f"{row['runs']:>7} {row['p_hat']:>7.4f} {row['ref_runs']:>9} {row['ref_p_hat']:>9.4f} "
+                     f"{row['z']:>7.2f}{flag}")
+    if any(row["same_seed"] for row in compared):
+        lines.append("note: some runs use the reference's seed, so their first chunks are the reference's "
+                     "own networks; use another --seed for an independent check")
+    return "\n".join(lines)
+
+
 # ============================================================================ text and CSV
 def present_statuses(rows):
     """The statuses that occur in ``rows``, in the order of ``mc.STATUSES``."""
@@ -262,14 +360,36 @@ def format_fits(fits):
 
 
 # ============================================================================ figures
+LABEL_SKIPS = ("runs", "widths", "offsets", "chunk_sizes", "engine", "save_params")
+
+
+def run_labels(runs):
+    """A readable label per run name: its configuration's label (``mc.run_label``: optimizer, batch,
+    init, step, leak, data), plus the settings in which runs of equal label differ ('stopping
+    crossing,early'), and the folder name when even these agree."""
+    labels = {}
+    for run in runs:
+        twins = [other for other in runs if other["label"] == run["label"]]
+        if len(twins) == 1:
+            labels[run["name"]] = run["label"]
+            continue
+        configs = [mc.complete_config(other["config"]) for other in twins]
+        own = mc.complete_config(run["config"])
+        differing = [key for key in sorted(own) if key not in LABEL_SKIPS
+                     and any(config.get(key) != own[key] for config in configs)]
+        extra = [f"{key} {','.join(map(str, own[key])) if isinstance(own[key], list) else own[key]}"
+                 for key in differing] or [run["name"]]
+        labels[run["name"]] = ", ".join([run["label"], *extra])
+    return labels
+
+
 def series_labels(runs, rows):
-    """Legend text per (run, offset): the run's label (its folder name when labels repeat) when
-    several runs are compared, and 'Delta = offset' when the series differ in offset."""
+    """Legend text per (run, offset): the run's label (see ``run_labels``) when several runs are
+    compared, and 'Delta = offset' when the series differ in offset."""
     keys = list(series(rows))
     several_runs = len({run for run, _ in keys}) > 1
     several_offsets = len({offset for _, offset in keys}) > 1
-    labels = [run["label"] for run in runs]
-    names = {run["name"]: run["name"] if labels.count(run["label"]) > 1 else run["label"] for run in runs}
+    names = run_labels(runs)
     text = {}
     for run, offset in keys:
         parts = [names[run]] if several_runs else []
@@ -554,7 +674,11 @@ def report_folder(folder, names, loaded):
     return folder / ("report-" + "+".join(run["name"].replace("/", "_") for run in loaded))
 
 
-def report(results=None, input=None, out=None, compile="auto"):
+AGAINST_COLUMNS = ["run", "reference", "offset", "width", "runs", "p_hat", "ref_runs", "ref_p_hat", "z",
+                   "same_seed"]
+
+
+def report(results=None, input=None, out=None, compile="auto", against=None):
     """Tables, CSV and the crossing-probability figure of Monte Carlo runs.
 
     Args:
@@ -565,10 +689,16 @@ def report(results=None, input=None, out=None, compile="auto"):
         out: the folder to write; default <results>/mc/report for every run, and
             <results>/mc/report-<run>+<run>... for the runs named in --input.
         compile: auto (pdflatex when installed) | yes (an error without pdflatex) | no.
+        against: reference (the results shipped under reference/) or a folder of such CSVs: print
+            each cell's estimate beside the reference's for the same experiment, with the
+            two-proportion z-score, and write against_reference.csv.
     """
     utils.check_choice("compile", compile, ("auto", "yes", "no"))
     require(compile != "yes" or shutil.which("pdflatex"), "--compile yes needs pdflatex, which is not "
             "installed (install TeX Live: bash install.sh --tex)")
+    references = None
+    if against is not None:
+        references = load_references(REFERENCE_DIR if str(against) == "reference" else against)
     folder = runs_folder(results)
     loaded = load_runs(folder, input)
     out = Path(out) if out is not None else report_folder(folder, input, loaded)
@@ -584,6 +714,35 @@ def report(results=None, input=None, out=None, compile="auto"):
     pdf = utils.compile_tex(tex, compile)
     print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
     print(f"figure: {pdf or png}")
+    if references is not None:
+        compared = against_rows(rows, loaded, references)
+        require(compared, "--against: no cell of these runs has a reference of the same experiment "
+                          "(optimizer, batch size, init, step, stopping, epochs, leak, data)")
+        print(format_against(compared))
+        utils.save_csv(out / "against_reference.csv", compared, AGAINST_COLUMNS)
+        print(f"comparison: {out / 'against_reference.csv'}")
+
+
+def reference(input, preset, out=None):
+    """Write the reference CSV of a finished run directory: its counts per (offset, width), the seed,
+    the experiment and the command that reproduces them, to <out>/<preset>.csv (default reference/).
+    The run must be the preset's (at most with other widths, runs, offsets and seed), so that the
+    command written beside the counts reproduces them."""
+    utils.check_choice("preset", preset, tuple(mc.PRESETS))
+    run_dir = named_run_dir(runs_folder(), input)
+    run = load_run(run_dir, run_name(run_dir, runs_folder()))
+    require(run is not None and run["counts"], f"--input {input}: no finished chunk to ship")
+    config = {**mc.complete_config(run["config"]), "save_params": False}
+    expected = mc.make_config(preset, widths=config["widths"], runs=config["runs"], offsets=config["offsets"],
+                              seed=config["seed"])
+    differing = sorted(key for key in set(config) | set(expected) if config.get(key) != expected.get(key))
+    require(not differing, f"--input {input} is not a run of --preset {preset}: it differs in "
+                           f"{', '.join(differing)}")
+    rows = reference_rows(run, preset)
+    require(rows, f"--input {input}: no (offset, width) cell is complete")
+    path = Path(out) if out is not None else REFERENCE_DIR
+    utils.save_csv(path / f"{preset}.csv", rows, REFERENCE_COLUMNS)
+    print(f"{len(rows)} cells: {path / f'{preset}.csv'}")
 
 
 def examples(out=None, seed=0):
@@ -609,4 +768,4 @@ def examples(out=None, seed=0):
 
 
 if __name__ == "__main__":
-    utils.run_cli({"report": report, "examples": examples}, aliases={"runs": "input"})
+    utils.run_cli({"report": report, "reference": reference, "examples": examples}, aliases={"runs": "input"})

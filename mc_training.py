@@ -1,21 +1,26 @@
 """Monte Carlo study of gradient descent on two-layer ReLU networks with one input and one output.
 
-Network (width n):  f(x) = c + sum_i w_i relu(a_i x + b_i),  kink of unit i at -b_i / a_i.
-Data: x = (-3, -2, -1, 1, 2, 3), y = (-1, 2, -1, 1, -2, 1) + Delta. Each Monte Carlo run stands for
-N = n^2 iid samples from the uniform distribution on the 6 points, held as weights
-p = Multinomial(N, 1/6 ... 1/6) / N; validation weights q are drawn the same way.
-Loss L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2, one epoch = one full-batch step theta <- theta - h grad L.
+Network (width n):  f(x) = c + sum_i w_i sigma_alpha(a_i x + b_i),  kink of unit i at -b_i / a_i,
+sigma_alpha(z) = max(z, alpha z) (leak alpha in [0, 1); alpha = 0 is relu, the paper's case).
+Data: the paper's x = (-3, -2, -1, 1, 2, 3), y = (-1, 2, -1, 1, -2, 1) + Delta with probabilities
+pi_j = 1/6, or any points x_j != 0 with at least two on each side of 0 and probabilities pi_j
+(``DataSet``). Each Monte Carlo run stands for N = n^2 iid samples from pi, held as weights
+p = Multinomial(N, pi) / N; validation weights q are drawn the same way.
+Loss L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2; one epoch = one step theta <- theta - h grad L on
+the weights p (full batch) or on minibatch weights Multinomial(B, p) / B drawn afresh every epoch.
 
-A network is CROSSED once any kink reaches a data point (|b_i / a_i| >= min_j |x_j|); the paper's
+A network is CROSSED once any kink reaches a data point (leaves the gap (x_-, x_+) between the
+largest negative and the smallest positive x_j, which for the paper's data is |b_i / a_i| >= 1); the paper's
 certificate (Holzmueller & Steinwart 2022) shows for others that gradient descent will never move a
 kink across a data point (LOCALLY_CONVERGED). The study estimates
 p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total  as a function of n.
 
 Layout of this file: data and model; theory (step size, certificate); optimisers and the two
 trainers (dense: O(n) per network-epoch, any optimiser; reduced: exact O(1) per network-epoch for
-gd, momentum and sgd); the training loop with its stopping criteria; the Monte Carlo runner and its
-chunk files; benchmarks; the CLI.
+gd, momentum and sgd at any batch size); the training loop with its stopping criteria; the Monte
+Carlo runner and its chunk files; the probability of the theorem's event; benchmarks; the CLI.
 """
+import hashlib
 import time
 from pathlib import Path
 
@@ -38,15 +43,84 @@ CRITERIA = ("crossing", "sufficient", "early")
 ENGINES = ("auto", "dense", "reduced")
 MOMENTUM = 0.9  # heavy ball beta
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
-SGD_BATCH = 16  # samples drawn with replacement per sgd step
+SGD_BATCH = 16  # samples drawn with replacement per sgd step: sgd = gd with --batch_size 16
 EARLY_PATIENCE, EARLY_TOL = 10, 1e-8
 CHUNK_FORMAT = "kinks-mc-chunk/1"
 
 
 # ============================================================================ data and model
-def sample_weights(rng, runs, samples, m=len(X_DATA)):
-    """Empirical weights of ``samples`` iid uniform draws from m points: Multinomial / samples, (runs, m)."""
-    return rng.multinomial(samples, np.full(m, 1.0 / m), size=runs) / samples
+class DataSet:
+    """Data points x (m,) sorted increasingly, targets y (m,) (before the offset Delta) and
+    probabilities pi (m,): the paper's six points with pi = 1/6 unless given. The study needs
+    x_j != 0, distinct x_j and at least two points on each side of 0 (so that each side's 2 x 2
+    data matrix M_s can be non-singular); pi_j > 0 summing to 1 within 1e-6, then divided by their
+    sum (equal pi_j become exactly 1/m, so the paper's draws are unchanged). Bad data raise a
+    UsageError naming --data or --probs."""
+
+    def __init__(self, x=X_DATA, y=Y_DATA, probs=None):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        require(np.all(np.isfinite(x)) and np.all(np.isfinite(y)), "--data: x and y must be finite numbers")
+        require(np.all(x != 0), "--data: no point may lie at x = 0 (a kink there touches both sides)")
+        require(len(np.unique(x)) == len(x), f"--data: every x must appear once; repeated x in {x.tolist()}")
+        for name, side in (("negative", x < 0), ("positive", x > 0)):
+            require(side.sum() >= 2, f"--data needs at least two points with {name} x; got {int(side.sum())}")
+        if probs is None:
+            probs = np.full(len(x), 1.0 / len(x))
+        probs = np.asarray(probs, dtype=float)
+        require(probs.shape == x.shape, f"--probs must give one probability per data point ({len(x)}); "
+                                        f"got {probs.size}")
+        require(np.all(np.isfinite(probs)) and np.all(probs > 0),
+                f"--probs must be positive; got {probs.tolist()}")
+        require(abs(probs.sum() - 1.0) <= 1e-6, f"--probs must sum to 1; they sum to {probs.sum()!r}")
+        order = np.argsort(x)
+        self.x, self.y = x[order], y[order]
+        uniform = np.all(probs == probs[0])
+        self.probs = np.full(len(x), 1.0 / len(x)) if uniform else probs[order] / probs.sum()
+
+    @classmethod
+    def from_config(cls, config):
+        """The data of a run configuration (its ``data`` [[x, y], ...] and ``probs``)."""
+        points = np.array(config["data"], dtype=float).reshape(-1, 2)
+        return cls(points[:, 0], points[:, 1], config["probs"])
+
+    def is_paper(self):
+        return np.array_equal(self.x, X_DATA) and np.array_equal(self.y, Y_DATA) \
+            and np.array_equal(self.probs, np.full(len(X_DATA), 1.0 / len(X_DATA)))
+
+    def label(self):
+        """'x:y,...' with probabilities when not uniform, as in the CLI."""
+        text = ",".join(f"{xj:g}:{yj:g}" for xj, yj in zip(self.x, self.y))
+        if not np.all(self.probs == self.probs[0]):
+            text += " p " + ",".join(f"{pj:.3g}" for pj in self.probs)
+        return text
+
+
+def parse_data(data=None, probs=None):
+    """The DataSet of the options --data "x:y,x:y,..." and --probs "p,p,..." (default: the paper's)."""
+    if data is None:
+        require(probs is None, "--probs needs --data (the paper's data has uniform probabilities)")
+        return DataSet()
+    items = data if isinstance(data, (list, tuple)) else str(data).split(",")
+    pairs = [item for item in items if str(item).strip()]
+    try:
+        points = np.array([[float(v) for v in str(item).split(":")] for item in pairs])
+        assert points.ndim == 2 and points.shape[1] == 2
+    except (ValueError, AssertionError):
+        raise UsageError(f'--data must be x:y pairs separated by commas, e.g. "-2:1,-1:0,1:1,2:0"; '
+                         f"got {data!r}") from None
+    if probs is not None:
+        try:
+            probs = [float(v) for v in (probs if isinstance(probs, (list, tuple)) else str(probs).split(","))]
+        except ValueError:
+            raise UsageError(f"--probs must be numbers separated by commas; got {probs!r}") from None
+    return DataSet(points[:, 0], points[:, 1], probs)
+
+
+def sample_weights(rng, runs, samples, m=len(X_DATA), probs=None):
+    """Empirical weights of ``samples`` iid draws from m points with probabilities ``probs``
+    (default uniform): Multinomial(samples, probs) / samples, (runs, m)."""
+    probs = np.full(m, 1.0 / m) if probs is None else probs
+    return rng.multinomial(samples, probs, size=runs) / samples
 
 
 def init_params(rng, runs, n, init="he"):
@@ -59,19 +133,30 @@ def init_params(rng, runs, n, init="he"):
     return a, np.zeros_like(a), np.zeros(runs), w
 
 
-def network_output(a, b, c, w, x):
-    """f(x_j) = c + sum_i w_i relu(a_i x_j + b_i), computed directly: (P, m)."""
+def network_output(a, b, c, w, x, leak=0.0):
+    """f(x_j) = c + sum_i w_i sigma_alpha(a_i x_j + b_i), computed directly: (P, m)."""
     z = a[:, None, :] * x[None, :, None] + b[:, None, :]  # (P, m, n)
-    return c[:, None] + np.einsum("pjn,pn->pj", np.maximum(z, 0.0), w)
+    return c[:, None] + np.einsum("pjn,pn->pj", np.maximum(z, leak * z), w)
 
 
-def kinks_crossed(a, b, sign_a0, x_min):
-    """Whether any unit has left its initial activity region: any_i |b_i| >= x_min sign(a_i(0)) a_i,
-    (P,) bool. With a_i of its initial sign this is |b_i / a_i| >= x_min, the kink at or beyond a
-    data point; it also holds when a_i changed sign, which a discrete step can do without the kink
-    ever being seen beyond the data (it passes through infinity): the unit then switched to the
-    data on the other side, so it did cross every data point there."""
-    return np.any(np.abs(b) >= x_min * sign_a0 * a, axis=1)
+def data_gap(x):
+    """(x_left, x_right) = (-max{x_j < 0}, min{x_j > 0}): the kinks start at 0 and must stay in
+    the gap (-x_left, x_right) between the data points next to 0."""
+    return -np.max(x[x < 0]), np.min(x[x > 0])
+
+
+def kinks_crossed(a, b, sign_a0, gap):
+    """Whether any unit has left its initial activity region, (P,) bool. ``gap`` = (x_left,
+    x_right) (see ``data_gap``), or one number for both. With a'_i = sign(a_i(0)) a_i and
+    b'_i = sign(a_i(0)) b_i the kink -b_i/a_i = -b'_i/a'_i lies in (-x_left, x_right) with a'_i > 0
+    iff neither -b'_i >= x_right a'_i nor b'_i >= x_left a'_i; for x_left = x_right = x_min this
+    is |b_i / a_i| < x_min. The test also fires when a_i changed sign (a'_i <= 0 makes one of the two
+    hold), which a discrete step can do without the kink ever being seen beyond the data (it passes
+    through infinity): the unit then switched to the data on the other side, so it did cross
+    every data point there."""
+    x_left, x_right = np.broadcast_to(np.asarray(gap, dtype=float), (2,))
+    a_, b_ = sign_a0 * a, sign_a0 * b
+    return np.any((-b_ >= x_right * a_) | (b_ >= x_left * a_), axis=1)
 
 
 class ActivityPatterns:
@@ -80,17 +165,19 @@ class ActivityPatterns:
     A unit with a_i > 0 is active (a_i x_j + b_i > 0) on a suffix of the data, one with a_i < 0 on a
     prefix, one with a_i = 0 on all or none. Pattern code g = k (suffix of length k) or m + 1 + k
     (prefix of length k), k = number of active points, so G = 2(m + 1) codes; ``B`` (G, m) holds
-    the pattern of each code. Sums over units with equal pattern turn the (P, m, n) forward and
-    backward passes into O(n) gathers and scatters per network."""
+    the slope sigma_alpha'(z) of each code at each point: 1 where active, alpha (the leak) where
+    not, as sigma_alpha(z) = z (alpha + (1 - alpha) [z > 0]). Sums over units with equal pattern
+    turn the (P, m, n) forward and backward passes into O(n) gathers and scatters per network."""
 
-    def __init__(self, x):
+    def __init__(self, x, leak=0.0):
         require(np.all(np.diff(x) > 0), "data x must be strictly increasing")
         self.x = np.asarray(x, dtype=float)
         m = len(x)
         self.n_codes = 2 * (m + 1)
         k = np.arange(m + 1)[:, None]
         j = np.arange(m)[None, :]
-        self.B = np.concatenate([j >= m - k, j < k]).astype(float)  # (G, m)
+        active = np.concatenate([j >= m - k, j < k]).astype(float)  # (G, m)
+        self.B = active if leak == 0 else leak + (1.0 - leak) * active
 
     def codes(self, a, b):
         """Flat pattern index row * G + g for every unit, (P, n)."""
@@ -102,7 +189,7 @@ class ActivityPatterns:
         return rows + active + (m + 1) * (a < 0)
 
     def output(self, codes, a, b, c, w):
-        """f(x_j) = c + x_j sum_{i active at j} w_i a_i + sum_{i active at j} w_i b_i, (P, m)."""
+        """f(x_j) = c + x_j sum_i B_{g_i j} w_i a_i + sum_i B_{g_i j} w_i b_i, (P, m)."""
         size = a.shape[0] * self.n_codes
         wa = np.bincount(codes.ravel(), (w * a).ravel(), size).reshape(-1, self.n_codes)
         wb = np.bincount(codes.ravel(), (w * b).ravel(), size).reshape(-1, self.n_codes)
@@ -112,9 +199,9 @@ class ActivityPatterns:
 def loss_gradient(a, b, c, w, x, y, p, patterns=None):
     """Gradient of L = 1/2 sum_j p_j (f(x_j) - y_j)^2 for P networks at once, O(n) per network.
 
-    With r_j = p_j (f(x_j) - y_j) and A_i the points where unit i is active:
-    dL/da_i = w_i sum_{A_i} r_j x_j,  dL/db_i = w_i sum_{A_i} r_j,
-    dL/dw_i = a_i sum_{A_i} r_j x_j + b_i sum_{A_i} r_j,  dL/dc = sum_j r_j.
+    With r_j = p_j (f(x_j) - y_j) and s_ij = sigma_alpha'(a_i x_j + b_i) (1 active, alpha not;
+    the rows of ``patterns.B``): dL/da_i = w_i sum_j s_ij r_j x_j,  dL/db_i = w_i sum_j s_ij r_j,
+    dL/dw_i = a_i sum_j s_ij r_j x_j + b_i sum_j s_ij r_j,  dL/dc = sum_j r_j.
     Returns (ga, gb, gc, gw) with the shapes of (a, b, c, w) and the loss (P,)."""
     patterns = patterns or ActivityPatterns(x)
     codes = patterns.codes(a, b)
@@ -162,24 +249,38 @@ def unit_moments(a, b, w):
     return np.stack([(theta * side[:, None, :]) @ theta_t for side in (a > 0, a < 0)], axis=1)
 
 
-def reference_matrix(sigma):
-    """A_ref = blockdiag(G_+, G_-) + C with G_s = Sigma_s[ab, ab] + Sigma_s[w, w] I_2: (P, 4, 4)."""
+def leak_mixing(leak):
+    """L = [[I_2, alpha I_2], [alpha I_2, I_2]]: the affine function a leaky network has on data
+    side s is Sigma_s[w, (a, b)] + alpha Sigma_{-s}[w, (a, b)] (units of the other side contribute
+    with slope alpha), so on (slope_+, intercept_+, slope_-, intercept_-) the fits are L times
+    the per-side unit sums; L = I for relu. (4, 4)."""
+    return np.kron(np.array([[1.0, leak], [leak, 1.0]]), np.eye(2))
+
+
+def reference_matrix(sigma, leak=0.0):
+    """A_ref = L blockdiag(G_+, G_-) L^T + C with G_s = Sigma_s[ab, ab] + Sigma_s[w, w] I_2 and the
+    mixing L of ``leak_mixing`` (the tangent kernel of the side fits): (P, 4, 4)."""
     A = np.zeros(sigma.shape[:1] + (4, 4))
     for s in range(2):
         G = sigma[:, s, :2, :2] + sigma[:, s, 2, 2][:, None, None] * np.eye(2)
         A[:, 2 * s:2 * s + 2, 2 * s:2 * s + 2] = G
+    if leak:
+        L = leak_mixing(leak)
+        A = L @ A @ L.T
     return A + C_MATRIX
 
 
-def theory_matrix(sigma, M_half):
+def theory_matrix(sigma, M_half, leak=0.0):
     """S = M^{1/2} A_ref M^{1/2}, (P, 4, 4)."""
-    return M_half @ reference_matrix(sigma) @ M_half
+    return M_half @ reference_matrix(sigma, leak) @ M_half
 
 
-def theory_step_size(a, b, w, x, p):
-    """h = 1 / lambda_max(M^{1/2} A_ref M^{1/2}), the paper's step size, per network (P,)."""
+def theory_step_size(a, b, w, x, p, leak=0.0):
+    """h = 1 / lambda_max(M^{1/2} A_ref M^{1/2}), the paper's step size, per network (P,). It is the
+    inverse of the largest eigenvalue of the Gauss-Newton matrix J^T diag(p) J of the fits (for
+    leak alpha > 0 with the mixed A_ref of ``reference_matrix``)."""
     [M_half] = symmetric_powers(data_matrix(x, p), [0.5])
-    S = theory_matrix(unit_moments(a, b, w), M_half)
+    S = theory_matrix(unit_moments(a, b, w), M_half, leak)
     return 1.0 / np.linalg.eigvalsh(S)[:, -1]
 
 
@@ -294,7 +395,7 @@ class Optimizer:
 
 
 def minibatch_weights(uniforms, cum_p):
-    """sgd weights Multinomial(B, p) / B from B uniforms per network: counts of the categories
+    """Minibatch weights Multinomial(B, p) / B from B uniforms per network: counts of the categories
     given by inverse-cdf sampling, (m, P). uniforms (P, B); cum_p (m, P) cumulative sums of p."""
     below = (uniforms[None, :, :] < cum_p[:-1, :, None]).sum(2)  # #{draws below cum_j}, (m-1, P)
     batch = uniforms.shape[1]
@@ -304,16 +405,16 @@ def minibatch_weights(uniforms, cum_p):
 
 # ============================================================================ trainers
 class DenseTrainer:
-    """P networks held as full parameter arrays a, b, w (P, n), c (P,); any optimiser.
+    """P networks held as full parameter arrays a, b, w (P, n), c (P,); any optimiser, any leak.
     One epoch costs O(n) per network (see ActivityPatterns). Crossing is measured against the
     signs ``sign_a0`` of the initial a_i (default: the signs of ``a``)."""
 
-    def __init__(self, a, b, c, w, x, y, h, optimizer, sign_a0=None):
+    def __init__(self, a, b, c, w, x, y, h, optimizer, sign_a0=None, leak=0.0):
         self.a, self.b, self.c, self.w = (np.array(q, dtype=float) for q in (a, b, c, w))
         self.x, self.y, self.h = x, y, np.array(h, dtype=float)
-        self.x_min = np.min(np.abs(x))
+        self.gap = data_gap(x)
         self.sign_a0 = np.sign(self.a if sign_a0 is None else sign_a0)
-        self.patterns = ActivityPatterns(x)
+        self.patterns = ActivityPatterns(x, leak)
         self.optimizer = Optimizer(optimizer, self._params())
 
     def _params(self):
@@ -326,7 +427,7 @@ class DenseTrainer:
         self.optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
 
     def crossed_now(self):
-        return kinks_crossed(self.a, self.b, self.sign_a0, self.x_min)
+        return kinks_crossed(self.a, self.b, self.sign_a0, self.gap)
 
     def params(self):
         """The current (a, b, c, w)."""
@@ -356,30 +457,42 @@ class DenseTrainer:
 
 
 class ReducedTrainer:
-    """Exact O(1)-per-epoch training for gd, momentum and sgd while no kink has reached a data point.
+    """Exact O(1)-per-epoch training for gd, momentum and sgd (gd on minibatch weights, any batch
+    size) while no kink has reached a data point; relu or leaky relu.
 
-    While |b_i / a_i| < min|x| for all i, unit i of side s (sign a_i = s) is active exactly on the
-    data of sign s, the network is affine there, f(x) = c + x Sigma_s[w, a] + Sigma_s[w, b], and
-    a step moves every unit of the side by one matrix: theta_i <- (I - h K_s) theta_i with
-    K_s = [[0, 0, G1], [0, 0, G2], [G1, G2, 0]], G1 = sum_{j in s} r_j x_j, G2 = sum_{j in s} r_j,
-    r_j = p_j (f(x_j) - y_j). Hence theta_i(t) = T_s(t) theta_i(0); as b(0) = 0 only the columns
-    (a, w) of T_s matter. Momentum carries a second map V_s for the velocities:
-    V <- beta V + K T, T <- T - h V. Arrays are stored side-major, networks last: T (3 rows a,b,w;
-    2 columns a,w; 2 sides; P). Once a network has crossed its trajectory is no longer the true one,
-    but it is CROSSED at the next check either way.
+    While every kink stays in the gap between the data points next to 0, unit i of side s
+    (sign a_i = s) has slope sigma' = 1 on the data of sign s and alpha on the other side's data
+    (relu: alpha = 0, inactive there). So the network is affine on each side,
+    f(x) = c + x F_s[a] + F_s[b] for x of sign s, with F_s = Sigma_s[w, .] + alpha Sigma_{-s}[w, .]
+    (``leak_mixing``), and with r_j = p_j (f(x_j) - y_j) the gradient of a unit of side s is
+    dL/d(a_i, b_i, w_i) = K_s theta_i,  K_s = [[0, 0, G1], [0, 0, G2], [G1, G2, 0]],
+    G1 = sum_{j in s} r_j x_j + alpha sum_{j in -s} r_j x_j,  G2 = sum_{j in s} r_j + alpha sum_{j in -s} r_j
+    (each point weighted by the unit's slope there). K_s is the same for every unit of the side: a
+    step moves them all by one matrix, theta_i <- (I - h K_s) theta_i. Both G_s and the fits are
+    one (m, 4) matrix away from r and from the per-side sums, E[j] = sigma' (x_j, 1) placed in the
+    columns (slope, intercept) of both sides (1 for the own side, alpha for the other). Hence
+    theta_i(t) = T_s(t) theta_i(0); as b(0) = 0 only the columns (a, w) of T_s matter.
+    Momentum carries a second map V_s for the velocities: V <- beta V + K T, T <- T - h V. Adam
+    cannot be reduced: it divides every coordinate of every unit by its own running gradient
+    norm, so units of one side no longer move by one shared linear map.
+    Arrays are stored side-major, networks last: T (3 rows a,b,w; 2 columns a,w; 2 sides; P).
+    Once a network has crossed its trajectory is no longer the true one, but it is CROSSED at the
+    next check either way.
 
-    Crossing test per epoch (see ``kinks_crossed``): with r_i = w_i(0) / a_i(0), unit i of side s
-    has a_i(t) = a_i(0) (T_aa + T_aw r_i), b_i(t) = a_i(0) (T_ba + T_bw r_i), so it has crossed iff
-    phi(r_i) = |T_ba + T_bw r_i| - x_min (T_aa + T_aw r_i) >= 0. phi is convex in r, so its maximum
-    over a side's units is at the smallest or the largest r_i: O(1) per network and epoch."""
+    Crossing test per epoch (see ``kinks_crossed``, gap (x_left, x_right)): with r_i = w_i(0) / a_i(0),
+    unit i of side s has a_i(t) = a_i(0) (T_aa + T_aw r_i), b_i(t) = a_i(0) (T_ba + T_bw r_i), so
+    with A(r) = T_aa + T_aw r, B(r) = T_ba + T_bw r it has crossed iff
+    phi(r_i) = max(-B(r_i) - x_right A(r_i), B(r_i) - x_left A(r_i)) >= 0. phi is convex in r, so its
+    maximum over a side's units is at the smallest or the largest r_i: O(1) per network and epoch."""
 
-    def __init__(self, a, b, c, w, x, y, h, optimizer):
+    def __init__(self, a, b, c, w, x, y, h, optimizer, leak=0.0):
         require(np.all(b == 0), "the reduced trainer needs b(0) = 0")
         require(optimizer in ("gd", "momentum", "sgd"), f"the reduced trainer cannot train {optimizer}")
         self.x, self.y, self.h, self.optimizer = x, y, np.array(h, dtype=float), optimizer
-        self.x_min = np.min(np.abs(x))
-        sides_of_data = np.stack([x > 0, x < 0], axis=1)  # (m, 2)
-        self.E = np.concatenate([sides_of_data * x[:, None], sides_of_data], axis=1)  # (m, 4)
+        self.gap = data_gap(x)
+        own = np.stack([x > 0, x < 0], axis=1).astype(float)  # (m, 2)
+        slopes = own + leak * own[:, ::-1]  # sigma' of the units of each side at each point
+        self.E = np.concatenate([slopes * x[:, None], slopes], axis=1)  # (m, 4)
         self.a0, self.w0 = np.array(a, dtype=float), np.array(w, dtype=float)
         self.plus = self.a0 > 0  # (P, n)
         sides = np.stack([self.plus, ~self.plus])  # (2, P, n)
@@ -401,8 +514,9 @@ class ReducedTrainer:
         self.r_ends = np.where(self.nonempty, np.stack([r_min, r_max]), 0.0)  # per side, (2, 2, P)
 
     def _side_fits(self):
-        """(slope_+, slope_-, intercept_+, intercept_-) = (Sigma_s[w, a], Sigma_s[w, b]) of each
-        side's affine function, from Sigma_s = T_s Sigma_s(0) T_s^T: (4, P)."""
+        """The per-side unit sums (Sigma_+[w, a], Sigma_-[w, a], Sigma_+[w, b], Sigma_-[w, b]) (the
+        sides' slopes and intercepts for relu; ``E`` mixes them for a leak), from
+        Sigma_s = T_s Sigma_s(0) T_s^T: (4, P)."""
         T_w = self.T[2]  # (columns a and w, sides, P)
         u = T_w[0] * self.sigma0[0] + T_w[1] * self.sigma0[1]  # row w of T Sigma(0), columns a, w
         return (u[0] * self.T[:2, 0] + u[1] * self.T[:2, 1]).reshape(4, -1)
@@ -428,7 +542,9 @@ class ReducedTrainer:
         """Whether any unit has crossed now (see ``kinks_crossed``), (P,) bool."""
         (T_aa, T_aw), (T_ba, T_bw) = self.T[0], self.T[1]
         r = self.r_ends
-        phi = np.abs(T_ba + T_bw * r) - self.x_min * (T_aa + T_aw * r)  # (ends, sides, P)
+        A, B = T_aa + T_aw * r, T_ba + T_bw * r  # (ends, sides, P)
+        x_left, x_right = self.gap
+        phi = np.maximum(-B - x_right * A, B - x_left * A)
         hit = (np.maximum(phi[0], phi[1]) >= 0) & self.nonempty
         return hit[0] | hit[1]
 
@@ -496,17 +612,27 @@ def check_stops(trainer, x, y, q, p, h, stopping, early):
     return status
 
 
+def batch_of(optimizer, batch_size=None):
+    """The minibatch size B of a run, or None for full batch: ``batch_size`` ('full' or B), by
+    default 16 for sgd (gd on minibatches of 16, the published sgd) and full batch otherwise."""
+    if batch_size is None:
+        return SGD_BATCH if optimizer == "sgd" else None
+    return None if batch_size == "full" else int(batch_size)
+
+
 def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_checks, rng,
-          keep_params=False):
+          keep_params=False, batch_size=None):
     """Train until every network has stopped or ``max_checks`` checks have passed.
 
     Every epoch: one step of all running networks, then the crossing test (a running flag:
-    has any |b_i / a_i| reached min|x| so far). Every ``epochs_per_check`` epochs: CROSSED
+    has any kink left the gap of ``data_gap`` so far). Every ``epochs_per_check`` epochs: CROSSED
     networks leave first, then non-finite ones (DIVERGED), then ``check_stops``; stopped networks
-    are dropped from the working arrays. sgd weights come from ``rng``: one (P, 16) block of
-    uniforms per epoch for all P networks of the chunk, so the draws of a network do not depend on
-    when the others stop. Returns a dict of (P,) arrays: status, stop_epoch, first_cross_epoch,
-    step_size, and (a, b, c, w) at the stop when ``keep_params``."""
+    are dropped from the working arrays. With a minibatch size B (see ``batch_of``) each step uses
+    weights Multinomial(B, p) / B from ``rng``: one (P, B) block of uniforms per epoch for all P
+    networks of the chunk, so the draws of a network do not depend on when the others stop.
+    Returns a dict of (P,) arrays: status, stop_epoch, first_cross_epoch, step_size, and
+    (a, b, c, w) at the stop when ``keep_params``."""
+    batch = batch_of(optimizer, batch_size)
     P = len(h)
     out = {"status": np.full(P, "UNFINISHED", dtype="<U17"),
            "stop_epoch": np.full(P, epochs_per_check * max_checks, dtype=np.int64),
@@ -523,8 +649,8 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     epoch = 0
     for _ in range(max_checks):
         for _ in range(epochs_per_check):
-            if optimizer == "sgd":
-                weights = minibatch_weights(rng.random((P, SGD_BATCH))[alive], cum_p)
+            if batch:
+                weights = minibatch_weights(rng.random((P, batch))[alive], cum_p)
             else:
                 weights = p_t
             trainer.step(weights)
@@ -556,27 +682,63 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
 
 
 # ============================================================================ Monte Carlo runner
+PAPER = dict(offsets=[0.0, 0.01, 0.1], widths=[2**k for k in range(4, 12)], runs=10_000)
 PRESETS = {
     "quick": dict(offsets=[0.0, 0.1], widths=[16, 32, 64], runs=500),
-    "paper": dict(offsets=[0.0, 0.01, 0.1], widths=[2**k for k in range(4, 12)], runs=10_000),
+    "paper": PAPER,
+    "paper_sgd": dict(PAPER, optimizer="sgd", step="small"),
+    # adam trains densely, O(n) per network-epoch for O(n) epochs: 10,000 runs up to n = 2048 would
+    # take days on 2 cores (README), so this preset stops at n = 512 with 1,000 runs per cell
+    "paper_adam": dict(PAPER, optimizer="adam", batch_size=16, step="small",
+                       widths=[16, 32, 64, 128, 256, 512], runs=1000),
+    "paper_swapped": dict(PAPER, init="swapped", epochs_per_check=100, max_checks=10_000),
+    "leaky": dict(offsets=[0.0], widths=[16, 32, 64, 128, 256], runs=2000, leak=0.1),
 }
-PRESET_DEFAULTS = dict(optimizer="gd", step="theory", init="he", seed=0, epochs_per_check=1000,
-                       max_checks=1000, engine="auto", chunk_size=None, save_params=False)
+PRESET_DEFAULTS = dict(optimizer="gd", step="theory", init="he", seed=0, epochs_per_check=None,
+                       max_checks=None, engine="auto", chunk_size=None, save_params=False,
+                       batch_size=None, leak=0.0, data=None, probs=None)
 
 
-def default_stopping(optimizer):
-    """crossing + sufficient for gd (the certificate is proved for gd only), else crossing + early."""
-    return ["crossing", "sufficient"] if optimizer == "gd" else ["crossing", "early"]
+def complete_config(config):
+    """A run configuration with the fields added after its format was fixed, given their old
+    meaning where missing (run directories written before them): batch_size 16 for sgd, else
+    'full'; leak 0; the paper's data with uniform probabilities."""
+    old = {"batch_size": SGD_BATCH if config.get("optimizer") == "sgd" else "full", "leak": 0.0,
+           "data": np.stack([X_DATA, Y_DATA], 1).tolist(), "probs": DataSet().probs.tolist()}
+    return {**old, **config}
+
+
+def certificate_applies(optimizer, batch_size="full", leak=0.0):
+    """The certificate is proved for full-batch gradient descent on relu networks only."""
+    return optimizer == "gd" and batch_size == "full" and leak == 0
+
+
+def default_stopping(optimizer, batch_size="full", leak=0.0):
+    """crossing + sufficient where the certificate applies, else crossing + early."""
+    applies = certificate_applies(optimizer, batch_size, leak)
+    return ["crossing", "sufficient"] if applies else ["crossing", "early"]
 
 
 def resolve_engine(engine, optimizer):
-    """'auto' -> 'reduced' where it is exact (gd, momentum, sgd; b(0) = 0 for both inits), else 'dense'."""
+    """'auto' -> 'reduced' where it is exact (gd, momentum, sgd at any batch size and leak;
+    b(0) = 0 for both inits), else 'dense' (adam, see ``ReducedTrainer``)."""
     if engine == "auto":
         return "dense" if optimizer == "adam" else "reduced"
     require(not (engine == "reduced" and optimizer == "adam"),
             "--engine reduced cannot train adam: its per-parameter scaling breaks the shared "
             "per-side linear map; use --engine dense or auto")
     return engine
+
+
+def check_batch_size(optimizer, batch_size):
+    """'full' or an integer B >= 1; sgd is gd with B = 16 and takes no other batch size."""
+    if optimizer == "sgd":
+        require(batch_size in (None, SGD_BATCH), f"--batch_size: sgd is gd with batch size {SGD_BATCH}; "
+                f"for batch size {batch_size} use --optimizer gd --batch_size {batch_size}")
+        return SGD_BATCH
+    if batch_size is None or batch_size == "full":
+        return "full"
+    return utils.check_int("batch_size", batch_size, 1)
 
 
 def default_chunk_size(width, engine):
@@ -588,7 +750,8 @@ def default_chunk_size(width, engine):
 
 def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
                 widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None,
-                engine=None, chunk_size=None, save_params=None):
+                engine=None, chunk_size=None, save_params=None, batch_size=None, leak=None,
+                data=None, probs=None):
     """The validated run configuration (a plain dict): preset values, overridden by given options."""
     utils.check_choice("preset", preset, tuple(PRESETS))
     given = {k: v for k, v in locals().items() if k != "preset" and v is not None}
@@ -597,13 +760,22 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
     utils.check_choice("step", config["step"], STEPS)
     utils.check_choice("init", config["init"], INITS)
     utils.check_choice("engine", config["engine"], ENGINES)
-    if config["init"] == "swapped" and epochs_per_check is None and max_checks is None:
-        config["epochs_per_check"], config["max_checks"] = 100, 10 * config["max_checks"]
-    criteria = utils.as_list("stopping", config.get("stopping") or default_stopping(config["optimizer"]),
+    config["batch_size"] = check_batch_size(config["optimizer"], config["batch_size"])
+    config["leak"] = utils.check_float("leak", config["leak"], 0.0)
+    require(config["leak"] < 1, f"--leak must be in [0, 1); got {config['leak']!r}")
+    dataset = parse_data(config.pop("data"), config.pop("probs"))
+    config["data"], config["probs"] = np.stack([dataset.x, dataset.y], 1).tolist(), dataset.probs.tolist()
+    swapped = config["init"] == "swapped" and config["epochs_per_check"] is None \
+        and config["max_checks"] is None
+    for option, usual, for_swapped in (("epochs_per_check", 1000, 100), ("max_checks", 1000, 10_000)):
+        config[option] = config[option] if config[option] is not None else (for_swapped if swapped else usual)
+    training = (config["optimizer"], config["batch_size"], config["leak"])
+    criteria = utils.as_list("stopping", config.get("stopping") or default_stopping(*training),
                              lambda o, v: utils.check_choice(o, v, CRITERIA))
-    require("sufficient" not in criteria or config["optimizer"] == "gd",
-            f"--stopping sufficient needs --optimizer gd: the certificate is proved for gradient "
-            f"descent only, not for {config['optimizer']} (use crossing,early)")
+    require("sufficient" not in criteria or certificate_applies(*training),
+            f"--stopping sufficient needs --optimizer gd, --batch_size full and --leak 0: the "
+            f"certificate is proved for full-batch gradient descent on relu networks only, not for "
+            f"{run_label(config)} (use crossing,early)")
     config["stopping"] = sorted(set(criteria) | {"crossing"}, key=CRITERIA.index)
     config["offsets"] = utils.as_list("offsets", config["offsets"], utils.check_float)
     config["widths"] = utils.as_list("widths", config["widths"], lambda o, v: utils.check_int(o, v, 2))
@@ -622,13 +794,14 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
 
 EXTENT = ("offsets", "widths", "runs", "chunk_sizes")  # what an extension of a run directory may grow
 USER_OPTIONS = ("optimizer", "init", "step", "stopping", "engine", "offsets", "widths", "runs", "seed",
-                "epochs_per_check", "max_checks", "chunk_sizes", "save_params")  # config keys set by options
+                "epochs_per_check", "max_checks", "chunk_sizes", "save_params", "batch_size", "leak",
+                "data", "probs")  # config keys set by options
 
 
 def study_settings(config):
     """The settings every chunk of a run directory shares: the configuration without its extent
     (offsets, widths, runs, chunk sizes), which an extension may grow."""
-    return {key: value for key, value in config.items() if key not in EXTENT}
+    return {key: value for key, value in complete_config(config).items() if key not in EXTENT}
 
 
 def chunk_size_of(config, width):
@@ -649,7 +822,19 @@ def option_text(key, value):
 
 
 def run_label(config):
-    return f"{config['optimizer']}, {config['init']} init, {config['step']} step"
+    """'optimizer[, batch B], init, step[, leak alpha][, data ...]': the parts that differ from
+    the published gd runs on the paper's data."""
+    config = complete_config(config)
+    parts = [config["optimizer"]]
+    if config["batch_size"] != batch_of(config["optimizer"]) and config["batch_size"] != "full":
+        parts.append(f"batch {config['batch_size']}")
+    parts += [f"{config['init']} init", f"{config['step']} step"]
+    if config["leak"]:
+        parts.append(f"leak {config['leak']:g}")
+    dataset = DataSet.from_config(config)
+    if not dataset.is_paper():
+        parts.append(f"data {dataset.label()}")
+    return ", ".join(parts)
 
 
 def chunk_path(run_dir, offset, width, chunk):
@@ -677,25 +862,35 @@ def chunk_seed(config, offset, width, chunk):
     return np.random.SeedSequence(config["seed"], spawn_key=(offset_key, width, chunk))
 
 
-def draw_problems(rng, runs, width, offset, init, step):
+def draw_problems(rng, runs, width, offset, init, step, data=None, leak=0.0):
     """The random part of ``runs`` Monte Carlo runs, in a fixed order of draws: data (x, y),
-    weights p and q (runs, m), initial (a, b, c, w) and step sizes h (runs,)."""
-    x, y = X_DATA, Y_DATA + offset
-    p = sample_weights(rng, runs, width**2)
-    q = sample_weights(rng, runs, width**2)
+    weights p and q (runs, m) from the DataSet ``data`` (default the paper's), initial
+    (a, b, c, w) and step sizes h (runs,)."""
+    data = data or DataSet()
+    x, y = data.x, data.y + offset
+    p = sample_weights(rng, runs, width**2, probs=data.probs)
+    q = sample_weights(rng, runs, width**2, probs=data.probs)
     a, b, c, w = init_params(rng, runs, width, init)
-    h = theory_step_size(a, b, w, x, p) if step == "theory" else np.full(runs, 0.01 / width)
+    h = theory_step_size(a, b, w, x, p, leak) if step == "theory" else np.full(runs, 0.01 / width)
     return x, y, p, q, (a, b, c, w), h
+
+
+def make_trainer(config, a, b, c, w, x, y, h):
+    """The configuration's engine set up on the networks (a, b, c, w)."""
+    if config["engine"] == "reduced":
+        return ReducedTrainer(a, b, c, w, x, y, h, config["optimizer"], leak=config["leak"])
+    return DenseTrainer(a, b, c, w, x, y, h, config["optimizer"], leak=config["leak"])
 
 
 def simulate_chunk(config, offset, width, chunk, runs):
     """Train one chunk of networks; returns the dict of result arrays (see ``train``)."""
+    config = complete_config(config)
     rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
-    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, config["init"], config["step"])
-    trainer_class = ReducedTrainer if config["engine"] == "reduced" else DenseTrainer
-    trainer = trainer_class(a, b, c, w, x, y, h, config["optimizer"])
-    return train(trainer, x, y, p, q, h, config["optimizer"], config["stopping"],
-                 config["epochs_per_check"], config["max_checks"], rng, config["save_params"])
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, config["init"], config["step"],
+                                                DataSet.from_config(config), config["leak"])
+    return train(make_trainer(config, a, b, c, w, x, y, h), x, y, p, q, h, config["optimizer"],
+                 config["stopping"], config["epochs_per_check"], config["max_checks"], rng,
+                 config["save_params"], batch_size=config["batch_size"])
 
 
 def compute_chunk(task):
@@ -814,6 +1009,7 @@ def prepare_run_dir(run_dir, config):
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if manifest_path.exists():
         old = read_manifest(manifest_path)
+        old["config"] = complete_config(old["config"])  # fields added later get their old meaning
         if old["config"] == config:
             return
         problems = extension_problems(old["config"], config)
@@ -865,6 +1061,8 @@ def run_dir_name(preset, config, given):
             parts.append(config[key])
         elif key == "save_params":
             parts.append("params")
+        elif key in ("data", "probs"):  # a short digest of the points or probabilities
+            parts.append(key + hashlib.sha1(repr(config[key]).encode()).hexdigest()[:8])
         else:
             parts.append(option + option_text(key, config[key])[1].replace(",", "_"))
     return "-".join(parts)
@@ -872,8 +1070,8 @@ def run_dir_name(preset, config, given):
 
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
         widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
-        chunk_size=None, save_params=False, jobs=-1, out=None, backend="loky", scheduler=None,
-        results_on_client=False):
+        chunk_size=None, save_params=False, batch_size=None, leak=None, data=None, probs=None,
+        jobs=-1, out=None, backend="loky", scheduler=None, results_on_client=False):
     """Run, resume or extend a Monte Carlo study of the crossing probability.
 
     For every offset Delta and width n, --runs networks are trained (in chunks) until a stopping
@@ -883,17 +1081,19 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     are computed; the result equals a run made at the larger size from the start).
 
     Args:
-        preset: quick (n = 16, 32, 64; 500 runs; offsets 0, 0.1) or paper (n = 16, 32, ..., 2048;
-            10,000 runs; offsets 0, 0.01, 0.1).
-        optimizer: gd (full batch) | momentum (heavy ball, beta = 0.9) | sgd (16 samples with
-            replacement per step) | adam (0.9, 0.999, 1e-8); default gd.
+        preset: quick (n = 16, 32, 64; 500 runs; offsets 0, 0.1), paper (n = 16, 32, ..., 2048;
+            10,000 runs; offsets 0, 0.01, 0.1), paper_sgd, paper_adam (n = 16 ... 512, 1,000 runs),
+            paper_swapped (the published sgd, minibatch adam and swapped-initialisation runs) or
+            leaky (leak 0.1, n = 16 ... 256, 2,000 runs, offset 0).
+        optimizer: gd | momentum (heavy ball, beta = 0.9) | sgd (gd with --batch_size 16) |
+            adam (0.9, 0.999, 1e-8); default gd.
         step: theory (h = 1/lambda_max(M^1/2 A_ref M^1/2) at initialisation, per network) | small
             (h = 0.01/n); default theory.
         init: he (a_i ~ N(0, 2), w_i ~ N(0, 2/n)) | swapped (a_i ~ N(0, 2/n), w_i ~ N(0, 2));
             default he.
-        stopping: comma list of crossing (always on), sufficient (the paper's certificate; gd
-            only), early (validation, patience 10 checks); default crossing,sufficient for gd,
-            crossing,early otherwise.
+        stopping: comma list of crossing (always on), sufficient (the paper's certificate;
+            full-batch gd on relu networks only), early (validation, patience 10 checks); default
+            crossing,sufficient where the certificate applies, crossing,early otherwise.
         offsets: comma list of offsets Delta added to y; default the preset's (quick: 0,0.1;
             paper: 0,0.01,0.1).
         widths: comma list of widths n >= 2; default the preset's (quick: 16,32,64; paper:
@@ -904,10 +1104,17 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
             --init swapped).
         max_checks: checks before a network is UNFINISHED; default 1000 (10000 with --init swapped).
         engine: auto (reduced, dense for adam) | dense (any optimizer, O(n) per network-epoch) |
-            reduced (exact O(1) per network-epoch; gd, momentum, sgd); default auto.
+            reduced (exact O(1) per network-epoch; gd, momentum, sgd at any batch size and leak);
+            default auto.
         chunk_size: networks per chunk file; default 4096 (reduced engine), 2^16/n within
             16 ... 4096 (dense engine).
         save_params: also store the final a, b, c, w of every network.
+        batch_size: full | B: every step uses the weights Multinomial(B, p) / B; default full
+            (sgd: 16).
+        leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu).
+        data: your own points "x:y,x:y,..." (x != 0, distinct, two or more on each side of 0);
+            default the paper's six points.
+        probs: their probabilities "p,p,..." (positive, summing to 1); default uniform.
         jobs: worker processes, -1 for all cores.
         out: the run directory; default results/mc/<preset>, followed by the options that differ
             from the preset (e.g. results/mc/quick-runs100, results/mc/quick-sgd).
@@ -919,7 +1126,8 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     """
     options = dict(optimizer=optimizer, step=step, init=init, stopping=stopping, offsets=offsets,
                    widths=widths, runs=runs, seed=seed, epochs_per_check=epochs_per_check,
-                   max_checks=max_checks, engine=engine, chunk_size=chunk_size, save_params=save_params)
+                   max_checks=max_checks, engine=engine, chunk_size=chunk_size, save_params=save_params,
+                   batch_size=batch_size, leak=leak, data=data, probs=probs)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
     config = make_config(preset, **options)
     require(isinstance(jobs, int) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1),
@@ -986,6 +1194,133 @@ def status(input):
     for (offset, width), row in table.items():
         print(f"{offset:>8g} {width:>6} {row['chunks']:>4}/{row['total']:<4} {row['runs']:>7} "
               + " ".join(f"{row.get(s, 0):>17}" for s in names))
+
+
+# ============================================================================ the theorem's event
+EVENT_CONDITIONS = ("W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2")
+C_A = C_W = 2.0  # the variances of He initialisation: a_i ~ N(0, c_a), w_i ~ N(0, c_w / n)
+EVENT_CHUNK = 2**21  # networks x units drawn at once
+
+
+def optimal_fits(x, y, p):
+    """v_opt = M(p)^+ u_0(p), the side-wise weighted least-squares (slope, intercept) of the data,
+    u_0 = (sum_{j in s} p_j x_j y_j, sum_{j in s} p_j y_j) per side s = +, -: (P, 4)."""
+    u0 = np.stack([part for side in (x > 0, x < 0)
+                   for part in (p[:, side] @ (x[side] * y[side]), p[:, side] @ y[side])], axis=1)
+    [M_pinv] = symmetric_powers(data_matrix(x, p), [-1])
+    return (M_pinv @ u0[:, :, None])[:, :, 0]
+
+
+def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA):
+    """Which of the theorem's conditions hold for P networks (a, w (P, n); b = c = 0) and data
+    weights p (P, m) of N = n^2 samples; {name: (P,) bool}. With r = ``factor``, Sigma_s the unit
+    moments of side s and u the uniform weights:
+    W2: max|w_i| <= r n^(-1/2 + eps);  W3: max|a_i| <= r n^eps;  W4: min|a_i| >= n^(-1 - gamma) / r;
+    W5: n c_a / 4 <= Sigma_s[a, a] <= n c_a;  W6: c_w / 4 <= Sigma_s[w, w] <= c_w;
+    W7: |Sigma_s[w, a]| <= r n^eps (W5 to W7 on both sides);
+    D1: max|v_opt(p) - v_opt(u)| <= r N^((eps - 1) / 2);
+    D2: the eigenvalues of M(p) lie in [lambda_min(M(u)) / 2, 2 lambda_max(M(u))]."""
+    n = a.shape[1]
+    N = n**2
+    sigma = unit_moments(a, np.zeros_like(a), w)  # (P, 2, 3, 3)
+    s_aa, s_ww, s_wa = sigma[:, :, 0, 0], sigma[:, :, 2, 2], sigma[:, :, 2, 0]  # (P, 2)
+    uniform = np.full((1, len(x)), 1.0 / len(x))
+    lam_u = np.linalg.eigvalsh(data_matrix(x, uniform))[0]
+    lam_p = np.linalg.eigvalsh(data_matrix(x, p))  # (P, 4), increasing
+    fit_gap = np.abs(optimal_fits(x, y, p) - optimal_fits(x, y, uniform)).max(1)
+    return {
+        "W2": np.abs(w).max(1) <= factor * n ** (-0.5 + epsilon),
+        "W3": np.abs(a).max(1) <= factor * n**epsilon,
+        "W4": np.abs(a).min(1) >= n ** (-1 - gamma) / factor,
+        "W5": np.all((n * C_A / 4 <= s_aa) & (s_aa <= n * C_A), axis=1),
+        "W6": np.all((C_W / 4 <= s_ww) & (s_ww <= C_W), axis=1),
+        "W7": np.all(np.abs(s_wa) <= factor * n**epsilon, axis=1),
+        "D1": fit_gap <= factor * N ** ((epsilon - 1) / 2),
+        "D2": (lam_p[:, 0] >= lam_u[0] / 2) & (lam_p[:, -1] <= 2 * lam_u[-1]),
+    }
+
+
+def event_counts(width, runs, epsilon, gamma, factor, seed):
+    """How many of ``runs`` draws (p ~ Multinomial(n^2, uniform) / n^2, He initialisation) meet each
+    condition and all of them: {name: count} with 'joint'. Drawn in chunks of about EVENT_CHUNK
+    numbers, chunk k from SeedSequence(seed, spawn_key=(n, k))."""
+    size = max(1, EVENT_CHUNK // width)
+    counts = dict.fromkeys(EVENT_CONDITIONS + ("joint",), 0)
+    for chunk, start in enumerate(range(0, runs, size)):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(width, chunk)))
+        P = min(size, runs - start)
+        p = sample_weights(rng, P, width**2)
+        a, _, _, w = init_params(rng, P, width, "he")
+        held = event_conditions(a, w, p, epsilon, gamma, factor)
+        for name, ok in held.items():
+            counts[name] += int(ok.sum())
+        counts["joint"] += int(np.all(list(held.values()), axis=0).sum())
+    return counts
+
+
+def event_rows(widths, runs, epsilon, gamma, factor, seed):
+    """One row per width: n, runs, and per condition (and 'joint') the count, fraction and 95 %
+    Clopper-Pearson interval (columns NAME, NAME_frac, NAME_low, NAME_high)."""
+    rows = []
+    for width in widths:
+        row = {"n": width, "runs": runs}
+        for name, count in event_counts(width, runs, epsilon, gamma, factor, seed).items():
+            low, high = utils.clopper_pearson(count, runs)
+            row.update({name: count, f"{name}_frac": count / runs, f"{name}_low": float(low),
+                        f"{name}_high": float(high)})
+        rows.append(row)
+    return rows
+
+
+def event_figure(rows, title, path):
+    """The joint probability against n (log x axis), with 95 % Clopper-Pearson bars; the single
+    conditions as thin lines."""
+    figure, ax = utils.new_figure(7.5, 4.4)
+    n = np.array([row["n"] for row in rows])
+    for name, style in zip(EVENT_CONDITIONS, ("-", "--", ":", "-.") * 2):
+        ax.plot(n, [row[f"{name}_frac"] for row in rows], style, lw=1, marker=".", alpha=0.7, label=name)
+    joint = np.array([row["joint_frac"] for row in rows])
+    bars = np.array([[j - row["joint_low"], row["joint_high"] - j] for j, row in zip(joint, rows)]).T
+    ax.errorbar(n, joint, yerr=bars, color="black", lw=2, marker="o", capsize=3, label="joint (95% CI)")
+    ax.set(xscale="log", xlabel="width n (N = n^2 samples)", ylabel="fraction of runs", ylim=(-0.02, 1.02),
+           title=title)
+    ax.set_xticks(n, [str(v) for v in n])
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    ax.grid(True, color="0.9")
+    return utils.save_figure(figure, path)
+
+
+def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, gamma=0.1, factor=1.0,
+          seed=0, out=None):
+    """Estimate the probability of the theorem's event at initialisation (He scheme, the paper's
+    data, N = n^2 samples): per width the fraction of ``runs`` draws meeting each of W2 ... W7, D1,
+    D2 and all of them (W1 and D3 always hold), with 95 % Clopper-Pearson intervals. factor: the
+    right-hand-side factor r. Writes event.csv, event.json (settings) and event.png to ``out``
+    (default results/event/eps<epsilon>_gamma<gamma>_r<factor>)."""
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
+    epsilon = utils.check_float("epsilon", epsilon)
+    gamma = utils.check_float("gamma", gamma)
+    factor = utils.check_float("factor", factor, 0.0, strict=True)
+    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}"
+    out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
+    start = time.perf_counter()
+    rows = event_rows(widths, runs, epsilon, gamma, factor, seed)
+    names = EVENT_CONDITIONS + ("joint",)
+    print(f"fraction of {runs} runs meeting each condition (eps = {epsilon:g}, gamma = {gamma:g}, "
+          f"r = {factor:g}; 95% Clopper-Pearson interval of the joint fraction)")
+    print(f"{'n':>6} " + " ".join(f"{c:>6}" for c in names) + "   joint 95% interval")
+    for row in rows:
+        print(f"{row['n']:>6} " + " ".join(f"{row[f'{c}_frac']:>6.3f}" for c in names)
+              + f"   [{row['joint_low']:.4f}, {row['joint_high']:.4f}]")
+    columns = ["n", "runs"] + [f"{c}{suffix}" for c in names for suffix in ("", "_frac", "_low", "_high")]
+    settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
+                    c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
+    utils.save_csv(out / "event.csv", rows, columns)
+    utils.save_json(out / "event.json", settings)
+    title = f"eps = {epsilon:g}, gamma = {gamma:g}, r = {factor:g}; {runs} runs per n"
+    figure = event_figure(rows, title, out / "event.png")
+    print(f"done in {settings['wall_time_s']} s: {out / 'event.csv'}, {figure}")
 
 
 # ============================================================================ soundness check
@@ -1106,5 +1441,5 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
 
 # ============================================================================ CLI
 if __name__ == "__main__":
-    utils.run_cli({"run": run, "status": status, "soundness": soundness, "benchmark": benchmark},
-                  aliases={"out": "input"})
+    utils.run_cli({"run": run, "status": status, "event": event, "soundness": soundness,
+                   "benchmark": benchmark}, aliases={"out": "input"})

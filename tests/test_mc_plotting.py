@@ -150,8 +150,8 @@ def test_compared_runs_get_their_own_report_folder_and_one_figure_style(tmp_path
     assert capsys.readouterr().out.rstrip().endswith(f"figure: {folder / 'crossing_probability.png'}")
     assert (tmp_path / "mc" / "report" / "crossing_probability.csv").read_bytes() == everything  # not replaced
     tex = (folder / "crossing_probability.tex").read_text()
-    # equal labels are told apart by folder name (underscores escaped); four series and the guide line
-    assert r"gd\_seed0, $\Delta = 0.1$" in tex and r"gd\_seed1, $\Delta = 0$" in tex
+    # equal labels are told apart by the settings in which the runs differ; four series and the guide line
+    assert r"theory step, seed 0, $\Delta = 0.1$" in tex and r"theory step, seed 1, $\Delta = 0$" in tex
     assert tex.count(r"\addplot") == 5 and r"{2/sqrt(x)}" in tex
     # the pgfplots series use the shared palette and marks, in order, like the matplotlib ones
     for i, style in enumerate(utils.SERIES_STYLES[:4]):
