@@ -724,10 +724,15 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
 
 
 def reference(input, preset, out=None):
-    """Write the reference CSV of a finished run directory: its counts per (offset, width), the seed,
-    the experiment and the command that reproduces them, to <out>/<preset>.csv (default reference/).
-    The run must be the preset's (at most with other widths, runs, offsets and seed), so that the
-    command written beside the counts reproduces them."""
+    """Write the reference CSV of a finished run directory: its counts per (offset, width), the
+    seed, the experiment and the command that reproduces them. The run must be the preset's (at
+    most with other widths, runs, offsets and seed), so that the command reproduces the counts.
+
+    Args:
+        input: the run directory (a path, or a name below <results>/mc).
+        preset: the preset the run was made with (quick, paper, paper_sgd, ...).
+        out: the folder to write <preset>.csv to; default reference/ of this repository.
+    """
     utils.check_choice("preset", preset, tuple(mc.PRESETS))
     run_dir = named_run_dir(runs_folder(), input)
     run = load_run(run_dir, run_name(run_dir, runs_folder()))

@@ -1085,8 +1085,8 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
             10,000 runs; offsets 0, 0.01, 0.1), paper_sgd, paper_adam (n = 16 ... 512, 1,000 runs),
             paper_swapped (the published sgd, minibatch adam and swapped-initialisation runs) or
             leaky (leak 0.1, n = 16 ... 256, 2,000 runs, offset 0).
-        optimizer: gd | momentum (heavy ball, beta = 0.9) | sgd (gd with --batch_size 16) |
-            adam (0.9, 0.999, 1e-8); default gd.
+        optimizer: gd (full batch) | momentum (heavy ball, beta = 0.9) | sgd (gd with
+            --batch_size 16) | adam (0.9, 0.999, 1e-8); default gd.
         step: theory (h = 1/lambda_max(M^1/2 A_ref M^1/2) at initialisation, per network) | small
             (h = 0.01/n); default theory.
         init: he (a_i ~ N(0, 2), w_i ~ N(0, 2/n)) | swapped (a_i ~ N(0, 2/n), w_i ~ N(0, 2));
@@ -1293,10 +1293,19 @@ def event_figure(rows, title, path):
 def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, gamma=0.1, factor=1.0,
           seed=0, out=None):
     """Estimate the probability of the theorem's event at initialisation (He scheme, the paper's
-    data, N = n^2 samples): per width the fraction of ``runs`` draws meeting each of W2 ... W7, D1,
-    D2 and all of them (W1 and D3 always hold), with 95 % Clopper-Pearson intervals. factor: the
-    right-hand-side factor r. Writes event.csv, event.json (settings) and event.png to ``out``
-    (default results/event/eps<epsilon>_gamma<gamma>_r<factor>)."""
+    data, N = n^2 samples): per width the fraction of draws meeting each of W2 ... W7, D1, D2 and
+    all of them (W1 and D3 always hold), with 95 % Clopper-Pearson intervals; writes event.csv,
+    event.json (settings) and event.png.
+
+    Args:
+        widths: comma list of widths n >= 2; default 16,32,...,2048.
+        runs: draws per width; default 10000.
+        epsilon: the theorem's eps; default 0.1.
+        gamma: the theorem's gamma; default 0.1.
+        factor: the right-hand-side factor r > 0; default 1.
+        seed: master seed, an integer >= 0; default 0.
+        out: the folder to write; default results/event/eps<epsilon>_gamma<gamma>_r<factor>.
+    """
     widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
     runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
     epsilon = utils.check_float("epsilon", epsilon)
