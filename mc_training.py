@@ -24,6 +24,7 @@ import hashlib
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from tqdm import trange
 
@@ -403,28 +404,64 @@ def minibatch_weights(uniforms, cum_p):
     return counts / batch
 
 
+def advance_by_steps(trainer, epochs, p_t, cum_p, uniforms, crossed):
+    """Run ``epochs`` epochs, each one ``trainer.step`` then ``trainer.crossed_now``. p_t (m, P):
+    the weights p; cum_p (m, P) their cumulative sums; uniforms (epochs, P, B): the minibatch
+    uniforms of each epoch, or None for full batch; crossed (P,) bool: the running crossing flag,
+    updated in place. Returns (P,) int64: the epoch 1..epochs after which a network that had not
+    crossed before crossed first, else -1."""
+    first = np.full(len(crossed), -1, dtype=np.int64)
+    for t in range(epochs):
+        trainer.step(p_t if uniforms is None else minibatch_weights(uniforms[t], cum_p))
+        new = trainer.crossed_now() & ~crossed
+        first[new] = t + 1
+        crossed |= new
+    return first
+
+
 # ============================================================================ trainers
 class DenseTrainer:
-    """P networks held as full parameter arrays a, b, w (P, n), c (P,); any optimiser, any leak.
-    One epoch costs O(n) per network (see ActivityPatterns). Crossing is measured against the
-    signs ``sign_a0`` of the initial a_i (default: the signs of ``a``)."""
+    """P networks held as full parameter arrays theta = (a, b, w) (3, P, n), c (P,); gd, momentum,
+    sgd (gd on minibatches) or adam, any leak. One epoch costs O(n) per network (see
+    ActivityPatterns), run by the compiled ``dense_epochs``. Crossing is measured against the
+    signs ``sign_a0`` of the initial a_i (default: the signs of ``a``). The optimiser state
+    (momentum: velocity in ``m1``; adam: first and second moments ``m1``, ``m2``) has the shapes
+    of theta and c; ``t`` counts the steps taken."""
+
+    OPTIMIZER_CODES = {"gd": 0, "sgd": 0, "momentum": 1, "adam": 2}
 
     def __init__(self, a, b, c, w, x, y, h, optimizer, sign_a0=None, leak=0.0):
-        self.a, self.b, self.c, self.w = (np.array(q, dtype=float) for q in (a, b, c, w))
+        self.theta = np.array([a, b, w], dtype=float)
+        self.c = np.array(c, dtype=float)
         self.x, self.y, self.h = x, y, np.array(h, dtype=float)
         self.gap = data_gap(x)
         self.sign_a0 = np.sign(self.a if sign_a0 is None else sign_a0)
         self.patterns = ActivityPatterns(x, leak)
-        self.optimizer = Optimizer(optimizer, self._params())
+        self.optimizer, self.t = optimizer, 0
+        self.m1, self.m2 = np.zeros_like(self.theta), np.zeros_like(self.theta)
+        self.m1c, self.m2c = np.zeros_like(self.c), np.zeros_like(self.c)
+
+    a = property(lambda self: self.theta[0])
+    b = property(lambda self: self.theta[1])
+    w = property(lambda self: self.theta[2])
 
     def _params(self):
         return [self.a, self.b, self.c, self.w]
 
+    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+        """Run ``epochs`` epochs of all networks in one compiled call (``dense_epochs``) with the
+        crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
+        first = np.full(len(self.h), -1, dtype=np.int64)
+        dense_epochs(self.theta, self.c, self.m1, self.m1c, self.m2, self.m2c, self.t, self.h, self.x,
+                     self.y, self.patterns.B, p_t, cum_p, empty_uniforms(epochs, uniforms), self.sign_a0,
+                     np.array(self.gap), self.OPTIMIZER_CODES[self.optimizer], crossed, first)
+        self.t += epochs
+        return first
+
     def step(self, weights):
         """One gradient step of all networks on the data weights (m, P)."""
-        ga, gb, gc, gw, _ = loss_gradient(self.a, self.b, self.c, self.w, self.x, self.y, weights.T,
-                                          self.patterns)
-        self.optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
+        weights = np.ascontiguousarray(weights, dtype=float)
+        self.advance(1, weights, weights, None, np.zeros(len(self.h), dtype=bool))
 
     def crossed_now(self):
         return kinks_crossed(self.a, self.b, self.sign_a0, self.gap)
@@ -451,9 +488,110 @@ class DenseTrainer:
 
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds."""
-        self.a, self.b, self.c, self.w, self.h, self.sign_a0 = (
-            q[mask] for q in (*self._params(), self.h, self.sign_a0))
-        self.optimizer.keep(mask)
+        for name in ("c", "h", "sign_a0", "m1c", "m2c"):
+            setattr(self, name, getattr(self, name)[mask])
+        for name in ("theta", "m1", "m2"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[:, mask]))
+
+
+class ReferenceDenseTrainer(DenseTrainer):
+    """The dense trainer one NumPy step per epoch (``loss_gradient``, ``Optimizer``): the
+    independent computation the tests hold the compiled ``dense_epochs`` to, and the benchmark's
+    baseline. Not used by runs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reference_optimizer = Optimizer(self.optimizer, self._params())
+
+    def step(self, weights):
+        ga, gb, gc, gw, _ = loss_gradient(self.a, self.b, self.c, self.w, self.x, self.y, weights.T,
+                                          self.patterns)
+        self.reference_optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
+
+    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+        return advance_by_steps(self, epochs, p_t, cum_p, uniforms, crossed)
+
+    def keep(self, mask):
+        super().keep(mask)
+        self.reference_optimizer.keep(mask)
+
+
+@numba.njit(cache=True)
+def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
+    """One optimiser update of one parameter q with gradient g and state (m1, m2), as ``Optimizer``:
+    code 0 gd, 1 momentum (m1 = velocity), 2 adam (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
+    Returns the new (q, m1, m2)."""
+    if code == 1:
+        m1 = MOMENTUM * m1 + g
+        return q - h * m1, m1, m2
+    if code == 2:
+        m1 = ADAM_BETAS[0] * m1 + (1 - ADAM_BETAS[0]) * g
+        m2 = ADAM_BETAS[1] * m2 + (1 - ADAM_BETAS[1]) * g * g
+        return q - h * (m1 / bias1) / (np.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
+    return q - h * g, m1, m2
+
+
+@numba.njit(cache=True)
+def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniforms, sign_a0, gap,
+                 code, crossed, first):
+    """``uniforms.shape[0]`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the
+    slopes of the activity patterns), each a step then the crossing test; updated in place.
+    Epoch t of network k, O(n + G m): pattern code g_i of every unit (``ActivityPatterns.codes``);
+    per-code sums of w_i a_i and w_i b_i; f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
+    r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j, Rx_g = sum_j B_gj r_j x_j; gradients
+    (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j (``loss_gradient``); the optimiser update
+    (step t0 + t + 1); then ``kinks_crossed``: crossed[k] = True, first[k] = t + 1 for a network
+    not crossed before. One network at a time through all its epochs, its units the inner loops."""
+    m, P, n, G, epochs = len(x), theta.shape[1], theta.shape[2], B.shape[0], uniforms.shape[0]
+    x_left, x_right = gap[0], gap[1]
+    weights = np.empty((m, 1))
+    codes = np.empty(n, dtype=np.int64)
+    wa, wb, R, Rx, r = np.empty(G), np.empty(G), np.empty(G), np.empty(G), np.empty(m)
+    for k in range(P):
+        a, b, w = theta[0, k], theta[1, k], theta[2, k]
+        for t in range(epochs):
+            if t == 0 or uniforms.shape[2] > 0:
+                block_weights(weights, t, k, k + 1, p_t, cum_p, uniforms)
+            codes[:] = 0
+            for j in range(m):
+                for i in range(n):
+                    codes[i] += a[i] * x[j] + b[i] > 0
+            wa[:], wb[:] = 0.0, 0.0
+            for i in range(n):
+                codes[i] += (m + 1) * (a[i] < 0)
+                wa[codes[i]] += w[i] * a[i]
+                wb[codes[i]] += w[i] * b[i]
+            gc = 0.0
+            for j in range(m):
+                fa, fb = 0.0, 0.0
+                for g in range(G):
+                    fa += wa[g] * B[g, j]
+                    fb += wb[g] * B[g, j]
+                r[j] = weights[j, 0] * (c[k] + fa * x[j] + fb - y[j])
+                gc += r[j]
+            for g in range(G):
+                R[g], Rx[g] = 0.0, 0.0
+                for j in range(m):
+                    R[g] += r[j] * B[g, j]
+                    Rx[g] += r[j] * x[j] * B[g, j]
+            step = t0 + t + 1
+            bias1, bias2 = 1 - ADAM_BETAS[0] ** step, 1 - ADAM_BETAS[1] ** step
+            for i in range(n):
+                g_x, g_1 = Rx[codes[i]], R[codes[i]]
+                ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+                a[i], m1[0, k, i], m2[0, k, i] = optimizer_update(a[i], ga, m1[0, k, i], m2[0, k, i], h[k],
+                                                                  code, bias1, bias2)
+                b[i], m1[1, k, i], m2[1, k, i] = optimizer_update(b[i], gb, m1[1, k, i], m2[1, k, i], h[k],
+                                                                  code, bias1, bias2)
+                w[i], m1[2, k, i], m2[2, k, i] = optimizer_update(w[i], gw, m1[2, k, i], m2[2, k, i], h[k],
+                                                                  code, bias1, bias2)
+            c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, bias1, bias2)
+            hit = False
+            for i in range(n):
+                a_, b_ = sign_a0[k, i] * a[i], sign_a0[k, i] * b[i]
+                hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+            first[k] = t + 1 if hit and not crossed[k] else first[k]
+            crossed[k] |= hit
 
 
 class ReducedTrainer:
@@ -521,22 +659,16 @@ class ReducedTrainer:
         u = T_w[0] * self.sigma0[0] + T_w[1] * self.sigma0[1]  # row w of T Sigma(0), columns a, w
         return (u[0] * self.T[:2, 0] + u[1] * self.T[:2, 1]).reshape(4, -1)
 
-    def step(self, weights):
-        """One step of all networks on the data weights (m, P). The velocities are kept as
-        h V (h is fixed per network): h V <- beta h V + h K T, T <- T - h V."""
-        r = weights * (self.E @ self._side_fits() + self.c - self.y[:, None])  # p_j (f(x_j) - y_j)
-        hG = (self.h * (self.E.T @ r)).reshape(2, 1, 2, -1)  # h (G1, G2) per side
-        hKT = np.concatenate([hG * self.T[2], (hG * self.T[:2]).sum(0, keepdims=True)])  # h K_s T_s
-        h_gc = self.h * r.sum(0)
-        if self.optimizer == "momentum":
-            self.V *= MOMENTUM
-            self.V += hKT
-            self.T -= self.V
-            self.vc = MOMENTUM * self.vc + h_gc
-            self.c -= self.vc
-        else:
-            self.T -= hKT
-            self.c -= h_gc
+    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+        """Run ``epochs`` epochs of all networks in one compiled call (``reduced_epochs``) with the
+        crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
+        first = np.full(len(self.h), -1, dtype=np.int64)
+        momentum = self.optimizer == "momentum"
+        V = self.V if momentum else self.T  # read, never written, without momentum
+        reduced_epochs(self.T, V, self.c, self.vc, self.h, self.sigma0, self.E, self.y, p_t, cum_p,
+                       empty_uniforms(epochs, uniforms), self.r_ends, self.nonempty,
+                       np.array(self.gap), momentum, crossed, first)
+        return first
 
     def crossed_now(self):
         """Whether any unit has crossed now (see ``kinks_crossed``), (P,) bool."""
@@ -590,6 +722,145 @@ class ReducedTrainer:
                 setattr(self, name, np.ascontiguousarray(value[..., mask]))
 
 
+class ReferenceReducedTrainer(ReducedTrainer):
+    """The reduced trainer one NumPy step per epoch: the independent computation the tests hold
+    the compiled ``reduced_epochs`` to, and the benchmark's baseline. Not used by runs."""
+
+    def step(self, weights):
+        """One step of all networks on the data weights (m, P). The velocities are kept as
+        h V (h is fixed per network): h V <- beta h V + h K T, T <- T - h V."""
+        r = weights * (self.E @ self._side_fits() + self.c - self.y[:, None])  # p_j (f(x_j) - y_j)
+        hG = (self.h * (self.E.T @ r)).reshape(2, 1, 2, -1)  # h (G1, G2) per side
+        hKT = np.concatenate([hG * self.T[2], (hG * self.T[:2]).sum(0, keepdims=True)])  # h K_s T_s
+        h_gc = self.h * r.sum(0)
+        if self.optimizer == "momentum":
+            self.V *= MOMENTUM
+            self.V += hKT
+            self.T -= self.V
+            self.vc = MOMENTUM * self.vc + h_gc
+            self.c -= self.vc
+        else:
+            self.T -= hKT
+            self.c -= h_gc
+
+
+    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+        return advance_by_steps(self, epochs, p_t, cum_p, uniforms, crossed)
+
+
+def empty_uniforms(epochs, uniforms):
+    """The minibatch uniforms (epochs, P, B) as given, or an (epochs, 0, 0) array for full batch."""
+    return np.empty((epochs, 0, 0)) if uniforms is None else uniforms
+
+
+@numba.njit(cache=True)
+def block_weights(weights, t, start, stop, p_t, cum_p, uniforms):
+    """The data weights of epoch t for networks start..stop-1 into ``weights`` (m, >= stop - start): p for
+    full batch (no uniforms), else Multinomial(B, p) / B by inverse-cdf sampling: a draw u falls
+    in category j = #{k < m - 1: cum_p_k <= u} (the counts of ``minibatch_weights``)."""
+    m, batch = p_t.shape[0], uniforms.shape[2]
+    for k in range(start, stop):
+        if batch == 0:
+            for j in range(m):
+                weights[j, k - start] = p_t[j, k]
+            continue
+        for j in range(m):
+            weights[j, k - start] = 0.0
+        for draw in range(batch):
+            u, j = uniforms[t, k, draw], 0
+            while j < m - 1 and u >= cum_p[j, k]:
+                j += 1
+            weights[j, k - start] += 1.0
+        for j in range(m):
+            weights[j, k - start] /= batch
+
+
+@numba.njit(cache=True)
+def side_map(T, s, k):
+    """Side s of network k's map T (3, 2, sides, P) as (T_aa, T_aw, T_ba, T_bw, T_wa, T_ww)."""
+    return T[0, 0, s, k], T[0, 1, s, k], T[1, 0, s, k], T[1, 1, s, k], T[2, 0, s, k], T[2, 1, s, k]
+
+
+@numba.njit(cache=True)
+def side_fits(T, s_aa, s_aw, s_ww):
+    """(Sigma_s[w, a], Sigma_s[w, b]) of one side from its map T = (T_aa, T_aw, T_ba, T_bw, T_wa, T_ww)
+    and Sigma_s(0) on (a, w): row w of T Sigma_s(0) times rows a and b of T."""
+    u_a = T[4] * s_aa + T[5] * s_aw
+    u_w = T[4] * s_aw + T[5] * s_ww
+    return u_a * T[0] + u_w * T[1], u_a * T[2] + u_w * T[3]
+
+
+@numba.njit(cache=True)
+def side_update(T, V, hG1, hG2, momentum):
+    """One step of one side's map: h K_s T_s with K_s from (h G1, h G2); gd T <- T - h K T, momentum
+    h V <- beta h V + h K T, T <- T - h V. T, V as in ``side_fits``; returns the new (T, V)."""
+    hKT = (hG1 * T[4], hG1 * T[5], hG2 * T[4], hG2 * T[5],
+           hG1 * T[0] + hG2 * T[2], hG1 * T[1] + hG2 * T[3])
+    if momentum:
+        V = (MOMENTUM * V[0] + hKT[0], MOMENTUM * V[1] + hKT[1], MOMENTUM * V[2] + hKT[2],
+             MOMENTUM * V[3] + hKT[3], MOMENTUM * V[4] + hKT[4], MOMENTUM * V[5] + hKT[5])
+        hKT = V
+    return (T[0] - hKT[0], T[1] - hKT[1], T[2] - hKT[2], T[3] - hKT[3], T[4] - hKT[4], T[5] - hKT[5]), V
+
+
+@numba.njit(cache=True)
+def side_crossed(T, r_min, r_max, x_left, x_right):
+    """phi >= 0 at r_min or r_max (see ``ReducedTrainer``), a nan anywhere counting as no (np.maximum)."""
+    hit, nan = False, False
+    for r in (r_min, r_max):
+        A, B = T[0] + T[1] * r, T[2] + T[3] * r
+        for phi in (-B - x_right * A, B - x_left * A):
+            hit |= phi >= 0
+            nan |= phi != phi
+    return hit and not nan
+
+
+@numba.njit(cache=True)
+def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, uniforms, r_ends, nonempty, gap,
+                   momentum, crossed, first):
+    """``uniforms.shape[0]`` epochs of the reduced trainer (arrays as in ``ReducedTrainer``,
+    networks last), each a step then the crossing test; updated in place. Epoch t of network k:
+    fits F = Sigma_s[w, (a, b)] from T_s Sigma_s(0) T_s^T (``side_fits``); r_j = p_j (E_j F + c - y_j);
+    h G = h E^T r; the maps' step (``side_update``) and likewise c. A network not yet ``crossed``
+    whose phi at a side's extreme r_i is >= 0 (``side_crossed``) gets crossed[k] = True,
+    first[k] = t + 1. One network at a time through all its epochs, its state in registers."""
+    m, P, epochs = E.shape[0], h.shape[0], uniforms.shape[0]
+    weights = np.empty((m, 1))
+    for k in range(P):
+        Tp, Tm, Vp, Vm = side_map(T, 0, k), side_map(T, 1, k), side_map(V, 0, k), side_map(V, 1, k)
+        ck, vck, hk = c[k], vc[k], h[k]
+        for t in range(epochs):
+            if t == 0 or uniforms.shape[2] > 0:
+                block_weights(weights, t, k, k + 1, p_t, cum_p, uniforms)
+            fa_p, fb_p = side_fits(Tp, sigma0[0, 0, 0, k], sigma0[0, 1, 0, k], sigma0[1, 1, 0, k])
+            fa_m, fb_m = side_fits(Tm, sigma0[0, 0, 1, k], sigma0[0, 1, 1, k], sigma0[1, 1, 1, k])
+            g0, g1, g2, g3, gc = 0.0, 0.0, 0.0, 0.0, 0.0
+            for j in range(m):
+                fit = E[j, 0] * fa_p + E[j, 1] * fa_m + E[j, 2] * fb_p + E[j, 3] * fb_m
+                r = weights[j, 0] * (fit + ck - y[j])
+                g0 += E[j, 0] * r
+                g1 += E[j, 1] * r
+                g2 += E[j, 2] * r
+                g3 += E[j, 3] * r
+                gc += r
+            Tp, Vp = side_update(Tp, Vp, hk * g0, hk * g2, momentum)
+            Tm, Vm = side_update(Tm, Vm, hk * g1, hk * g3, momentum)
+            step_c = hk * gc
+            if momentum:
+                vck = MOMENTUM * vck + step_c
+                step_c = vck
+            ck -= step_c
+            hit = (nonempty[0, k] and side_crossed(Tp, r_ends[0, 0, k], r_ends[1, 0, k], gap[0], gap[1])) \
+                or (nonempty[1, k] and side_crossed(Tm, r_ends[0, 1, k], r_ends[1, 1, k], gap[0], gap[1]))
+            if hit and not crossed[k]:
+                first[k], crossed[k] = t + 1, True
+        for s, Ts, Vs in ((0, Tp, Vp), (1, Tm, Vm)):
+            T[0, 0, s, k], T[0, 1, s, k], T[1, 0, s, k], T[1, 1, s, k], T[2, 0, s, k], T[2, 1, s, k] = Ts
+            if momentum:
+                V[0, 0, s, k], V[0, 1, s, k], V[1, 0, s, k], V[1, 1, s, k], V[2, 0, s, k], V[2, 1, s, k] = Vs
+        c[k], vc[k] = ck, vck
+
+
 # ============================================================================ training loop
 def check_stops(trainer, x, y, q, p, h, stopping, early):
     """The stopping criteria of one check for the running networks, in the paper's order
@@ -620,16 +891,24 @@ def batch_of(optimizer, batch_size=None):
     return None if batch_size == "full" else int(batch_size)
 
 
+def epoch_blocks(epochs, draws_per_epoch, max_draws=2**22):
+    """Split ``epochs`` into blocks of at most ``max_draws`` minibatch uniforms (32 MB) each."""
+    size = max(1, max_draws // max(draws_per_epoch, 1))
+    return [min(size, epochs - start) for start in range(0, epochs, size)]
+
+
 def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_checks, rng,
           keep_params=False, batch_size=None):
     """Train until every network has stopped or ``max_checks`` checks have passed.
 
     Every epoch: one step of all running networks, then the crossing test (a running flag:
-    has any kink left the gap of ``data_gap`` so far). Every ``epochs_per_check`` epochs: CROSSED
+    has any kink left the gap of ``data_gap`` so far), run by ``trainer.advance`` many epochs at
+    a time. Every ``epochs_per_check`` epochs: CROSSED
     networks leave first, then non-finite ones (DIVERGED), then ``check_stops``; stopped networks
     are dropped from the working arrays. With a minibatch size B (see ``batch_of``) each step uses
     weights Multinomial(B, p) / B from ``rng``: one (P, B) block of uniforms per epoch for all P
-    networks of the chunk, so the draws of a network do not depend on when the others stop.
+    networks of the chunk (drawn for several epochs at once, the same numbers in the same order),
+    so the draws of a network do not depend on when the others stop.
     Returns a dict of (P,) arrays: status, stop_epoch, first_cross_epoch, step_size, and
     (a, b, c, w) at the stop when ``keep_params``."""
     batch = batch_of(optimizer, batch_size)
@@ -648,17 +927,12 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     out["first_cross_epoch"][crossed] = 0
     epoch = 0
     for _ in range(max_checks):
-        for _ in range(epochs_per_check):
-            if batch:
-                weights = minibatch_weights(rng.random((P, batch))[alive], cum_p)
-            else:
-                weights = p_t
-            trainer.step(weights)
-            epoch += 1
-            new = trainer.crossed_now() & ~crossed
-            if new.any():
-                out["first_cross_epoch"][alive[new]] = epoch
-                crossed |= new
+        for epochs in epoch_blocks(epochs_per_check, P * (batch or 0)):
+            uniforms = np.ascontiguousarray(rng.random((epochs, P, batch))[:, alive]) if batch else None
+            first = trainer.advance(epochs, p_t, cum_p, uniforms, crossed)
+            new = first >= 0
+            out["first_cross_epoch"][alive[new]] = epoch + first[new]
+            epoch += epochs
         status = check_stops(trainer, x, y, q, p, h, stopping, early)
         status[~trainer.finite()] = "DIVERGED"
         status[crossed] = "CROSSED"
@@ -670,7 +944,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         out["stop_epoch"][alive[stop]] = epoch
         run = ~stop
         alive, p, q, h, crossed = alive[run], p[run], q[run], h[run], crossed[run]
-        p_t, cum_p = p_t[:, run], cum_p[:, run]
+        p_t, cum_p = np.ascontiguousarray(p_t[:, run]), np.ascontiguousarray(cum_p[:, run])
         early = {k: v[run] for k, v in early.items()}
         trainer.keep(run)
         if len(alive) == 0:
@@ -875,20 +1149,22 @@ def draw_problems(rng, runs, width, offset, init, step, data=None, leak=0.0):
     return x, y, p, q, (a, b, c, w), h
 
 
-def make_trainer(config, a, b, c, w, x, y, h):
-    """The configuration's engine set up on the networks (a, b, c, w)."""
-    if config["engine"] == "reduced":
-        return ReducedTrainer(a, b, c, w, x, y, h, config["optimizer"], leak=config["leak"])
-    return DenseTrainer(a, b, c, w, x, y, h, config["optimizer"], leak=config["leak"])
+def make_trainer(config, a, b, c, w, x, y, h, reference=False):
+    """The configuration's engine set up on the networks (a, b, c, w); its NumPy reference
+    (``benchmark`` only) when ``reference``."""
+    engines = {"reduced": (ReducedTrainer, ReferenceReducedTrainer), "dense": (DenseTrainer, ReferenceDenseTrainer)}
+    trainer_class = engines[config["engine"]][reference]
+    return trainer_class(a, b, c, w, x, y, h, config["optimizer"], leak=config["leak"])
 
 
-def simulate_chunk(config, offset, width, chunk, runs):
-    """Train one chunk of networks; returns the dict of result arrays (see ``train``)."""
+def simulate_chunk(config, offset, width, chunk, runs, reference=False):
+    """Train one chunk of networks (with the NumPy reference engine when ``reference``, see
+    ``benchmark``); returns the dict of result arrays (see ``train``)."""
     config = complete_config(config)
     rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
     x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, config["init"], config["step"],
                                                 DataSet.from_config(config), config["leak"])
-    return train(make_trainer(config, a, b, c, w, x, y, h), x, y, p, q, h, config["optimizer"],
+    return train(make_trainer(config, a, b, c, w, x, y, h, reference), x, y, p, q, h, config["optimizer"],
                  config["stopping"], config["epochs_per_check"], config["max_checks"], rng,
                  config["save_params"], batch_size=config["batch_size"])
 
@@ -1369,34 +1645,14 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
 
 
 # ============================================================================ benchmarks
-def naive_epoch(a, b, c, w, x, y, p, h):
-    """Baseline for ``benchmark`` only: a straightforward gd epoch on (P, m, n) arrays with
-    boolean-mask assignment, plus the crossing test."""
-    z = a[:, None, :] * x[None, :, None] + b[:, None, :]
-    active = z > 0
-    relu = z.copy()
-    relu[~active] = 0.0
-    f = c[:, None] + (relu * w[:, None, :]).sum(2)
-    r = (p * (f - y))[:, :, None]
-    masked = np.where(active, r, 0.0)
-    ga = w * (masked * x[None, :, None]).sum(1)
-    gb = w * masked.sum(1)
-    gw = (r * relu).sum(1)
-    a -= h[:, None] * ga
-    b -= h[:, None] * gb
-    w -= h[:, None] * gw
-    c -= h * r.sum((1, 2))
-    return np.any(np.abs(b) >= np.abs(a), axis=1)
-
-
-def epochs_per_second(epoch, seconds):
-    """Calls of ``epoch()`` per second, timed for at least ``seconds`` (after one warm-up call)."""
-    epoch()
-    calls, start = 0, time.perf_counter()
+def per_second(work, seconds):
+    """Units of work per second of ``work()`` (which returns how many units it did), timed for at
+    least ``seconds`` after one warm-up call."""
+    work()
+    done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        epoch()
-        calls += 1
-    return calls / (time.perf_counter() - start)
+        done += work()
+    return done / (time.perf_counter() - start)
 
 
 def benchmark_setup(n, P, seed=0):
@@ -1406,46 +1662,74 @@ def benchmark_setup(n, P, seed=0):
     return a, b, c, w, p, theory_step_size(a, b, w, X_DATA, p)
 
 
-def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1):
-    """Network-epochs per second (one gd epoch: step + crossing test) of the naive (P, m, n)
-    baseline, the dense and the reduced trainer, on ``threads`` BLAS threads; P = 2^16 / n for
-    the dense ones (4096 at n = 16, 32 at n = 2048) and 4096 for the reduced trainer. Also the time
-    of one certificate check of 4,096 networks at n = 16.
+def engine_rate(trainer_class, n, P, epochs, seconds):
+    """Network-epochs per second of full-batch gd (step + crossing test per epoch) of P networks
+    of width n, ``epochs`` epochs per call of ``advance``."""
+    a, b, c, w, p, h = benchmark_setup(n, P)
+    trainer = trainer_class(a, b, c, w, X_DATA, Y_DATA, h, "gd")
+    p_t = np.ascontiguousarray(p.T)
+    cum_p, crossed = np.cumsum(p_t, axis=0), np.zeros(P, dtype=bool)
+
+    def advance():
+        trainer.advance(epochs, p_t, cum_p, None, crossed)
+        return P * epochs
+    return per_second(advance, seconds)
+
+
+def study_wall_time(width, runs, reference):
+    """Seconds to compute every chunk of ``run --widths width --runs runs`` (paper settings,
+    offset 0, one process) with the compiled engine, or the NumPy reference engine."""
+    config = make_config("paper", offsets=[0.0], widths=[width], runs=runs)
+    start = time.perf_counter()
+    for task in chunk_tasks("unused", config):
+        simulate_chunk(config, task["offset"], width, task["chunk"], task["runs"], reference)
+    return time.perf_counter() - start
+
+
+def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, study_runs=2000):
+    """The compiled engines against their NumPy references, side by side in one process on
+    ``threads`` BLAS threads: network-epochs per second of full-batch gd (step + crossing test)
+    of the reduced trainer (4096 networks) and the dense trainer (2^16 / n networks, at least 8),
+    and their ratio compiled / NumPy. Then the wall time of the study
+    ``run --widths study_width --runs study_runs --offsets 0`` (paper settings, one process) with
+    each engine (study_runs 0 skips it), and of one certificate check of 4,096 networks at n = 16.
 
     Args:
         widths: comma list of widths n >= 2.
         seconds: time per measurement, > 0.
         threads: BLAS threads, >= 1.
+        study_width: width n >= 2 of the timed study.
+        study_runs: networks of the timed study, >= 0 (0 skips it).
     """
     from threadpoolctl import threadpool_limits
 
     widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
     seconds = utils.check_float("seconds", seconds, 0.0, strict=True)
-    x, y = X_DATA, Y_DATA
-    with threadpool_limits(utils.check_int("threads", threads, 1)):
-        print(f"{'n':>6} {'P dense':>8} {'naive':>12} {'dense':>12} {'reduced':>12}"
-              f" {'dense/naive':>12} {'reduced/dense':>14}   (network-epochs/s)")
+    threads = utils.check_int("threads", threads, 1)
+    study_width = utils.check_int("study_width", study_width, 2)
+    study_runs = utils.check_int("study_runs", study_runs, 0)
+    with threadpool_limits(threads):
+        print(f"{'n':>6} {'engine':>8} {'networks':>9} {'NumPy':>12} {'compiled':>12} {'ratio':>7}"
+              f"   (network-epochs/s, {threads} thread(s))")
         for n in widths:
-            P = max(2**16 // n, 8)
-            a, b, c, w, p, h = benchmark_setup(n, P)
-            naive = P * epochs_per_second(lambda: naive_epoch(a, b, c, w, x, y, p, h), seconds)
-            rates = []
-            for trainer_class, P_run in ((DenseTrainer, P), (ReducedTrainer, 4096)):
-                a, b, c, w, p, h = benchmark_setup(n, P_run)
-                trainer = trainer_class(a, b, c, w, x, y, h, "gd")
-                p_t = np.ascontiguousarray(p.T)
-
-                def epoch():
-                    trainer.step(p_t)
-                    trainer.crossed_now()
-                rates.append(P_run * epochs_per_second(epoch, seconds))
-            dense, reduced = rates
-            print(f"{n:>6} {P:>8} {naive:>12.4g} {dense:>12.4g} {reduced:>12.4g}"
-                  f" {dense / naive:>12.2f} {reduced / dense:>14.1f}")
+            for name, classes, P, epochs in (
+                    ("reduced", (ReferenceReducedTrainer, ReducedTrainer), 4096, 100),
+                    ("dense", (ReferenceDenseTrainer, DenseTrainer), max(2**16 // n, 8), 10)):
+                numpy_rate, compiled_rate = (engine_rate(cls, n, P, epochs, seconds) for cls in classes)
+                print(f"{n:>6} {name:>8} {P:>9} {numpy_rate:>12.4g} {compiled_rate:>12.4g}"
+                      f" {compiled_rate / numpy_rate:>7.1f}", flush=True)
+        if study_runs:
+            times = [study_wall_time(study_width, study_runs, reference) for reference in (True, False)]
+            print(f"study --widths {study_width} --runs {study_runs} --offsets 0, one process: NumPy "
+                  f"{times[0]:.1f} s, compiled {times[1]:.1f} s, ratio {times[0] / times[1]:.1f}")
         a, b, c, w, p, h = benchmark_setup(16, 4096)
         c += 0.1
-        check = 1.0 / epochs_per_second(lambda: certify(a, b, c, w, x, y, p, h), seconds)
-        print(f"certificate check, 4096 networks at n = 16: {1e3 * check:.2f} ms")
+
+        def check():
+            certify(a, b, c, w, X_DATA, Y_DATA, p, h)
+            return 1
+        check_time = 1.0 / per_second(check, seconds)
+        print(f"certificate check, 4096 networks at n = 16: {1e3 * check_time:.2f} ms")
 
 
 # ============================================================================ CLI

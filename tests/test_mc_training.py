@@ -141,9 +141,8 @@ def test_certified_networks_never_cross_in_50000_more_epochs():
     trainer = mc.DenseTrainer(*(out[k][certified] for k in "abcw"), X, Y, h[certified], "gd",
                               sign_a0=a[certified])
     ever_crossed = trainer.crossed_now()
-    for _ in range(50_000):
-        trainer.step(p[certified].T)
-        ever_crossed |= trainer.crossed_now()
+    p_t = np.ascontiguousarray(p[certified].T)
+    trainer.advance(50_000, p_t, p_t, None, ever_crossed)  # crossing tested after every epoch
     assert not ever_crossed.any()
 
 
@@ -324,9 +323,8 @@ def test_reduced_moments_equal_moments_of_reconstructed_units():
     p = mc.sample_weights(rng, 50, 256)
     trainer = mc.ReducedTrainer(a, b, c, w, X, Y, mc.theory_step_size(a, b, w, X, p), "momentum")
     crossed = trainer.crossed_now()
-    for _ in range(100):
-        trainer.step(p.T)
-        crossed |= trainer.crossed_now()
+    p_t = np.ascontiguousarray(p.T)
+    trainer.advance(100, p_t, np.cumsum(p_t, axis=0), None, crossed)
     a_t, b_t, _, w_t = trainer.params()
     assert (~crossed).sum() > 25
     np.testing.assert_allclose(trainer.moments()[~crossed], mc.unit_moments(a_t, b_t, w_t)[~crossed],

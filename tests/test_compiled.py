@@ -1,0 +1,81 @@
+"""The compiled training loops (numba) against the NumPy reference engines they replace: the same
+networks, the same draws, the same statuses, stop and first-crossing epochs, and parameters
+within 1e-10 relative, on 2,000 networks per optimiser at n = 16 and n = 256."""
+import numpy as np
+import pytest
+
+import mc_training as mc
+
+ASYMMETRIC = mc.DataSet([-4.0, -2.5, -1.5, -0.5, 0.7, 1.2, 2.0, 3.5, 5.0],
+                        [0.5, -0.5, 0.3, 0.1, 0.2, 0.3, -0.2, 0.1, 0.4],
+                        [0.05, 0.1, 0.15, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1])
+
+
+def train_both(engines, optimizer, n, P=2000, batch_size=None, leak=0.0, data=mc.DataSet(), checks=8,
+               epochs_per_check=100):
+    """Train the same P networks (seed 6) with each engine class for ``checks`` x ``epochs_per_check``
+    epochs."""
+    stopping = ["crossing", "sufficient"] if optimizer == "gd" and batch_size is None and leak == 0 \
+        else ["crossing", "early"]
+    results = []
+    for engine in engines:
+        rng = np.random.default_rng(6)
+        p = mc.sample_weights(rng, P, n**2, probs=data.probs)
+        q = mc.sample_weights(rng, P, n**2, probs=data.probs)
+        a, b, c, w = mc.init_params(rng, P, n)
+        h = mc.theory_step_size(a, b, w, data.x, p, leak)
+        trainer = engine(a, b, c, w, data.x, data.y, h, optimizer, leak=leak)
+        results.append(mc.train(trainer, data.x, data.y, p, q, h, optimizer, stopping, epochs_per_check, checks, rng,
+                                keep_params=True, batch_size=batch_size))
+    return results
+
+
+def assert_same_results(reference, compiled, min_never=0.1):
+    for key in ("status", "stop_epoch", "first_cross_epoch"):
+        np.testing.assert_array_equal(reference[key], compiled[key], err_msg=key)
+    assert len(set(reference["status"])) >= 2  # a comparison across several outcomes
+    never = reference["first_cross_epoch"] < 0  # a crossed network's later trajectory is not the true one
+    assert never.sum() > min_never * len(never)
+    for key in "abcw":
+        d, r = reference[key][never], compiled[key][never]
+        scale = np.maximum(np.abs(d), 1e-3 * np.abs(d).max())
+        assert np.max(np.abs(d - r) / scale) < 1e-10, key
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "sgd"])
+@pytest.mark.parametrize("n", [16, 256])
+def test_compiled_reduced_engine_equals_numpy_reference(optimizer, n):
+    assert_same_results(*train_both((mc.ReferenceReducedTrainer, mc.ReducedTrainer), optimizer, n))
+
+
+def test_compiled_reduced_engine_with_leak_minibatch_and_own_data():
+    assert_same_results(*train_both((mc.ReferenceReducedTrainer, mc.ReducedTrainer), "gd", 16,
+                                    P=600, batch_size=8, leak=0.1, data=ASYMMETRIC))
+
+
+@pytest.mark.parametrize("optimizer, batch_size", [("gd", None), ("momentum", None), ("adam", 16)])
+@pytest.mark.parametrize("n", [16, 256])
+def test_compiled_dense_engine_equals_numpy_reference(optimizer, batch_size, n):
+    """Few epochs, as the NumPy reference is slow at n = 256; adam networks cross early."""
+    results = train_both((mc.ReferenceDenseTrainer, mc.DenseTrainer), optimizer, n, batch_size=batch_size,
+                         checks=3, epochs_per_check=20)
+    assert_same_results(*results, min_never=0.002)
+
+
+def test_compiled_dense_engine_with_leak_minibatch_and_own_data():
+    assert_same_results(*train_both((mc.ReferenceDenseTrainer, mc.DenseTrainer), "gd", 16, P=600,
+                                    batch_size=8, leak=0.1, data=ASYMMETRIC, checks=4, epochs_per_check=50))
+
+
+def test_compiled_minibatch_weights_are_the_inverse_cdf_counts():
+    """block_weights draws the categories of ``minibatch_weights`` from the same uniforms,
+    including draws exactly on a cumulative sum and categories of probability 0."""
+    rng = np.random.default_rng(3)
+    p = rng.multinomial(40, [0.3, 0.0, 0.2, 0.25, 0.25], size=70).T / 40  # some p_j = 0
+    cum_p = np.cumsum(p, axis=0)
+    uniforms = rng.random((2, 70, 9))
+    uniforms[1, :, 0] = cum_p[0]  # on the boundary: the next category
+    weights = np.empty((5, 64))
+    for t in range(2):
+        mc.block_weights(weights, t, 6, 70, p, cum_p, uniforms)
+        np.testing.assert_array_equal(weights, mc.minibatch_weights(uniforms[t, 6:], cum_p[:, 6:]))
