@@ -17,7 +17,8 @@ p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total  as a function of n.
 
 Layout of this file: data and model; theory (step size, certificate); optimisers and the two
 trainers (dense: O(n) per network-epoch, any optimiser; reduced: exact O(1) per network-epoch for
-gd, momentum and sgd at any batch size); the training loop with its stopping criteria; the Monte
+gd, momentum and sgd at any batch size), each running its epochs in a numba-compiled loop, with
+its NumPy per-epoch reference (tests and benchmark only); the training loop with its stopping criteria; the Monte
 Carlo runner and its chunk files; the probability of the theorem's event; benchmarks; the CLI.
 """
 import hashlib
