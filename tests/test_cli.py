@@ -151,7 +151,7 @@ def workers_started(pgid):
 def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, delay):
     """Ctrl-C in a terminal signals the whole process group: the command and its loky workers."""
     out = tmp_path / "run"
-    process = script("mc_training.py", "run", "--widths", "64", "--runs", "400", "--chunk_size", "100",
+    process = script("mc_training.py", "run", "--widths", "512", "--runs", "2000", "--chunk_size", "100",
                      "--jobs", "2", "--engine", "dense", "--out", str(out), cwd=tmp_path, start_new_session=True,
                      preexec_fn=like_a_terminal)
     deadline = time.time() + 60
