@@ -452,12 +452,6 @@ def tex_note(lines):
     return r" \\ ".join(line.replace("%", r"\%").replace("–", "--") for line in lines)
 
 
-def tex_escape(text):
-    """``text`` with the characters LaTeX treats specially escaped; 'Delta' becomes $\\Delta$."""
-    text = re.sub(r"([_%&#$])", r"\\\1", str(text))
-    return re.sub(r"Delta = (\S+)", r"$\\Delta = \1$", text)
-
-
 def tex_number(value):
     return f"{value:.6g}"
 
@@ -490,7 +484,7 @@ def pgfplots_body(runs, rows):
                   f"line width={utils.LINE_WIDTH_PT}pt, error bars/.cd, y dir=both, y explicit,",
                   f"  error bar style={{line width={utils.LINE_WIDTH_PT}pt}}]",
                   f"  coordinates {{{points}}};",
-                  f"\\addlegendentry{{{tex_escape(labels[key])}}}"]
+                  f"\\addlegendentry{{{utils.tex_escape(labels[key])}}}"]
     lines += [f"\\addplot[guide, dashed, line width={utils.LINE_WIDTH_PT}pt, domain={widths[0]}:{widths[-1]}, "
               f"samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
               r"\addlegendentry{$2/\sqrt{n}$}",

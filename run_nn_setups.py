@@ -143,11 +143,12 @@ def check_bias(mode, gain):
     return mode, gain
 
 
-def hidden_biases(mode, gain, W_eff, first_batch, generator):
+def hidden_biases(mode, gain, W_eff, X_train, generator):
     """Hidden biases b (P, 1, m) and sign flips s (P, 1, m) for the units' incoming weights.
 
-    W_eff (P, d, m): effective first-layer weights m1 W; first_batch (P, B, d): each network's
-    first training minibatch, used by the data-dependent modes (pre-activations Z = x^T W_eff)."""
+    W_eff (P, d, m): effective first-layer weights m1 W; X_train (P, n, d): each network's whole
+    training set, from which the data-dependent modes draw (as published; pre-activations
+    Z = x^T W_eff)."""
     P, d, m = W_eff.shape
     shape, like = (P, 1, m), dict(device=W_eff.device, dtype=W_eff.dtype)
     no_flip = torch.ones(shape, **like)
@@ -160,58 +161,94 @@ def hidden_biases(mode, gain, W_eff, first_batch, generator):
         u = low + (high - low) * torch.rand(shape, generator=generator, **like)
         unit = {"one": 1.0, "fan_in": 1 / math.sqrt(d), "norm": W_eff.norm(dim=1, keepdim=True)}[scale]
         return gain * u * unit, no_flip
-    return data_biases(mode, torch.bmm(first_batch, W_eff), generator)
+    return data_biases(mode, X_train, W_eff, generator)
 
 
-def data_biases(mode, Z, generator):
-    """Data-dependent biases from first-batch pre-activations Z (P, B, m); returns (b, s) as above.
+def pre_activations_at(X, W_eff, index):
+    """Z_{p, index[p, j], j} = x_{index[p, j]}^T W_eff[p, :, j]: unit j's pre-activation (without
+    bias) at its own training point; X (P, n, d), W_eff (P, d, m), index (P, m) -> (P, m)."""
+    points = X.gather(1, index[..., None].expand(-1, -1, X.shape[2]))       # (P, m, d)
+    return (points * W_eff.transpose(1, 2)).sum(2)
 
-    kink-point-k:   b = -sum_j lambda_j Z_j over k distinct random batch points, lambda ~ Dirichlet(1..1)
-    kink-range:     b ~ U(-max_j Z_j, -min_j Z_j)
-    kink-neg-point: random point j; s = sign(Z_j); b = -|Z_j| (the kink passes through x_j)
-    mean:           b = -mean_j Z_j"""
-    P, B, m = Z.shape
-    no_flip = torch.ones((P, 1, m), device=Z.device, dtype=Z.dtype)
-    rand = lambda *shape: torch.rand(shape, generator=generator, device=Z.device, dtype=Z.dtype)  # noqa: E731
+
+def pre_activation_range(X, W_eff, slice_size=4096):
+    """min_i and max_i of x_i^T W_eff over all points, each (P, 1, m); points taken in slices so
+    that no (P, n, m) tensor is formed."""
+    low = high = None
+    for i in range(0, X.shape[1], slice_size):
+        Z = torch.bmm(X[:, i:i + slice_size], W_eff)
+        low = Z.amin(1, keepdim=True) if low is None else torch.minimum(low, Z.amin(1, keepdim=True))
+        high = Z.amax(1, keepdim=True) if high is None else torch.maximum(high, Z.amax(1, keepdim=True))
+    return low, high
+
+
+def distinct_indices(n, k, shape, generator):
+    """k distinct indices of range(n), uniform over k-subsets, for every entry of ``shape``:
+    a list of k tensors of ``shape``. Floyd's algorithm: for i = n-k .. n-1 draw t ~ U{0..i} and
+    take t, or i if t was already taken; the loop runs over k only."""
+    chosen = []
+    for i in range(n - k, n):
+        t = torch.randint(i + 1, shape, generator=generator, device=generator.device)
+        taken = torch.zeros(shape, dtype=torch.bool, device=t.device)
+        for c in chosen:
+            taken |= c == t
+        chosen.append(torch.where(taken, i, t))
+    return chosen
+
+
+def data_biases(mode, X, W_eff, generator):
+    """Data-dependent biases from the pre-activations Z_i = x_i^T W_eff at the training points
+    x_1 .. x_n of X (P, n, d); returns (b, s) as in ``hidden_biases``. Per unit:
+
+    kink-point-k:   b = -sum_j lambda_j Z_j over k distinct random points, lambda ~ Dirichlet(1..1)
+    kink-range:     b ~ U(-max_i Z_i, -min_i Z_i)
+    kink-neg-point: a random point j; s = sign(Z_j); b = -|Z_j| (the kink passes through x_j)
+    mean:           b = -mean_i Z_i = -(mean_i x_i)^T W_eff"""
+    P, n, _ = X.shape
+    m = W_eff.shape[2]
+    no_flip = torch.ones((P, 1, m), device=X.device, dtype=X.dtype)
+    rand = lambda *shape: torch.rand(shape, generator=generator, device=X.device, dtype=X.dtype)  # noqa: E731
     if mode == "mean":
-        return -Z.mean(1, keepdim=True), no_flip
+        return -torch.bmm(X.mean(1, keepdim=True), W_eff), no_flip
     if mode == "kink-range":
-        low, high = Z.min(1, keepdim=True).values, Z.max(1, keepdim=True).values
+        low, high = pre_activation_range(X, W_eff)
         return -(low + rand(P, 1, m) * (high - low)), no_flip
     if mode == "kink-neg-point":
-        z = Z.gather(1, torch.randint(B, (P, 1, m), generator=generator, device=Z.device))
-        return -z.abs(), torch.where(z < 0, -1.0, 1.0).to(Z.dtype)
+        z = pre_activations_at(X, W_eff, torch.randint(n, (P, m), generator=generator, device=X.device))[:, None]
+        return -z.abs(), torch.where(z < 0, -1.0, 1.0).to(X.dtype)
     k = int(mode.rsplit("-", 1)[1])
-    utils.require(k <= B, f"--bias {mode} needs k <= the batch size {B}")
-    chosen = torch.argsort(rand(P, B, m), dim=1)[:, :k]                 # (P, k, m) distinct points
-    weights = -torch.log1p(-rand(P, k, m))                              # Exp(1); normalised: Dirichlet
-    weights = weights / weights.sum(1, keepdim=True)
-    return -(weights * Z.gather(1, chosen)).sum(1, keepdim=True), no_flip
+    utils.require(k <= n, f"--bias {mode} needs k <= the number of training points {n}")
+    points = distinct_indices(n, k, (P, m), generator)
+    weights = -torch.log1p(-rand(k, P, m))                              # Exp(1); normalised: Dirichlet
+    weights = weights / weights.sum(0)
+    offset = sum(w * pre_activations_at(X, W_eff, index) for w, index in zip(weights, points))
+    return -offset[:, None], no_flip
 
 
-def init_networks(param, bias, bias_gain, first_batch, width, generator):
-    """P two-layer ReLU networks of ``width`` units for inputs first_batch (P, B, d).
+def init_networks(param, bias, bias_gain, X_train, width, generator):
+    """P two-layer ReLU networks of ``width`` units for the training sets X_train (P, n, d),
+    drawn with ``generator`` on X_train's device and dtype.
 
     The standard normal draws are the same for He and NTK (only their scaling differs), so both
     parameterisations give the same function from the same generator state. Output bias 0.
     Returns (params, mults) as used by ``forward``."""
-    P, _, d = first_batch.shape
-    like = dict(device=first_batch.device, dtype=first_batch.dtype)
+    P, _, d = X_train.shape
+    like = dict(device=X_train.device, dtype=X_train.dtype)
     (std1, m1), (std2, m2) = layer_scales(param, d), layer_scales(param, width)
     W = std1 * torch.randn((P, d, width), generator=generator, **like)
     a = std2 * torch.randn((P, width, 1), generator=generator, **like)
-    b, flip = hidden_biases(bias, bias_gain, m1 * W, first_batch, generator)
+    b, flip = hidden_biases(bias, bias_gain, m1 * W, X_train, generator)
     params = dict(W=W * flip, b=b, a=a, c=torch.zeros((P, 1, 1), **like))
     return params, (m1, m2)
 
 
 # ============================================================================= training
-OPTIMISERS = ("sgd", "sgd-momentum", "adam")
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam")
 BASE_STEPS = {("adam", "he"): 1e-2, ("adam", "ntk"): 8e-2, ("sgd", "he"): 8e-3, ("sgd", "ntk"): 8e-1,
               ("sgd-momentum", "he"): 8e-3, ("sgd-momentum", "ntk"): 8e-1}
 
 
-def make_optimiser(name, tensors, lr):
+def make_optimizer(name, tensors, lr):
     """Plain SGD, SGD with momentum 0.9 or Adam (PyTorch defaults); all act elementwise, so
     networks stay independent."""
     if name == "adam":
@@ -219,10 +256,12 @@ def make_optimiser(name, tensors, lr):
     return torch.optim.SGD(tensors, lr=lr, momentum=0.9 if name == "sgd-momentum" else 0.0)
 
 
-def epoch_orders(n_networks, n_train, generator, device):
-    """An endless stream of per-epoch orders (P, n_train): an independent shuffle per network."""
+def epoch_orders(runs, n_train, generator, device):
+    """An endless stream of per-epoch orders (P, n_train): an independent shuffle per network,
+    drawn with ``generator`` (on the CPU, so that every device gets the same orders) and then
+    moved to ``device``."""
     while True:
-        yield torch.argsort(torch.rand((n_networks, n_train), generator=generator, device=device), dim=1)
+        yield torch.argsort(torch.rand((runs, n_train), generator=generator), dim=1).to(device)
 
 
 def rmse(params, mults, X, y, y_std, slice_size=4096):
@@ -234,7 +273,7 @@ def rmse(params, mults, X, y, y_std, slice_size=4096):
     return (sq / X.shape[1]).sqrt() * y_std[:, 0, 0]
 
 
-def train_networks(params, mults, data, optimiser, lr, n_epochs, valid_every, batch_size, orders,
+def train_networks(params, mults, data, optimizer, lr, n_epochs, valid_every, batch_size, orders,
                    curve_X=None, progress=False):
     """Train all P networks at once by minibatch steps on sum_p (1/B) sum_{i in batch_p} (f_p(x_i) - y_i)^2.
 
@@ -249,7 +288,7 @@ def train_networks(params, mults, data, optimiser, lr, n_epochs, valid_every, ba
     X, y = data["X_train"], data["y_train"]
     P, n_train, _ = X.shape
     tensors = [params[k].requires_grad_() for k in PARAM_NAMES]
-    opt = make_optimiser(optimiser, tensors, lr)
+    opt = make_optimizer(optimizer, tensors, lr)
     rows = torch.arange(P, device=X.device)[:, None]
     diverged = torch.zeros(P, dtype=torch.bool, device=X.device)
     best_valid = torch.full((P,), math.inf, dtype=X.dtype, device=X.device)
@@ -291,6 +330,7 @@ def train_networks(params, mults, data, optimiser, lr, n_epochs, valid_every, ba
 STATISTICS = ("last_train", "last_valid", "last_test", "best_valid", "best_test")
 CURVE_POINTS = 256
 CURVE_RANGE = 1.8  # the 1-D curve is recorded on [-1.8, 1.8], beyond both sqrt(3) and 1/EX_SCALE
+RESULT_FORMAT = "kinks-nn-result/2"
 
 
 def chunk_seed(seed, chunk):
@@ -298,24 +338,36 @@ def chunk_seed(seed, chunk):
     return int(np.random.SeedSequence([seed, chunk]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def train_chunk(task, chunk, progress=False):
-    """Data, initialisation and training of one chunk of P / n_chunks networks of ``task``.
-    Returns train_networks' dict as numpy arrays, plus the 1-D training data in original units."""
+def chunk_start(task, chunk):
+    """Data, initial networks and batch orders of chunk ``chunk`` of ``task``, on the task's device.
+
+    All of it is drawn on the CPU in float64 from the chunk's seed (data with NumPy, parameters and
+    orders with a CPU torch.Generator) and only then cast to the run dtype and moved, so every
+    device and thread count starts from identical tensors. Returns (data, params, mults, orders)."""
     device, dtype = utils.torch_device(task["device"]), utils.torch_dtype(task["dtype"])
-    P = task["n_networks"] // task["n_chunks"]
+    P = task["runs"] // task["n_chunks"]
     seed = chunk_seed(task["seed"], chunk)
-    data = make_datasets(task["dataset"], P, task["n_train"], task["n_valid"], task["n_test"], seed, device, dtype)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    orders = epoch_orders(P, task["n_train"], generator, device)
-    first = next(orders)
-    rows = torch.arange(P, device=device)[:, None]
-    params, mults = init_networks(task["param"], task["bias"], task["bias_gain"],
-                                  data["X_train"][rows, first[:, :task["batch_size"]]], task["width"], generator)
+    data = make_datasets(task["dataset"], P, task["n_train"], task["n_valid"], task["n_test"], seed,
+                         dtype=torch.float64)
+    generator = torch.Generator().manual_seed(seed)
+    params, mults = init_networks(task["param"], task["bias"], task["bias_gain"], data["X_train"], task["width"],
+                                  generator)
+    move = lambda tensor: tensor.to(device=device, dtype=dtype)  # noqa: E731
+    data = {k: v if k == "bayes_rmse" else move(v) for k, v in data.items()}
+    params = {k: move(v) for k, v in params.items()}
+    return data, params, mults, epoch_orders(P, task["n_train"], generator, device)
+
+
+def train_chunk(task, chunk, progress=False):
+    """Train chunk ``chunk`` of P / n_chunks networks of ``task`` (see ``chunk_start``).
+    Returns train_networks' dict as numpy arrays, plus the 1-D training data in original units."""
+    data, params, mults, orders = chunk_start(task, chunk)
     one_d = data["X_train"].shape[2] == 1
-    grid = torch.linspace(-CURVE_RANGE, CURVE_RANGE, CURVE_POINTS, device=device, dtype=dtype)
+    grid = torch.linspace(-CURVE_RANGE, CURVE_RANGE, CURVE_POINTS, device=data["X_train"].device,
+                          dtype=data["X_train"].dtype)
     curve_X = (grid[None, :, None] - data["x_mean"]) / data["x_std"] if one_d else None
-    out = train_networks(params, mults, data, task["optimiser"], task["lr"], task["n_epochs"],
-                         task["valid_every"], task["batch_size"], itertools.chain([first], orders), curve_X, progress)
+    out = train_networks(params, mults, data, task["optimizer"], task["lr"], task["n_epochs"],
+                         task["valid_every"], task["batch_size"], orders, curve_X, progress)
     if one_d:
         out["best_curve"] = out["best_curve"] * data["y_std"][:, :, 0] + data["y_mean"][:, :, 0]
         out["train_x"] = (data["X_train"] * data["x_std"] + data["x_mean"])[..., 0]
@@ -330,16 +382,30 @@ def finite_or_none(x):
     return float(x) if np.isfinite(x) else None
 
 
+RUNTIME_KEYS = ("path", "threads", "device")  # how a task runs, not what it computes
+
+
+def task_settings(task):
+    """The settings that determine a task's result: the task without its runtime keys."""
+    return {k: v for k, v in task.items() if k not in RUNTIME_KEYS}
+
+
+def settings_differences(there, here):
+    """'key: A there, B here' for every key whose value differs between two settings dicts."""
+    return [f"{k}: {there.get(k)!r} there, {here.get(k)!r} here" for k in sorted(set(there) | set(here))
+            if there.get(k) != here.get(k)]
+
+
 def summarise(task, chunks, wall_time):
-    """The plain-JSON result of a task from its chunks' outputs: mean and std (ddof 0) over
-    networks of each statistic, per-network best valid/test RMSEs, diverged count, wall time and,
-    for 1-D data, the best-validation function and training data of the median network."""
+    """The plain-JSON result of a task from its chunks' outputs: its settings, mean and std (ddof 0)
+    over networks of each statistic, per-network best valid/test RMSEs, diverged count, wall time,
+    device and, for 1-D data, the best-validation function and training data of the median network."""
     per_net = {k: np.concatenate([c[k] for c in chunks]) for k in STATISTICS + ("diverged",)}
     with np.errstate(invalid="ignore"):  # non-finite RMSEs of diverged networks give NaN, then null
         means, stds = ({k: finite_or_none(reduce(per_net[k])) for k in STATISTICS} for reduce in (np.mean, np.std))
-    summary = dict(task={k: v for k, v in task.items() if k != "path"}, n_networks=len(per_net["diverged"]),
-                   diverged=int(per_net["diverged"].sum()), wall_time_s=wall_time, bayes_rmse=chunks[0]["bayes_rmse"],
-                   mean=means, std=stds,
+    summary = dict(format=RESULT_FORMAT, task=task_settings(task), device=str(task["device"]),
+                   runs=len(per_net["diverged"]), diverged=int(per_net["diverged"].sum()), wall_time_s=wall_time,
+                   bayes_rmse=chunks[0]["bayes_rmse"], mean=means, std=stds,
                    per_network={k: [finite_or_none(v) for v in per_net[k]] for k in ("best_valid", "best_test")})
     best_test = per_net["best_test"]
     if "best_curve" in chunks[0] and np.isfinite(best_test).any():
@@ -359,29 +425,54 @@ def execute(task, progress=False):
     return summarise(task, chunks, time.perf_counter() - start)
 
 
+# ============================================================================= result files
+class ResultError(Exception):
+    """A result file that is unreadable, truncated, corrupt or of another format."""
+
+
+def read_result(path):
+    """A result file's contents, validated: JSON of format RESULT_FORMAT with the task settings,
+    runs, diverged, mean/std of every statistic (finite or null) and one per-network best valid
+    and best test RMSE per run. Raises ResultError naming the file and what is wrong."""
+    try:
+        result = utils.load_json(path)
+    except (OSError, ValueError) as error:
+        raise ResultError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
+    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
+        raise ResultError(f"{path}: not a result file of format {RESULT_FORMAT}")
+    missing = {"task", "runs", "diverged", "mean", "std", "per_network"} - set(result)
+    if missing:
+        raise ResultError(f"{path}: missing fields {sorted(missing)}")
+    stats_ok = all(isinstance(result[k], dict) and set(STATISTICS) <= set(result[k]) for k in ("mean", "std"))
+    if not stats_ok or not all(v is None or (isinstance(v, (int, float)) and math.isfinite(v))
+                               for k in ("mean", "std") for v in result[k].values()):
+        raise ResultError(f"{path}: mean/std must hold a finite number or null for each of {', '.join(STATISTICS)}")
+    per_network = result["per_network"]
+    if not (isinstance(per_network, dict) and all(isinstance(per_network.get(k), list) and
+                                                  len(per_network[k]) == result["runs"]
+                                                  for k in ("best_valid", "best_test"))):
+        raise ResultError(f"{path}: per_network must list best_valid and best_test for each of the {result['runs']} runs")
+    return result
+
+
 def run_task(task):
     """The sweep's unit of work: train the task's networks and write its JSON result to
-    task['path'] atomically; an existing file is left as it is. Returns (path, 'done'|'skipped')."""
+    task['path'] atomically. An existing file with the task's settings is kept; one with other
+    settings, or a corrupt one, is named on stderr and recomputed. Returns (path, 'done'|'skipped')."""
     path = Path(task["path"])
     if path.exists():
-        return str(path), "skipped"
+        try:
+            there = read_result(path)["task"]
+            if there == task_settings(task):
+                return str(path), "skipped"
+            print(f"warning: {path} holds other settings ({'; '.join(settings_differences(there, task_settings(task)))});"
+                  f" recomputing it", file=sys.stderr)
+        except ResultError as error:
+            print(f"warning: {error}; recomputing it", file=sys.stderr)
     if task.get("threads"):
         torch.set_num_threads(task["threads"])
     utils.save_json(path, execute(task))
     return str(path), "done"
-
-
-def read_result(path):
-    """A result file's contents, or None (the file named on stderr) if it is unreadable or lacks
-    the task, mean, diverged and per_network fields."""
-    try:
-        result = utils.load_json(path)
-        assert isinstance(result, dict) and {"task", "mean", "diverged", "per_network"} <= set(result)
-        assert result["mean"]["best_valid"] is None or math.isfinite(result["mean"]["best_valid"])
-        return result
-    except Exception as error:  # noqa: BLE001 - any fault in a result file means: skip it
-        print(f"skipping corrupt result file {path}: {type(error).__name__} {error}", file=sys.stderr)
-        return None
 
 
 def choose_step(results):
@@ -391,35 +482,43 @@ def choose_step(results):
     return min(ok, key=lambda r: r["mean"]["best_valid"]) if ok else None
 
 
+def bracketed(chosen, results):
+    """Whether the chosen step is bracketed: some step of the same configuration was tried on
+    either side of it (a diverged larger step counts), so the minimum is not at an edge."""
+    exponents = [r["task"]["step_exponent"] for r in results]
+    e = chosen["task"]["step_exponent"]
+    return min(exponents) < e < max(exponents)
+
+
 # ============================================================================= tasks and grids
 def config_label(task):
-    """Folder name of a configuration: <param>_<optimiser>_<bias>, with x<gain> unless gain 1."""
+    """Folder name of a configuration: <param>_<optimizer>_<bias>, with x<gain> unless gain 1."""
     gain = "" if task["bias_gain"] == 1 else f"x{task['bias_gain']:g}"
-    return f"{task['param']}_{task['optimiser']}_{task['bias']}{gain}"
+    return f"{task['param']}_{task['optimizer']}_{task['bias']}{gain}"
 
 
-def make_task(dataset="ex", param="he", optimiser="adam", bias="zero", bias_gain=1.0, step_exponent=0, lr=None,
-              n_networks=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
+def make_task(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, step_exponent=0, lr=None,
+              runs=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
               train_per_dim=256, n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", path=None):
     """A validated plain-dict task. The step is lr, or else base step * 2^(step_exponent / 8);
     n_train = train_per_dim * d, n_epochs = epoch_budget / d, validation every valid_budget / d
     epochs (each rounded, at least 1)."""
     _, d = parse_dataset(dataset)
     utils.check_choice("param", param, PARAMETERISATIONS)
-    utils.check_choice("optimiser", optimiser, OPTIMISERS)
+    utils.check_choice("optimizer", optimizer, OPTIMIZERS)
     bias, bias_gain = check_bias(bias, bias_gain)
     step_exponent = utils.check_int("step_exponent", step_exponent, minimum=-10 ** 6)
-    lr = BASE_STEPS[optimiser, param] * 2 ** (step_exponent / 8) if lr is None else lr
+    lr = BASE_STEPS[optimizer, param] * 2 ** (step_exponent / 8) if lr is None else lr
     sizes = {name: utils.check_int(name, value) for name, value in dict(
-        n_networks=n_networks, n_chunks=n_chunks, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget,
+        runs=runs, n_chunks=n_chunks, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget,
         batch_size=batch_size, train_per_dim=train_per_dim, n_valid=n_valid, n_test=n_test).items()}
-    utils.require(n_networks % n_chunks == 0, f"--n_chunks must divide --n_networks {n_networks}; got {n_chunks}")
+    utils.require(runs % n_chunks == 0, f"--n_chunks must divide --runs {runs}; got {n_chunks}")
     n_train = train_per_dim * d
     utils.require(n_train % batch_size == 0,
                   f"--batch_size must divide n_train = train_per_dim * d = {n_train}; got {batch_size}")
     utils.torch_dtype(dtype)
     utils.require(isinstance(device, str), f"--device must be auto, cpu, cuda or cuda:K; got {device!r}")
-    return dict(dataset=dataset, param=param, optimiser=optimiser, bias=bias, bias_gain=bias_gain,
+    return dict(dataset=dataset, param=param, optimizer=optimizer, bias=bias, bias_gain=bias_gain,
                 step_exponent=step_exponent, lr=utils.check_float("lr", lr, 0, strict=True), **sizes,
                 n_train=n_train, n_epochs=max(1, round(epoch_budget / d)), valid_every=max(1, round(valid_budget / d)),
                 seed=utils.check_int("seed", seed, minimum=0), device=device, dtype=dtype,
@@ -428,55 +527,82 @@ def make_task(dataset="ex", param="he", optimiser="adam", bias="zero", bias_gain
 
 PAPER_DATASETS = ("ex",) + tuple(f"radial_{d}" for d in (1, 2, 4, 8, 16, 32, 64))
 GRIDS = {
-    "paper": dict(params=PARAMETERISATIONS, optimisers=OPTIMISERS, datasets=PAPER_DATASETS,
+    "paper": dict(params=PARAMETERISATIONS, optimizers=OPTIMIZERS, datasets=PAPER_DATASETS,
                   biases=("zero", "pytorch", "unif", "unif-pos", "unif-neg", "kink-neg-unif", "kink-neg-point"),
-                  coarse=tuple(4 * k for k in range(-12, 11)), fine=(-3, -2, -1, 1, 2, 3),
-                  n_networks=100, width=512, epoch_budget=8192, valid_budget=64, max_chunk_points=50 * 256 * 64),
-    "quick": dict(params=PARAMETERISATIONS, optimisers=OPTIMISERS, datasets=("ex", "radial_1", "radial_4", "radial_16"),
+                  coarse=tuple(4 * k for k in range(-12, 11)), fine=(-3, -2, -1, 1, 2, 3), extend=4,
+                  runs=100, width=512, epoch_budget=8192, valid_budget=64, max_chunk_points=50 * 256 * 64),
+    "quick": dict(params=PARAMETERISATIONS, optimizers=OPTIMIZERS, datasets=("ex", "radial_1", "radial_4", "radial_16"),
                   biases=("zero", "unif-neg", "kink-neg-unif"),
-                  coarse=tuple(8 * k for k in range(-3, 3)), fine=(-4, 4),
-                  n_networks=8, width=64, epoch_budget=512, valid_budget=32, max_chunk_points=50 * 256 * 64),
+                  coarse=tuple(8 * k for k in range(-3, 3)), fine=(-4, 4), extend=2,
+                  runs=8, width=64, epoch_budget=512, valid_budget=32, max_chunk_points=50 * 256 * 64),
 }
+# The settings every result of one sweep folder shares (the rest name the configuration and step).
+SHARED_SETTINGS = ("bias_gain", "runs", "width", "epoch_budget", "valid_budget", "batch_size", "train_per_dim",
+                   "n_valid", "n_test", "seed", "dtype")
 
 
-def n_chunks_for(n_networks, n_train, max_chunk_points):
+def n_chunks_for(runs, n_train, max_chunk_points):
     """The fewest chunks dividing P with at most max_chunk_points training points per chunk."""
-    least = math.ceil(n_networks * n_train / max_chunk_points)
-    return next(c for c in range(least, n_networks + 1) if n_networks % c == 0)
+    least = math.ceil(runs * n_train / max_chunk_points)
+    return next(c for c in range(least, runs + 1) if runs % c == 0)
 
 
 def grid_settings(grid, **overrides):
     """The grid's settings with the non-None overrides; list options parsed and validated."""
     settings = dict(GRIDS[utils.check_choice("grid", grid, tuple(GRIDS))])
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("params", "optimisers", "datasets", "biases"):
+    for key in ("params", "optimizers", "datasets", "biases"):
         settings[key] = utils.as_list(key, settings[key], lambda option, item: str(item))
+    for key in ("runs", "width", "epoch_budget", "valid_budget"):
+        settings[key] = utils.check_int(key, settings[key])
     return settings
 
 
-def configuration_tasks(settings, folder, step_exponents, **common):
-    """Tasks of every (dataset, param, optimiser, bias) of the grid at the step exponents
-    step_exponents(key): a dict {key: [tasks]} with key = (dataset, config_label); the result
-    files are folder/<dataset>/<config_label>/step_e<exponent>.json."""
+def step_limits(settings):
+    """The smallest and largest step exponent a search may try: the coarse range widened by
+    ``extend`` coarse spacings on either side."""
+    coarse = sorted(settings["coarse"])
+    reach = settings["extend"] * (coarse[1] - coarse[0])
+    return coarse[0] - reach, coarse[-1] + reach
+
+
+def next_exponents(results, settings):
+    """The step exponents a configuration tries next, given its results so far: the fine offsets
+    around the best step (by validation, never a diverged one), and one coarse spacing beyond the
+    best step while it sits at the edge of the tried steps (within ``step_limits``). Empty when the
+    search is done (or every step diverged)."""
+    best = choose_step(results)
+    if best is None:
+        return []
+    tried = {r["task"]["step_exponent"] for r in results}
+    e, low, high = best["task"]["step_exponent"], *step_limits(settings)
+    spacing = settings["coarse"][1] - settings["coarse"][0]
+    candidates = [e + o for o in settings["fine"]]
+    candidates += [e + spacing] if e == max(tried) else []
+    candidates += [e - spacing] if e == min(tried) else []
+    return sorted({c for c in candidates if low <= c <= high} - tried)
+
+
+def configuration_tasks(settings, folder, **common):
+    """The tasks of every (dataset, param, optimizer, bias) of the grid, without step: a dict
+    {key: task} with key = (dataset, config_label); their result files are
+    folder/<dataset>/<config_label>/step_e<exponent>.json."""
     tasks = {}
-    for dataset, param, optimiser, bias in itertools.product(
-            settings["datasets"], settings["params"], settings["optimisers"], settings["biases"]):
+    for dataset, param, optimizer, bias in itertools.product(
+            settings["datasets"], settings["params"], settings["optimizers"], settings["biases"]):
         n_train = common["train_per_dim"] * parse_dataset(dataset)[1]
-        args = dict(dataset=dataset, param=param, optimiser=optimiser, bias=bias, n_networks=settings["n_networks"],
-                    n_chunks=n_chunks_for(settings["n_networks"], n_train, settings["max_chunk_points"]),
-                    width=settings["width"], epoch_budget=settings["epoch_budget"],
-                    valid_budget=settings["valid_budget"], **common)
-        key = (dataset, config_label(make_task(**args)))
-        tasks[key] = [make_task(**args, step_exponent=e, path=Path(folder, *key, f"step_e{e:+04d}.json"))
-                      for e in step_exponents(key)]
+        task = make_task(dataset=dataset, param=param, optimizer=optimizer, bias=bias, runs=settings["runs"],
+                         n_chunks=n_chunks_for(settings["runs"], n_train, settings["max_chunk_points"]),
+                         width=settings["width"], epoch_budget=settings["epoch_budget"],
+                         valid_budget=settings["valid_budget"], **common)
+        tasks[dataset, config_label(task)] = task
     return tasks
 
 
-def fine_exponents(tasks, offsets):
-    """The fine step exponents around the coarse step chosen by validation (none if every coarse
-    step diverged)."""
-    best = choose_step([r for r in map(read_result, (t["path"] for t in tasks)) if r is not None])
-    return [] if best is None else [best["task"]["step_exponent"] + o for o in offsets]
+def at_step(task, folder, key, exponent):
+    """``task`` at step base * 2^(exponent/8), with its result path."""
+    lr = BASE_STEPS[task["optimizer"], task["param"]] * 2 ** (exponent / 8)
+    return {**task, "step_exponent": exponent, "lr": lr, "path": str(Path(folder, *key, f"step_e{exponent:+04d}.json"))}
 
 
 def run_tasks(tasks, jobs, desc, backend="loky", client=None):
@@ -485,106 +611,248 @@ def run_tasks(tasks, jobs, desc, backend="loky", client=None):
     return outcomes.count("done"), outcomes.count("skipped")
 
 
+SWEEP_FORMAT = "kinks-nn-sweep/1"
+
+
+def folder_settings(settings, common):
+    """What every result of a sweep folder shares: SHARED_SETTINGS and the step search."""
+    shared = {**common, **{k: settings[k] for k in ("runs", "width", "epoch_budget", "valid_budget")}}
+    return {**{k: shared[k] for k in SHARED_SETTINGS},
+            **{k: list(settings[k]) if k != "extend" else settings[k] for k in ("coarse", "fine", "extend")}}
+
+
+def prepare_sweep_folder(folder, wanted):
+    """Check that ``folder`` holds no sweep of other settings, then record ``wanted`` in its
+    sweep.json. The folder's settings come from sweep.json or, in a folder without one, from its
+    first result file; a difference is refused with one line naming it, before anything is written."""
+    manifest = folder / "sweep.json"
+    there = None
+    if manifest.exists():
+        try:
+            there = utils.load_json(manifest)["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise utils.UsageError(f"{manifest} is unreadable; remove it or choose another --out") from None
+    elif folder.exists() and (existing := next(folder.rglob("step_e*.json"), None)) is not None:
+        task = (read_or_none(existing) or {}).get("task", {})
+        there = {k: task.get(k) for k in SHARED_SETTINGS}
+    if there is not None:
+        diff = settings_differences(there, {k: wanted.get(k) for k in there})
+        utils.require(not diff, f"--out {folder} holds a sweep with other settings ({'; '.join(diff)}); "
+                                f"use another --out or the same options")
+    if not manifest.exists():
+        utils.save_json(manifest, {"format": SWEEP_FORMAT, "settings": wanted})
+
+
+def read_or_none(path):
+    """read_result, or None for a missing or corrupt file (the sweep recomputes those)."""
+    try:
+        return read_result(path)
+    except ResultError:
+        return None
+
+
+def search_steps(configs, folder, settings, jobs, backend, client, threads):
+    """The step search of every configuration, in rounds: first the coarse steps, then, until no
+    configuration asks for more, the steps ``next_exponents`` asks for given the steps of the
+    rounds before. Each round's tasks run in parallel; finished files are kept, so an interrupted
+    search resumes and ends with the same steps. Returns (done, skipped)."""
+    todo = {key: list(settings["coarse"]) for key in configs}
+    tried = {key: set() for key in configs}
+    done = skipped = 0
+    for round_number in itertools.count():
+        tasks = [{**at_step(configs[key], folder, key, e), **threads} for key, es in todo.items() for e in es]
+        if not tasks:
+            return done, skipped
+        counts = run_tasks(tasks, jobs, "coarse steps" if round_number == 0 else f"search round {round_number}",
+                           backend, client)
+        done, skipped = done + counts[0], skipped + counts[1]
+        for key, exponents in todo.items():
+            tried[key].update(exponents)
+        todo = {key: next_exponents([read_result(at_step(task, folder, key, e)["path"]) for e in sorted(tried[key])],
+                                    settings) for key, task in configs.items()}
+
+
 # ============================================================================= commands
-def sweep(grid="quick", out=None, datasets=None, params=None, optimisers=None, biases=None, bias_gain=1.0,
-          n_networks=None, width=None, epoch_budget=None, valid_budget=None, batch_size=256, train_per_dim=256,
+def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, biases=None, bias_gain=1.0,
+          runs=None, width=None, epoch_budget=None, valid_budget=None, batch_size=256, train_per_dim=256,
           n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", jobs=None, backend="loky",
           scheduler=None):
-    """Coarse then fine step-size search for every configuration of a grid ('quick' or 'paper').
+    """Step-size search for every configuration of a grid; resumable, one JSON file per
+    configuration and step.
 
-    Coarse steps: base * 2^(e/8) for the grid's exponents e; fine: the best coarse e (by mean best
-    valid RMSE, never a diverged step) plus the grid's offsets. One JSON file per configuration and
-    step under --out (default results/nn_setups/<grid>); existing files are skipped, so an
-    interrupted sweep resumes; prints how many tasks were trained and skipped. The list options (comma-separated) and sizes override the grid's.
-    --jobs: worker processes (default: all cores on CPU, 1 on CUDA). --backend loky|dask and
-    --scheduler tcp://HOST:PORT as for mc_training.py run: dask runs the fits on a cluster whose
-    workers see --out at the same absolute path."""
-    settings = grid_settings(grid, datasets=datasets, params=params, optimisers=optimisers, biases=biases,
-                             n_networks=n_networks, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget)
+    Coarse steps base * 2^(e/8) for the grid's exponents e; then, per configuration, the grid's
+    fine offsets around the best step (smallest mean best-validation RMSE, never a diverged step),
+    and one coarse spacing further while the best step sits at the edge of the tried steps, up to
+    `extend` coarse spacings beyond the coarse range. Existing result files with the same settings
+    are kept (corrupt ones or ones with other settings are recomputed), so an interrupted sweep
+    resumes; a folder holding a sweep with other shared settings is refused. Prints how many tasks
+    were trained and kept.
+
+    Args:
+        grid: quick (default) or paper; see the README's grid table.
+        out: folder written to (default <results>/nn_setups/<grid>).
+        datasets: comma list of ex, radial_<d>, rbf_<d> (default the grid's: quick ex,radial_1,radial_4,radial_16;
+            paper ex,radial_1,...,radial_64).
+        params: comma list of he, ntk (default both).
+        optimizers: comma list of sgd, sgd-momentum, adam (default all three).
+        biases: comma list of hidden-bias modes (see `fit`; default quick zero,unif-neg,kink-neg-unif; paper
+            zero,pytorch,unif,unif-pos,unif-neg,kink-neg-unif,kink-neg-point).
+        bias_gain: number multiplying the bias (default 1; must be 1 for the data-dependent modes).
+        runs: networks per configuration and step, integer >= 1 (default quick 8, paper 100).
+        width: hidden units, integer >= 1 (default quick 64, paper 512).
+        epoch_budget: epochs * d, integer >= 1 (default quick 512, paper 8192).
+        valid_budget: epochs * d between validation checks, integer >= 1 (default quick 32, paper 64).
+        batch_size: integer >= 1 dividing 256 * d (default 256).
+        train_per_dim: training points per input dimension, integer >= 1 (default 256).
+        n_valid: validation points, integer >= 1 (default 1024).
+        n_test: test points, integer >= 1 (default 1024).
+        seed: integer >= 0 (default 0).
+        device: auto (default), cpu, cuda or cuda:K.
+        dtype: float32 (default) or float64.
+        jobs: worker processes, -1 = all cores (default: all cores on CPU with 1 torch thread each, 1 on CUDA).
+        backend: loky (default) or dask.
+        scheduler: tcp://HOST:PORT of a Dask scheduler (with --backend dask; default a local cluster); its
+            workers must see --out at the same absolute path.
+    """
+    settings = grid_settings(grid, datasets=datasets, params=params, optimizers=optimizers, biases=biases,
+                             runs=runs, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget)
     folder = (Path(out) if out is not None else results_root() / "nn_setups" / grid).absolute()
     common = dict(bias_gain=bias_gain, batch_size=batch_size, train_per_dim=train_per_dim, n_valid=n_valid,
                   n_test=n_test, seed=seed, device=device, dtype=dtype)
+    configs = configuration_tasks(settings, folder, **common)
     on_cpu = utils.torch_device(device).type == "cpu"
     jobs = (-1 if on_cpu else 1) if jobs is None else utils.check_int("jobs", jobs, minimum=-1)
+    utils.require(jobs != 0, "--jobs must be -1 (all cores) or an integer >= 1; got 0")
     threads = dict(threads=1) if jobs != 1 and on_cpu else {}
-    start, counts = time.perf_counter(), []
+    start = time.perf_counter()
+    prepare_sweep_folder(folder, folder_settings(settings, common))
     with utils.backend_client(backend, scheduler, jobs) as client:
-        coarse = configuration_tasks(settings, folder, lambda key: settings["coarse"], **common)
-        tasks = [{**t, **threads} for ts in coarse.values() for t in ts]
-        counts.append(run_tasks(tasks, jobs, "coarse steps", backend, client))
-        fine = configuration_tasks(settings, folder, lambda key: fine_exponents(coarse[key], settings["fine"]),
-                                   **common)
-        tasks = [{**t, **threads} for ts in fine.values() for t in ts]
-        counts.append(run_tasks(tasks, jobs, "fine steps", backend, client))
-    done, skipped = map(sum, zip(*counts))
+        done, skipped = search_steps(configs, folder, settings, jobs, backend, client, threads)
     return dict(done=done, skipped=skipped, seconds=round(time.perf_counter() - start, 1), folder=str(folder))
 
 
-def fit(dataset="ex", param="he", optimiser="adam", bias="zero", bias_gain=1.0, lr=None, step_exponent=0,
-        n_networks=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
+def fit_path(task):
+    """Default file of a fit: its configuration, step and sizes in the name."""
+    name = (f"{task['dataset']}_{config_label(task)}_lr{task['lr']:.4g}_runs{task['runs']}_width{task['width']}"
+            f"_epochs{task['epoch_budget']}_valid{task['valid_budget']}_batch{task['batch_size']}"
+            f"_train{task['train_per_dim']}_seed{task['seed']}_{task['dtype']}.json")
+    return results_root() / "nn_setups" / "fit" / name
+
+
+def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, lr=None, step_exponent=0,
+        runs=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
         train_per_dim=256, n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", out=None):
-    """Train P networks of one configuration at one step size (--lr, else base step *
-    2^(step_exponent/8)), show progress, print the RMSEs and save the result JSON to --out
-    (default results/nn_setups/fit/<dataset>_<configuration>_lr<lr>.json)."""
-    task = make_task(dataset, param, optimiser, bias, bias_gain, step_exponent, lr, n_networks, n_chunks, width,
+    """Train P networks of one configuration at one step size, show progress, print the RMSEs and
+    save the result JSON. An existing file there with other settings is refused, never overwritten.
+
+    Args:
+        dataset: ex (default), radial_<d> or rbf_<d> with an integer d >= 1.
+        param: he (default) or ntk.
+        optimizer: sgd, sgd-momentum or adam (default).
+        bias: hidden-bias mode (default zero): zero, normal, uniform, pos-unif, neg-unif, unif, unif-pos,
+            unif-neg, kink-unif, kink-neg-unif, pytorch, or the data-dependent kink-point-<k> (k >= 1),
+            kink-range, kink-neg-point, mean (drawn from the whole training set).
+        bias_gain: number multiplying the bias (default 1; must be 1 for the data-dependent modes).
+        lr: step size > 0 (default: base step * 2^(step_exponent/8); base adam 1e-2 He / 8e-2 NTK, sgd and
+            sgd-momentum 8e-3 He / 8e-1 NTK).
+        step_exponent: integer (default 0).
+        runs: networks, integer >= 1 (default 100).
+        n_chunks: chunks trained one after the other, integer >= 1 dividing --runs (default 1).
+        width: hidden units, integer >= 1 (default 512).
+        epoch_budget: epochs * d, integer >= 1 (default 8192).
+        valid_budget: epochs * d between validation checks, integer >= 1 (default 64).
+        batch_size: integer >= 1 dividing train_per_dim * d (default 256).
+        train_per_dim: training points per input dimension, integer >= 1 (default 256).
+        n_valid: validation points, integer >= 1 (default 1024).
+        n_test: test points, integer >= 1 (default 1024).
+        seed: integer >= 0 (default 0).
+        device: auto (default), cpu, cuda or cuda:K.
+        dtype: float32 (default) or float64.
+        out: file written (default <results>/nn_setups/fit/<dataset>_<configuration>_lr<lr>_runs<P>_width<m>
+            _epochs<E>_valid<V>_batch<B>_train<T>_seed<S>_<dtype>.json).
+    """
+    task = make_task(dataset, param, optimizer, bias, bias_gain, step_exponent, lr, runs, n_chunks, width,
                      epoch_budget, valid_budget, batch_size, train_per_dim, n_valid, n_test, seed, device, dtype)
-    path = Path(out) if out is not None else (
-        results_root() / "nn_setups" / "fit" / f"{dataset}_{config_label(task)}_lr{task['lr']:.4g}.json")
-    print(f"{dataset} {config_label(task)}: lr {task['lr']:.4g}, {n_networks} networks, width {width}, "
+    path = Path(out) if out is not None else fit_path(task)
+    if path.exists():
+        try:
+            there = read_result(path)["task"]
+        except ResultError as error:
+            raise utils.UsageError(f"--out {error}; remove it or choose another --out") from None
+        diff = settings_differences(there, task_settings(task))
+        utils.require(not diff, f"--out {path} holds a fit with other settings ({'; '.join(diff)}); "
+                                f"choose another --out")
+    utils.torch_device(device)
+    print(f"{dataset} {config_label(task)}: lr {task['lr']:.4g}, {runs} networks, width {width}, "
           f"{task['n_epochs']} epochs of {task['n_train'] // batch_size} steps, validation every {task['valid_every']}")
     result = execute({**task, "path": str(path)}, progress=True)
     utils.save_json(path, result)
     for name in STATISTICS:
         mean, std = result["mean"][name], result["std"][name]
         print(f"  {name:11s} RMSE  {mean if mean is None else f'{mean:.4f}'} +- {std if std is None else f'{std:.4f}'}")
-    print(f"  diverged {result['diverged']}/{result['n_networks']}, Bayes RMSE {result['bayes_rmse']:.4f}, "
+    print(f"  diverged {result['diverged']}/{result['runs']}, Bayes RMSE {result['bayes_rmse']:.4f}, "
           f"{result['wall_time_s']:.1f} s; saved {path}")
 
 
-def seconds_per_step(n_networks, d, width, steps, optimiser, device, dtype):
-    """Wall seconds per minibatch step (256 points) of training n_networks networks at once."""
-    data = make_datasets(f"radial_{d}", n_networks, 4 * 256, 256, 256, 0, device, dtype)
-    generator = torch.Generator(device=device).manual_seed(0)
-    run = lambda epochs: train_networks(*init_networks("he", "zero", 1.0, data["X_train"][:, :256], width, generator),  # noqa: E731
-                                        data, optimiser, 1e-3, epochs, epochs, 256,
-                                        epoch_orders(n_networks, 4 * 256, generator, device))
+def seconds_per_step(runs, d, width, steps, optimizer, device, dtype):
+    """Wall seconds per minibatch step (256 points) of training ``runs`` networks at once on
+    1,024 points of radial_d."""
+    task = dict(dataset=f"radial_{d}", param="he", bias="zero", bias_gain=1.0, runs=runs, n_chunks=1, width=width,
+                n_train=4 * 256, n_valid=256, n_test=256, seed=0, device=str(device), dtype=dtype)
+
+    def run(epochs):
+        data, params, mults, orders = chunk_start(task, 0)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        train_networks(params, mults, data, optimizer, 1e-3, epochs, epochs, 256, orders)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
     run(1)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    run(max(1, steps // 4))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / (4 * max(1, steps // 4))
+    epochs = max(1, steps // 4)
+    return run(epochs) / (4 * epochs)
 
 
-def benchmark(n_networks=100, width=512, dims="1,16,64", steps=64, optimiser="adam", device="auto",
+def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", device="auto",
               dtype="float32", threads=None, out=None):
-    """Time training steps of n_networks networks batched against one network (a Python loop over
+    """Time training steps of ``runs`` networks batched against one network (a Python loop over
     networks costs P times that); prints ms per step, network-steps per second and the speed-up,
-    and saves them to --out (default results/nn_setups/benchmark_<device>.json). --threads sets
-    torch's CPU threads (default: torch's choice)."""
-    n_networks, width, steps = (utils.check_int(k, v) for k, v in
-                                (("n_networks", n_networks), ("width", width), ("steps", steps)))
+    and saves them.
+
+    Args:
+        runs: networks trained at once, integer >= 1 (default 100).
+        width: hidden units, integer >= 1 (default 512).
+        dims: comma list of input dimensions, integers >= 1 (default 1,16,64).
+        steps: minibatch steps timed, integer >= 1 (default 64).
+        optimizer: sgd, sgd-momentum or adam (default).
+        device: auto (default), cpu, cuda or cuda:K.
+        dtype: float32 (default) or float64.
+        threads: torch CPU threads, integer >= 1 (default: torch's choice).
+        out: file written (default <results>/nn_setups/benchmark_<cpu|cuda>.json).
+    """
+    runs, width, steps = (utils.check_int(k, v) for k, v in (("runs", runs), ("width", width), ("steps", steps)))
     if threads is not None:
         torch.set_num_threads(utils.check_int("threads", threads))
     dims = utils.as_list("dims", dims, utils.check_int)
-    utils.check_choice("optimiser", optimiser, OPTIMISERS)
-    device, torch_dtype = utils.torch_device(device), utils.torch_dtype(dtype)
+    utils.check_choice("optimizer", optimizer, OPTIMIZERS)
+    device = utils.torch_device(device)
+    utils.torch_dtype(dtype)
     rows = []
     for d in dims:
-        batched = seconds_per_step(n_networks, d, width, steps, optimiser, device, torch_dtype)
-        single = seconds_per_step(1, d, width, steps, optimiser, device, torch_dtype)
+        batched = seconds_per_step(runs, d, width, steps, optimizer, device, dtype)
+        single = seconds_per_step(1, d, width, steps, optimizer, device, dtype)
         rows.append(dict(d=d, ms_per_step_batched=1e3 * batched, ms_per_step_single=1e3 * single,
-                         network_steps_per_s=n_networks / batched, speedup_vs_loop=n_networks * single / batched,
+                         network_steps_per_s=runs / batched, speedup_vs_loop=runs * single / batched,
                          full_run_minutes=8192 * batched / 60))
-        print(f"d={d:3d}: {rows[-1]['ms_per_step_batched']:8.2f} ms/step for {n_networks} networks, "
+        print(f"d={d:3d}: {rows[-1]['ms_per_step_batched']:8.2f} ms/step for {runs} networks, "
               f"{rows[-1]['ms_per_step_single']:6.2f} ms/step for one; {rows[-1]['network_steps_per_s']:9.0f} "
               f"network-steps/s; x{rows[-1]['speedup_vs_loop']:.1f} vs a loop; 8192 steps: "
               f"{rows[-1]['full_run_minutes']:.1f} min")
     path = Path(out) if out is not None else results_root() / "nn_setups" / f"benchmark_{device.type}.json"
-    utils.save_json(path, dict(device=str(device), threads=torch.get_num_threads(), n_networks=n_networks,
-                               width=width, steps=steps, optimiser=optimiser, dtype=dtype, rows=rows))
+    utils.save_json(path, dict(device=str(device), threads=torch.get_num_threads(), runs=runs,
+                               width=width, steps=steps, optimizer=optimizer, dtype=dtype, rows=rows))
     print(f"saved {path}")
 
 

@@ -479,14 +479,27 @@ def new_figure(width=6.4, height=4.4):
     return figure, figure.add_subplot()
 
 
-def save_figure(figure, path):
-    """Save ``figure`` to ``path`` (format from the suffix) with FIGURE_RC, atomically; returns ``path``."""
+def save_figure(figure, path, tight=False):
+    """Save ``figure`` to ``path`` (format from the suffix) with FIGURE_RC, atomically; returns ``path``.
+    tight: crop to the drawn content (legends placed outside the axes included)."""
     import matplotlib
 
     path = Path(path)
+    extra = dict(bbox_inches="tight") if tight else {}
     with matplotlib.rc_context(FIGURE_RC):
-        atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150))
+        atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150, **extra))
     return path
+
+
+TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
+               "\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
+def tex_escape(text):
+    """``text`` with every character LaTeX treats specially (_ % & # $ { } \\ ^ ~) escaped, in one
+    pass so that no escape is escaped again; 'Delta = x' becomes $\\Delta = x$."""
+    text = re.sub(r"[_%&#${}\\^~]", lambda match: TEX_SPECIAL[match[0]], str(text))
+    return re.sub(r"Delta = (\S+)", r"$\\Delta = \1$", text)
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -16,7 +16,7 @@ import eval_nn_setups as ev  # noqa: E402
 import run_nn_setups as rn  # noqa: E402
 import utils  # noqa: E402
 
-TINY = dict(n_networks=2, width=8, epoch_budget=8, valid_budget=2, n_valid=64, n_test=64, device="cpu")
+TINY = dict(runs=2, width=8, epoch_budget=8, valid_budget=2, n_valid=64, n_test=64, device="cpu")
 
 
 # ----------------------------------------------------------------------------- distributions
@@ -153,19 +153,56 @@ def test_zero_bias():
 
 
 def pre_activations(X, params, mults):
-    """Pre-activations m1 W^T x + b (P, B, m) on the first batch X (P, B, d)."""
+    """Pre-activations m1 W^T x + b (P, n, m) on the training points X (P, n, d)."""
     return mults[0] * torch.bmm(X, params["W"]) + params["b"]
 
 
-def test_kink_neg_point_puts_each_kink_through_a_batch_point():
+def test_kink_neg_point_puts_each_kink_through_a_training_point():
     X, params, mults = init_sample("kink-neg-point", d=3, P=4, width=200)
     pre = pre_activations(X, params, mults)
-    assert pre.abs().min(1).values.max() < 1e-12  # a batch point on every kink ...
+    assert pre.abs().min(1).values.max() < 1e-12  # a training point on every kink ...
     assert (params["b"] <= 0).all()                # ... with a non-positive bias
     # the flipped weights are still standard-normal-like: about half flipped relative to a no-flip draw
     _, unflipped, _ = init_sample("zero", d=3, P=4, width=200)
     flipped = (torch.sign(params["W"][:, 0]) != torch.sign(unflipped["W"][:, 0])).double().mean()
     assert 0.4 < flipped < 0.6
+
+
+def test_data_dependent_biases_draw_from_the_whole_training_set_not_the_first_batch():
+    """Training sets of 1,024 points whose first 256 (the first minibatch) lie near the origin and
+    the rest far out: as published, kinks go through points of the whole set (3/4 of them beyond
+    the first batch), kink-range spans the whole set's range and mean is the whole set's mean."""
+    g = torch.Generator().manual_seed(11)
+    X = torch.randn(2, 1024, 2, generator=g, dtype=torch.float64)
+    X[:, :256] *= 0.01
+    params, mults = rn.init_networks("he", "kink-neg-point", 1.0, X, 3000, torch.Generator().manual_seed(12))
+    through = pre_activations(X, params, mults).abs().argmin(1)            # (P, m): the kink's point
+    assert pre_activations(X, params, mults).abs().amin(1).max() < 1e-12
+    beyond = (through >= 256).double().mean().item()
+    assert abs(beyond - 0.75) < 4 * math.sqrt(0.75 * 0.25 / 6000)          # binomial, 4 sigma
+    # the number of distinct points hit: E = n (1 - (1 - 1/n)^m) per network
+    distinct = np.mean([len(set(row.tolist())) for row in through])
+    assert abs(distinct - 1024 * (1 - (1 - 1 / 1024) ** 3000)) < 15
+    params, mults = rn.init_networks("he", "kink-range", 1.0, X, 3000, torch.Generator().manual_seed(13))
+    Z = mults[0] * torch.bmm(X, params["W"])
+    low, high = Z.amin(1), Z.amax(1)
+    position = ((-params["b"][:, 0] - low) / (high - low)).flatten().numpy()
+    assert stats.kstest(position, "uniform").pvalue > 1e-3                 # uniform over the WHOLE range
+    first = Z[:, :256]
+    assert ((-params["b"][:, 0] > first.amax(1)) | (-params["b"][:, 0] < first.amin(1))).double().mean() > 0.9
+    params, mults = rn.init_networks("he", "mean", 1.0, X, 50, torch.Generator().manual_seed(14))
+    assert pre_activations(X, params, mults).mean(1).abs().max() < 1e-12
+    params, mults = rn.init_networks("he", "kink-point-300", 1.0, X, 20, torch.Generator().manual_seed(15))
+    assert params["b"].isfinite().all()                                    # k > one batch of 256 is fine
+
+
+def test_distinct_indices_are_uniform_over_subsets():
+    """Floyd's sampler against the exact law: k = 2 of n = 4 gives each of the 6 pairs w.p. 1/6."""
+    first, second = rn.distinct_indices(4, 2, (60_000,), torch.Generator().manual_seed(16))
+    assert (first != second).all()
+    pairs = torch.minimum(first, second) * 4 + torch.maximum(first, second)
+    counts = np.array([(pairs == code).sum().item() for code in (1, 2, 3, 6, 7, 11)])
+    assert counts.sum() == 60_000 and stats.chisquare(counts).pvalue > 1e-3
 
 
 def test_kink_point_1_and_k_place_kinks_among_the_data():
@@ -181,9 +218,8 @@ def test_kink_point_1_and_k_place_kinks_among_the_data():
 def test_kink_point_k_weights_are_dirichlet():
     """With pre-activations Z = (1, 0, 0, ...) on a 1-D batch, the offset of kink-point-2 is
     lambda_1 1[point 1 chosen], lambda ~ Dirichlet(1, 1) = U(0, 1): check against that law."""
-    Z = torch.zeros(1, 3, 20_000, dtype=torch.float64)
-    Z[:, 0] = 1.0
-    b, _ = rn.data_biases("kink-point-2", Z, torch.Generator().manual_seed(8))
+    X = torch.tensor([[[1.0], [0.0], [0.0]]], dtype=torch.float64)
+    b, _ = rn.data_biases("kink-point-2", X, torch.ones(1, 1, 20_000, dtype=torch.float64), torch.Generator().manual_seed(8))
     offsets = -b.flatten().numpy()
     chosen = offsets > 0
     assert chosen.mean() == pytest.approx(2 / 3, abs=0.02)
@@ -205,19 +241,19 @@ def tiny_problem(P=3, dataset="radial_2", bias="kink-neg-point", param="ntk", se
     data = rn.make_datasets(dataset, P, 512, 64, 64, seed=seed, dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
     orders = [torch.argsort(torch.rand(P, 512, generator=g), dim=1) for _ in range(4)]
-    params, mults = rn.init_networks(param, bias, 1.0, data["X_train"][torch.arange(P)[:, None], orders[0][:, :256]], 16, g)
+    params, mults = rn.init_networks(param, bias, 1.0, data["X_train"], 16, g)
     return data, params, mults, orders
 
 
-@pytest.mark.parametrize("optimiser", rn.OPTIMISERS)
-def test_batched_training_equals_separate_single_network_runs(optimiser):
+@pytest.mark.parametrize("optimizer", rn.OPTIMIZERS)
+def test_batched_training_equals_separate_single_network_runs(optimizer):
     data, params, mults, orders = tiny_problem()
     start = {k: v.clone() for k, v in params.items()}
-    batched = rn.train_networks(params, mults, data, optimiser, 0.01, 4, 2, 256, orders)
+    batched = rn.train_networks(params, mults, data, optimizer, 0.01, 4, 2, 256, orders)
     for p in range(3):
         one = {k: v[p:p + 1] for k, v in data.items() if k != "bayes_rmse"}
         single_params = {k: v[p:p + 1].clone() for k, v in start.items()}
-        single = rn.train_networks(single_params, mults, one, optimiser, 0.01, 4, 2, 256, [o[p:p + 1] for o in orders])
+        single = rn.train_networks(single_params, mults, one, optimizer, 0.01, 4, 2, 256, [o[p:p + 1] for o in orders])
         for k in rn.PARAM_NAMES:
             torch.testing.assert_close(single_params[k], params[k][p:p + 1], rtol=1e-10, atol=1e-12)
         for k in ("last_train", "best_valid", "best_test", "history_valid"):
@@ -263,7 +299,7 @@ def test_divergence_is_recorded_not_raised_and_never_chosen(tmp_path):
 
 
 def test_same_seed_same_results_and_chunks_differ(tmp_path):
-    task = rn.make_task("ex", "he", "adam", "kink-neg-point", **{**TINY, "n_networks": 4}, n_chunks=2)
+    task = rn.make_task("ex", "he", "adam", "kink-neg-point", **{**TINY, "runs": 4}, n_chunks=2)
     first, second = rn.execute(task), rn.execute(task)
     assert first["per_network"] == second["per_network"] and first["curve"] == second["curve"]
     assert len(first["per_network"]["best_test"]) == 4 and len(set(first["per_network"]["best_test"])) == 4
@@ -273,7 +309,7 @@ def test_same_seed_same_results_and_chunks_differ(tmp_path):
 
 
 def test_median_curve_is_the_function_of_the_median_network():
-    task = rn.make_task("radial_1", "ntk", "adam", "zero", **{**TINY, "n_networks": 3}, lr=0.05)
+    task = rn.make_task("radial_1", "ntk", "adam", "zero", **{**TINY, "runs": 3}, lr=0.05)
     chunk = rn.train_chunk(task, 0)
     summary = rn.summarise(task, [chunk], 0.0)
     median = summary["curve"]["network"]
@@ -282,35 +318,133 @@ def test_median_curve_is_the_function_of_the_median_network():
 
 
 # ----------------------------------------------------------------------------- sweep
-SWEEP = dict(grid="quick", datasets="ex,radial_2", params="he", optimisers="adam,sgd", biases="zero",
-             n_networks=2, width=8, epoch_budget=4, valid_budget=2, n_valid=32, n_test=32, device="cpu", jobs=1)
+SWEEP = dict(grid="quick", datasets="ex,radial_2", params="he", optimizers="adam,sgd", biases="zero",
+             runs=2, width=8, epoch_budget=4, valid_budget=2, n_valid=32, n_test=32, device="cpu", jobs=1)
 
 
-def test_sweep_writes_coarse_and_fine_files_and_resumes(tmp_path):
-    first = rn.sweep(out=tmp_path, **SWEEP)
-    files = sorted(tmp_path.rglob("step_e*.json"))
-    coarse, fine = len(rn.GRIDS["quick"]["coarse"]), len(rn.GRIDS["quick"]["fine"])
-    assert first["done"] == len(files) == 2 * 2 * (coarse + fine) and first["skipped"] == 0
+def folder_state(folder):
+    """{relative path: (size, mtime)} of every file under folder, hidden temporaries included."""
+    return {str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
+            for f in Path(folder).rglob("*") if f.is_file()}
+
+
+def contents(folder):
+    """{relative path: result without its wall time} of every result file under folder."""
+    return {str(f.relative_to(folder)): {k: v for k, v in json.loads(f.read_text()).items() if k != "wall_time_s"}
+            for f in sorted(Path(folder).rglob("step_e*.json"))}
+
+
+def test_sweep_writes_the_step_search_and_an_interrupted_sweep_resumes_to_the_same_files(tmp_path, monkeypatch):
+    options = {**SWEEP, "datasets": "radial_1"}
+    whole = rn.sweep(out=tmp_path / "whole", **options)
+    files = sorted((tmp_path / "whole").rglob("step_e*.json"))
+    assert whole["done"] == len(files) and whole["skipped"] == 0
+    coarse = [f"step_e{e:+04d}.json" for e in rn.GRIDS["quick"]["coarse"]]
+    for folder in {f.parent for f in files}:
+        assert set(coarse) <= {f.name for f in folder.iterdir()}
     result = rn.read_result(files[0])
     assert set(result["mean"]) == set(rn.STATISTICS) and result["wall_time_s"] > 0
-    # an interrupted sweep: some results missing; the rerun trains only those
-    stamps = {f: f.stat().st_mtime_ns for f in files}
-    removed = files[::5]
-    for f in removed:
-        f.unlink()
-    second = rn.sweep(out=tmp_path, **SWEEP)
-    assert second["done"] == len(removed) and second["skipped"] == len(files) - len(removed)
-    assert all(f.stat().st_mtime_ns == stamps[f] for f in files if f not in removed)
-    assert all(rn.read_result(f)["per_network"] == json.loads(f.read_text())["per_network"] for f in removed)
+    # interrupt a second sweep after 13 tasks (like Ctrl-C), then rerun it
+    calls, execute = [], rn.execute
+
+    def interrupted(task, progress=False):
+        calls.append(task["path"])
+        if len(calls) > 13:
+            raise KeyboardInterrupt
+        return execute(task, progress)
+
+    monkeypatch.setattr(rn, "execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rn.sweep(out=tmp_path / "resumed", **options)
+    monkeypatch.setattr(rn, "execute", execute)
+    assert len(list((tmp_path / "resumed").rglob("step_e*.json"))) == 13
+    resumed = rn.sweep(out=tmp_path / "resumed", **options)
+    assert resumed["skipped"] == 13 and resumed["done"] == len(files) - 13
+    assert contents(tmp_path / "resumed") == contents(tmp_path / "whole")  # file by file, every number
 
 
-def test_fine_steps_surround_the_best_coarse_step(tmp_path):
-    rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimisers": "adam"})
-    results = [rn.read_result(f) for f in (tmp_path / "radial_1" / "he_adam_zero").glob("*.json")]
-    exponents = {r["task"]["step_exponent"] for r in results}
-    coarse_best = rn.choose_step([r for r in results if r["task"]["step_exponent"] in rn.GRIDS["quick"]["coarse"]])
-    e = coarse_best["task"]["step_exponent"]
-    assert {e + o for o in rn.GRIDS["quick"]["fine"]} <= exponents
+def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "adam"})
+    before = folder_state(tmp_path)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["run_nn_setups.py", "sweep", "--out", str(tmp_path), "--grid", "quick",
+                                      "--datasets", "radial_1", "--params", "he", "--optimizers", "adam",
+                                      "--biases", "zero", "--runs", "2", "--width", "16", "--epoch_budget", "4",
+                                      "--valid_budget", "2", "--n_valid", "32", "--n_test", "32", "--device", "cpu",
+                                      "--jobs", "1"])
+    with pytest.raises(SystemExit) as exit_info:
+        utils.run_cli({"fit": rn.fit, "sweep": rn.sweep, "benchmark": rn.benchmark})
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a sweep with other settings" in err[0] and "width: 8 there, 16 here" in err[0]
+    assert folder_state(tmp_path) == before
+    (tmp_path / "sweep.json").unlink()  # a folder of an older version: settings read from a result file
+    with pytest.raises(utils.UsageError, match="width: 8 there, 16 here"):
+        rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "adam", "width": 16})
+
+
+def test_truncated_or_foreign_result_files_are_named_and_recomputed(tmp_path, capsys):
+    options = {**SWEEP, "datasets": "radial_1", "optimizers": "adam"}
+    rn.sweep(out=tmp_path, **options)
+    files = sorted(tmp_path.rglob("step_e*.json"))
+    reference = contents(tmp_path)
+    truncated, foreign = files[0], files[1]
+    truncated.write_text(truncated.read_text()[:100])
+    other = json.loads(foreign.read_text())
+    other["task"]["lr"] *= 2
+    foreign.write_text(json.dumps(other))
+    capsys.readouterr()
+    again = rn.sweep(out=tmp_path, **options)
+    err = capsys.readouterr().err
+    assert again["done"] == 2 and f"warning: {truncated}: unreadable" in err
+    assert f"warning: {foreign} holds other settings (lr:" in err
+    assert contents(tmp_path) == reference
+
+
+def test_result_validation_uses_explicit_errors(tmp_path):
+    task = rn.make_task("radial_1", "he", "adam", "zero", **TINY, path=tmp_path / "r.json")
+    rn.run_task(task)
+    good = json.loads((tmp_path / "r.json").read_text())
+    for broken, message in [({**good, "format": "x"}, "not a result file"), ({"format": rn.RESULT_FORMAT}, "missing"),
+                            ({**good, "mean": {**good["mean"], "best_test": "nan"}}, "finite number or null"),
+                            ({**good, "per_network": {"best_valid": [], "best_test": []}}, "for each of the 2 runs")]:
+        (tmp_path / "bad.json").write_text(json.dumps(broken))
+        with pytest.raises(rn.ResultError, match=message):
+            rn.read_result(tmp_path / "bad.json")
+
+
+def result_at(exponent, valid, diverged=0):
+    """A minimal result of step exponent ``exponent`` with mean best-validation RMSE ``valid``."""
+    return {"task": {"step_exponent": exponent}, "diverged": diverged, "mean": {"best_valid": valid}}
+
+
+def test_search_extends_past_the_coarse_range_while_the_best_step_is_at_an_edge():
+    settings = dict(coarse=(-8, 0, 8), fine=(-4, 4), extend=2)
+    assert rn.step_limits(settings) == (-24, 24)
+    edge = [result_at(-8, 3.0), result_at(0, 2.0), result_at(8, 1.0)]       # best at the top edge
+    assert rn.next_exponents(edge, settings) == [4, 12, 16]                # fine around 8, one spacing beyond
+    inside = edge + [result_at(16, 1.5, diverged=0), result_at(12, 1.2), result_at(4, 1.1)]
+    assert rn.next_exponents(inside, settings) == []                       # bracketed: done
+    assert rn.bracketed(inside[2], inside) and not rn.bracketed(edge[2], edge)
+    at_limit = [result_at(e, 10.0 - e / 8) for e in range(-8, 25, 4)]      # ever better up to the limit
+    assert rn.next_exponents(at_limit, settings) == [] and not rn.bracketed(at_limit[-1], at_limit)
+    below = [result_at(-8, 1.0), result_at(0, 2.0, diverged=1), result_at(8, 3.0, diverged=2)]
+    assert rn.next_exponents(below, settings) == [-16, -12, -4]
+
+
+def test_unbracketed_steps_are_marked_in_the_table(tmp_path, capsys):
+    """A sweep whose every step is far too small: the best is the largest step tried, at the limit."""
+    rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "sgd", "epoch_budget": 1})
+    for f in tmp_path.rglob("step_e*.json"):  # make larger steps ever better: the best sits at the top edge
+        result = json.loads(f.read_text())
+        result["mean"]["best_valid"] = 10.0 - result["task"]["step_exponent"] / 100
+        f.write_text(json.dumps(result))
+    ev.table(input=tmp_path, compile="no")
+    printed = capsys.readouterr().out
+    assert "†" in printed.splitlines()[2] and "not bracketed" in printed.splitlines()[0]
+    row, = __import__("csv").DictReader((tmp_path / "table.csv").open())
+    assert row["bracketed"] == "False"
+    assert r"$^\dagger$" in (tmp_path / "table.tex").read_text()
 
 
 def test_chunks_keep_points_per_chunk_bounded():
@@ -319,56 +453,100 @@ def test_chunks_keep_points_per_chunk_bounded():
     assert rn.n_chunks_for(7, 100, 300) == 7  # 3 chunks would do, but must divide 7
 
 
+def test_start_is_drawn_on_the_cpu_whatever_the_thread_count():
+    """Data, initialisation and batch orders of a chunk are identical with 1 and 2 torch threads,
+    and equal a float64 CPU draw cast to the run dtype (what every device receives)."""
+    task = rn.make_task("radial_4", "he", "adam", "kink-neg-point", **{**TINY, "runs": 3, "width": 64})
+    threads = torch.get_num_threads()
+    starts = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            data, params, _, orders = rn.chunk_start(task, 0)
+            starts.append((data, params, [next(orders) for _ in range(3)]))
+    finally:
+        torch.set_num_threads(threads)
+    (data1, params1, orders1), (data2, params2, orders2) = starts
+    assert all(torch.equal(data1[k], data2[k]) for k in data1 if k != "bayes_rmse")
+    assert all(torch.equal(params1[k], params2[k]) for k in params1)
+    assert all(torch.equal(a, b) for a, b in zip(orders1, orders2))
+    assert params1["W"].dtype == torch.float32
+    data64, params64, _, _ = rn.chunk_start({**task, "dtype": "float64"}, 0)
+    assert torch.equal(params64["W"].float(), params1["W"]) and torch.equal(data64["X_train"].float(), data1["X_train"])
+
+
+def test_fit_names_its_file_by_its_sizes_and_never_overwrites_another_fit(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
+    options = dict(dataset="radial_1", **TINY)
+    rn.fit(**options)
+    rn.fit(**{**options, "width": 16})
+    names = sorted(f.name for f in (tmp_path / "nn_setups" / "fit").iterdir())
+    assert len(names) == 2 and any("width8_" in n for n in names) and any("width16_" in n for n in names)
+    target = tmp_path / "one.json"
+    rn.fit(**options, out=target)
+    with pytest.raises(utils.UsageError, match="holds a fit with other settings.*width: 8 there, 16 here"):
+        rn.fit(**{**options, "width": 16}, out=target)
+
+
 # ----------------------------------------------------------------------------- command line
 @pytest.mark.parametrize("argv, message", [
     (["fit", "--dataset", "spiral"], "--dataset must be"),
-    (["fit", "--optimiser", "rmsprop"], "--optimiser must be one of"),
+    (["fit", "--optimizer", "rmsprop"], "--optimizer must be one of"),
     (["fit", "--param", "mup"], "--param must be one of"),
     (["fit", "--bias", "kinky"], "--bias must be one of"),
     (["fit", "--bias", "kink-neg-point", "--bias_gain", "2"], "--bias_gain must be 1"),
     (["fit", "--batch_size", "100"], "--batch_size must divide n_train"),
     (["sweep", "--grid", "huge"], "--grid must be one of"),
     (["sweep", "--biases", "zero,nope"], "--bias must be one of"),
+    (["sweep", "--runs", "0"], "--runs must be an integer >= 1"),
+    (["sweep", "--runs", "-3"], "--runs must be an integer >= 1"),
+    (["sweep", "--jobs", "0"], "--jobs must be"),
 ])
-def test_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, argv, message):
+def test_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, tmp_path, argv, message):
+    monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
     monkeypatch.setattr(sys, "argv", ["run_nn_setups.py"] + argv)
     with pytest.raises(SystemExit) as exit_info:
         utils.run_cli({"fit": rn.fit, "sweep": rn.sweep, "benchmark": rn.benchmark})
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 # ----------------------------------------------------------------------------- evaluation
 @pytest.fixture(scope="module")
 def small_sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
-    rn.sweep(out=folder, **{**SWEEP, "datasets": "ex,radial_1,radial_2", "params": "he,ntk", "optimisers": "adam",
+    rn.sweep(out=folder, **{**SWEEP, "datasets": "ex,radial_1,radial_2", "params": "he,ntk", "optimizers": "adam",
                             "biases": "zero,kink-neg-unif"})
     return folder
 
 
-def test_table_reports_the_chosen_step_with_its_standard_error(small_sweep, capsys):
-    ev.table(out=small_sweep, compile="no")
+def test_table_reports_the_chosen_step_with_its_standard_error(small_sweep, tmp_path, capsys):
+    ev.table(input=small_sweep, out=tmp_path, compile="no")
     printed = capsys.readouterr().out
-    rows = list(__import__("csv").DictReader((small_sweep / "table.csv").open()))
+    assert printed.startswith("test RMSE at the best validation check, mean ± SE over 2 runs")
+    rows = list(__import__("csv").DictReader((tmp_path / "table.csv").open()))
     assert len(rows) == 3 * 2 * 2
     for row in rows:
-        folder = small_sweep / row["dataset"] / f"{row['param']}_{row['optimiser']}_{row['bias']}"
-        chosen = rn.choose_step([rn.read_result(f) for f in folder.glob("*.json")])
+        folder = small_sweep / row["dataset"] / f"{row['param']}_{row['optimizer']}_{row['bias']}"
+        results = [rn.read_result(f) for f in folder.glob("*.json")]
+        chosen = rn.choose_step(results)
         per_net = np.array(chosen["per_network"]["best_test"])
         assert float(row["best_test_rmse"]) == pytest.approx(per_net.mean(), rel=1e-6)
         assert float(row["se"]) == pytest.approx(per_net.std(ddof=1) / math.sqrt(per_net.size), rel=1e-6)
         assert int(row["step_exponent"]) == chosen["task"]["step_exponent"]
+        assert row["bracketed"] == str(rn.bracketed(chosen, results))
         assert f"{float(row['best_test_rmse']):.4f}" in printed
-    tex = (small_sweep / "table.tex").read_text()
+    tex = (tmp_path / "table.tex").read_text()
     assert tex.count(r"\colorbox") == len(rows) and r"\end{document}" in tex
+    assert "test RMSE at the best validation check, mean $\\pm$ SE over 2 runs" in tex
 
 
 @pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed")
-def test_latex_table_compiles(small_sweep):
-    ev.table(out=small_sweep, compile="yes")
-    assert (small_sweep / "table.pdf").stat().st_size > 0
+def test_latex_table_compiles(small_sweep, tmp_path):
+    ev.table(input=small_sweep, out=tmp_path, compile="yes")
+    assert (tmp_path / "table.pdf").stat().st_size > 0
 
 
 def test_corrupt_result_files_are_named_and_skipped(small_sweep, tmp_path, capsys):
@@ -378,28 +556,68 @@ def test_corrupt_result_files_are_named_and_skipped(small_sweep, tmp_path, capsy
     broken = sorted(copy.rglob("step_e*.json"))[:2]
     broken[0].write_text("{ half a file")
     broken[1].write_text(json.dumps({"task": {}}))
-    ev.table(out=copy, compile="no")
+    ev.table(input=copy, compile="no")
     err = capsys.readouterr().err
     assert all(f"skipping corrupt result file {f}" in err for f in broken)
 
 
-def test_shading_runs_from_column_best_to_worst_in_log_rmse():
+def test_results_of_different_settings_are_not_mixed_in_one_table(small_sweep, tmp_path, capsys):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(small_sweep, copy)
+    rn.sweep(out=tmp_path / "other", **{**SWEEP, "datasets": "radial_4", "optimizers": "adam", "runs": 3})
+    shutil.copytree(tmp_path / "other" / "radial_4", copy / "radial_4")
+    with pytest.raises(utils.UsageError, match="mixes results of different settings.*runs: 2 there, 3 here"):
+        ev.table(input=copy, compile="no")
+
+
+def test_shading_runs_from_column_best_to_worst_in_log_rmse_on_one_hue():
     np.testing.assert_allclose(ev.shade([0.1, 1.0, math.sqrt(0.1)]), [0.0, 1.0, 0.5])
     np.testing.assert_allclose(ev.shade([0.3, 0.3]), [0.0, 0.0])
+    colours = np.array([ev.shade_colour(t) for t in np.linspace(0, 1, 11)])
+    lightness = colours @ [0.2126, 0.7152, 0.0722]   # relative luminance: strictly darker with t
+    assert (np.diff(lightness) < 0).all()
+    hue = colours - colours[:, :1]                    # one hue: every colour on the line white -> blue
+    np.testing.assert_allclose(np.cross(colours[1:] - 1, colours[-1] - 1), 0, atol=1e-12)
+    assert hue.shape == (11, 3)
 
 
-def test_figures_are_written(small_sweep):
-    ev.figures(out=small_sweep, usetex="no")
-    for name in ("rmse_vs_d", "bias_grid", "ex_fits", "kink_cdf"):
+def test_figures_are_written(small_sweep, tmp_path):
+    ev.figures(input=small_sweep, out=tmp_path, usetex="no")
+    names = ["nn_plot_zero", "nn_plot_bias", "nn_plot_he_adam", "nn_plot_ntk_adam", "rmse_vs_d", "bias_grid",
+             "ex_fits", "kink_cdf"]
+    for name in names:
         for suffix in (".png", ".pdf"):
-            assert (small_sweep / "figures" / (name + suffix)).stat().st_size > 1000
+            assert (tmp_path / "figures" / (name + suffix)).stat().st_size > 1000
+
+
+def test_relative_to_zero_divides_each_curve_by_its_zero_bias_curve(small_sweep):
+    chosen = ev.chosen_results(ev.load_results(small_sweep))
+    curves = ev.relative_curves(chosen, "radial", [("he", "adam", "zero"), ("he", "adam", "kink-neg-unif")], "zero")
+    np.testing.assert_allclose(curves["he", "adam", "zero"][1], 1.0)
+    for i, d in enumerate((1, 2)):
+        ratio = (chosen[("he", "adam", "kink-neg-unif"), f"radial_{d}"].result["mean"]["best_test"]
+                 / chosen[("he", "adam", "zero"), f"radial_{d}"].result["mean"]["best_test"])
+        assert curves["he", "adam", "kink-neg-unif"][1][i] == pytest.approx(ratio)
+
+
+def test_published_ex_fits_retrain_eleven_networks_on_one_shared_data_set(small_sweep):
+    chosen = ev.chosen_results(ev.load_results(small_sweep))
+    result = chosen[("he", "adam", "zero"), "ex"].result
+    x, f, train_x, train_y, test = ev.retrain_on_shared_data(result)
+    assert len(x) == len(f) == rn.CURVE_POINTS and len(train_x) == result["task"]["n_train"] and test > 0
+    again = ev.retrain_on_shared_data(result)
+    np.testing.assert_array_equal(f, again[1])
+    data = rn.make_datasets("ex", 1, result["task"]["n_train"], 32, 32, 0, dtype=torch.float64)
+    np.testing.assert_allclose(train_x, (data["X_train"] * data["x_std"] + data["x_mean"])[0, :, 0].numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("argv, message", [
     (["table", "--grid", "nope"], "--grid must be one of"),
-    (["table", "--out", "/nonexistent/folder"], "no results under"),
-    (["figures", "--out", "FOLDER", "--family", "cube"], "--family must be one of"),
-    (["figures", "--out", "FOLDER", "--ex_configs", "he/adam"], "--ex_configs must be"),
+    (["table", "--input", "/nonexistent/folder"], "no results there"),
+    (["figures", "--input", "FOLDER", "--family", "cube"], "--family must be one of"),
+    (["figures", "--input", "FOLDER", "--relative_to", "median"], "--relative_to must be one of"),
+    (["figures", "--input", "FOLDER", "--ex_configs", "he/adam"], "--ex_configs must be"),
 ])
 def test_eval_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, small_sweep, argv, message):
     argv = [str(small_sweep) if a == "FOLDER" else a for a in argv]
@@ -409,3 +627,11 @@ def test_eval_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, small_swe
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def test_tex_escape_escapes_every_special_character_once():
+    assert utils.tex_escape("a_b 5% R&D #1 $x {y} \\ ^ ~") == (
+        r"a\_b 5\% R\&D \#1 \$x \{y\} \textbackslash{} \textasciicircum{} \textasciitilde{}")
+    assert utils.tex_escape("run Delta = 0.5") == r"run $\Delta = 0.5$"
+    assert utils.tex_escape(r"\_") == r"\textbackslash{}\_"   # the backslash is not taken as an escape
