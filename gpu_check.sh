@@ -78,10 +78,10 @@ fi
 if [[ $SMOKE == yes ]]; then
     DEVICE=cpu
     STAR_BENCH=(--seconds 0.3)
-    SWEEP_BENCH=(--n_networks 4 --width 32 --dims 1 --steps 8)
+    SWEEP_BENCH=(--runs 4 --width 32 --dims 1 --steps 8)
     STAR_STAGE=64:20:100:300                       # width:networks:warm-up epochs:epochs in all
     STAR_GRID=(16:20:50:150 32:20:50:150)          # the grid's other runs, likewise
-    SWEEP_CELL=(--n_networks 4 --width 32 --epoch_budget 64 --valid_budget 64 --n_valid 64 --n_test 64)
+    SWEEP_CELL=(--runs 4 --width 32 --epoch_budget 64 --valid_budget 64 --n_valid 64 --n_test 64)
 else
     DEVICE=cuda
     STAR_BENCH=()
@@ -89,7 +89,7 @@ else
     STAR_STAGE=4096:1000:1000:10000
     STAR_GRID=(128:1000:200:1200 256:1000:200:1200 512:1000:200:1200 1024:1000:200:1200 2048:1000:200:1200
                8192:500:200:1200)
-    SWEEP_CELL=(--n_networks 100 --width 512 --epoch_budget 8192 --valid_budget 64)
+    SWEEP_CELL=(--runs 100 --width 512 --epoch_budget 8192 --valid_budget 64)
 fi
 mkdir -p "$OUT/logs" || die "cannot create $OUT"
 rm -rf "$OUT/runs" "$OUT/steps.tsv"
@@ -158,7 +158,7 @@ run_step star_stage star_times "$OUT/star_stage.json" "$STAR_STAGE"
 run_step star_grid star_times "$OUT/star_grid.json" "${STAR_GRID[@]}"
 for d in 64 1; do
     chunks=$("$PYTHON" -c "import run_nn_setups as rn; g = rn.GRIDS['paper']
-print(rn.n_chunks_for(g['n_networks'], 256 * $d, g['max_chunk_points']))")      # the paper grid's chunks at d
+print(rn.n_chunks_for(g['runs'], 256 * $d, g['max_chunk_points']))")      # the paper grid's chunks at d
     run_step "sweep_cell_d$d" "$PYTHON" run_nn_setups.py fit --dataset "radial_$d" --n_chunks "$chunks" \
         "${SWEEP_CELL[@]}" --device "$DEVICE" --out "$OUT/sweep_cell_d$d.json"
 done
@@ -253,7 +253,7 @@ for row in (summary["benchmark_star"] or {}).get("rows", []):
                  f"(autograd {row['autograd_epochs_per_s']:.1f})")
 for row in (summary["benchmark_sweep"] or {}).get("rows", []):
     lines.append(f"sweep benchmark d={row['d']}: {row['ms_per_step_batched']:.2f} ms/step for "
-                 f"{summary['benchmark_sweep']['n_networks']} networks, {row['ms_per_step_single']:.2f} for one")
+                 f"{summary['benchmark_sweep']['runs']} networks, {row['ms_per_step_single']:.2f} for one")
 for row in star_rows:
     lines.append(f"star_11 n={row['width']} P={row['n_networks']}: {1e3 * row['seconds_per_epoch']:.3f} ms/epoch "
                  f"({row['epochs']} epochs in {row['wall_seconds']:.1f} s)")

@@ -134,14 +134,14 @@ def test_ntk_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
 
 
 # ----------------------------------------------------------------------------- sweeps
-SWEEP_FIT = dict(dataset="radial_2", param="ntk", n_networks=4, width=16, epoch_budget=8, valid_budget=2,
+SWEEP_FIT = dict(dataset="radial_2", param="ntk", runs=4, width=16, epoch_budget=8, valid_budget=2,
                  batch_size=32, train_per_dim=32, n_valid=64, n_test=64, seed=5, dtype="float64")
 
 
-@pytest.mark.parametrize("optimiser,bias", [("sgd-momentum", "zero"), ("adam", "kink-neg-point")])
+@pytest.mark.parametrize("optimizer,bias", [("sgd-momentum", "zero"), ("adam", "kink-neg-point")])
 @pytest.mark.parametrize("other", COMPARED)
-def test_sweep_fit_on_the_device_equals_the_cpu_fit(other, optimiser, bias):
-    task = dict(SWEEP_FIT, optimiser=optimiser, bias=bias)
+def test_sweep_fit_on_the_device_equals_the_cpu_fit(other, optimizer, bias):
+    task = dict(SWEEP_FIT, optimizer=optimizer, bias=bias)
     reference = rn.execute(rn.make_task(**task, device="cpu"))
     with comparison_device(other) as device:
         result = rn.execute(rn.make_task(**task, device=str(device)))
