@@ -513,13 +513,13 @@ def figures(grid="quick", input=None, results=None, out=None, family="radial", b
         ex_configs: comma list of param/optimizer/bias (default all with --bias).
         relative_to: zero (default, as published: each curve relative to the zero-bias curve of its
             parameterisation and optimizer) or best (relative to the best configuration on each data set).
-        published: ex_fits as published (retrains 11 networks per configuration): true or false (default).
+        published: ex_fits as published (retrains 11 networks per configuration): yes or no (default).
         usetex: auto (default: LaTeX text where latex and dvipng are installed), yes or no.
     """
     folder = input_folder(utils.check_choice("grid", grid, tuple(rn.GRIDS)), input, results)
     utils.check_choice("family", family, ("radial", "rbf"))
     utils.check_choice("relative_to", relative_to, ("zero", "best"))
-    utils.check_choice("published", published, (True, False))
+    published = utils.check_choice("published", published, (True, False, "yes", "no")) in (True, "yes")
     setup_matplotlib(usetex)
     chosen = chosen_results(load_results(folder))
     configs = sorted({c for c, _ in chosen}, key=config_order)
@@ -559,7 +559,7 @@ def report(grid="quick", input=None, results=None, out=None, compile="auto", fam
         bias: bias mode of rmse_vs_d and the default --ex_configs (default zero if present).
         ex_configs: comma list of param/optimizer/bias (default all with --bias).
         relative_to: zero (default) or best.
-        published: ex_fits as published: true or false (default).
+        published: ex_fits as published: yes or no (default).
         usetex: auto (default), yes or no.
     """
     table(grid, input, results, out, compile)
