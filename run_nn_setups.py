@@ -273,12 +273,17 @@ def rmse(params, mults, X, y, y_std, slice_size=4096):
     return (sq / X.shape[1]).sqrt() * y_std[:, 0, 0]
 
 
-def network_groups(P, device):
-    """Slices of the network axis whose gradients are computed together in one step: on the CPU
-    one network at a time (measured: PyTorch's batched CPU matrix products of these shapes are about
-    4x slower per network than its single-matrix products, and a batch streams the hidden layer
-    through memory instead of cache), elsewhere all P at once."""
-    return [slice(p, p + 1) for p in range(P)] if device.type == "cpu" else [slice(0, P)]
+CACHE_FLOATS = 2 ** 17  # hidden-layer floats of one group of networks on the CPU: 512 KB, within L2
+
+
+def network_groups(P, batch_size, width, device):
+    """Slices of the network axis whose gradients are computed together in one step. On the CPU,
+    groups whose hidden layer (g, B, m) has at most CACHE_FLOATS entries: measured, batched matrix
+    products of width-512 networks in groups of 2 or more (the hidden layer then streams through
+    memory) cost about 4x per network what one network alone costs, while 8 width-64 networks
+    gain from one batch. Elsewhere all P at once."""
+    size = P if device.type != "cpu" else max(1, min(P, CACHE_FLOATS // (batch_size * width)))
+    return [slice(start, min(start + size, P)) for start in range(0, P, size)]
 
 
 def mse_gradients(params, mults, X, y, grads):
@@ -306,8 +311,8 @@ def train_networks(params, mults, data, optimizer, lr, n_epochs, valid_every, ba
 
     orders: iterable of (P, n_train) index tensors, one per epoch; network p takes its batches from
     row p. Each step computes the gradients group by group of networks (``groups``: slices of the
-    network axis, default ``network_groups``: one by one on the CPU, all at once on a GPU), then
-    takes one optimizer step for all. After every
+    network axis, default ``network_groups``: cache-sized groups on the CPU, all at once on a GPU),
+    then takes one optimizer step for all. After every
     ``valid_every`` epochs (and the last) the valid and test RMSEs are measured; per network the
     best valid RMSE and the test RMSE at that same moment are kept (and, with curve_X (P, G, 1), the
     function on curve_X at that moment). A network whose minibatch loss is ever non-finite is
@@ -317,7 +322,7 @@ def train_networks(params, mults, data, optimizer, lr, n_epochs, valid_every, ba
     diverged (P,) bool, history_valid and history_test (checks, P), best_curve (P, G) or None."""
     X, y = data["X_train"], data["y_train"]
     P, n_train, _ = X.shape
-    groups = network_groups(P, X.device) if groups is None else groups
+    groups = network_groups(P, batch_size, params["W"].shape[2], X.device) if groups is None else groups
     tensors = [params[k] for k in PARAM_NAMES]
     grads = {k: torch.zeros_like(v) for k, v in params.items()}
     for tensor, k in zip(tensors, PARAM_NAMES):

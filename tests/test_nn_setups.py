@@ -261,8 +261,8 @@ def test_batched_training_equals_separate_single_network_runs(optimizer):
 
 
 def test_grouping_of_networks_does_not_change_the_training():
-    """The CPU path computes gradients network by network, the GPU path all at once: groups of 1
-    and one group of all give the same training."""
+    """The CPU path computes gradients in cache-sized groups of networks, the GPU path all at once:
+    groups of 1 and one group of all give the same training."""
     data, params, mults, orders = tiny_problem()
     start = {k: v.clone() for k, v in params.items()}
     whole = rn.train_networks(params, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(0, 3)])
@@ -270,8 +270,9 @@ def test_grouping_of_networks_does_not_change_the_training():
     for k in rn.PARAM_NAMES:
         torch.testing.assert_close(start[k], params[k], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(ones["history_valid"], whole["history_valid"], rtol=1e-12, atol=1e-14)
-    assert rn.network_groups(3, torch.device("cpu")) == [slice(0, 1), slice(1, 2), slice(2, 3)]
-    assert rn.network_groups(3, torch.device("meta")) == [slice(0, 3)]
+    assert rn.network_groups(3, 256, 512, torch.device("cpu")) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert rn.network_groups(10, 256, 64, torch.device("cpu")) == [slice(0, 8), slice(8, 10)]
+    assert rn.network_groups(3, 256, 512, torch.device("meta")) == [slice(0, 3)]
 
 
 def test_training_step_follows_the_per_network_mse_gradient():
