@@ -898,5 +898,8 @@ def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", d
     print(f"saved {path}")
 
 
+COMMANDS = {"fit": fit, "sweep": sweep, "benchmark": benchmark}
+RENAMED = {"optimiser": "optimizer", "optimisers": "optimizers", "n_networks": "runs"}  # old: new, for one release
+
 if __name__ == "__main__":
-    utils.run_cli({"fit": fit, "sweep": sweep, "benchmark": benchmark})
+    utils.run_cli(COMMANDS, aliases=RENAMED)

@@ -388,7 +388,7 @@ def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp
                                       "--valid_budget", "2", "--n_valid", "32", "--n_test", "32", "--device", "cpu",
                                       "--jobs", "1"])
     with pytest.raises(SystemExit) as exit_info:
-        utils.run_cli({"fit": rn.fit, "sweep": rn.sweep, "benchmark": rn.benchmark})
+        utils.run_cli(rn.COMMANDS, aliases=rn.RENAMED)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds a sweep with other settings" in err[0] and "width: 8 there, 16 here" in err[0]
@@ -521,11 +521,23 @@ def test_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, tmp_path, argv
     monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
     monkeypatch.setattr(sys, "argv", ["run_nn_setups.py"] + argv)
     with pytest.raises(SystemExit) as exit_info:
-        utils.run_cli({"fit": rn.fit, "sweep": rn.sweep, "benchmark": rn.benchmark})
+        utils.run_cli(rn.COMMANDS, aliases=rn.RENAMED)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_old_option_spellings_still_work_with_a_warning(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["run_nn_setups.py", "fit", "--dataset", "radial_1", "--optimiser", "sgd",
+                                      "--n_networks", "2", "--width", "8", "--epoch_budget", "2", "--valid_budget", "2",
+                                      "--n_valid", "16", "--n_test", "16", "--device", "cpu",
+                                      "--out", str(tmp_path / "fit.json")])
+    utils.run_cli(rn.COMMANDS, aliases=rn.RENAMED)
+    err = capsys.readouterr().err
+    assert "--optimiser" in err and "--n_networks" in err
+    task = rn.read_result(tmp_path / "fit.json")["task"]
+    assert task["optimizer"] == "sgd" and task["runs"] == 2
 
 
 # ----------------------------------------------------------------------------- evaluation
