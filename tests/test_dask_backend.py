@@ -114,7 +114,7 @@ def test_sweep_on_dask_equals_sweep_on_loky(cluster, tmp_path):
     import run_nn_setups as rn
     from test_nn_setups import SWEEP
 
-    small = {**SWEEP, "datasets": "radial_1", "optimisers": "adam", "jobs": 2}
+    small = {**SWEEP, "datasets": "radial_1", "optimizers": "adam", "jobs": 2}
     rn.sweep(out=tmp_path / "loky", **small)
     rn.sweep(out=tmp_path / "dask", **small, backend="dask", scheduler=cluster.scheduler_address)
     loky, dask = sweep_results(tmp_path / "loky"), sweep_results(tmp_path / "dask")
