@@ -32,8 +32,7 @@ import torch
 import train_star_dataset as ts
 import utils
 from custom_paths import results_root
-from mc_plotting import tex_escape
-from utils import new_figure, require, save_csv, save_figure
+from utils import new_figure, require, save_csv, save_figure, tex_escape
 
 POOLED_KEYS = ("width", "runs", "seed")   # the settings a series may vary; every other one defines it
 SETTINGS = tuple(ts.make_config())        # the settings of a run, which --select may name
