@@ -421,7 +421,17 @@ def advance_by_steps(trainer, epochs, p_t, cum_p, uniforms, crossed):
 
 
 # ============================================================================ trainers
-class DenseTrainer:
+class CompiledSteps:
+    """``step``: one full-batch epoch through the trainer's compiled ``advance``, for callers that
+    act between epochs (the soundness check, mc_minima's switch of engines at a crossing)."""
+
+    def step(self, weights):
+        """One gradient step of all networks on the data weights (m, P)."""
+        weights = np.ascontiguousarray(weights, dtype=float)
+        self.advance(1, weights, weights, None, np.zeros(len(self.h), dtype=bool))
+
+
+class DenseTrainer(CompiledSteps):
     """P networks held as full parameter arrays theta = (a, b, w) (3, P, n), c (P,); gd, momentum,
     sgd (gd on minibatches) or adam, any leak. One epoch costs O(n) per network (see
     ActivityPatterns), run by the compiled ``dense_epochs``. Crossing is measured against the
@@ -458,11 +468,6 @@ class DenseTrainer:
                      np.array(self.gap), self.OPTIMIZER_CODES[self.optimizer], crossed, first)
         self.t += epochs
         return first
-
-    def step(self, weights):
-        """One gradient step of all networks on the data weights (m, P)."""
-        weights = np.ascontiguousarray(weights, dtype=float)
-        self.advance(1, weights, weights, None, np.zeros(len(self.h), dtype=bool))
 
     def crossed_now(self):
         return kinks_crossed(self.a, self.b, self.sign_a0, self.gap)
@@ -595,7 +600,7 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniform
             crossed[k] |= hit
 
 
-class ReducedTrainer:
+class ReducedTrainer(CompiledSteps):
     """Exact O(1)-per-epoch training for gd, momentum and sgd (gd on minibatch weights, any batch
     size) while no kink has reached a data point; relu or leaky relu.
 
