@@ -106,10 +106,11 @@ def parse_data(data=None, probs=None):
     pairs = [item for item in items if str(item).strip()]
     try:
         points = np.array([[float(v) for v in str(item).split(":")] for item in pairs])
-        assert points.ndim == 2 and points.shape[1] == 2
-    except (ValueError, AssertionError):
+    except ValueError:  # a value that is no number, or pairs of unequal length
+        points = np.empty(0)
+    if points.ndim != 2 or points.shape[1] != 2:
         raise UsageError(f'--data must be x:y pairs separated by commas, e.g. "-2:1,-1:0,1:1,2:0"; '
-                         f"got {data!r}") from None
+                         f"got {data!r}")
     if probs is not None:
         try:
             probs = [float(v) for v in (probs if isinstance(probs, (list, tuple)) else str(probs).split(","))]

@@ -316,7 +316,8 @@ def save_npz(path, **arrays):
     """Save plain (non-object) arrays as an uncompressed ``.npz``, atomically."""
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     bad = [k for k, v in arrays.items() if v.dtype == object]
-    assert not bad, f"object arrays cannot be saved without pickle: {bad}"
+    if bad:
+        raise TypeError(f"object arrays cannot be saved without pickle: {bad}")
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
