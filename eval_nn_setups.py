@@ -233,8 +233,7 @@ def save_figure(fig, path):
     """Write the figure as path.png and path.pdf (cropped to its content), atomically."""
     import matplotlib.pyplot as plt
 
-    for suffix in (".png", ".pdf"):
-        utils.save_figure(fig, Path(path).with_suffix(suffix), tight=True)
+    utils.save_png_and_pdf(fig, path, tight=True)
     plt.close(fig)
 
 

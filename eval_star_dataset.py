@@ -25,7 +25,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
 
@@ -268,7 +267,7 @@ def pgfplots_body(rows):
     lines += [r"\begin{tikzpicture}",
               r"\begin{axis}[xmode=log, log basis x=2, width=9cm, height=7cm,",
               f"  title={{\\footnotesize {tex_escape('Crossed fractions ' + pooling_note(rows))}}},",
-              f"  title style={{text width=14cm, align=left}},",
+              "  title style={text width=14cm, align=left},",
               f"  xtick={{{ticks}}}, xticklabels={{{ticks}}}, xmin={widths[0] / 1.3:.6g}, xmax={widths[-1] * 1.3:.6g},",
               r"  ymin=-0.02, ymax=1.02, xlabel={width $n$}, ylabel={fraction of networks},",
               r"  grid=major, grid style={gray!25}, legend pos=outer north east, legend cell align=left]"]
@@ -392,12 +391,6 @@ def axes_figure(f, X, y, title):
     return figure
 
 
-def save_png_and_pdf(figure, stem):
-    """``figure`` as stem.png and stem.pdf (TrueType fonts, which venues accept); the paths."""
-    with matplotlib.rc_context({"pdf.fonttype": 42}):
-        return [save_figure(figure, stem.with_name(stem.name + suffix)) for suffix in (".png", ".pdf")]
-
-
 def median_unavailable(group):
     """Why the median network of ``group`` cannot be drawn (text), or None when it can."""
     chosen = median_network(group)
@@ -414,7 +407,7 @@ def median_figure(group, stem):
     run, index = median_network(group)
     X, y = ts.make_data(run["config"]["dataset"])
     draw = plane_figure if X.shape[1] == 2 else axes_figure
-    return save_png_and_pdf(draw(network_function(run, index), X, y, median_title(run, index, group)), stem)
+    return utils.save_png_and_pdf(draw(network_function(run, index), X, y, median_title(run, index, group)), stem)
 
 
 def file_slug(text):

@@ -559,9 +559,7 @@ def risk_figure(rows, config, path):
     ax.set_title(f"gd to $\\|\\nabla L\\| <$ {config['tol']:g} or {config['max_epochs']:,} epochs; "
                  f"{config['runs']} runs per point; 95 % t intervals", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
-    for suffix in (".png", ".pdf"):
-        utils.save_figure(figure, path.with_suffix(suffix))
-    return path.with_suffix(".png")
+    return utils.save_png_and_pdf(figure, path)[0]
 
 
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],

@@ -28,7 +28,6 @@ Layout: loading and aggregation; statistics; text and CSV; figures (pgfplots, ma
 examples); CLI.
 """
 import csv
-import itertools
 import json
 import re
 import shutil
@@ -762,8 +761,8 @@ def examples(out=None, seed=0):
                "example_loss": lambda: example_loss_figure(p, examples, outcomes)}
     for name, draw in figures.items():
         figure = draw()
-        for suffix in (".png", ".pdf"):
-            print(utils.save_figure(figure, out / f"{name}{suffix}"))
+        for saved in utils.save_png_and_pdf(figure, out / name):
+            print(saved)
 
 
 if __name__ == "__main__":

@@ -492,6 +492,12 @@ def save_figure(figure, path, tight=False):
     return path
 
 
+def save_png_and_pdf(figure, stem, tight=False):
+    """``figure`` as stem.png and stem.pdf (see ``save_figure``); returns the two paths."""
+    stem = Path(stem)
+    return [save_figure(figure, stem.with_name(stem.name + suffix), tight) for suffix in (".png", ".pdf")]
+
+
 TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
                "\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
 

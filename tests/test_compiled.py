@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import mc_training as mc
+from engine_checks import assert_params_agree
 
 ASYMMETRIC = mc.DataSet([-4.0, -2.5, -1.5, -0.5, 0.7, 1.2, 2.0, 3.5, 5.0],
                         [0.5, -0.5, 0.3, 0.1, 0.2, 0.3, -0.2, 0.1, 0.4],
@@ -36,10 +37,7 @@ def assert_same_results(reference, compiled, min_never=0.1):
     assert len(set(reference["status"])) >= 2  # a comparison across several outcomes
     never = reference["first_cross_epoch"] < 0  # a crossed network's later trajectory is not the true one
     assert never.sum() > min_never * len(never)
-    for key in "abcw":
-        d, r = reference[key][never], compiled[key][never]
-        scale = np.maximum(np.abs(d), 1e-3 * np.abs(d).max())
-        assert np.max(np.abs(d - r) / scale) < 1e-10, key
+    assert_params_agree(reference, compiled, never, 1e-10)
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "sgd"])

@@ -14,6 +14,7 @@ import scipy.linalg
 import torch
 
 import mc_training as mc
+from engine_checks import assert_params_agree
 import utils
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,10 +167,7 @@ def test_reduced_trainer_equals_dense(optimizer, n):
     np.testing.assert_array_equal(dense["stop_epoch"][same], reduced["stop_epoch"][same])
     never = (dense["first_cross_epoch"] < 0) & (reduced["first_cross_epoch"] < 0)
     assert never.sum() > P // 4
-    for key in "abcw":
-        d, r = dense[key][never], reduced[key][never]
-        scale = np.maximum(np.abs(d), 1e-3 * np.abs(d).max())
-        assert np.max(np.abs(d - r) / scale) < 1e-8, key
+    assert_params_agree(dense, reduced, never, 1e-8)
 
 
 # ----------------------------------------------------------------------------- the runner

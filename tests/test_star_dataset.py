@@ -3,7 +3,6 @@ the fast ReLU epoch against per-sample autograd, the thresholds against direct w
 squares per ray, a network placed at the piecewise-linear fit, tracking, resuming, faults, the
 CLI's bad-input exits and the evaluation outputs. Tiny sizes throughout."""
 import json
-import math
 import shutil
 import subprocess
 import sys
