@@ -782,90 +782,167 @@ def block_weights(weights, t, start, stop, p_t, cum_p, uniforms):
             weights[j, k - start] /= batch
 
 
-@numba.njit(cache=True)
-def side_map(T, s, k):
-    """Side s of network k's map T (3, 2, sides, P) as (T_aa, T_aw, T_ba, T_bw, T_wa, T_ww)."""
-    return T[0, 0, s, k], T[0, 1, s, k], T[1, 0, s, k], T[1, 1, s, k], T[2, 0, s, k], T[2, 1, s, k]
+# The compiled reduced loop works on blocks of LANES networks. A block's whole state is copied into
+# one scratch array Z (ROWS, LANES), one row per quantity, networks along the row, and every epoch
+# is a few loops over the block's lanes whose rows lie at constant offsets: the compiler can see
+# that they never overlap and runs LANES networks side by side in SIMD registers. 64 lanes keep
+# Z (50 rows, 25 kB) in the L1 cache.
+LANES = 64
+Z_T = 0  # the maps T, 12 rows: entry (row, column, side) of T (3, 2, sides, P) at Z_T + 4 row + 2 column + side
+Z_V = 12  # the momentum maps h V, laid out as T
+Z_C, Z_VC, Z_H = 24, 25, 26  # c, its velocity h v_c, the step h
+Z_SIGMA = 27  # Sigma_s(0) on (a, w): (s_aa, s_aw, s_ww) of side s at Z_SIGMA + 3 s
+Z_R = 33  # r_ends: (end, side) at Z_R + 2 end + side
+Z_NONEMPTY = 37  # 1.0 if side s has units, at Z_NONEMPTY + s
+Z_F = 39  # the fits Sigma_s[w, a] at Z_F + s and Sigma_s[w, b] at Z_F + 2 + s
+Z_G = 43  # the gradient sums E^T r (4 rows, as F) and sum_j r_j (Z_G + 4)
+Z_CROSSED, Z_FIRST = 48, 49  # the crossing flag (1.0 / 0.0) and first crossing epoch (-1: none yet)
+Z_ROWS = 50
 
 
 @numba.njit(cache=True)
-def side_fits(T, s_aa, s_aw, s_ww):
-    """(Sigma_s[w, a], Sigma_s[w, b]) of one side from its map T = (T_aa, T_aw, T_ba, T_bw, T_wa, T_ww)
-    and Sigma_s(0) on (a, w): row w of T Sigma_s(0) times rows a and b of T."""
-    u_a = T[4] * s_aa + T[5] * s_aw
-    u_w = T[4] * s_aw + T[5] * s_ww
-    return u_a * T[0] + u_w * T[1], u_a * T[2] + u_w * T[3]
+def load_block(Z, start, stop, T, V, c, vc, h, sigma0, r_ends, nonempty, crossed, first, momentum):
+    """Networks start..stop-1 into the lanes of Z (see ``Z_ROWS``); unused lanes are zero."""
+    P = h.shape[0]
+    Tf, Vf, S, Rf = T.reshape(12, P), V.reshape(12, P), sigma0.reshape(8, P), r_ends.reshape(4, P)
+    Z[:, :] = 0.0
+    for k in range(start, stop):
+        l = k - start
+        for q in range(12):
+            Z[Z_T + q, l] = Tf[q, k]
+            Z[Z_V + q, l] = Vf[q, k] if momentum else 0.0
+        Z[Z_C, l], Z[Z_VC, l], Z[Z_H, l] = c[k], vc[k], h[k]
+        for s in range(2):
+            Z[Z_SIGMA + 3 * s, l], Z[Z_SIGMA + 3 * s + 1, l], Z[Z_SIGMA + 3 * s + 2, l] = S[s, k], S[2 + s, k], S[6 + s, k]
+            Z[Z_NONEMPTY + s, l] = 1.0 if nonempty[s, k] else 0.0
+        for q in range(4):
+            Z[Z_R + q, l] = Rf[q, k]
+        Z[Z_CROSSED, l], Z[Z_FIRST, l] = 1.0 if crossed[k] else 0.0, first[k]
 
 
 @numba.njit(cache=True)
-def side_update(T, V, hG1, hG2, momentum):
-    """One step of one side's map: h K_s T_s with K_s from (h G1, h G2); gd T <- T - h K T, momentum
-    h V <- beta h V + h K T, T <- T - h V. T, V as in ``side_fits``; returns the new (T, V)."""
-    hKT = (hG1 * T[4], hG1 * T[5], hG2 * T[4], hG2 * T[5],
-           hG1 * T[0] + hG2 * T[2], hG1 * T[1] + hG2 * T[3])
+def store_block(Z, start, stop, T, V, c, vc, crossed, first, momentum):
+    """The lanes of Z back into networks start..stop-1 (the inverse of ``load_block``)."""
+    P = c.shape[0]
+    Tf, Vf = T.reshape(12, P), V.reshape(12, P)
+    for k in range(start, stop):
+        l = k - start
+        for q in range(12):
+            Tf[q, k] = Z[Z_T + q, l]
+            if momentum:
+                Vf[q, k] = Z[Z_V + q, l]
+        c[k], vc[k] = Z[Z_C, l], Z[Z_VC, l]
+        crossed[k], first[k] = Z[Z_CROSSED, l] > 0, int(Z[Z_FIRST, l])
+
+
+@numba.njit(cache=True, inline="always")
+def lane_fits(Z, l, s, T_aa, T_aw, T_ba, T_bw, T_wa, T_ww):
+    """(Sigma_s[w, a], Sigma_s[w, b]) of side s of lane l from its map T_s and Sigma_s(0) on (a, w):
+    row w of T_s Sigma_s(0) times rows a and b of T_s, into the rows Z_F."""
+    s_aa, s_aw, s_ww = Z[Z_SIGMA + 3 * s, l], Z[Z_SIGMA + 3 * s + 1, l], Z[Z_SIGMA + 3 * s + 2, l]
+    u_a = T_wa * s_aa + T_ww * s_aw
+    u_w = T_wa * s_aw + T_ww * s_ww
+    Z[Z_F + s, l] = u_a * T_aa + u_w * T_aw
+    Z[Z_F + 2 + s, l] = u_a * T_ba + u_w * T_bw
+
+
+@numba.njit(cache=True, inline="always")
+def lane_gradient_sums(Z, weights, E, y):
+    """The sums G = E^T r and sum_j r_j of every lane, r_j = p_j (E_j F + c - y_j), into the rows Z_G
+    (which hold 0 before); weights (m, LANES) the lanes' data weights."""
+    for j in range(E.shape[0]):
+        e0, e1, e2, e3, y_j = E[j, 0], E[j, 1], E[j, 2], E[j, 3], y[j]
+        for l in range(LANES):
+            fit = e0 * Z[Z_F, l] + e1 * Z[Z_F + 1, l] + e2 * Z[Z_F + 2, l] + e3 * Z[Z_F + 3, l]
+            r = weights[j, l] * (fit + Z[Z_C, l] - y_j)
+            Z[Z_G, l] += e0 * r
+            Z[Z_G + 1, l] += e1 * r
+            Z[Z_G + 2, l] += e2 * r
+            Z[Z_G + 3, l] += e3 * r
+            Z[Z_G + 4, l] += r
+
+
+@numba.njit(cache=True, inline="always")
+def lane_step(Z, l, t, x_left, x_right, momentum):
+    """Epoch t's step of lane l from its sums Z_G (reset to 0 after): per side h K_s T_s with
+    h (G1, G2) = h (G_s[x], G_s[1]); gd T <- T - h K T, momentum h V <- beta h V + h K T, T <- T - h V;
+    likewise c with sum_j r_j; the new fits; then the crossing test: phi >= 0 at a side's r_min or
+    r_max (see ``ReducedTrainer``), a nan anywhere counting as no, sets the crossing flag and, if
+    it was not set, the first crossing epoch t + 1. ``momentum`` must be a constant for the
+    compiler to drop the branch (it then vectorises the loop over lanes)."""
+    h = Z[Z_H, l]
+    hit = False
+    for s in range(2):
+        hG1, hG2 = h * Z[Z_G + s, l], h * Z[Z_G + 2 + s, l]
+        t0, t1, t2, t3, t4, t5 = (Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l], Z[Z_T + 6 + s, l],
+                                  Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l])
+        d0, d1, d2, d3 = hG1 * t4, hG1 * t5, hG2 * t4, hG2 * t5  # h K_s T_s
+        d4, d5 = hG1 * t0 + hG2 * t2, hG1 * t1 + hG2 * t3
+        if momentum:
+            d0 = MOMENTUM * Z[Z_V + s, l] + d0
+            d1 = MOMENTUM * Z[Z_V + 2 + s, l] + d1
+            d2 = MOMENTUM * Z[Z_V + 4 + s, l] + d2
+            d3 = MOMENTUM * Z[Z_V + 6 + s, l] + d3
+            d4 = MOMENTUM * Z[Z_V + 8 + s, l] + d4
+            d5 = MOMENTUM * Z[Z_V + 10 + s, l] + d5
+            Z[Z_V + s, l], Z[Z_V + 2 + s, l], Z[Z_V + 4 + s, l] = d0, d1, d2
+            Z[Z_V + 6 + s, l], Z[Z_V + 8 + s, l], Z[Z_V + 10 + s, l] = d3, d4, d5
+        t0, t1, t2, t3, t4, t5 = t0 - d0, t1 - d1, t2 - d2, t3 - d3, t4 - d4, t5 - d5
+        Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l] = t0, t1, t2
+        Z[Z_T + 6 + s, l], Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l] = t3, t4, t5
+        lane_fits(Z, l, s, t0, t1, t2, t3, t4, t5)
+        r_min, r_max = Z[Z_R + s, l], Z[Z_R + 2 + s, l]
+        A, B = t0 + t1 * r_min, t2 + t3 * r_min
+        phi1, phi2 = -B - x_right * A, B - x_left * A
+        A, B = t0 + t1 * r_max, t2 + t3 * r_max
+        phi3, phi4 = -B - x_right * A, B - x_left * A
+        side_hit = (phi1 >= 0) | (phi2 >= 0) | (phi3 >= 0) | (phi4 >= 0)
+        nan = (phi1 != phi1) | (phi2 != phi2) | (phi3 != phi3) | (phi4 != phi4)
+        hit |= (Z[Z_NONEMPTY + s, l] > 0) & side_hit & ~nan
+    step_c = h * Z[Z_G + 4, l]
     if momentum:
-        V = (MOMENTUM * V[0] + hKT[0], MOMENTUM * V[1] + hKT[1], MOMENTUM * V[2] + hKT[2],
-             MOMENTUM * V[3] + hKT[3], MOMENTUM * V[4] + hKT[4], MOMENTUM * V[5] + hKT[5])
-        hKT = V
-    return (T[0] - hKT[0], T[1] - hKT[1], T[2] - hKT[2], T[3] - hKT[3], T[4] - hKT[4], T[5] - hKT[5]), V
-
-
-@numba.njit(cache=True)
-def side_crossed(T, r_min, r_max, x_left, x_right):
-    """phi >= 0 at r_min or r_max (see ``ReducedTrainer``), a nan anywhere counting as no (np.maximum)."""
-    hit, nan = False, False
-    for r in (r_min, r_max):
-        A, B = T[0] + T[1] * r, T[2] + T[3] * r
-        for phi in (-B - x_right * A, B - x_left * A):
-            hit |= phi >= 0
-            nan |= phi != phi
-    return hit and not nan
+        step_c = MOMENTUM * Z[Z_VC, l] + step_c
+        Z[Z_VC, l] = step_c
+    Z[Z_C, l] -= step_c
+    for q in range(5):
+        Z[Z_G + q, l] = 0.0
+    Z[Z_FIRST, l] = t + 1.0 if hit & (Z[Z_CROSSED, l] == 0.0) else Z[Z_FIRST, l]
+    Z[Z_CROSSED, l] = 1.0 if hit else Z[Z_CROSSED, l]
 
 
 @numba.njit(cache=True)
 def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, uniforms, r_ends, nonempty, gap,
                    momentum, crossed, first):
     """``uniforms.shape[0]`` epochs of the reduced trainer (arrays as in ``ReducedTrainer``,
-    networks last), each a step then the crossing test; updated in place. Epoch t of network k:
-    fits F = Sigma_s[w, (a, b)] from T_s Sigma_s(0) T_s^T (``side_fits``); r_j = p_j (E_j F + c - y_j);
-    h G = h E^T r; the maps' step (``side_update``) and likewise c. A network not yet ``crossed``
-    whose phi at a side's extreme r_i is >= 0 (``side_crossed``) gets crossed[k] = True,
-    first[k] = t + 1. One network at a time through all its epochs, its state in registers."""
+    networks last), each a step then the crossing test; updated in place. Epoch t of a network:
+    fits F = Sigma_s[w, (a, b)] from T_s Sigma_s(0) T_s^T; r_j = p_j (E_j F + c - y_j); h G = h E^T r;
+    the maps' step and likewise c (``lane_step``). A network not yet ``crossed`` whose phi at a
+    side's extreme r_i is >= 0 gets crossed[k] = True, first[k] = t + 1. Blocks of LANES networks
+    go through all their epochs in the scratch Z (``load_block``); each network's arithmetic is
+    the same whatever its lane, so results do not depend on the block a network falls in."""
     m, P, epochs = E.shape[0], h.shape[0], uniforms.shape[0]
-    weights = np.empty((m, 1))
-    for k in range(P):
-        Tp, Tm, Vp, Vm = side_map(T, 0, k), side_map(T, 1, k), side_map(V, 0, k), side_map(V, 1, k)
-        ck, vck, hk = c[k], vc[k], h[k]
+    x_left, x_right = gap[0], gap[1]
+    weights = np.zeros((m, LANES))
+    Z = np.empty((Z_ROWS, LANES))
+    for start in range(0, P, LANES):
+        stop = min(start + LANES, P)
+        load_block(Z, start, stop, T, V, c, vc, h, sigma0, r_ends, nonempty, crossed, first, momentum)
+        weights[:, :] = 0.0
+        for l in range(LANES):
+            for s in range(2):
+                lane_fits(Z, l, s, Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l], Z[Z_T + 6 + s, l],
+                          Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l])
         for t in range(epochs):
             if t == 0 or uniforms.shape[2] > 0:
-                block_weights(weights, t, k, k + 1, p_t, cum_p, uniforms)
-            fa_p, fb_p = side_fits(Tp, sigma0[0, 0, 0, k], sigma0[0, 1, 0, k], sigma0[1, 1, 0, k])
-            fa_m, fb_m = side_fits(Tm, sigma0[0, 0, 1, k], sigma0[0, 1, 1, k], sigma0[1, 1, 1, k])
-            g0, g1, g2, g3, gc = 0.0, 0.0, 0.0, 0.0, 0.0
-            for j in range(m):
-                fit = E[j, 0] * fa_p + E[j, 1] * fa_m + E[j, 2] * fb_p + E[j, 3] * fb_m
-                r = weights[j, 0] * (fit + ck - y[j])
-                g0 += E[j, 0] * r
-                g1 += E[j, 1] * r
-                g2 += E[j, 2] * r
-                g3 += E[j, 3] * r
-                gc += r
-            Tp, Vp = side_update(Tp, Vp, hk * g0, hk * g2, momentum)
-            Tm, Vm = side_update(Tm, Vm, hk * g1, hk * g3, momentum)
-            step_c = hk * gc
-            if momentum:
-                vck = MOMENTUM * vck + step_c
-                step_c = vck
-            ck -= step_c
-            hit = (nonempty[0, k] and side_crossed(Tp, r_ends[0, 0, k], r_ends[1, 0, k], gap[0], gap[1])) \
-                or (nonempty[1, k] and side_crossed(Tm, r_ends[0, 1, k], r_ends[1, 1, k], gap[0], gap[1]))
-            if hit and not crossed[k]:
-                first[k], crossed[k] = t + 1, True
-        for s, Ts, Vs in ((0, Tp, Vp), (1, Tm, Vm)):
-            T[0, 0, s, k], T[0, 1, s, k], T[1, 0, s, k], T[1, 1, s, k], T[2, 0, s, k], T[2, 1, s, k] = Ts
-            if momentum:
-                V[0, 0, s, k], V[0, 1, s, k], V[1, 0, s, k], V[1, 1, s, k], V[2, 0, s, k], V[2, 1, s, k] = Vs
-        c[k], vc[k] = ck, vck
+                block_weights(weights, t, start, stop, p_t, cum_p, uniforms)
+            lane_gradient_sums(Z, weights, E, y)
+            if momentum:  # two loops, each with a constant flag, so that both vectorise
+                for l in range(LANES):
+                    lane_step(Z, l, t, x_left, x_right, True)
+            else:
+                for l in range(LANES):
+                    lane_step(Z, l, t, x_left, x_right, False)
+        store_block(Z, start, stop, T, V, c, vc, crossed, first, momentum)
 
 
 # ============================================================================ training loop

@@ -77,3 +77,24 @@ def test_compiled_minibatch_weights_are_the_inverse_cdf_counts():
     for t in range(2):
         mc.block_weights(weights, t, 6, 70, p, cum_p, uniforms)
         np.testing.assert_array_equal(weights, mc.minibatch_weights(uniforms[t, 6:], cum_p[:, 6:]))
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+def test_compiled_reduced_networks_do_not_depend_on_their_block(optimizer):
+    """The compiled loop runs networks in blocks of LANES lanes: a network's trajectory, crossing flag
+    and first crossing epoch are bitwise the same whichever lane and block it falls in."""
+    rng = np.random.default_rng(2)
+    P = 2 * mc.LANES + 22  # two full blocks and a partial one
+    p = mc.sample_weights(rng, P, 256)
+    a, b, c, w = mc.init_params(rng, P, 16)
+    h = mc.theory_step_size(a, b, w, mc.X_DATA, p)
+    runs = []
+    for rows in (np.arange(P), np.arange(37, P)):  # the second call shifts every network by 37 lanes
+        trainer = mc.ReducedTrainer(a[rows], b[rows], c[rows], w[rows], mc.X_DATA, mc.Y_DATA, h[rows], optimizer)
+        p_t = np.ascontiguousarray(p[rows].T)
+        crossed = np.zeros(len(rows), dtype=bool)
+        first = trainer.advance(3000, p_t, np.cumsum(p_t, axis=0), None, crossed)
+        runs.append((first, crossed, trainer.T, trainer.c))
+    assert 0 < runs[0][1].sum() < P  # some cross, some do not
+    for whole, shifted in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(whole[..., 37:], shifted)
