@@ -538,22 +538,54 @@ def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
     return q - h * g, m1, m2
 
 
+PARTIAL_SUMS = 4  # the per-code sums of dense_epochs accumulate unit i in column i mod 4 (a power of 2)
+
+
+@numba.njit(cache=True, inline="always")
+def update_row(q, m1, m2, g, h, code, bias1, bias2):
+    """``optimizer_update`` of every entry of one parameter row q (n,) with its state and gradient."""
+    for i in range(q.shape[0]):
+        q[i], m1[i], m2[i] = optimizer_update(q[i], g[i], m1[i], m2[i], h, code, bias1, bias2)
+
+
+@numba.njit(cache=True, inline="always")
+def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, bias1, bias2, grads):
+    """The units' gradients (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g), g = codes[i], and the
+    optimiser update of network k's (a, b, w) (n,) each; m1, m2 (3, P, n) the optimiser state, grads (3, n)
+    scratch. ``code`` must be a constant: gd then updates in the same loop, the others write the
+    gradients first and update row by row, so that the compiler vectorises every loop."""
+    if code == 0:
+        for i in range(a.shape[0]):
+            g_x, g_1 = Rx[codes[i]], R[codes[i]]
+            ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+            a[i], b[i], w[i] = a[i] - h * ga, b[i] - h * gb, w[i] - h * gw
+        return
+    for i in range(a.shape[0]):
+        g_x, g_1 = Rx[codes[i]], R[codes[i]]
+        grads[0, i], grads[1, i], grads[2, i] = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+    for row, q in enumerate((a, b, w)):
+        update_row(q, m1[row, k], m2[row, k], grads[row], h, code, bias1, bias2)
+
+
 @numba.njit(cache=True)
 def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniforms, sign_a0, gap,
                  code, crossed, first):
     """``uniforms.shape[0]`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the
     slopes of the activity patterns), each a step then the crossing test; updated in place.
     Epoch t of network k, O(n + G m): pattern code g_i of every unit (``ActivityPatterns.codes``);
-    per-code sums of w_i a_i and w_i b_i; f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
+    per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units of
+    one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
     r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j, Rx_g = sum_j B_gj r_j x_j; gradients
     (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j (``loss_gradient``); the optimiser update
-    (step t0 + t + 1); then ``kinks_crossed``: crossed[k] = True, first[k] = t + 1 for a network
-    not crossed before. One network at a time through all its epochs, its units the inner loops."""
+    (step t0 + t + 1, ``update_units``); then ``kinks_crossed``: crossed[k] = True, first[k] = t + 1
+    for a network not crossed before. One network at a time through all its epochs, its units the
+    inner loops."""
     m, P, n, G, epochs = len(x), theta.shape[1], theta.shape[2], B.shape[0], uniforms.shape[0]
     x_left, x_right = gap[0], gap[1]
     weights = np.empty((m, 1))
     codes = np.empty(n, dtype=np.int64)
-    wa, wb, R, Rx, r = np.empty(G), np.empty(G), np.empty(G), np.empty(G), np.empty(m)
+    wa, wb = np.empty((G, PARTIAL_SUMS)), np.empty((G, PARTIAL_SUMS))
+    R, Rx, r, grads = np.empty(G), np.empty(G), np.empty(m), np.empty((3, n))
     for k in range(P):
         a, b, w = theta[0, k], theta[1, k], theta[2, k]
         for t in range(epochs):
@@ -566,14 +598,18 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniform
             wa[:], wb[:] = 0.0, 0.0
             for i in range(n):
                 codes[i] += (m + 1) * (a[i] < 0)
-                wa[codes[i]] += w[i] * a[i]
-                wb[codes[i]] += w[i] * b[i]
+                wa[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * a[i]
+                wb[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * b[i]
+            for g in range(G):  # the partial sums' totals into column 0
+                for column in range(1, PARTIAL_SUMS):
+                    wa[g, 0] += wa[g, column]
+                    wb[g, 0] += wb[g, column]
             gc = 0.0
             for j in range(m):
                 fa, fb = 0.0, 0.0
                 for g in range(G):
-                    fa += wa[g] * B[g, j]
-                    fb += wb[g] * B[g, j]
+                    fa += wa[g, 0] * B[g, j]
+                    fb += wb[g, 0] * B[g, j]
                 r[j] = weights[j, 0] * (c[k] + fa * x[j] + fb - y[j])
                 gc += r[j]
             for g in range(G):
@@ -583,15 +619,12 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniform
                     Rx[g] += r[j] * x[j] * B[g, j]
             step = t0 + t + 1
             bias1, bias2 = 1 - ADAM_BETAS[0] ** step, 1 - ADAM_BETAS[1] ** step
-            for i in range(n):
-                g_x, g_1 = Rx[codes[i]], R[codes[i]]
-                ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
-                a[i], m1[0, k, i], m2[0, k, i] = optimizer_update(a[i], ga, m1[0, k, i], m2[0, k, i], h[k],
-                                                                  code, bias1, bias2)
-                b[i], m1[1, k, i], m2[1, k, i] = optimizer_update(b[i], gb, m1[1, k, i], m2[1, k, i], h[k],
-                                                                  code, bias1, bias2)
-                w[i], m1[2, k, i], m2[2, k, i] = optimizer_update(w[i], gw, m1[2, k, i], m2[2, k, i], h[k],
-                                                                  code, bias1, bias2)
+            if code == 0:  # one call per optimiser, each with a constant code (see update_units)
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, bias1, bias2, grads)
+            elif code == 1:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, bias1, bias2, grads)
+            else:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, bias1, bias2, grads)
             c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, bias1, bias2)
             hit = False
             for i in range(n):
