@@ -1851,5 +1851,9 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
 
 # ============================================================================ CLI
 if __name__ == "__main__":
-    utils.run_cli({"run": run, "status": status, "event": event, "soundness": soundness,
-                   "benchmark": benchmark}, aliases={"out": "input"})
+    # the commands of the importable module, not of __main__: worker processes then import the
+    # functions they run (and numba's on-disk cache of the compiled loops) instead of unpickling copies
+    import mc_training as module
+
+    utils.run_cli({"run": module.run, "status": module.status, "event": module.event,
+                   "soundness": module.soundness, "benchmark": module.benchmark}, aliases={"out": "input"})
