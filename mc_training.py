@@ -22,6 +22,7 @@ its NumPy per-epoch reference (tests and benchmark only); the training loop with
 Carlo runner and its chunk files; the probability of the theorem's event; benchmarks; the CLI.
 """
 import hashlib
+import math
 import time
 from pathlib import Path
 
@@ -523,7 +524,7 @@ class ReferenceDenseTrainer(DenseTrainer):
         self.reference_optimizer.keep(mask)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf as in NumPy: no branch per division
 def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
     """One optimiser update of one parameter q with gradient g and state (m1, m2), as ``Optimizer``:
     code 0 gd, 1 momentum (m1 = velocity), 2 adam (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
@@ -534,7 +535,7 @@ def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
     if code == 2:
         m1 = ADAM_BETAS[0] * m1 + (1 - ADAM_BETAS[0]) * g
         m2 = ADAM_BETAS[1] * m2 + (1 - ADAM_BETAS[1]) * g * g
-        return q - h * (m1 / bias1) / (np.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
+        return q - h * (m1 / bias1) / (math.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
     return q - h * g, m1, m2
 
 
@@ -567,7 +568,7 @@ def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, bias1, bias2, grads)
         update_row(q, m1[row, k], m2[row, k], grads[row], h, code, bias1, bias2)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniforms, sign_a0, gap,
                  code, crossed, first):
     """``uniforms.shape[0]`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the
