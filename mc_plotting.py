@@ -569,6 +569,18 @@ def train_example(p, init, epochs=EXAMPLE_EPOCHS, snapshots=EXAMPLE_SNAPSHOTS):
     return dict(kinks=kinks, loss=loss, grad_norm=grad_norm, sign_a=np.sign(init[0]), params=params)
 
 
+def kind_color(status):
+    """Series 0 (stayed put) or 1 (crossed) of the shared palette, as in mc_minima's figures."""
+    return f"#{utils.series_style(int(status == 'CROSSED')).color}"
+
+
+def example_title(figure, examples, shows):
+    """The figure's title: what it shows and how the two networks were trained."""
+    width, epochs = examples[0]["kinks"].shape[1], len(examples[0]["loss"]) - 1
+    figure.suptitle(f"{shows}\ntwo networks of width n = {width} on the same data weights p (the paper's six "
+                    f"points, Δ = 0), gd with the theory step for {epochs:,} epochs", fontsize=9)
+
+
 def panel_title(status, first_cross):
     if status == "CROSSED":
         return f"crossed: a kink reached a data point at epoch {first_cross:,}"
@@ -586,9 +598,11 @@ def example_networks_figure(p, examples, outcomes):
     slopes, intercepts, floor = mm.side_fits(mc.X_DATA, mc.Y_DATA, p[None])
     for ax, example, (status, first_cross) in zip(axes, examples, outcomes):
         last = max(example["params"])
-        for epoch, style in ((0, dict(color="0.6", linewidth=1)), (last, dict(color="tab:blue", linewidth=2))):
+        for epoch, style in ((0, dict(color=f"#{utils.GUIDE_COLOR}", linewidth=1)),
+                             (last, dict(color=kind_color(status), linewidth=2))):
             a, b, c, w = example["params"][epoch]
-            name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs"
+            kind = "crossed" if status == "CROSSED" else "stayed put"
+            name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs ({kind})"
             ax.plot(grid, mc.network_output(a[None], b[None], np.array([c]), w[None], grid)[0], label=name, **style)
         for s, side in enumerate((grid > 0, grid < 0)):
             ax.plot(grid[side], slopes[0, s] * grid[side] + intercepts[0, s], color="black", linestyle="--",
@@ -596,14 +610,19 @@ def example_networks_figure(p, examples, outcomes):
         a, b, _, _ = example["params"][last]
         kinks = -b / a
         kinks = kinks[np.abs(kinks) <= 4]
-        ax.plot(kinks, np.full(len(kinks), 1.0), "|", color="tab:red", markersize=14,
+        ax.plot(kinks, np.full(len(kinks), 1.0), "|", color=kind_color(status), markersize=14,
                 transform=ax.get_xaxis_transform(), clip_on=False, label="kinks $-b_i/a_i$ (top)")
         ax.scatter(mc.X_DATA, mc.Y_DATA, s=300 * p, color="black", zorder=3, label="data (area ∝ $p_j$)")
         ax.set_title(panel_title(status, first_cross), fontsize=9, pad=12)
         ax.set_xlabel("input $x$")
         ax.grid(True, color="0.9")
     axes[0].set_ylabel("output $f(x)$")
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
+    entries = {}  # both panels' legend entries, each label once
+    for ax in axes:
+        entries.update({label: handle for handle, label in zip(*ax.get_legend_handles_labels()) if label not in entries})
+    axes[1].legend(entries.values(), entries.keys(), loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
+                   fontsize=8)
+    example_title(figure, examples, "the trained function, its kinks and the least-squares line on each side of 0")
     return figure
 
 
@@ -615,7 +634,8 @@ def example_kink_figure(examples, outcomes):
     axes = figure.subplots(1, 2, sharey=True)
     for ax, example, outcome in zip(axes, examples, outcomes):
         epochs = np.arange(1, len(example["kinks"]))
-        for sign, color, name in ((1, "tab:blue", "$a_i(0) > 0$"), (-1, "tab:orange", "$a_i(0) < 0$")):
+        for sign, color, name in ((1, f"#{utils.series_style(2).color}", "$a_i(0) > 0$"),
+                                  (-1, f"#{utils.series_style(3).color}", "$a_i(0) < 0$")):
             units = example["kinks"][1:, example["sign_a"] == sign]
             ax.plot(epochs, units, color=color, linewidth=1)
             ax.plot([], [], color=color, label=name)
@@ -627,6 +647,7 @@ def example_kink_figure(examples, outcomes):
         ax.set_title(panel_title(*outcome), fontsize=9)
     axes[0].set_ylabel("kink position $-b_i/a_i$")
     axes[0].legend(loc="lower left", fontsize=8)
+    example_title(figure, examples, "the kink of every unit against the epoch; dotted: the data points")
     return figure
 
 
@@ -637,11 +658,13 @@ def example_loss_figure(p, examples, outcomes):
     figure.clear()
     left, right = figure.subplots(1, 2)
     floor = mm.side_fits(mc.X_DATA, mc.Y_DATA, p[None])[2][0]
-    for example, outcome, color in zip(examples, outcomes, ("tab:blue", "tab:orange")):
-        name = "crossed" if outcome[0] == "CROSSED" else "stayed put"
+    for example, (status, _) in zip(examples, outcomes):
+        name = "crossed" if status == "CROSSED" else "stayed put"
         epochs = np.arange(len(example["loss"]))
-        left.plot(epochs, example["loss"], color=color, label=name)
-        right.plot(epochs, example["grad_norm"], color=color, label=name)
+        style = dict(color=kind_color(status), marker=utils.series_style(int(status == "CROSSED")).marker,
+                     markevery=len(epochs) // 8, markersize=4, label=name)
+        left.plot(epochs, example["loss"], **style)
+        right.plot(epochs, example["grad_norm"], **style)
     left.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"$L_{{lin}}$ = {floor:.4f}")
     left.set_ylabel(r"loss $L(\theta_t)$")
     right.set_ylabel(r"$\|\nabla L(\theta_t)\|$")
@@ -650,6 +673,7 @@ def example_loss_figure(p, examples, outcomes):
         ax.set_xlabel(f"epoch $t$ (all {len(examples[0]['loss']) - 1:,})")
         ax.grid(True, color="0.9")
         ax.legend(fontsize=8, frameon=False)
+    example_title(figure, examples, "loss and gradient norm at every epoch")
     return figure
 
 
