@@ -27,6 +27,8 @@ through them and between a network that stayed put and one that crossed on the s
 Layout: side-wise linear regression; training to stationarity (the risk chunks); the Hessian and
 its spectrum; lines; risk and diagnose reports and figures; benchmark; CLI.
 """
+import copy
+import textwrap
 import time
 from pathlib import Path
 
@@ -74,27 +76,30 @@ def side_fit_outputs(x, slopes, intercepts):
     return slopes[:, side] * x + intercepts[:, side]
 
 
-def population_risk(outputs, y):
-    """R = 1/2 sum_j pi_j (f(x_j) - y_j)^2 with pi uniform on the m points; outputs (P, m)."""
-    return 0.5 * np.mean((outputs - y) ** 2, axis=-1)
+def population_risk(outputs, y, pi):
+    """R = 1/2 sum_j pi_j (f(x_j) - y_j)^2 under the data distribution pi (m,); outputs (P, m)."""
+    return 0.5 * ((outputs - y) ** 2) @ pi
 
 
-def population_linear_risk(offset):
-    """R_lin = L_lin under pi, the risk of the best function affine on each side of 0."""
-    x, y = mc.X_DATA, mc.Y_DATA + offset
-    return float(side_fits(x, y, np.full((1, len(x)), 1.0 / len(x)))[2][0])
+def population_linear_risk(data, offset):
+    """R_lin = L_lin with p = pi: the risk of the best function affine on each side of 0 for the
+    DataSet ``data`` with targets y + offset."""
+    return float(side_fits(data.x, data.y + offset, data.probs[None])[2][0])
 
 
 # ============================================================================ training to stationarity
-def reduced_gradient_norm(trainer, p):
-    """||grad L|| of networks on the reduced engine, O(1) each: with r_j = p_j (f(x_j) - y_j) and
-    G_s = (sum_{j in s} r_j x_j, sum_{j in s} r_j), every unit of side s has dL/d(a_i, b_i) = w_i G_s
-    and dL/dw_i = (a_i, b_i) . G_s, so
+def reduced_gradient_norm(trainer, p, leak=0.0):
+    """||grad L|| of networks on the reduced engine, O(1) each. A unit of side s has slope
+    sigma'_s(x_j) = 1 at the points of sign s and alpha = ``leak`` at the others; with
+    r_j = p_j (f(x_j) - y_j) and G_s = sum_j r_j sigma'_s(x_j) (x_j, 1), every unit of side s has
+    dL/d(a_i, b_i) = w_i G_s and dL/dw_i = (a_i, b_i) . G_s, so
     ||grad L||^2 = sum_s (|G_s|^2 Sigma_s[w, w] + G_s^T Sigma_s[ab, ab] G_s) + (sum_j r_j)^2."""
+    x = trainer.x
     r = p * (trainer.outputs() - trainer.y)  # (P, m)
     sigma = trainer.moments()  # (P, 2, 3, 3)
-    G = np.stack([np.stack([r[:, side] @ trainer.x[side], r[:, side].sum(1)], -1)
-                  for side in (trainer.x > 0, trainer.x < 0)], 1)  # (P, 2, 2)
+    slopes = np.stack([np.where(x > 0, 1.0, leak), np.where(x < 0, 1.0, leak)])  # (sides, m)
+    weighted = r[:, None, :] * slopes  # (P, sides, m)
+    G = np.stack([weighted @ x, weighted.sum(2)], -1)  # (P, sides, 2)
     squares = (G**2).sum(2) * sigma[:, :, 2, 2] + np.einsum("psi,psij,psj->ps", G, sigma[:, :, :2, :2], G)
     return np.sqrt(np.maximum(squares.sum(1), 0.0) + r.sum(1) ** 2)
 
@@ -106,59 +111,95 @@ def dense_gradient_norm(trainer, p):
 
 
 class StationaryTraining:
-    """gd of P networks until ||grad L|| < tol at a check (every ``epochs_per_check`` epochs) or
-    ``max_epochs``, never stopping at a crossing.
+    """gd of P networks (relu, or leaky relu with slope ``leak`` below 0), run in blocks of epochs
+    (``advance``) between checks, never stopping at a crossing.
 
     Invariant: network k is on the reduced engine while none of its kinks has reached a data point,
-    where that engine is exact; the crossing test after every epoch moves it, at the epoch it
-    crossed, to the dense engine with its exact parameters and the signs of its initial a_i. Index
-    arrays ``on_reduced``, ``on_dense`` map the engines' rows to the chunk's networks."""
+    where that engine is exact, and from the epoch after which one did on, it is on the dense
+    engine, which it entered with exactly its parameters after that epoch and the signs of its
+    initial a_i. Index arrays ``on_reduced``, ``on_dense`` map the engines' rows to the chunk's
+    networks. ``epoch`` counts the epochs run."""
 
-    def __init__(self, x, y, p, a, b, c, w, h):
-        self.x, self.y, self.p, self.h = x, y, p, h
+    def __init__(self, x, y, p, a, b, c, w, h, leak=0.0):
+        self.x, self.y, self.p, self.h, self.leak = x, y, p, h, leak
         P = len(h)
-        self.reduced = mc.ReducedTrainer(a, b, c, w, x, y, h, "gd")
+        self.reduced = mc.ReducedTrainer(a, b, c, w, x, y, h, "gd", leak=leak)
         self.on_reduced, self.on_dense = np.arange(P), np.arange(0)
         self.dense = None
         self.first_cross = np.full(P, -1, dtype=np.int64)
         self.status = np.full(P, "UNFINISHED", dtype="<U17")
+        self.epoch = 0
         self._weights()
 
     def _weights(self):
         self.p_reduced = np.ascontiguousarray(self.p[self.on_reduced].T)  # (m, P_reduced)
         self.p_dense = np.ascontiguousarray(self.p[self.on_dense].T)
 
-    def epoch(self, epoch):
-        """One gd step of every running network; networks that crossed in it move to dense."""
-        self.reduced.step(self.p_reduced)
-        if self.dense is not None:
-            self.dense.step(self.p_dense)
-        crossed = self.reduced.crossed_now()
-        if crossed.any():
-            self._move_to_dense(crossed, epoch)
+    def advance(self, epochs):
+        """Run ``epochs`` gd epochs of every running network, each engine in one compiled call.
 
-    def _move_to_dense(self, crossed, epoch):
-        moving = self.on_reduced[crossed]
-        self.first_cross[moving] = epoch
-        self.status[moving] = "CROSSED"
-        params = [q[crossed] for q in self.reduced.params()]
-        sign_a0 = np.sign(self.reduced.a0[crossed])
+        The reduced engine runs the whole block and reports, per network, the first epoch t after
+        which a kink had reached a data point; its state after the block is exact only for the
+        networks that reported none. Those that did are replayed on the reduced engine from a copy
+        of its state at the block start for exactly t epochs (bitwise the same steps: the compiled
+        engines treat networks independently and deterministically), handed to the dense engine,
+        and run there for the block's remaining epochs."""
+        start = copy.deepcopy(self.reduced)
+        first = self.reduced.advance(epochs, self.p_reduced, self.p_reduced, None,
+                                     np.zeros(len(self.on_reduced), dtype=bool))
+        if self.dense is not None:  # all of them have crossed: no crossing epochs to report
+            self.dense.advance(epochs, self.p_dense, self.p_dense, None, np.ones(len(self.on_dense), dtype=bool))
+        crossed = first >= 0
+        if crossed.any():
+            start.keep(crossed)
+            self._hand_over(start, self.on_reduced[crossed], first[crossed], epochs)
+            self.reduced.keep(~crossed)
+            self.on_reduced = self.on_reduced[~crossed]
+            self._weights()
+        self.epoch += epochs
+
+    def _hand_over(self, replay, networks, first, epochs):
+        """Move ``networks`` (chunk indices), which crossed after epoch ``first`` (1 ... epochs)
+        of this block, to the dense engine: ``replay`` holds them on the reduced engine at the
+        block start; in increasing order of t it runs them up to epoch t, and those that crossed
+        after epoch t go to a dense engine of their own that runs the remaining epochs - t."""
+        self.first_cross[networks] = self.epoch + first
+        self.status[networks] = "CROSSED"
+        done = 0
+        for t in np.unique(first):
+            p_t = np.ascontiguousarray(self.p[networks].T)
+            replay.advance(t - done, p_t, p_t, None, np.zeros(len(networks), dtype=bool))
+            done = t
+            now = first == t
+            handed = mc.DenseTrainer(*(q[now] for q in replay.params()), self.x, self.y, self.h[networks[now]],
+                                     "gd", sign_a0=np.sign(replay.a0[now]), leak=self.leak)
+            if epochs > t:
+                p_now = np.ascontiguousarray(p_t[:, now])
+                handed.advance(epochs - t, p_now, p_now, None, np.ones(int(now.sum()), dtype=bool))
+            self._join_dense(handed, networks[now])
+            replay.keep(~now)
+            networks, first = networks[~now], first[~now]
+
+    def _join_dense(self, trainer, networks):
+        """Append the dense ``trainer`` holding ``networks`` (chunk indices) to the dense engine
+        (gd keeps no optimiser state besides the parameters)."""
         if self.dense is not None:
-            params = [np.concatenate([old, new]) for old, new in zip(self.dense.params(), params)]
-            sign_a0 = np.concatenate([self.dense.sign_a0, sign_a0])
-        self.on_dense = np.concatenate([self.on_dense, moving])
-        self.dense = mc.DenseTrainer(*params, self.x, self.y, self.h[self.on_dense], "gd", sign_a0=sign_a0)
-        self.reduced.keep(~crossed)
-        self.on_reduced = self.on_reduced[~crossed]
-        self._weights()
+            params = [np.concatenate(pair) for pair in zip(self.dense.params(), trainer.params())]
+            trainer = mc.DenseTrainer(*params, self.x, self.y, np.concatenate([self.dense.h, trainer.h]), "gd",
+                                      sign_a0=np.concatenate([self.dense.sign_a0, trainer.sign_a0]), leak=self.leak)
+        self.dense = trainer
+        self.on_dense = np.concatenate([self.on_dense, networks])
 
     def check(self):
-        """Certificate statuses of the reduced networks (kept once given: a certified network
-        never crosses), and per engine: (network indices, ||grad L||, outputs f(x_j), finite)."""
-        status = mc.check_stops(self.reduced, self.x, self.y, None, self.p[self.on_reduced],
-                                self.h[self.on_reduced], ["sufficient"], None)
-        self.status[self.on_reduced[status != ""]] = status[status != ""]
-        engines = [(self.on_reduced, self.reduced, reduced_gradient_norm(self.reduced, self.p_reduced.T))]
+        """Certificate statuses of the reduced networks where the certificate applies (relu; kept
+        once given: a certified network never crosses), and per engine: (network indices,
+        ||grad L||, outputs f(x_j), finite)."""
+        if mc.certificate_applies("gd", "full", self.leak):
+            status = mc.check_stops(self.reduced, self.x, self.y, None, self.p[self.on_reduced],
+                                    self.h[self.on_reduced], ["sufficient"], None)
+            self.status[self.on_reduced[status != ""]] = status[status != ""]
+        norm = reduced_gradient_norm(self.reduced, self.p_reduced.T, self.leak)
+        engines = [(self.on_reduced, self.reduced, norm)]
         if self.dense is not None:
             engines.append((self.on_dense, self.dense, dense_gradient_norm(self.dense, self.p_dense.T)))
         return [(index, norm, trainer.outputs(), trainer.finite() & np.isfinite(norm))
@@ -191,29 +232,31 @@ class StationaryTraining:
         return len(self.on_reduced) + len(self.on_dense)
 
 
-def train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epochs, keep_params=False):
-    """Train P networks by gd (step h per network) to ||grad L|| < tol, checked every
-    ``epochs_per_check`` epochs, or ``max_epochs`` (a multiple of it); see StationaryTraining.
+def train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epochs, keep_params=False,
+                          pi=None, leak=0.0):
+    """Train P networks by gd (step h per network; leaky relu with slope ``leak`` below 0) to
+    ||grad L|| < tol, checked every ``epochs_per_check`` epochs, or ``max_epochs`` (a multiple of
+    it); see StationaryTraining. ``pi`` (m,): the data distribution of the risk (default uniform).
 
-    Returns a dict of (P,) arrays: status (CROSSED, or the certificate's verdict for networks that
-    never crossed: LOCALLY_CONVERGED, A_DEGENERATE, X_DEGENERATE, else UNFINISHED; DIVERGED for
-    non-finite ones), stop_epoch, first_cross_epoch (-1: never), step_size, converged
-    (||grad L|| < tol), grad_norm, loss L, risk R, linear_loss L_lin, linear_fit_risk (R of the
-    side-wise least-squares fit to p), and (a, b, c, w) when ``keep_params``."""
+    Returns a dict of (P,) arrays: status (CROSSED; for networks that never crossed the
+    certificate's verdict LOCALLY_CONVERGED, A_DEGENERATE, X_DEGENERATE where it applies (relu),
+    else UNFINISHED; DIVERGED for non-finite ones), stop_epoch, first_cross_epoch (-1: never),
+    step_size, converged (||grad L|| < tol), grad_norm, loss L, risk R, linear_loss L_lin,
+    linear_fit_risk (R of the side-wise least-squares fit to p), and (a, b, c, w) when
+    ``keep_params``."""
     P = len(h)
+    pi = np.full(len(x), 1.0 / len(x)) if pi is None else pi
     slopes, intercepts, floor = side_fits(x, y, p)
     out = {"status": None, "stop_epoch": np.full(P, max_epochs, dtype=np.int64), "first_cross_epoch": None,
            "step_size": h.copy(), "converged": np.zeros(P, bool), "grad_norm": np.full(P, np.nan),
            "loss": np.full(P, np.nan), "risk": np.full(P, np.nan), "linear_loss": floor,
-           "linear_fit_risk": population_risk(side_fit_outputs(x, slopes, intercepts), y)}
+           "linear_fit_risk": population_risk(side_fit_outputs(x, slopes, intercepts), y, pi)}
     if keep_params:
         out.update(a=np.zeros_like(a), b=np.zeros_like(a), c=np.zeros(P), w=np.zeros_like(a))
-    training = StationaryTraining(x, y, p, a, b, c, w, h)
-    epoch = 0
+    training = StationaryTraining(x, y, p, a, b, c, w, h, leak)
     while training.running():
-        for _ in range(epochs_per_check):
-            epoch += 1
-            training.epoch(epoch)
+        training.advance(epochs_per_check)
+        epoch = training.epoch
         last = epoch >= max_epochs
         stopped = []
         for index, norm, outputs, finite in training.check():
@@ -221,7 +264,7 @@ def train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epo
             out["converged"][index] = norm < tol
             out["grad_norm"][index] = norm
             out["loss"][index] = 0.5 * np.sum(p[index] * (outputs - y) ** 2, axis=1)
-            out["risk"][index] = population_risk(outputs, y)
+            out["risk"][index] = population_risk(outputs, y, pi)
             training.status[index[~finite]] = "DIVERGED"
             out["stop_epoch"][index[stop]] = epoch
             stopped.append(index[stop])
@@ -237,11 +280,12 @@ def train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epo
 def simulate_risk_chunk(config, offset, width, chunk, runs):
     """One chunk of the risk study: the problems of ``mc_training.draw_problems`` from the chunk's
     seed (the same networks as an ``mc_training.py run`` chunk of the same seed, offset, width,
-    index and size), trained to stationarity."""
+    index, size, data and leak), trained to stationarity."""
     rng = np.random.default_rng(mc.chunk_seed(config, offset, width, chunk))
-    x, y, p, _, (a, b, c, w), h = mc.draw_problems(rng, runs, width, offset, "he", "theory")
+    data = mc.DataSet.from_config(config)
+    x, y, p, _, (a, b, c, w), h = mc.draw_problems(rng, runs, width, offset, "he", "theory", data, config["leak"])
     return train_to_stationarity(x, y, p, a, b, c, w, h, config["tol"], config["epochs_per_check"],
-                                 config["max_epochs"], config["save_params"])
+                                 config["max_epochs"], config["save_params"], data.probs, config["leak"])
 
 
 # ============================================================================ Hessian
@@ -256,44 +300,49 @@ def split_params(theta):
     return theta[..., :n], theta[..., n:2 * n], theta[..., -1], theta[..., 2 * n:3 * n]
 
 
-def network_loss(thetas, x, y, p):
+def network_loss(thetas, x, y, p, leak=0.0):
     """L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2 for stacked parameter vectors thetas (K, 3n + 1)
-    of one network's data weights p (m,): (K,)."""
+    of one network's data weights p (m,), activation max(z, leak z): (K,)."""
     a, b, c, w = split_params(thetas)
-    return mc.loss_gradient(a, b, c, w, x, y, np.broadcast_to(p, (len(thetas), len(p))))[4]
+    weights = np.broadcast_to(p, (len(thetas), len(p)))
+    return mc.loss_gradient(a, b, c, w, x, y, weights, mc.ActivityPatterns(x, leak))[4]
 
 
 class HessianStructure:
-    """The Hessian of L at one network away from kinks, H = J^T diag(p) J + D.
+    """The Hessian of L at one network away from kinks, H = J^T diag(p) J + D, for the activation
+    sigma(z) = max(z, alpha z) (alpha = ``leak``, 0 for relu), whose slope s_ij = sigma'(a_i x_j + b_i)
+    is 1 where unit i is active at x_j and alpha where not (sigma'' = 0 away from kinks).
 
-    J (m, 3n + 1) is the Jacobian of (f(x_j))_j: df/da_i = w_i x_j [i active at j],
-    df/db_i = w_i [active], df/dw_i = relu(a_i x_j + b_i), df/dc = 1. D = sum_j p_j r_j grad^2 f(x_j)
-    with r_j = f(x_j) - y_j: grad^2 f(x_j) has only the cross terms d^2f/da_i dw_i = x_j [active],
-    d^2f/db_i dw_i = [active], so D is block diagonal with the 3x3 block B_g = [[0, 0, S1], [0, 0, S2],
-    [S1, S2, 0]] per unit, S = (sum_j p_j r_j x_j, sum_j p_j r_j) over the unit's active points g.
+    J (m, 3n + 1) is the Jacobian of (f(x_j))_j: df/da_i = w_i s_ij x_j, df/db_i = w_i s_ij,
+    df/dw_i = sigma(a_i x_j + b_i) = s_ij (a_i x_j + b_i), df/dc = 1. D = sum_j p_j r_j grad^2 f(x_j)
+    with r_j = f(x_j) - y_j: grad^2 f(x_j) has only the cross terms d^2f/da_i dw_i = s_ij x_j,
+    d^2f/db_i dw_i = s_ij, so D is block diagonal with the 3x3 block B_g = [[0, 0, S1], [0, 0, S2],
+    [S1, S2, 0]] per unit, S = sum_j p_j r_j s_gj (x_j, 1) with the slopes s_g of the unit's
+    activity pattern g.
 
     Spectrum: units with one activity pattern g (at most 2(m + 1) patterns) share B_g, and J
-    restricted to them lies in span{a_g, b_g, w_g} (x) R^3 (vectors over the group's units, times
+    restricted to them (columns s_g w_i x_j, s_g w_i, s_g (a_i x_j + b_i)) lies in
+    span{a_g, b_g, w_g} (x) R^3 (vectors over the group's units, times
     the unit's 3 coordinates). That space V_g is invariant under I (x) B_g, so H = H_V (+) (I (x) B_g
     on the complement): the eigenvalues are those of the small projected matrix H_V (dimension
     <= 9 per pattern + 1) and 0, +s_g, -s_g, s_g = |S|, each n_g - dim(span basis) times. Exact, and
     O(n + 127^3) per network."""
 
-    def __init__(self, a, b, c, w, x, y, p):
+    def __init__(self, a, b, c, w, x, y, p, leak=0.0):
         self.a, self.b, self.c, self.w, self.x, self.y, self.p = a, b, float(c), w, x, y, p
-        self.n = len(a)
-        patterns = mc.ActivityPatterns(x)
+        self.n, self.leak = len(a), leak
+        patterns = mc.ActivityPatterns(x, leak)
         self.codes = patterns.codes(a[None], b[None])[0]  # (n,)
-        self.pattern_of_code = patterns.B  # (G, m)
-        self.residual = mc.network_output(a[None], b[None], np.array([self.c]), w[None], x)[0] - y
+        self.pattern_of_code = patterns.B  # the slopes s_gj, (G, m)
+        self.residual = mc.network_output(a[None], b[None], np.array([self.c]), w[None], x, leak)[0] - y
         rx = p * self.residual
         self.S = np.stack([patterns.B @ (rx * x), patterns.B @ rx], 1)  # (G, 2)
 
     def jacobian(self):
         """J (m, 3n + 1) in the order (a, b, w, c)."""
-        active = self.pattern_of_code[self.codes].T  # (m, n)
+        slopes = self.pattern_of_code[self.codes].T  # s_ij, (m, n)
         x = self.x[:, None]
-        return np.concatenate([self.w * x * active, self.w * active, np.maximum(self.a * x + self.b, 0.0),
+        return np.concatenate([self.w * x * slopes, self.w * slopes, slopes * (self.a * x + self.b),
                                np.ones((len(self.x), 1))], axis=1)
 
     def curvature_blocks(self):
@@ -414,33 +463,52 @@ def unitwise_normalised(direction, theta):
     return np.concatenate([(d * scale).ravel(), [direction[-1] * c_scale]])
 
 
-def line_losses(theta, directions, alphas, x, y, p):
+def line_losses(theta, directions, alphas, x, y, p, leak=0.0):
     """L(theta + alpha d) for every direction d (columns of (3n + 1, K)) and alpha: (K, len(alphas))."""
     points = theta[None, None, :] + alphas[None, :, None] * directions.T[:, None, :]
-    return network_loss(points.reshape(-1, len(theta)), x, y, p).reshape(points.shape[:2])
+    return network_loss(points.reshape(-1, len(theta)), x, y, p, leak).reshape(points.shape[:2])
 
 
-def interpolation_losses(theta_a, theta_b, ts, x, y, p):
+def interpolation_losses(theta_a, theta_b, ts, x, y, p, leak=0.0):
     """L((1 - t) theta_A + t theta_B) for every t: (len(ts),)."""
-    return network_loss((1 - ts[:, None]) * theta_a + ts[:, None] * theta_b, x, y, p)
+    return network_loss((1 - ts[:, None]) * theta_a + ts[:, None] * theta_b, x, y, p, leak)
 
 
 # ============================================================================ risk: report
-def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params):
-    """The validated configuration of a risk run (a plain dict, recorded in run.json)."""
-    offsets = utils.as_list("offsets", offsets, utils.check_float)
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
-    tol = utils.check_float("tol", tol, 0.0, strict=True)
+def check_budget(epochs_per_check, max_epochs):
+    """--epochs_per_check and --max_epochs, positive integers, the budget a multiple of the check."""
     epochs_per_check = utils.check_int("epochs_per_check", epochs_per_check)
     max_epochs = utils.check_int("max_epochs", max_epochs)
     require(max_epochs % epochs_per_check == 0,
             f"--max_epochs must be a multiple of --epochs_per_check ({epochs_per_check}); got {max_epochs}")
+    return epochs_per_check, max_epochs
+
+
+def check_leak(leak):
+    """--leak alpha in [0, 1)."""
+    leak = utils.check_float("leak", leak, 0.0)
+    require(leak < 1, f"--leak must be in [0, 1); got {leak!r}")
+    return leak
+
+
+def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
+                data=None, probs=None, leak=0.0):
+    """The validated configuration of a risk run (a plain dict, recorded in run.json), complete
+    in the sense of ``mc_training.complete_config`` (so a run directory from before --data and
+    --leak resumes as the paper's data with relu)."""
+    offsets = utils.as_list("offsets", offsets, utils.check_float)
+    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
+    runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
+    tol = utils.check_float("tol", tol, 0.0, strict=True)
+    epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
     chunk_size = utils.check_int("chunk_size", chunk_size)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
-    return dict(kind="risk", optimizer="gd", init="he", step="theory", offsets=offsets, widths=widths,
-                runs=runs, seed=seed, tol=tol, epochs_per_check=epochs_per_check, max_epochs=max_epochs,
-                chunk_sizes=[chunk_size] * len(widths), save_params=save_params)
+    dataset, leak = mc.parse_data(data, probs), check_leak(leak)
+    return mc.complete_config(dict(
+        kind="risk", optimizer="gd", init="he", step="theory", offsets=offsets, widths=widths, runs=runs,
+        seed=seed, tol=tol, epochs_per_check=epochs_per_check, max_epochs=max_epochs,
+        chunk_sizes=[chunk_size] * len(widths), save_params=save_params, leak=leak,
+        data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist()))
 
 
 RISK_KEYS = ("status", "stop_epoch", "first_cross_epoch", "converged", "grad_norm", "loss", "risk",
@@ -483,11 +551,15 @@ RISK_COLUMNS = ["offset", "width", "runs", "crossed", "certified", "converged", 
                 "max_epochs_used"]
 
 
-def risk_rows(pooled):
-    """One summary row per (offset, width): counts, mean R with its 95 % t interval, means of R
-    over networks that stayed put and that crossed, the largest relative gap (L - L_lin) / L_lin of
-    the networks that stayed put (0 at an exact stationary point), means of L, L_lin and the fit's
-    risk, R_lin, Bayes."""
+def risk_rows(pooled, config):
+    """One summary row per (offset, width): counts (certified: None where the certificate does not
+    apply, with a leak), mean R with its 95 % t interval, means of R over networks that stayed put
+    and that crossed, the largest relative gap (L - L_lin) / L_lin of the networks that stayed put
+    (0 at an exact stationary point), means of L, L_lin and the fit's risk, R_lin, and the Bayes
+    risk: 0, as every x_j carries one y_j (``DataSet`` refuses repeated x), so f(x_j) = y_j is
+    possible."""
+    data = mc.DataSet.from_config(config)
+    certificate = mc.certificate_applies("gd", "full", config["leak"])
     rows = []
     for (offset, width), cell in sorted(pooled.items()):
         crossed = cell["status"] == "CROSSED"
@@ -496,7 +568,7 @@ def risk_rows(pooled):
         gap = (cell["loss"] - cell["linear_loss"]) / cell["linear_loss"]  # how far from the floor
         rows.append(dict(
             offset=offset, width=width, runs=len(crossed), crossed=int(crossed.sum()),
-            certified=int(np.sum(cell["status"] == "LOCALLY_CONVERGED")),
+            certified=int(np.sum(cell["status"] == "LOCALLY_CONVERGED")) if certificate else None,
             converged=int(cell["converged"].sum()), diverged=int((~finite).sum()),
             mean_risk=mean, ci_low=low, ci_high=high,
             mean_risk_stayed=float(np.mean(cell["risk"][~crossed & finite])) if np.any(~crossed & finite) else np.nan,
@@ -504,25 +576,57 @@ def risk_rows(pooled):
             max_gap_stayed=float(np.max(gap[~crossed & finite], initial=0.0)),
             mean_loss=float(np.mean(cell["loss"][finite])), mean_linear_loss=float(np.mean(cell["linear_loss"])),
             mean_linear_fit_risk=float(np.mean(cell["linear_fit_risk"])),
-            linear_risk=population_linear_risk(offset), bayes_risk=0.0,
+            linear_risk=population_linear_risk(data, offset), bayes_risk=0.0,
             max_grad_norm=float(np.max(cell["grad_norm"][finite], initial=0.0)),
             median_epochs=float(np.median(cell["stop_epoch"])), max_epochs_used=int(cell["stop_epoch"].max())))
     return rows
 
 
 def format_risk_table(rows):
-    head = (f"{'Delta':>6} {'n':>5} {'runs':>5} {'crossed':>7} {'conv.':>6} {'mean R':>8} {'95% t interval':>19} "
+    head = (f"{'Delta':>6} {'n':>5} {'runs':>5} {'crossed':>7} {'cert.':>5} {'conv.':>6} {'mean R':>8} "
+            f"{'95% t interval':>19} "
             f"{'R stayed':>9} {'R crossed':>9} {'gap':>8} {'mean L':>8} {'L_lin':>8} {'R_lin':>6} {'max|grad|':>9} "
             f"{'epochs':>8}")
     lines = [head]
     for r in rows:
-        lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['runs']:>5} {r['crossed']:>7} {r['converged']:>6} "
+        certified = "n/a" if r["certified"] is None else r["certified"]
+        lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['runs']:>5} {r['crossed']:>7} {certified:>5} "
+                     f"{r['converged']:>6} "
                      f"{r['mean_risk']:>8.4f} [{r['ci_low']:>8.4f}, {r['ci_high']:>8.4f}] "
                      f"{r['mean_risk_stayed']:>9.4f} {r['mean_risk_crossed']:>9.4f} {r['max_gap_stayed']:>8.1e} "
                      f"{r['mean_loss']:>8.4f} "
                      f"{r['mean_linear_loss']:>8.4f} {r['linear_risk']:>6.3f} {r['max_grad_norm']:>9.1e} "
                      f"{r['median_epochs']:>8.0f}")
     return "\n".join(lines)
+
+
+def setting_text(config):
+    """The activation and data of a risk or diagnose run (``config`` with leak, data, probs):
+    'relu' or 'leaky relu, alpha = ...', and the paper's points or the given ones."""
+    data = mc.DataSet.from_config(config)
+    activation = f"leaky relu, α = {config['leak']:g}" if config["leak"] else "relu"
+    if data.is_paper():
+        return f"{activation}; the paper's six points, π uniform"
+    points = ", ".join(f"{x:g}:{y:g}" for x, y in zip(data.x, data.y))
+    return f"{activation}; data x:y {points}; π " + ("uniform" if np.all(data.probs == data.probs[0])
+                                                    else ", ".join(f"{p:.3g}" for p in data.probs))
+
+
+def training_text(settings):
+    """How the networks of a risk or diagnose run were trained, for figure titles."""
+    return f"gd to $\\|\\nabla L\\| <$ {settings['tol']:g} or {settings['max_epochs']:,} epochs"
+
+
+def figure_title(figure, lines):
+    """The figure's title: ``lines``, each wrapped to the figure's width (about 13 characters per
+    inch at 9 pt)."""
+    width = int(13 * figure.get_figwidth())
+    figure.suptitle("\n".join(textwrap.fill(line, width) for line in lines), fontsize=9)
+
+
+def color(k):
+    """The matplotlib colour of series k of the shared palette (``utils.series_style``)."""
+    return f"#{utils.series_style(k).color}"
 
 
 def dodge(widths, k, count, spread=0.06):
@@ -540,14 +644,11 @@ def risk_figure(rows, config, path):
         widths = np.array([r["width"] for r in series])
         mean = np.array([r["mean_risk"] for r in series])
         err = np.abs(np.array([[r["ci_low"], r["ci_high"]] for r in series]).T - mean)
-        style = utils.series_style(k)
-        color = f"#{style.color}"
-        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker=style.marker, capsize=3, color=color,
-                    linewidth=utils.LINE_WIDTH_PT,
-                    label=f"mean risk R, $\\Delta = {offset:g}$")
-        ax.axhline(series[0]["linear_risk"], color=color, linestyle="--",
+        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker=utils.series_style(k).marker, capsize=3,
+                    color=color(k), linewidth=utils.LINE_WIDTH_PT, label=f"mean risk R, $\\Delta = {offset:g}$")
+        ax.axhline(series[0]["linear_risk"], color=color(k), linestyle="--",
                    label=f"linear-regression risk $R_{{lin}} = {series[0]['linear_risk']:.3f}$, $\\Delta = {offset:g}$")
-    ax.axhline(0.0, color="black", linewidth=1.2, label="Bayes risk 0")
+    ax.axhline(0.0, color="black", linewidth=1.2, label="Bayes risk 0 (y a function of x)")
     ax.set_xscale("log", base=2)
     widths = sorted({r["width"] for r in rows})
     ax.set_xticks(widths, [str(n) for n in widths], minor=False)
@@ -556,8 +657,8 @@ def risk_figure(rows, config, path):
     ax.set_ylabel(r"population risk $R = \frac{1}{2}\sum_j \pi_j (f(x_j) - y_j)^2$")
     ax.set_ylim(bottom=-0.05)
     ax.grid(True, color="0.9")
-    ax.set_title(f"gd to $\\|\\nabla L\\| <$ {config['tol']:g} or {config['max_epochs']:,} epochs; "
-                 f"{config['runs']} runs per point; 95 % t intervals", fontsize=9)
+    figure_title(figure, [setting_text(config),
+                          f"{training_text(config)}; {config['runs']} runs per point; 95 % t intervals"])
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
     return utils.save_png_and_pdf(figure, path)[0]
 
@@ -565,23 +666,30 @@ def risk_figure(rows, config, path):
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
          seed=0, tol=RISK_DEFAULTS["tol"], max_epochs=RISK_DEFAULTS["max_epochs"],
          epochs_per_check=RISK_DEFAULTS["epochs_per_check"], chunk_size=RISK_DEFAULTS["chunk_size"],
-         save_params=False, jobs=-1, out=None):
+         save_params=False, data=None, probs=None, leak=0.0, jobs=-1, out=None):
     """Train every network to a stationary point and report its population risk against n.
 
     offsets: comma list of Delta (default 0, 0.1); widths: comma list of n (default 16 ... 1024);
     runs: networks per (Delta, n) (default 500); seed (default 0); tol: stop at ||grad L|| < tol
     (default 1e-8); max_epochs: epoch budget (default 1,000,000, a multiple of epochs_per_check,
     default 1000); chunk_size: networks per chunk file (default 500); save_params: keep (a, b, c, w);
+    data: your own points "x:y,x:y,..." (x != 0, distinct, two or more on each side of 0; default
+    the paper's six); probs: their probabilities pi "p,p,..." (default uniform), which draw the
+    data weights p and weigh the risk R; leak: alpha in [0, 1) of sigma(z) = max(z, alpha z)
+    (default 0, relu; with a leak the certificate does not apply and no network is certified);
     jobs: worker processes (-1: all cores); out: the run directory (default results/minima/risk).
     Rerunning the same command resumes; the table, risk.csv, risk_networks.csv and risk.png/.pdf
     are written to the run directory."""
-    config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params)
+    config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
+                         data, probs, leak)
     require(isinstance(jobs, int) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1),
             f"--jobs must be a positive integer or -1 (all cores); got {jobs!r}")
     run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / "risk").absolute()
-    mc.run_chunks(run_dir, config, jobs, label="risk at stationary points of gd", simulate=simulate_risk_chunk)
+    mc.run_chunks(run_dir, config, jobs, label=f"risk at stationary points of {mc.run_label(config)}",
+                  simulate=simulate_risk_chunk)
     pooled = load_risk(run_dir, config)
-    rows = risk_rows(pooled)
+    rows = risk_rows(pooled, config)
+    print(setting_text(config))
     print(format_risk_table(rows))
     utils.save_csv(run_dir / "risk.csv", rows, RISK_COLUMNS)
     networks = [dict(offset=offset, width=width, **{k: v[i] for k, v in cell.items()})
@@ -597,25 +705,31 @@ DIAGNOSE_COLUMNS = ["width", "network", "crossed", "status", "converged", "grad_
                     "spectrum_s"]
 
 
-def diagnose_problems(seed, width, runs, pairs, offset):
+def diagnose_problems(seed, width, runs, pairs, offset, data=None, leak=0.0):
     """The sample (``runs`` problems drawn as ``mc_training.draw_problems`` does, from the seed
-    [seed, width]) followed by ``pairs`` networks that share the data weights p of the sample's
-    first problem (initialisations and step sizes of their own, from the seed [seed, width, 1])."""
+    [seed, width], on the DataSet ``data``, default the paper's) followed by ``pairs`` networks that
+    share the data weights p of the sample's first problem (initialisations and step sizes of
+    their own, from the seed [seed, width, 1])."""
     x, y, p, _, (a, b, c, w), h = mc.draw_problems(np.random.default_rng([seed, width]), runs, width, offset,
-                                                   "he", "theory")
+                                                   "he", "theory", data, leak)
     p_pair = np.repeat(p[:1], pairs, axis=0)
     a2, b2, c2, w2 = mc.init_params(np.random.default_rng([seed, width, 1]), pairs, width)
-    h2 = mc.theory_step_size(a2, b2, w2, x, p_pair)
+    h2 = mc.theory_step_size(a2, b2, w2, x, p_pair, leak)
     joined = [np.concatenate(parts) for parts in ((p, p_pair), (a, a2), (b, b2), (c, c2), (w, w2), (h, h2))]
     return x, y, *joined
 
 
-def network_spectrum_rows(width, out, x, y, p, rtol):
+def network_structure(out, k, x, y, p, leak):
+    """The HessianStructure of trained network k (its data weights p (m,))."""
+    return HessianStructure(out["a"][k], out["b"][k], out["c"][k], out["w"][k], x, y, p, leak)
+
+
+def network_spectrum_rows(width, out, x, y, p, rtol, leak):
     """One row per network: its training outcome and the summary of its Hessian spectrum."""
     rows = []
     for k in range(len(p)):
         start = time.perf_counter()
-        values = HessianStructure(out["a"][k], out["b"][k], out["c"][k], out["w"][k], x, y, p[k]).spectrum()
+        values = network_structure(out, k, x, y, p[k], leak).spectrum()
         seconds = time.perf_counter() - start
         rows.append(dict(width=width, network=k, crossed=bool(out["status"][k] == "CROSSED"),
                          status=str(out["status"][k]), converged=bool(out["converged"][k]),
@@ -629,36 +743,41 @@ def network_theta(out, k):
     return flat_params(out["a"][k], out["b"][k], out["c"][k], out["w"][k])
 
 
-def line_rows(width, out, x, y, p, k, kind, top, rng, alphas):
+def line_rows(width, out, x, y, p, k, kind, top, rng, alphas, leak):
     """L(theta + alpha d) - L(theta) of network k along its top Hessian eigenvectors and as many
     random Gaussian directions, each normalised unit by unit."""
     theta = network_theta(out, k)
-    _, vectors = HessianStructure(out["a"][k], out["b"][k], out["c"][k], out["w"][k], x, y, p[k]).spectrum(top)
+    _, vectors = network_structure(out, k, x, y, p[k], leak).spectrum(top)
     directions = np.concatenate([vectors, rng.normal(size=(len(theta), top))], axis=1)
     directions = np.stack([unitwise_normalised(d, theta) for d in directions.T], axis=1)
-    change = line_losses(theta, directions, alphas, x, y, p[k]) - network_loss(theta[None], x, y, p[k])[0]
+    change = line_losses(theta, directions, alphas, x, y, p[k], leak) \
+        - network_loss(theta[None], x, y, p[k], leak)[0]
     names = [f"eigenvector {i + 1}" for i in range(top)] + [f"random {i + 1}" for i in range(top)]
     return [dict(width=width, network=kind, direction=name, alpha=alpha, loss_change=value)
             for name, row in zip(names, change) for alpha, value in zip(alphas, row)]
 
 
-def diagnose_width(width, runs, pairs, offset, seed, tol, epochs_per_check, max_epochs, top, rtol):
-    """Train the sample and the pair candidates of one width; spectra, lines and interpolation."""
-    x, y, p, a, b, c, w, h = diagnose_problems(seed, width, runs, pairs, offset)
-    out = train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epochs, keep_params=True)
-    spectra = network_spectrum_rows(width, {k: v[:runs] for k, v in out.items()}, x, y, p[:runs], rtol)
-    rng = np.random.default_rng([seed, width, 2])
+def diagnose_width(width, settings, data):
+    """Train the sample and the pair candidates of one width (``settings`` of ``diagnose``, the
+    DataSet ``data``); spectra, lines and interpolation."""
+    runs, pairs, leak = settings["runs"], settings["pairs"], settings["leak"]
+    x, y, p, a, b, c, w, h = diagnose_problems(settings["seed"], width, runs, pairs, settings["offset"], data, leak)
+    out = train_to_stationarity(x, y, p, a, b, c, w, h, settings["tol"], settings["epochs_per_check"],
+                                settings["max_epochs"], True, data.probs, leak)
+    spectra = network_spectrum_rows(width, {k: v[:runs] for k, v in out.items()}, x, y, p[:runs], settings["rtol"],
+                                    leak)
+    rng = np.random.default_rng([settings["seed"], width, 2])
     alphas = np.linspace(-1.0, 1.0, 41)
     crossed = out["status"] == "CROSSED"
     lines, curve = [], []
     for kind, members in (("stayed", np.flatnonzero(~crossed[:runs])), ("crossed", np.flatnonzero(crossed[:runs]))):
         if len(members):
-            lines += line_rows(width, out, x, y, p, members[0], kind, top, rng, alphas)
+            lines += line_rows(width, out, x, y, p, members[0], kind, settings["top"], rng, alphas, leak)
     stayed_pair, crossed_pair = (runs + np.flatnonzero(~crossed[runs:]), runs + np.flatnonzero(crossed[runs:]))
     if len(stayed_pair) and len(crossed_pair):
         ts = np.linspace(0.0, 1.0, 51)
         losses = interpolation_losses(network_theta(out, stayed_pair[0]), network_theta(out, crossed_pair[0]),
-                                      ts, x, y, p[runs])
+                                      ts, x, y, p[runs], leak)
         curve = [dict(width=width, t=t, loss=value, linear_loss=out["linear_loss"][runs]) for t, value in zip(ts, losses)]
     else:
         print(f"n = {width}: no pair of a network that stayed put and one that crossed among {pairs} "
@@ -666,99 +785,123 @@ def diagnose_width(width, runs, pairs, offset, seed, tol, epochs_per_check, max_
     return spectra, lines, curve
 
 
-def spectrum_figure(spectra, path):
+def diagnose_title(figure, settings, shows):
+    """The figure's title: what it ``shows``, the activation and data, and the training."""
+    figure_title(figure, [shows, setting_text(settings), f"{training_text(settings)}, offset Δ = {settings['offset']:g}"])
+
+
+KINDS = ((False, "stayed put"), (True, "crossed"))  # series 0 and 1 of every diagnose figure
+
+
+def spectrum_figure(spectra, settings):
     """Per width, histograms of log10 |lambda| of the positive and the negative eigenvalues of all
-    sampled networks (exact zeros counted in the legend)."""
+    sampled networks (exact zeros counted in the title)."""
     widths = sorted({r["width"] for r in spectra})
-    figure, axes = utils.new_figure(3.2 * len(widths), 3.4)
+    figure, _ = utils.new_figure(3.2 * len(widths) + 0.4, 3.8)
     figure.clear()
     axes = figure.subplots(1, len(widths), squeeze=False)[0]
     for ax, width in zip(axes, widths):
         values = np.concatenate([r["values"] for r in spectra if r["width"] == width])
         bins = np.linspace(-20, 4, 49)
-        for sign, color, name in ((1, "tab:blue", "λ > 0"), (-1, "tab:red", "λ < 0")):
+        for k, (sign, name) in enumerate(((1, "λ > 0"), (-1, "λ < 0"))):
             chosen = values[sign * values > 0]
-            ax.hist(np.log10(sign * chosen), bins=bins, color=color, alpha=0.6, label=f"{name} ({len(chosen)})")
+            ax.hist(np.log10(sign * chosen), bins=bins, color=color(k), alpha=0.6, label=f"{name} ({len(chosen)})")
         ax.set_yscale("log")
         zeros = int(np.sum(values == 0))
         runs = sum(r["width"] == width for r in spectra)
-        ax.set_title(f"n = {width}: {runs} networks, {zeros} exact zeros", fontsize=9)
+        ax.set_title(f"n = {width}: {runs} networks × {3 * width + 1} eigenvalues,\n{zeros} exactly 0", fontsize=9)
         ax.set_xlabel(r"$\log_{10}|\lambda|$")
         ax.legend(fontsize=7, frameon=False)
     axes[0].set_ylabel("eigenvalues (all sampled networks)")
-    utils.save_figure(figure, path)
+    diagnose_title(figure, settings, "Hessian spectra at the points where gd stops")
+    return figure
 
 
-def extremes_figure(spectra, path):
+def extremes_figure(spectra, settings):
     """lambda_min / lambda_max (symlog) and the minimal ratio (log) against n, per network, with
     m / (3n + 1), the share that the rank of J^T diag(p) J (at most m) allows when D = 0, as at an
     exact stationary point where every S_g = 0."""
-    figure, axes = utils.new_figure(10, 3.8)
+    figure, _ = utils.new_figure(10, 4.2)
     figure.clear()
     left, right = figure.subplots(1, 2)
     widths = np.array(sorted({r["width"] for r in spectra}))
-    for crossed, color, marker, name in ((False, "tab:blue", "o", "stayed put"), (True, "tab:orange", "s", "crossed")):
+    for k, (crossed, name) in enumerate(KINDS):
         chosen = [r for r in spectra if r["crossed"] == crossed]
         if not chosen:
             continue
-        n = np.array([r["width"] for r in chosen]) * (1.06 if crossed else 1 / 1.06)
-        left.scatter(n, [r["lambda_min"] / r["lambda_max"] for r in chosen], color=color, marker=marker,
-                     s=14, label=name)
-        right.scatter(n, [r["minimal_ratio"] for r in chosen], color=color, marker=marker, s=14, label=name)
-    right.plot(widths, len(mc.X_DATA) / (3 * widths + 1), color="0.4", linestyle="--",
+        style = utils.series_style(k)
+        n = dodge(np.array([r["width"] for r in chosen]), k, len(KINDS))
+        left.scatter(n, [r["lambda_min"] / r["lambda_max"] for r in chosen], color=color(k), marker=style.marker,
+                     s=14, label=f"{name} ({len(chosen)})")
+        right.scatter(n, [r["minimal_ratio"] for r in chosen], color=color(k), marker=style.marker, s=14,
+                      label=f"{name} ({len(chosen)})")
+    right.plot(widths, len(settings["data"]) / (3 * widths + 1), color=f"#{utils.GUIDE_COLOR}", linestyle="--",
                label="m / (3n + 1): rank of $J^T P J$")
     for ax in (left, right):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(widths, [str(n) for n in widths])
+        ax.set_xticks([], minor=True)
         ax.set_xlabel("width $n$")
         ax.grid(True, color="0.9")
         ax.legend(fontsize=7, frameon=False)
     left.set_yscale("symlog", linthresh=1e-12)
     left.set_ylabel(r"$\lambda_{min} / \lambda_{max}$")
     right.set_yscale("log")
-    right.set_ylabel("minimal ratio (share of λ > rtol max|λ|)")
-    utils.save_figure(figure, path)
+    right.set_ylabel(f"minimal ratio (share of λ > {settings['rtol']:g} max|λ|)")
+    diagnose_title(figure, settings, f"extreme eigenvalues and share of positive ones of the Hessian, one point per "
+                                     f"network ({settings['runs']} per width)")
+    return figure
 
 
-def lines_figure(lines, path):
-    """Per width and network (stayed, crossed): L(theta + alpha d) - L(theta) along the top
-    eigenvectors (solid) and random directions (dashed)."""
-    keys = sorted({(r["width"], r["network"]) for r in lines}, key=lambda k: (k[0], k[1] != "stayed"))
-    figure, _ = utils.new_figure(3.2 * max(len(keys), 1), 3.4)
+def lines_figure(lines, settings):
+    """One row per width, one column per network (stayed put, crossed): L(theta + alpha d) - L(theta)
+    along the top eigenvectors (solid) and random directions (dashed), direction i in colour i."""
+    widths = sorted({r["width"] for r in lines})
+    figure, _ = utils.new_figure(9.5, 2.6 * len(widths) + 1.0)
     figure.clear()
-    axes = figure.subplots(1, max(len(keys), 1), squeeze=False)[0]
-    for ax, (width, network) in zip(axes, keys):
-        chosen = [r for r in lines if r["width"] == width and r["network"] == network]
-        for name in dict.fromkeys(r["direction"] for r in chosen):
-            pts = [r for r in chosen if r["direction"] == name]
-            ax.plot([r["alpha"] for r in pts], [r["loss_change"] for r in pts],
-                    linestyle="-" if name.startswith("eigen") else "--", label=name)
-        ax.set_title(f"n = {width}, {network}", fontsize=9)
+    axes = figure.subplots(len(widths), 2, squeeze=False, sharex=True)
+    for row, width in zip(axes, widths):
+        for ax, network in zip(row, ("stayed", "crossed")):
+            chosen = [r for r in lines if r["width"] == width and r["network"] == network]
+            ax.set_title(f"n = {width}, first network that {'stayed put' if network == 'stayed' else 'crossed'}"
+                         + ("" if chosen else ": none in the sample"), fontsize=9)
+            for name in dict.fromkeys(r["direction"] for r in chosen):
+                pts = [r for r in chosen if r["direction"] == name]
+                k = int(name.split()[-1]) - 1
+                ax.plot([r["alpha"] for r in pts], [r["loss_change"] for r in pts], color=color(k),
+                        marker=utils.series_style(k).marker, markevery=10, markersize=4,
+                        linestyle="-" if name.startswith("eigen") else "--", label=name)
+            ax.set_yscale("symlog", linthresh=1e-6)
+            ax.grid(True, color="0.9")
+        row[0].set_ylabel(r"$L(\theta + \alpha d) - L(\theta)$")
+    for ax in axes[-1]:
         ax.set_xlabel(r"$\alpha$")
-        ax.set_yscale("symlog", linthresh=1e-6)
-        ax.grid(True, color="0.9")
-    axes[0].set_ylabel(r"$L(\theta + \alpha d) - L(\theta)$")
-    axes[-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
-    utils.save_figure(figure, path)
+    axes[0, -1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+    diagnose_title(figure, settings, "loss along the top Hessian eigenvectors (solid) and random directions (dashed), "
+                                     "each scaled unit by unit to the unit's parameters")
+    return figure
 
 
-def interpolation_figure(curves, path):
+def interpolation_figure(curves, settings):
     """L((1 - t) theta_A + t theta_B) per width, theta_A stayed put, theta_B crossed, same p;
     dotted: that p's linear-regression floor L_lin."""
-    figure, ax = utils.new_figure(6.4, 4.0)
+    figure, ax = utils.new_figure(6.4, 4.4)
     for k, width in enumerate(sorted({r["width"] for r in curves})):
         pts = [r for r in curves if r["width"] == width]
-        line, = ax.plot([r["t"] for r in pts], [r["loss"] for r in pts], label=f"n = {width}")
-        ax.axhline(pts[0]["linear_loss"], color=line.get_color(), linestyle=":", linewidth=1)
+        ax.plot([r["t"] for r in pts], [r["loss"] for r in pts], color=color(k), marker=utils.series_style(k).marker,
+                markevery=5, markersize=4, linewidth=utils.LINE_WIDTH_PT, label=f"n = {width}")
+        ax.axhline(pts[0]["linear_loss"], color=color(k), linestyle=":", linewidth=1)
     ax.set_xlabel("t  (0: network that stayed put, 1: network that crossed; same data weights p)")
     ax.set_ylabel(r"$L((1-t)\,\theta_A + t\,\theta_B)$")
-    ax.set_title("dotted: linear-regression floor $L_{lin}$ of p", fontsize=9)
     ax.grid(True, color="0.9")
     ax.legend(fontsize=8, frameon=False)
-    utils.save_figure(figure, path)
+    diagnose_title(figure, settings, f"loss on the segment from a network that stayed put to one that crossed, "
+                                     f"among {settings['pairs']} on one p per width; dotted: the floor $L_{{lin}}$ of p")
+    return figure
 
 
 def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e-8, max_epochs=300_000,
-             epochs_per_check=1000, top=3, rtol=1e-6, out=None):
+             epochs_per_check=1000, top=3, rtol=1e-6, data=None, probs=None, leak=0.0, out=None):
     """The loss landscape where gd stops: Hessian spectra, lines and interpolation.
 
     widths: comma list of n (default 16, 64, 256); runs: sampled networks per width (default 16,
@@ -766,38 +909,38 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
     weights p, among which the first that stayed put and the first that crossed are interpolated
     (default 32); offset: Delta; tol, max_epochs, epochs_per_check: training to stationarity as in
     risk (default budget 300,000); top: eigenvectors and random directions per line figure (3);
-    rtol: eigenvalues within rtol max|lambda| of 0 count as zero (1e-6); out: the folder written
+    rtol: eigenvalues within rtol max|lambda| of 0 count as zero (1e-6); data, probs, leak: as in
+    risk (the Hessian is exact for any leak: sigma'' = 0 away from kinks); out: the folder written
     (default results/minima/diagnose)."""
     widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
     runs, pairs = utils.check_int("runs", runs), utils.check_int("pairs", pairs, 0)
     offset, seed = utils.check_float("offset", offset), utils.check_int("seed", seed, 0)
     tol = utils.check_float("tol", tol, 0.0, strict=True)
-    epochs_per_check, max_epochs = utils.check_int("epochs_per_check", epochs_per_check), utils.check_int(
-        "max_epochs", max_epochs)
-    require(max_epochs % epochs_per_check == 0,
-            f"--max_epochs must be a multiple of --epochs_per_check ({epochs_per_check}); got {max_epochs}")
+    epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
     top = utils.check_int("top", top)
     rtol = utils.check_float("rtol", rtol, 0.0, strict=True)
+    dataset, leak = mc.parse_data(data, probs), check_leak(leak)
     out = Path(out) if out is not None else custom_paths.results_root() / "minima" / "diagnose"
+    settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,
+                    max_epochs=max_epochs, epochs_per_check=epochs_per_check, top=top, rtol=rtol, leak=leak,
+                    data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist())
     spectra, lines, curves = [], [], []
     for width in widths:
         start = time.perf_counter()
-        parts = diagnose_width(width, runs, pairs, offset, seed, tol, epochs_per_check, max_epochs, top, rtol)
+        parts = diagnose_width(width, settings, dataset)
         for store, part in zip((spectra, lines, curves), parts):
             store += part
         print(f"n = {width}: {time.perf_counter() - start:.1f} s")
+    print(setting_text(settings))
     print(format_diagnose_table(spectra))
     utils.save_csv(out / "diagnose.csv", spectra, DIAGNOSE_COLUMNS)
     utils.save_csv(out / "lines.csv", lines, ["width", "network", "direction", "alpha", "loss_change"])
     utils.save_csv(out / "interpolation.csv", curves, ["width", "t", "loss", "linear_loss"])
-    settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,
-                    max_epochs=max_epochs, epochs_per_check=epochs_per_check, top=top, rtol=rtol)
     utils.save_json(out / "settings.json", settings)
     for name, draw, rows in (("spectrum", spectrum_figure, spectra), ("extremes", extremes_figure, spectra),
                              ("lines", lines_figure, lines), ("interpolation", interpolation_figure, curves)):
         if rows:
-            for suffix in (".png", ".pdf"):
-                draw(rows, out / f"{name}{suffix}")
+            utils.save_png_and_pdf(draw(rows, settings), out / name)
     print(f"written to {out}")
     return str(out)
 
