@@ -2,15 +2,17 @@
 networks against the width n, and the loss landscape at the points where training stops.
 
 Networks, data and problems are those of ``mc_training.py`` (same seeds, data weights p, He
-initialisation, gd with the theory step h): f(x) = c + sum_i w_i relu(a_i x + b_i),
-L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2 on the six points x_j with y_j = y_j^paper + Delta.
+initialisation, gd with the theory step h): f(x) = c + sum_i w_i sigma(a_i x + b_i) with
+sigma(z) = max(z, alpha z) (relu: alpha = 0), L(theta) = 1/2 sum_j p_j (f(x_j) - y_j)^2 on the
+points x_j (the paper's six, or --data) with y_j + Delta, p ~ Multinomial(n^2, pi) / n^2.
 
 risk: every network is trained to a stationary point, ||grad L|| < tol (or an epoch budget),
 WITHOUT stopping at a crossing. It runs on the exact reduced engine (O(1) per epoch) until a kink
 reaches a data point, which is tested after every epoch; the reduced trajectory is exact up to and
 including that epoch, and the network goes on from there on the dense engine (O(n) per epoch).
-Networks the certificate certifies never get there. Per network: crossed and when, the empirical
-loss L, the population risk under the data distribution pi (uniform on the six points)
+Both engines run many epochs per compiled call (see ``StationaryTraining.advance``). Networks the
+certificate certifies (relu only) never get there. Per network: crossed and when, the empirical
+loss L, the population risk under the data distribution pi (uniform on the paper's six points)
 
     R(f) = 1/2 sum_j pi_j (f(x_j) - y_j)^2,
 
@@ -573,7 +575,7 @@ def risk_rows(pooled, config):
             mean_risk=mean, ci_low=low, ci_high=high,
             mean_risk_stayed=float(np.mean(cell["risk"][~crossed & finite])) if np.any(~crossed & finite) else np.nan,
             mean_risk_crossed=float(np.mean(cell["risk"][crossed])) if crossed.any() else np.nan,
-            max_gap_stayed=float(np.max(gap[~crossed & finite], initial=0.0)),
+            max_gap_stayed=float(np.max(gap[~crossed & finite])) if np.any(~crossed & finite) else np.nan,
             mean_loss=float(np.mean(cell["loss"][finite])), mean_linear_loss=float(np.mean(cell["linear_loss"])),
             mean_linear_fit_risk=float(np.mean(cell["linear_fit_risk"])),
             linear_risk=population_linear_risk(data, offset), bayes_risk=0.0,
