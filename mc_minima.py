@@ -996,4 +996,9 @@ def benchmark(widths=(256, 2048), repeats=5):
 
 # ============================================================================ CLI
 if __name__ == "__main__":
-    utils.run_cli({"risk": risk, "diagnose": diagnose, "benchmark": benchmark})
+    # the commands of the importable module, not of __main__: worker processes then import the
+    # chunk function they run (and numba's on-disk cache of the compiled loops) instead of
+    # unpickling a copy, as in mc_training.py
+    import mc_minima as module
+
+    utils.run_cli({"risk": module.risk, "diagnose": module.diagnose, "benchmark": module.benchmark})
