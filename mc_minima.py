@@ -68,7 +68,7 @@ def side_fits(x, y, p):
         slope = np.where(sxx > 1e-14 * weight, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
         slopes.append(slope)
         intercepts.append(ybar - slope * xbar)
-        floor = floor + 0.5 * (syy - slope * sxy)
+        floor = floor + 0.5 * np.maximum(syy - slope * sxy, 0.0)  # >= 0, also after round-off
     return np.stack(slopes, 1), np.stack(intercepts, 1), floor
 
 
