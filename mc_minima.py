@@ -42,7 +42,7 @@ import utils
 from utils import require
 
 RISK_DEFAULTS = dict(offsets=[0.0, 0.1], widths=[2**k for k in range(4, 11)], runs=500, seed=0,
-                     tol=1e-8, epochs_per_check=1000, max_epochs=1_000_000, chunk_size=500)
+                     tol=1e-8, epochs_per_check=1000, max_epochs=1_000_000, chunk_size=100)
 LEVEL = 0.95  # confidence level of every interval
 PARAM_ORDER = "a, b, w, c"  # the flat parameter vector theta = (a_1..a_n, b_1..b_n, w_1..w_n, c)
 
@@ -638,9 +638,11 @@ def dodge(widths, k, count, spread=0.06):
 
 def risk_figure(rows, config, path):
     """Mean R with 95 % t intervals against n (log x), one series per offset, with the population
-    linear-regression risk R_lin (dashed, the series' colour) and the Bayes risk 0 (black)."""
+    linear-regression risk R_lin (dashed, the series' colour; one grey line for offsets whose R_lin
+    agree to 1e-9, which would hide each other) and the Bayes risk 0 (black)."""
     figure, ax = utils.new_figure(7.5, 4.6)
     offsets = sorted({r["offset"] for r in rows})
+    linear_risks = {}  # R_lin rounded -> the offsets sharing it
     for k, offset in enumerate(offsets):
         series = [r for r in rows if r["offset"] == offset]
         widths = np.array([r["width"] for r in series])
@@ -648,8 +650,11 @@ def risk_figure(rows, config, path):
         err = np.abs(np.array([[r["ci_low"], r["ci_high"]] for r in series]).T - mean)
         ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker=utils.series_style(k).marker, capsize=3,
                     color=color(k), linewidth=utils.LINE_WIDTH_PT, label=f"mean risk R, $\\Delta = {offset:g}$")
-        ax.axhline(series[0]["linear_risk"], color=color(k), linestyle="--",
-                   label=f"linear-regression risk $R_{{lin}} = {series[0]['linear_risk']:.3f}$, $\\Delta = {offset:g}$")
+        linear_risks.setdefault(round(series[0]["linear_risk"], 9), []).append((k, offset))
+    for value, sharing in linear_risks.items():
+        deltas = ", ".join(f"{offset:g}" for _, offset in sharing)
+        ax.axhline(value, color=color(sharing[0][0]) if len(sharing) == 1 else "0.45", linestyle="--",
+                   label=f"linear-regression risk $R_{{\\mathrm{{lin}}}} = {value:.3f}$, $\\Delta = {deltas}$")
     ax.axhline(0.0, color="black", linewidth=1.2, label="Bayes risk 0 (y a function of x)")
     ax.set_xscale("log", base=2)
     widths = sorted({r["width"] for r in rows})
@@ -674,7 +679,7 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
     offsets: comma list of Delta (default 0, 0.1); widths: comma list of n (default 16 ... 1024);
     runs: networks per (Delta, n) (default 500); seed (default 0); tol: stop at ||grad L|| < tol
     (default 1e-8); max_epochs: epoch budget (default 1,000,000, a multiple of epochs_per_check,
-    default 1000); chunk_size: networks per chunk file (default 500); save_params: keep (a, b, c, w);
+    default 1000); chunk_size: networks per chunk file (default 100, so that --jobs can share a cell); save_params: keep (a, b, c, w);
     data: your own points "x:y,x:y,..." (x != 0, distinct, two or more on each side of 0; default
     the paper's six); probs: their probabilities pi "p,p,..." (default uniform), which draw the
     data weights p and weigh the risk R; leak: alpha in [0, 1) of sigma(z) = max(z, alpha z)
