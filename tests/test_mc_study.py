@@ -157,6 +157,7 @@ def test_paper_presets_are_todays_sgd_and_swapped_runs():
     """paper_sgd and paper_swapped are the configurations (hence the chunks) of the earlier commands."""
     assert mc.make_config("paper_sgd") == mc.make_config("paper", optimizer="sgd", step="small")
     assert mc.make_config("paper_swapped") == mc.make_config("paper", init="swapped")
+    assert mc.make_config("paper_adam") == mc.make_config("paper", optimizer="adam", batch_size=16, step="small")
     adam = mc.make_config("paper_adam")
     assert (adam["optimizer"], adam["batch_size"], adam["step"], adam["stopping"]) == \
         ("adam", 16, "small", ["crossing", "early"])
