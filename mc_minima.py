@@ -679,7 +679,8 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
     offsets: comma list of Delta (default 0, 0.1); widths: comma list of n (default 16 ... 1024);
     runs: networks per (Delta, n) (default 500); seed (default 0); tol: stop at ||grad L|| < tol
     (default 1e-8); max_epochs: epoch budget (default 1,000,000, a multiple of epochs_per_check,
-    default 1000); chunk_size: networks per chunk file (default 100, so that --jobs can share a cell); save_params: keep (a, b, c, w);
+    default 1000); chunk_size: networks per chunk file (default 100, so that --jobs can share a
+    cell); save_params: keep (a, b, c, w);
     data: your own points "x:y,x:y,..." (x != 0, distinct, two or more on each side of 0; default
     the paper's six); probs: their probabilities pi "p,p,..." (default uniform), which draw the
     data weights p and weigh the risk R; leak: alpha in [0, 1) of sigma(z) = max(z, alpha z)

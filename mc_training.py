@@ -22,7 +22,6 @@ its NumPy per-epoch reference (tests and benchmark only); the training loop with
 Carlo runner and its chunk files; the probability of the theorem's event; benchmarks; the CLI.
 """
 import hashlib
-import math
 import time
 from pathlib import Path
 
@@ -535,7 +534,7 @@ def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
     if code == 2:
         m1 = ADAM_BETAS[0] * m1 + (1 - ADAM_BETAS[0]) * g
         m2 = ADAM_BETAS[1] * m2 + (1 - ADAM_BETAS[1]) * g * g
-        return q - h * (m1 / bias1) / (math.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
+        return q - h * (m1 / bias1) / (np.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
     return q - h * g, m1, m2
 
 
