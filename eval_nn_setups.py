@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 
 import run_nn_setups as rn
+from kinks.checks import as_list, check_choice, require
+from kinks.figures import compile_tex, save_png_and_pdf, standalone_tex, tex_escape
+from kinks.files import save_csv, save_text
+from kinks.nets import torch_dtype
 import utils
 from custom_paths import results_root
 
@@ -36,11 +40,11 @@ def load_results(folder):
             results.append(rn.read_result(path))
         except rn.ResultError as error:
             print(f"skipping corrupt result file {error}", file=sys.stderr)
-    utils.require(results, f"--input {folder}: no results there; run `python run_nn_setups.py sweep` first")
+    require(results, f"--input {folder}: no results there; run `python run_nn_setups.py sweep` first")
     first = {k: results[0]["task"].get(k) for k in rn.SHARED_SETTINGS}
     for result in results[1:]:
         diff = rn.settings_differences(first, {k: result["task"].get(k) for k in rn.SHARED_SETTINGS})
-        utils.require(not diff, f"--input {folder} mixes results of different settings ({'; '.join(diff)}); "
+        require(not diff, f"--input {folder} mixes results of different settings ({'; '.join(diff)}); "
                                 f"evaluate each sweep folder on its own")
     return results
 
@@ -169,7 +173,7 @@ def latex_table(chosen):
     columns = {d: [chosen[c, d].result["mean"]["best_test"] if (c, d) in chosen and chosen[c, d].result else np.nan
                    for c in configs] for d in datasets}
     shades = {d: shade(v) for d, v in columns.items()}
-    rows = [" & ".join(["param", "optimizer", "bias"] + [r"\texttt{%s}" % utils.tex_escape(d) for d in datasets])
+    rows = [" & ".join(["param", "optimizer", "bias"] + [r"\texttt{%s}" % tex_escape(d) for d in datasets])
             + r" \\ \hline"]
     for i, config in enumerate(configs):
         cells = []
@@ -181,15 +185,15 @@ def latex_table(chosen):
             dagger = "" if choice.bracketed else r"$^\dagger$"
             cells.append(r"\colorbox[rgb]{%.3f,%.3f,%.3f}{$%.4f \pm %.4f$%s}"
                          % (*shade_colour(shades[dataset][i]), *mean_and_se(choice.result), dagger))
-        rows.append(" & ".join(utils.tex_escape(part) for part in config) + " & " + " & ".join(cells) + r" \\")
-    caption = (utils.tex_escape(quantity(chosen)).replace("±", r"$\pm$")
+        rows.append(" & ".join(tex_escape(part) for part in config) + " & " + " & ".join(cells) + r" \\")
+    caption = (tex_escape(quantity(chosen)).replace("±", r"$\pm$")
                + r". Shading: log RMSE within each column, white = best, blue = worst. "
                r"$^\dagger$: best step at the edge of the steps tried (not bracketed).")
     n_columns = 3 + len(datasets)
     tabular = ("\\setlength{\\fboxsep}{1.5pt}\n\\begin{tikzpicture}\\node{\\begin{tabular}{lll" + "r" * len(datasets)
                + "}\n\\multicolumn{%d}{p{%dem}}{%s} \\\\[2pt]\n" % (n_columns, 9 * n_columns, caption)
                + "\n".join(rows) + "\n\\end{tabular}};\\end{tikzpicture}\n")
-    return utils.standalone_tex(tabular)
+    return standalone_tex(tabular)
 
 
 def table(grid="quick", input=None, results=None, out=None, compile="auto"):
@@ -203,16 +207,16 @@ def table(grid="quick", input=None, results=None, out=None, compile="auto"):
         out: folder written (default --input).
         compile: auto (default: compile where pdflatex exists), yes or no.
     """
-    folder = input_folder(utils.check_choice("grid", grid, tuple(rn.GRIDS)), input, results)
-    utils.check_choice("compile", compile, ("auto", "yes", "no"))
+    folder = input_folder(check_choice("grid", grid, tuple(rn.GRIDS)), input, results)
+    check_choice("compile", compile, ("auto", "yes", "no"))
     chosen = chosen_results(load_results(folder))
     target = Path(out) if out is not None else folder
     text = text_table(chosen)
     print(text, end="")
-    utils.save_text(target / "table.txt", text)
-    utils.save_csv(target / "table.csv", csv_records(chosen), CSV_COLUMNS)
-    utils.save_text(target / "table.tex", latex_table(chosen))
-    pdf = utils.compile_tex(target / "table.tex", compile)
+    save_text(target / "table.txt", text)
+    save_csv(target / "table.csv", csv_records(chosen), CSV_COLUMNS)
+    save_text(target / "table.tex", latex_table(chosen))
+    pdf = compile_tex(target / "table.tex", compile)
     print(f"wrote {target / 'table.txt'}, table.csv, table.tex" + (", table.pdf" if pdf else ""))
 
 
@@ -222,9 +226,9 @@ def setup_matplotlib(usetex):
     import matplotlib
 
     matplotlib.use("Agg")
-    utils.check_choice("usetex", usetex, ("auto", "yes", "no"))
+    check_choice("usetex", usetex, ("auto", "yes", "no"))
     available = shutil.which("latex") is not None and shutil.which("dvipng") is not None
-    utils.require(usetex != "yes" or available, "--usetex yes needs latex and dvipng, which are not installed")
+    require(usetex != "yes" or available, "--usetex yes needs latex and dvipng, which are not installed")
     matplotlib.rcParams.update({"text.usetex": usetex == "yes" or (usetex == "auto" and available),
                                 "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 7, "pdf.fonttype": 42})
 
@@ -233,7 +237,7 @@ def save_figure(fig, path):
     """Write the figure as path.png and path.pdf (cropped to its content), atomically."""
     import matplotlib.pyplot as plt
 
-    utils.save_png_and_pdf(fig, path, tight=True)
+    save_png_and_pdf(fig, path, tight=True)
     plt.close(fig)
 
 
@@ -403,7 +407,7 @@ def figure_ex_fits(chosen, configs, path):
     """The ex training data of the sweep's median network and its function at the best validation
     check, one panel per configuration."""
     shown = [c for c in configs if (c, "ex") in chosen and chosen[c, "ex"].result and "curve" in chosen[c, "ex"].result]
-    utils.require(shown, "--ex_configs: none of them has ex results")
+    require(shown, "--ex_configs: none of them has ex results")
     fig, axes = panel_figure(len(shown))
     for ax, config in zip(axes, shown):
         result = chosen[config, "ex"].result
@@ -427,7 +431,7 @@ def retrain_on_shared_data(result, runs=PUBLISHED_EX_RUNS, seed=0):
     import torch
 
     task = result["task"]
-    dtype = utils.torch_dtype(task["dtype"])
+    dtype = torch_dtype(task["dtype"])
     one = rn.make_datasets("ex", 1, task["n_train"], task["n_valid"], task["n_test"], seed, dtype=torch.float64)
     shared = {k: v if k == "bayes_rmse" else v.expand(runs, *v.shape[1:]).contiguous() for k, v in one.items()}
     generator = torch.Generator().manual_seed(seed)
@@ -453,7 +457,7 @@ def figure_ex_fits_published(chosen, configs, path):
     """The published ex-fit figure: per configuration, 11 networks retrained at its chosen step on
     one shared data set, and the final function of the median one."""
     shown = [c for c in configs if (c, "ex") in chosen and chosen[c, "ex"].result]
-    utils.require(shown, "--ex_configs: none of them has ex results")
+    require(shown, "--ex_configs: none of them has ex results")
     fig, axes = panel_figure(len(shown))
     for ax, config in zip(axes, shown):
         x, f, train_x, train_y, test = retrain_on_shared_data(chosen[config, "ex"].result)
@@ -486,8 +490,8 @@ def figure_kink_cdf(path, dims=(1, 2, 4, 8, 16, 32, 64), runs=20, width=512, see
 
 def parse_configs(option, value):
     """Configurations written param/optimizer/bias, comma-separated."""
-    configs = utils.as_list(option, value, lambda o, item: tuple(str(item).split("/")))
-    utils.require(all(len(c) == 3 for c in configs), f"--{option} must be param/optimizer/bias items; got {value!r}")
+    configs = as_list(option, value, lambda o, item: tuple(str(item).split("/")))
+    require(all(len(c) == 3 for c in configs), f"--{option} must be param/optimizer/bias items; got {value!r}")
     return configs
 
 
@@ -515,17 +519,17 @@ def figures(grid="quick", input=None, results=None, out=None, family="radial", b
         published: ex_fits as published (retrains 11 networks per configuration): yes or no (default).
         usetex: auto (default: LaTeX text where latex and dvipng are installed), yes or no.
     """
-    folder = input_folder(utils.check_choice("grid", grid, tuple(rn.GRIDS)), input, results)
-    utils.check_choice("family", family, ("radial", "rbf"))
-    utils.check_choice("relative_to", relative_to, ("zero", "best"))
-    published = utils.check_choice("published", published, (True, False, "yes", "no")) in (True, "yes")
+    folder = input_folder(check_choice("grid", grid, tuple(rn.GRIDS)), input, results)
+    check_choice("family", family, ("radial", "rbf"))
+    check_choice("relative_to", relative_to, ("zero", "best"))
+    published = check_choice("published", published, (True, False, "yes", "no")) in (True, "yes")
     setup_matplotlib(usetex)
     chosen = chosen_results(load_results(folder))
     configs = sorted({c for c, _ in chosen}, key=config_order)
     present = sorted({c[2] for c in configs})
     bias = bias if bias is not None else ("zero" if "zero" in present else present[0])
-    utils.check_choice("bias", bias, present)
-    utils.require(relative_to != "zero" or "zero" in present, "--relative_to zero needs zero-bias results; "
+    check_choice("bias", bias, present)
+    require(relative_to != "zero" or "zero" in present, "--relative_to zero needs zero-bias results; "
                   "sweep --biases with zero, or use --relative_to best")
     ex_configs = [c for c in configs if c[2] == bias] if ex_configs is None else parse_configs("ex_configs", ex_configs)
     target = (Path(out) if out is not None else folder) / "figures"

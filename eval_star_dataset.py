@@ -29,9 +29,13 @@ import numpy as np
 import torch
 
 import train_star_dataset as ts
+from kinks.checks import as_list, check_choice, check_int, require
+from kinks.figures import (
+    compile_tex, new_figure, save_figure, save_png_and_pdf, standalone_tex, tex_escape)
+from kinks.files import load_json, save_csv, save_text
+from kinks.stats import clopper_pearson
 import utils
 from custom_paths import results_root
-from utils import new_figure, require, save_csv, save_figure, tex_escape
 
 POOLED_KEYS = ("width", "runs", "seed")   # the settings a series may vary; every other one defines it
 SETTINGS = tuple(ts.make_config())        # the settings of a run, which --select may name
@@ -56,8 +60,8 @@ def current_config(config):
 def checked_run(folder):
     """The result.json of a run folder, its config brought up to date and its folder added; a
     ValueError when it is incomplete or disagrees with the folder's config.json."""
-    result = utils.load_json(folder / "result.json")
-    if result.get("config") != utils.load_json(folder / "config.json"):
+    result = load_json(folder / "result.json")
+    if result.get("config") != load_json(folder / "config.json"):
         raise ValueError("config.json and result.json differ")
     config = current_config(result["config"])
     if set(config) != set(SETTINGS):
@@ -174,7 +178,7 @@ def evaluation_epochs(runs, epochs=None):
         require(len(reached) == 1, f"the runs have reached different epoch counts ({counts}); pass --epochs E "
                                    f"with E <= {min(reached):,} to evaluate all at E, or choose runs with --select")
         return next(iter(reached))
-    epochs = utils.check_int("epochs", epochs)
+    epochs = check_int("epochs", epochs)
     require(epochs <= min(reached), f"--epochs {epochs} exceeds the epochs reached by some runs ({counts}); "
                                     f"pass at most {min(reached)} or choose runs with --select")
     return epochs
@@ -193,7 +197,7 @@ def cell_row(key, width, group, epoch):
                non_finite=sum(crossed_by(r["nan_epoch"], epoch) for r in group))
     for measure, _ in MEASURES:
         count = sum(crossed_by(r[f"{measure}_epoch"], epoch) for r in group)
-        low, high = utils.clopper_pearson(count, row["networks"], LEVEL)
+        low, high = clopper_pearson(count, row["networks"], LEVEL)
         row.update({f"{measure}_crossed": count, f"{measure}_fraction": count / row["networks"],
                     f"{measure}_low": float(low), f"{measure}_high": float(high)})
     return row
@@ -407,7 +411,7 @@ def median_figure(group, stem):
     run, index = median_network(group)
     X, y = ts.make_data(run["config"]["dataset"])
     draw = plane_figure if X.shape[1] == 2 else axes_figure
-    return utils.save_png_and_pdf(draw(network_function(run, index), X, y, median_title(run, index, group)), stem)
+    return save_png_and_pdf(draw(network_function(run, index), X, y, median_title(run, index, group)), stem)
 
 
 def file_slug(text):
@@ -432,13 +436,13 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
             seed, dtype; e.g. step=published,width=64; default all runs.
         compile: compile the pgfplots figure with pdflatex: auto (when installed), yes or no; default auto.
     """
-    utils.check_choice("compile", compile, ("auto", "yes", "no"))
+    check_choice("compile", compile, ("auto", "yes", "no"))
     require(compile != "yes" or shutil.which("pdflatex"), "--compile yes needs pdflatex, which is not "
             "installed (install TeX Live: bash install.sh --tex)")
-    epochs = None if epochs is None else utils.check_int("epochs", epochs)
+    epochs = None if epochs is None else check_int("epochs", epochs)
     selection = None if select is None else parse_select(select)
     results = Path(results) if results is not None else results_root()
-    inputs = utils.as_list("input", input, lambda option, item: Path(str(item))) if input is not None \
+    inputs = as_list("input", input, lambda option, item: Path(str(item))) if input is not None \
         else [results / "star"]
     out = Path(out) if out is not None else results / "star" / "eval"
     runs = select_runs(load_runs(inputs), selection)
@@ -446,9 +450,9 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
     print(format_table(rows))
     save_csv(out / f"{FIGURE_NAME}.csv", rows, COLUMNS)
     tex = out / f"{FIGURE_NAME}.tex"
-    utils.save_text(tex, utils.standalone_tex(pgfplots_body(rows)))
+    save_text(tex, standalone_tex(pgfplots_body(rows)))
     png = fractions_png(rows, out / f"{FIGURE_NAME}.png")
-    pdf = utils.compile_tex(tex, compile)
+    pdf = compile_tex(tex, compile)
     print(f"table: {out / FIGURE_NAME}.csv; figure: {png}, {tex}" + (f", {pdf}" if pdf else ""))
     largest = {key: (width, group) for (key, width), group in cells(runs).items()}
     for key, (width, group) in largest.items():

@@ -54,8 +54,8 @@ export PYTHONPATH="$PWD/$WHEELS/site${PYTHONPATH:+:$PYTHONPATH}"
 NEED="gpu_check.sh needs a CUDA build of torch and a GPU"
 "$PYTHON" -c "import torch" 2>/dev/null || die "$NEED; $PYTHON cannot import torch"
 if [[ $SMOKE == no ]]; then
-    reason=$("$PYTHON" -c "import torch, utils; print('' if torch.cuda.is_available() else utils.cuda_absence())") ||
-        die "gpu_check.sh: $PYTHON cannot import torch and utils.py"
+    reason=$("$PYTHON" -c "import torch; from kinks.nets import cuda_absence; print('' if torch.cuda.is_available() else cuda_absence())") ||
+        die "gpu_check.sh: $PYTHON cannot import torch and the kinks package"
     [[ -z $reason ]] || die "$NEED; $PYTHON: $reason (--smoke tries the steps on the CPU)"
 fi
 
@@ -120,9 +120,10 @@ import time
 import torch
 
 import train_star_dataset as ts
-import utils
+from kinks.files import save_json
+from kinks.nets import torch_device
 
-folder, device, out, cases = sys.argv[1], utils.torch_device(sys.argv[2]), sys.argv[3], sys.argv[4:]
+folder, device, out, cases = sys.argv[1], torch_device(sys.argv[2]), sys.argv[3], sys.argv[4:]
 
 
 def timed_run(config, epochs):
@@ -142,7 +143,7 @@ for case in cases:
                      seconds_per_epoch=timed / (total - first)))
     print(f"star_11 n={width} P={networks}: {total} epochs in {warm + timed:.1f} s, "
           f"{1e3 * rows[-1]['seconds_per_epoch']:.3f} ms/epoch", flush=True)
-utils.save_json(out, dict(device=str(device), rows=rows))
+save_json(out, dict(device=str(device), rows=rows))
 EOF
 }
 versions=$("$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)")
@@ -178,7 +179,7 @@ import torch
 
 import run_nn_setups as rn
 import train_star_dataset as ts
-import utils
+from kinks.files import load_json, save_json, save_text
 
 out, smoke = Path(sys.argv[1]), sys.argv[2] == "yes"
 steps = {name: dict(seconds=float(seconds), exit=int(rc))
@@ -187,7 +188,7 @@ steps = {name: dict(seconds=float(seconds), exit=int(rc))
 
 def load(name):
     """A JSON file under the output folder, or None where the step wrote none."""
-    return utils.load_json(out / name) if (out / name).exists() else None
+    return load_json(out / name) if (out / name).exists() else None
 
 
 def test_counts(name):
@@ -236,7 +237,7 @@ summary = dict(
     paper_sweep_hours_if_every_fit_took_as_long_as={d: fits * s / 3600 for d, s in cell_seconds.items()},
     note="--smoke: tiny sizes on the CPU; its times say nothing about a GPU" if smoke else
     "projections: measured seconds per epoch (star) or per fit (sweep) times the grid's epochs or fits")
-utils.save_json(out / "summary.json", summary)
+save_json(out / "summary.json", summary)
 
 
 def number(x, spec):
@@ -264,7 +265,7 @@ lines.append(f"paper sweep grid ({fits} fits) projected: " + ", ".join(
     f"{v:.1f} h if every fit took as long as the {d} cell"
     for d, v in summary["paper_sweep_hours_if_every_fit_took_as_long_as"].items()))
 text = "\n".join(lines) + "\n"
-utils.save_text(out / "summary.txt", text)
+save_text(out / "summary.txt", text)
 print(text + f"written: {out}/summary.json, {out}/summary.txt, logs in {out}/logs/")
 sys.exit(0 if summary["passed"] else 1)
 EOF

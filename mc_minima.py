@@ -38,8 +38,10 @@ import numpy as np
 
 import custom_paths
 import mc_training as mc
+from kinks.checks import as_list, check_float, check_int, require
+from kinks.figures import GUIDE_COLOR, LINE_WIDTH_PT, new_figure, save_png_and_pdf, series_style
+from kinks.files import save_csv, save_json
 import utils
-from utils import require
 
 RISK_DEFAULTS = dict(offsets=[0.0, 0.1], widths=[2**k for k in range(4, 11)], runs=500, seed=0,
                      tol=1e-8, epochs_per_check=1000, max_epochs=1_000_000, chunk_size=100)
@@ -479,8 +481,8 @@ def interpolation_losses(theta_a, theta_b, ts, x, y, p, leak=0.0):
 # ============================================================================ risk: report
 def check_budget(epochs_per_check, max_epochs):
     """--epochs_per_check and --max_epochs, positive integers, the budget a multiple of the check."""
-    epochs_per_check = utils.check_int("epochs_per_check", epochs_per_check)
-    max_epochs = utils.check_int("max_epochs", max_epochs)
+    epochs_per_check = check_int("epochs_per_check", epochs_per_check)
+    max_epochs = check_int("max_epochs", max_epochs)
     require(max_epochs % epochs_per_check == 0,
             f"--max_epochs must be a multiple of --epochs_per_check ({epochs_per_check}); got {max_epochs}")
     return epochs_per_check, max_epochs
@@ -488,7 +490,7 @@ def check_budget(epochs_per_check, max_epochs):
 
 def check_leak(leak):
     """--leak alpha in [0, 1)."""
-    leak = utils.check_float("leak", leak, 0.0)
+    leak = check_float("leak", leak, 0.0)
     require(leak < 1, f"--leak must be in [0, 1); got {leak!r}")
     return leak
 
@@ -498,12 +500,12 @@ def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, 
     """The validated configuration of a risk run (a plain dict, recorded in run.json), complete
     in the sense of ``mc_training.complete_config`` (so a run directory from before --data and
     --leak resumes as the paper's data with relu)."""
-    offsets = utils.as_list("offsets", offsets, utils.check_float)
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
-    tol = utils.check_float("tol", tol, 0.0, strict=True)
+    offsets = as_list("offsets", offsets, check_float)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
+    tol = check_float("tol", tol, 0.0, strict=True)
     epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
-    chunk_size = utils.check_int("chunk_size", chunk_size)
+    chunk_size = check_int("chunk_size", chunk_size)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
     dataset, leak = mc.parse_data(data, probs), check_leak(leak)
     return mc.complete_config(dict(
@@ -627,8 +629,8 @@ def figure_title(figure, lines):
 
 
 def color(k):
-    """The matplotlib colour of series k of the shared palette (``utils.series_style``)."""
-    return f"#{utils.series_style(k).color}"
+    """The matplotlib colour of series k of the shared palette (``series_style``)."""
+    return f"#{series_style(k).color}"
 
 
 def dodge(widths, k, count, spread=0.06):
@@ -640,7 +642,7 @@ def risk_figure(rows, config, path):
     """Mean R with 95 % t intervals against n (log x), one series per offset, with the population
     linear-regression risk R_lin (dashed, the series' colour; one grey line for offsets whose R_lin
     agree to 1e-9, which would hide each other) and the Bayes risk 0 (black)."""
-    figure, ax = utils.new_figure(7.5, 4.6)
+    figure, ax = new_figure(7.5, 4.6)
     offsets = sorted({r["offset"] for r in rows})
     linear_risks = {}  # R_lin rounded -> the offsets sharing it
     for k, offset in enumerate(offsets):
@@ -648,8 +650,8 @@ def risk_figure(rows, config, path):
         widths = np.array([r["width"] for r in series])
         mean = np.array([r["mean_risk"] for r in series])
         err = np.abs(np.array([[r["ci_low"], r["ci_high"]] for r in series]).T - mean)
-        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker=utils.series_style(k).marker, capsize=3,
-                    color=color(k), linewidth=utils.LINE_WIDTH_PT, label=f"mean risk R, $\\Delta = {offset:g}$")
+        ax.errorbar(dodge(widths, k, len(offsets)), mean, yerr=err, marker=series_style(k).marker, capsize=3,
+                    color=color(k), linewidth=LINE_WIDTH_PT, label=f"mean risk R, $\\Delta = {offset:g}$")
         linear_risks.setdefault(round(series[0]["linear_risk"], 9), []).append((k, offset))
     for value, sharing in linear_risks.items():
         deltas = ", ".join(f"{offset:g}" for _, offset in sharing)
@@ -667,7 +669,7 @@ def risk_figure(rows, config, path):
     figure_title(figure, [setting_text(config),
                           f"{training_text(config)}; {config['runs']} runs per point; 95 % t intervals"])
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
-    return utils.save_png_and_pdf(figure, path)[0]
+    return save_png_and_pdf(figure, path)[0]
 
 
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
@@ -699,10 +701,10 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
     rows = risk_rows(pooled, config)
     print(setting_text(config))
     print(format_risk_table(rows))
-    utils.save_csv(run_dir / "risk.csv", rows, RISK_COLUMNS)
+    save_csv(run_dir / "risk.csv", rows, RISK_COLUMNS)
     networks = [dict(offset=offset, width=width, **{k: v[i] for k, v in cell.items()})
                 for (offset, width), cell in sorted(pooled.items()) for i in range(len(cell["status"]))]
-    utils.save_csv(run_dir / "risk_networks.csv", networks, ["offset", "width", *RISK_KEYS])
+    save_csv(run_dir / "risk_networks.csv", networks, ["offset", "width", *RISK_KEYS])
     print(f"table: {run_dir / 'risk.csv'}; figure: {risk_figure(rows, config, run_dir / 'risk')}")
     return str(run_dir)
 
@@ -805,7 +807,7 @@ def spectrum_figure(spectra, settings):
     """Per width, histograms of log10 |lambda| of the positive and the negative eigenvalues of all
     sampled networks (exact zeros counted in the title)."""
     widths = sorted({r["width"] for r in spectra})
-    figure, _ = utils.new_figure(3.2 * len(widths) + 0.4, 3.8)
+    figure, _ = new_figure(3.2 * len(widths) + 0.4, 3.8)
     figure.clear()
     axes = figure.subplots(1, len(widths), squeeze=False)[0]
     for ax, width in zip(axes, widths):
@@ -829,7 +831,7 @@ def extremes_figure(spectra, settings):
     """lambda_min / lambda_max (symlog) and the minimal ratio (log) against n, per network, with
     m / (3n + 1), the share that the rank of J^T diag(p) J (at most m) allows when D = 0, as at an
     exact stationary point where every S_g = 0."""
-    figure, _ = utils.new_figure(10, 4.2)
+    figure, _ = new_figure(10, 4.2)
     figure.clear()
     left, right = figure.subplots(1, 2)
     widths = np.array(sorted({r["width"] for r in spectra}))
@@ -837,13 +839,13 @@ def extremes_figure(spectra, settings):
         chosen = [r for r in spectra if r["crossed"] == crossed]
         if not chosen:
             continue
-        style = utils.series_style(k)
+        style = series_style(k)
         n = dodge(np.array([r["width"] for r in chosen]), k, len(KINDS))
         left.scatter(n, [r["lambda_min"] / r["lambda_max"] for r in chosen], color=color(k), marker=style.marker,
                      s=14, label=f"{name} ({len(chosen)})")
         right.scatter(n, [r["minimal_ratio"] for r in chosen], color=color(k), marker=style.marker, s=14,
                       label=f"{name} ({len(chosen)})")
-    right.plot(widths, len(settings["data"]) / (3 * widths + 1), color=f"#{utils.GUIDE_COLOR}", linestyle="--",
+    right.plot(widths, len(settings["data"]) / (3 * widths + 1), color=f"#{GUIDE_COLOR}", linestyle="--",
                label="m / (3n + 1): rank of $J^T P J$")
     for ax in (left, right):
         ax.set_xscale("log", base=2)
@@ -865,7 +867,7 @@ def lines_figure(lines, settings):
     """One row per width, one column per network (stayed put, crossed): L(theta + alpha d) - L(theta)
     along the top eigenvectors (solid) and random directions (dashed), direction i in colour i."""
     widths = sorted({r["width"] for r in lines})
-    figure, _ = utils.new_figure(9.5, 2.6 * len(widths) + 1.0)
+    figure, _ = new_figure(9.5, 2.6 * len(widths) + 1.0)
     figure.clear()
     axes = figure.subplots(len(widths), 2, squeeze=False, sharex=True)
     for row, width in zip(axes, widths):
@@ -877,7 +879,7 @@ def lines_figure(lines, settings):
                 pts = [r for r in chosen if r["direction"] == name]
                 k = int(name.split()[-1]) - 1
                 ax.plot([r["alpha"] for r in pts], [r["loss_change"] for r in pts], color=color(k),
-                        marker=utils.series_style(k).marker, markevery=10, markersize=4,
+                        marker=series_style(k).marker, markevery=10, markersize=4,
                         linestyle="-" if name.startswith("eigen") else "--", label=name)
             ax.set_yscale("symlog", linthresh=1e-6)
             ax.grid(True, color="0.9")
@@ -893,11 +895,11 @@ def lines_figure(lines, settings):
 def interpolation_figure(curves, settings):
     """L((1 - t) theta_A + t theta_B) per width, theta_A stayed put, theta_B crossed, same p;
     dotted: that p's linear-regression floor L_lin."""
-    figure, ax = utils.new_figure(6.4, 4.4)
+    figure, ax = new_figure(6.4, 4.4)
     for k, width in enumerate(sorted({r["width"] for r in curves})):
         pts = [r for r in curves if r["width"] == width]
-        ax.plot([r["t"] for r in pts], [r["loss"] for r in pts], color=color(k), marker=utils.series_style(k).marker,
-                markevery=5, markersize=4, linewidth=utils.LINE_WIDTH_PT, label=f"n = {width}")
+        ax.plot([r["t"] for r in pts], [r["loss"] for r in pts], color=color(k), marker=series_style(k).marker,
+                markevery=5, markersize=4, linewidth=LINE_WIDTH_PT, label=f"n = {width}")
         ax.axhline(pts[0]["linear_loss"], color=color(k), linestyle=":", linewidth=1)
     ax.set_xlabel("t  (0: network that stayed put, 1: network that crossed; same data weights p)")
     ax.set_ylabel(r"$L((1-t)\,\theta_A + t\,\theta_B)$")
@@ -920,13 +922,13 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
     rtol: eigenvalues within rtol max|lambda| of 0 count as zero (1e-6); data, probs, leak: as in
     risk (the Hessian is exact for any leak: sigma'' = 0 away from kinks); out: the folder written
     (default results/minima/diagnose)."""
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    runs, pairs = utils.check_int("runs", runs), utils.check_int("pairs", pairs, 0)
-    offset, seed = utils.check_float("offset", offset), utils.check_int("seed", seed, 0)
-    tol = utils.check_float("tol", tol, 0.0, strict=True)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    runs, pairs = check_int("runs", runs), check_int("pairs", pairs, 0)
+    offset, seed = check_float("offset", offset), check_int("seed", seed, 0)
+    tol = check_float("tol", tol, 0.0, strict=True)
     epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
-    top = utils.check_int("top", top)
-    rtol = utils.check_float("rtol", rtol, 0.0, strict=True)
+    top = check_int("top", top)
+    rtol = check_float("rtol", rtol, 0.0, strict=True)
     dataset, leak = mc.parse_data(data, probs), check_leak(leak)
     out = Path(out) if out is not None else custom_paths.results_root() / "minima" / "diagnose"
     settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,
@@ -941,14 +943,14 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
         print(f"n = {width}: {time.perf_counter() - start:.1f} s")
     print(setting_text(settings))
     print(format_diagnose_table(spectra))
-    utils.save_csv(out / "diagnose.csv", spectra, DIAGNOSE_COLUMNS)
-    utils.save_csv(out / "lines.csv", lines, ["width", "network", "direction", "alpha", "loss_change"])
-    utils.save_csv(out / "interpolation.csv", curves, ["width", "t", "loss", "linear_loss"])
-    utils.save_json(out / "settings.json", settings)
+    save_csv(out / "diagnose.csv", spectra, DIAGNOSE_COLUMNS)
+    save_csv(out / "lines.csv", lines, ["width", "network", "direction", "alpha", "loss_change"])
+    save_csv(out / "interpolation.csv", curves, ["width", "t", "loss", "linear_loss"])
+    save_json(out / "settings.json", settings)
     for name, draw, rows in (("spectrum", spectrum_figure, spectra), ("extremes", extremes_figure, spectra),
                              ("lines", lines_figure, lines), ("interpolation", interpolation_figure, curves)):
         if rows:
-            utils.save_png_and_pdf(draw(rows, settings), out / name)
+            save_png_and_pdf(draw(rows, settings), out / name)
     print(f"written to {out}")
     return str(out)
 
@@ -986,8 +988,8 @@ def benchmark(widths=(256, 2048), repeats=5):
     """Seconds per full Hessian spectrum (all 3n + 1 eigenvalues) of one network from the structure,
     and of forming H and dense eigh where 3n + 1 <= 1000 (best of ``repeats``), at a network drawn as mc_training does and trained
     2,000 epochs (kinks spread by the training)."""
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    repeats = utils.check_int("repeats", repeats)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    repeats = check_int("repeats", repeats)
     print(f"{'n':>6} {'3n+1':>6} {'structured s':>13} {'dense eigh s':>13}")
     for width in widths:
         x, y, p, _, (a, b, c, w), h = mc.draw_problems(np.random.default_rng([0, width]), 1, width, 0.0, "he", "theory")

@@ -13,7 +13,7 @@ interval, and per (run, Delta) fits log p_hat = alpha log n + beta by weighted l
 (weights from the binomial variances). The figure (log-log, p_hat with its interval against n,
 series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating the interval, the
 runs per point and the epoch budget) is written as standalone pgfplots LaTeX, compiled with
-pdflatex where available, and as PNG with matplotlib, both in the style of utils.SERIES_STYLES.
+pdflatex where available, and as PNG with matplotlib, both in the style of SERIES_STYLES.
 
 report --against reference: per (run, Delta, n) the run's estimate beside the one shipped under
 reference/ (or another folder of such CSVs) for the same experiment, with the two-proportion
@@ -39,8 +39,13 @@ import numpy as np
 import custom_paths
 import mc_minima as mm
 import mc_training as mc
+from kinks.checks import UsageError, as_list, check_choice, check_int, require
+from kinks.figures import (
+    GUIDE_COLOR, LINE_WIDTH_PT, MARK_RADIUS_PT, compile_tex, new_figure, save_figure,
+    save_png_and_pdf, series_style, standalone_tex, tex_escape)
+from kinks.files import load_json, save_csv, save_text
+from kinks.stats import clopper_pearson
 import utils
-from utils import UsageError, require
 
 STAYED = ("LOCALLY_CONVERGED", "EARLY_STOPPED")  # the statuses that count as "not crossed"
 GUIDE_FACTOR = 2.0  # the paper's guide line 2 n^(-1/2)
@@ -113,7 +118,7 @@ def load_run(run_dir, name):
     None (with a warning) when its run.json is unreadable."""
     run_dir = Path(run_dir)
     try:
-        manifest = utils.load_json(run_dir / "run.json")
+        manifest = load_json(run_dir / "run.json")
         config = manifest["config"]
         label = mc.run_label(config)
         expected = {mc.chunk_path(run_dir, t["offset"], t["width"], t["chunk"]): t
@@ -145,7 +150,7 @@ def load_runs(folder, names=None):
                 and find_run_dirs(folder.parent) else "run python mc_training.py run first")
         require(run_dirs, f"no run directory (a folder with run.json) below {folder}; {hint}")
     else:
-        run_dirs = utils.as_list("input", names, lambda option, name: named_run_dir(folder, name))
+        run_dirs = as_list("input", names, lambda option, name: named_run_dir(folder, name))
     loaded = [load_run(run_dir, run_name(run_dir, folder)) for run_dir in run_dirs]
     for run_dir, run in zip(run_dirs, loaded):
         if run is not None and not run["counts"]:
@@ -162,7 +167,7 @@ def crossing_estimate(counts):
     [Beta^{-1}(0.025; k, total - k + 1), Beta^{-1}(0.975; k + 1, total - k)]."""
     total = sum(counts.values())
     k = total - sum(counts.get(name, 0) for name in STAYED)
-    lower, upper = utils.clopper_pearson(k, total)
+    lower, upper = clopper_pearson(k, total)
     return k, total, k / total, float(lower), float(upper)
 
 
@@ -457,14 +462,14 @@ def tex_number(value):
 
 def pgfplots_body(runs, rows):
     """The pgfplots picture: a log-log axis, one series with asymmetric error bars (the 95 %
-    interval) per (run, offset) in the style of utils.SERIES_STYLES, dodged by ``dodge_factors``,
+    interval) per (run, offset) in the style of SERIES_STYLES, dodged by ``dodge_factors``,
     the guide line 2 / sqrt(n), a legend and the note of ``figure_note`` as the title."""
     widths, y_ticks, (y_min, y_max) = figure_ranges(rows)
     labels = series_labels(runs, rows)
     groups = series(rows)
-    styles = [utils.series_style(i) for i in range(len(groups))]
+    styles = [series_style(i) for i in range(len(groups))]
     lines = [f"\\definecolor{{series{i}}}{{HTML}}{{{style.color}}}" for i, style in enumerate(styles)]
-    lines += [f"\\definecolor{{guide}}{{HTML}}{{{utils.GUIDE_COLOR}}}",
+    lines += [f"\\definecolor{{guide}}{{HTML}}{{{GUIDE_COLOR}}}",
               r"\begin{tikzpicture}",
               r"\begin{axis}[xmode=log, ymode=log, width=9cm, height=7cm,",
               f"  xtick={{{','.join(map(str, widths))}}}, xticklabels={{{','.join(map(str, widths))}}},",
@@ -479,12 +484,12 @@ def pgfplots_body(runs, rows):
         n, p, lower, upper = plotted_points(group)
         points = " ".join(f"({tex_number(w * factor)}, {tex_number(y)}) += (0, {tex_number(u - y)}) "
                           f"-= (0, {tex_number(y - l)})" for w, y, l, u in zip(n, p, lower, upper))
-        lines += [f"\\addplot[color=series{i}, mark={styles[i].mark}, mark size={utils.MARK_RADIUS_PT}pt, "
-                  f"line width={utils.LINE_WIDTH_PT}pt, error bars/.cd, y dir=both, y explicit,",
-                  f"  error bar style={{line width={utils.LINE_WIDTH_PT}pt}}]",
+        lines += [f"\\addplot[color=series{i}, mark={styles[i].mark}, mark size={MARK_RADIUS_PT}pt, "
+                  f"line width={LINE_WIDTH_PT}pt, error bars/.cd, y dir=both, y explicit,",
+                  f"  error bar style={{line width={LINE_WIDTH_PT}pt}}]",
                   f"  coordinates {{{points}}};",
-                  f"\\addlegendentry{{{utils.tex_escape(labels[key])}}}"]
-    lines += [f"\\addplot[guide, dashed, line width={utils.LINE_WIDTH_PT}pt, domain={widths[0]}:{widths[-1]}, "
+                  f"\\addlegendentry{{{tex_escape(labels[key])}}}"]
+    lines += [f"\\addplot[guide, dashed, line width={LINE_WIDTH_PT}pt, domain={widths[0]}:{widths[-1]}, "
               f"samples=2] {{{GUIDE_FACTOR:g}/sqrt(x)}};",
               r"\addlegendentry{$2/\sqrt{n}$}",
               r"\end{axis}", r"\end{tikzpicture}"]
@@ -498,18 +503,18 @@ def crossing_png(runs, rows, path):
     widths, y_ticks, y_range = figure_ranges(rows)
     labels = series_labels(runs, rows)
     groups = series(rows)
-    figure, ax = utils.new_figure(7.5, 4.6)
+    figure, ax = new_figure(7.5, 4.6)
     handles = []
     for i, ((key, group), factor) in enumerate(zip(groups.items(), dodge_factors(len(groups)))):
         n, p, lower, upper = plotted_points(group)
-        style = utils.series_style(i)
+        style = series_style(i)
         handles.append(ax.errorbar(n * factor, p, yerr=[p - lower, upper - p], color=f"#{style.color}",
-                                   marker=style.marker, markersize=2 * utils.MARK_RADIUS_PT,
-                                   linewidth=utils.LINE_WIDTH_PT, elinewidth=utils.LINE_WIDTH_PT, capsize=3,
+                                   marker=style.marker, markersize=2 * MARK_RADIUS_PT,
+                                   linewidth=LINE_WIDTH_PT, elinewidth=LINE_WIDTH_PT, capsize=3,
                                    label=labels[key].replace("Delta", r"$\Delta$")))
     grid = np.array([widths[0], widths[-1]], float)
-    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "--", color=f"#{utils.GUIDE_COLOR}",
-                       linewidth=utils.LINE_WIDTH_PT, label=r"$2/\sqrt{n}$")
+    handles += ax.plot(grid, GUIDE_FACTOR / np.sqrt(grid), "--", color=f"#{GUIDE_COLOR}",
+                       linewidth=LINE_WIDTH_PT, label=r"$2/\sqrt{n}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(widths[0] / 1.25, widths[-1] * 1.25)
@@ -524,7 +529,7 @@ def crossing_png(runs, rows, path):
     ax.set_ylabel(r"estimated crossing probability $\hat p$")
     ax.set_title("\n".join(figure_note(runs, rows)), fontsize=9)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    return utils.save_figure(figure, path)
+    return save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------- examples
@@ -571,7 +576,7 @@ def train_example(p, init, epochs=EXAMPLE_EPOCHS, snapshots=EXAMPLE_SNAPSHOTS):
 
 def kind_color(status):
     """Series 0 (stayed put) or 1 (crossed) of the shared palette, as in mc_minima's figures."""
-    return f"#{utils.series_style(int(status == 'CROSSED')).color}"
+    return f"#{series_style(int(status == 'CROSSED')).color}"
 
 
 def example_title(figure, examples, shows):
@@ -591,14 +596,14 @@ def example_networks_figure(p, examples, outcomes):
     """Side by side, the network that stayed put and the one that crossed, on the same data
     (marker area proportional to p_j): the function at initialisation and at the last epoch, its
     kinks -b_i / a_i in [-4, 4] (ticks at the top) and the side-wise least-squares lines of p."""
-    figure, _ = utils.new_figure(11, 4.2)
+    figure, _ = new_figure(11, 4.2)
     figure.clear()
     axes = figure.subplots(1, 2, sharey=True)
     grid = np.linspace(-4, 4, 801)
     slopes, intercepts, floor = mm.side_fits(mc.X_DATA, mc.Y_DATA, p[None])
     for ax, example, (status, first_cross) in zip(axes, examples, outcomes):
         last = max(example["params"])
-        for epoch, style in ((0, dict(color=f"#{utils.GUIDE_COLOR}", linewidth=1)),
+        for epoch, style in ((0, dict(color=f"#{GUIDE_COLOR}", linewidth=1)),
                              (last, dict(color=kind_color(status), linewidth=2))):
             a, b, c, w = example["params"][epoch]
             kind = "crossed" if status == "CROSSED" else "stayed put"
@@ -629,13 +634,13 @@ def example_networks_figure(p, examples, outcomes):
 def example_kink_figure(examples, outcomes):
     """Per network, the kink -b_i / a_i of every unit against epochs (log axis from epoch 1),
     coloured by the sign of a_i(0); dotted lines at the data points."""
-    figure, _ = utils.new_figure(11, 4.2)
+    figure, _ = new_figure(11, 4.2)
     figure.clear()
     axes = figure.subplots(1, 2, sharey=True)
     for ax, example, outcome in zip(axes, examples, outcomes):
         epochs = np.arange(1, len(example["kinks"]))
-        for sign, color, name in ((1, f"#{utils.series_style(2).color}", "$a_i(0) > 0$"),
-                                  (-1, f"#{utils.series_style(3).color}", "$a_i(0) < 0$")):
+        for sign, color, name in ((1, f"#{series_style(2).color}", "$a_i(0) > 0$"),
+                                  (-1, f"#{series_style(3).color}", "$a_i(0) < 0$")):
             units = example["kinks"][1:, example["sign_a"] == sign]
             ax.plot(epochs, units, color=color, linewidth=1)
             ax.plot([], [], color=color, label=name)
@@ -654,14 +659,14 @@ def example_kink_figure(examples, outcomes):
 def example_loss_figure(p, examples, outcomes):
     """Every epoch of both runs: L(theta_t) (log axis; L > 0 always, so nothing is left out) with
     the floor L_lin of p, and ||grad L(theta_t)|| (log axis)."""
-    figure, _ = utils.new_figure(11, 4.0)
+    figure, _ = new_figure(11, 4.0)
     figure.clear()
     left, right = figure.subplots(1, 2)
     floor = mm.side_fits(mc.X_DATA, mc.Y_DATA, p[None])[2][0]
     for example, (status, _) in zip(examples, outcomes):
         name = "crossed" if status == "CROSSED" else "stayed put"
         epochs = np.arange(len(example["loss"]))
-        style = dict(color=kind_color(status), marker=utils.series_style(int(status == "CROSSED")).marker,
+        style = dict(color=kind_color(status), marker=series_style(int(status == "CROSSED")).marker,
                      markevery=len(epochs) // 8, markersize=4, label=name)
         left.plot(epochs, example["loss"], **style)
         right.plot(epochs, example["grad_norm"], **style)
@@ -710,7 +715,7 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
             each cell's estimate beside the reference's for the same experiment, with the
             two-proportion z-score, and write against_reference.csv.
     """
-    utils.check_choice("compile", compile, ("auto", "yes", "no"))
+    check_choice("compile", compile, ("auto", "yes", "no"))
     require(compile != "yes" or shutil.which("pdflatex"), "--compile yes needs pdflatex, which is not "
             "installed (install TeX Live: bash install.sh --tex)")
     references = None
@@ -723,12 +728,12 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
     fits = fit_rows(rows)
     print(format_table(rows))
     print(format_fits(fits))
-    utils.save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
-    utils.save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
+    save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
+    save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
     tex = out / f"{FIGURE_NAME}.tex"
-    utils.save_text(tex, utils.standalone_tex(pgfplots_body(loaded, rows)))
+    save_text(tex, standalone_tex(pgfplots_body(loaded, rows)))
     png = crossing_png(loaded, rows, out / f"{FIGURE_NAME}.png")
-    pdf = utils.compile_tex(tex, compile)
+    pdf = compile_tex(tex, compile)
     print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
     print(f"figure: {pdf or png}")
     if references is not None:
@@ -736,7 +741,7 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
         require(compared, "--against: no cell of these runs has a reference of the same experiment "
                           "(optimizer, batch size, init, step, stopping, epochs, leak, data)")
         print(format_against(compared))
-        utils.save_csv(out / "against_reference.csv", compared, AGAINST_COLUMNS)
+        save_csv(out / "against_reference.csv", compared, AGAINST_COLUMNS)
         print(f"comparison: {out / 'against_reference.csv'}")
 
 
@@ -750,7 +755,7 @@ def reference(input, preset, out=None):
         preset: the preset the run was made with (quick, paper, paper_sgd, ...).
         out: the folder to write <preset>.csv to; default reference/ of this repository.
     """
-    utils.check_choice("preset", preset, tuple(mc.PRESETS))
+    check_choice("preset", preset, tuple(mc.PRESETS))
     run_dir = named_run_dir(runs_folder(), input)
     run = load_run(run_dir, run_name(run_dir, runs_folder()))
     require(run is not None and run["counts"], f"--input {input}: no finished chunk to ship")
@@ -763,7 +768,7 @@ def reference(input, preset, out=None):
     rows = reference_rows(run, preset)
     require(rows, f"--input {input}: no (offset, width) cell is complete")
     path = Path(out) if out is not None else REFERENCE_DIR
-    utils.save_csv(path / f"{preset}.csv", rows, REFERENCE_COLUMNS)
+    save_csv(path / f"{preset}.csv", rows, REFERENCE_COLUMNS)
     print(f"{len(rows)} cells: {path / f'{preset}.csv'}")
 
 
@@ -776,7 +781,7 @@ def examples(out=None, seed=0):
         out: the folder to write; default <results root>/examples.
         seed: the problem's seed, an integer >= 0.
     """
-    seed = utils.check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0)
     out = Path(out) if out is not None else custom_paths.results_root() / "examples"
     p, inits, outcomes = example_pair(seed, epochs=EXAMPLE_EPOCHS)
     examples = [train_example(p, init, EXAMPLE_EPOCHS, (0, EXAMPLE_EPOCHS)) for init in inits]
@@ -785,7 +790,7 @@ def examples(out=None, seed=0):
                "example_loss": lambda: example_loss_figure(p, examples, outcomes)}
     for name, draw in figures.items():
         figure = draw()
-        for saved in utils.save_png_and_pdf(figure, out / name):
+        for saved in save_png_and_pdf(figure, out / name):
             print(saved)
 
 

@@ -30,11 +30,15 @@ import numpy as np
 from tqdm import trange
 
 import custom_paths
+from kinks.data import (
+    X_DATA, Y_DATA, ActivityPatterns, DataSet, data_gap, init_params, kinks_crossed, loss_gradient,
+    network_output, parse_data, sample_weights)
+from kinks.checks import UsageError, as_list, check_choice, check_float, check_int, require
+from kinks.figures import new_figure, save_figure
+from kinks.files import load_json, load_npz, save_csv, save_json, save_npz
+from kinks.parallel import backend_client, parallel_map
+from kinks.stats import clopper_pearson
 import utils
-from utils import UsageError, require
-
-X_DATA = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
-Y_DATA = np.array([-1.0, 2.0, -1.0, 1.0, -2.0, 1.0])
 
 STATUSES = ("RUNNING", "CROSSED", "DIVERGED", "EARLY_STOPPED", "LOCALLY_CONVERGED",
             "A_DEGENERATE", "X_DEGENERATE", "UNFINISHED")
@@ -48,172 +52,6 @@ ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 SGD_BATCH = 16  # samples drawn with replacement per sgd step: sgd = gd with --batch_size 16
 EARLY_PATIENCE, EARLY_TOL = 10, 1e-8
 CHUNK_FORMAT = "kinks-mc-chunk/1"
-
-
-# ============================================================================ data and model
-class DataSet:
-    """Data points x (m,) sorted increasingly, targets y (m,) (before the offset Delta) and
-    probabilities pi (m,): the paper's six points with pi = 1/6 unless given. The study needs
-    x_j != 0, distinct x_j and at least two points on each side of 0 (so that each side's 2 x 2
-    data matrix M_s can be non-singular); pi_j > 0 summing to 1 within 1e-6, then divided by their
-    sum (equal pi_j become exactly 1/m, so the paper's draws are unchanged). Bad data raise a
-    UsageError naming --data or --probs."""
-
-    def __init__(self, x=X_DATA, y=Y_DATA, probs=None):
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        require(np.all(np.isfinite(x)) and np.all(np.isfinite(y)), "--data: x and y must be finite numbers")
-        require(np.all(x != 0), "--data: no point may lie at x = 0 (a kink there touches both sides)")
-        require(len(np.unique(x)) == len(x), f"--data: every x must appear once; repeated x in {x.tolist()}")
-        for name, side in (("negative", x < 0), ("positive", x > 0)):
-            require(side.sum() >= 2, f"--data needs at least two points with {name} x; got {int(side.sum())}")
-        if probs is None:
-            probs = np.full(len(x), 1.0 / len(x))
-        probs = np.asarray(probs, dtype=float)
-        require(probs.shape == x.shape, f"--probs must give one probability per data point ({len(x)}); "
-                                        f"got {probs.size}")
-        require(np.all(np.isfinite(probs)) and np.all(probs > 0),
-                f"--probs must be positive; got {probs.tolist()}")
-        require(abs(probs.sum() - 1.0) <= 1e-6, f"--probs must sum to 1; they sum to {probs.sum()!r}")
-        order = np.argsort(x)
-        self.x, self.y = x[order], y[order]
-        uniform = np.all(probs == probs[0])
-        self.probs = np.full(len(x), 1.0 / len(x)) if uniform else probs[order] / probs.sum()
-
-    @classmethod
-    def from_config(cls, config):
-        """The data of a run configuration (its ``data`` [[x, y], ...] and ``probs``)."""
-        points = np.array(config["data"], dtype=float).reshape(-1, 2)
-        return cls(points[:, 0], points[:, 1], config["probs"])
-
-    def is_paper(self):
-        return np.array_equal(self.x, X_DATA) and np.array_equal(self.y, Y_DATA) \
-            and np.array_equal(self.probs, np.full(len(X_DATA), 1.0 / len(X_DATA)))
-
-    def label(self):
-        """'x:y,...' with probabilities when not uniform, as in the CLI."""
-        text = ",".join(f"{xj:g}:{yj:g}" for xj, yj in zip(self.x, self.y))
-        if not np.all(self.probs == self.probs[0]):
-            text += " p " + ",".join(f"{pj:.3g}" for pj in self.probs)
-        return text
-
-
-def parse_data(data=None, probs=None):
-    """The DataSet of the options --data "x:y,x:y,..." and --probs "p,p,..." (default: the paper's)."""
-    if data is None:
-        require(probs is None, "--probs needs --data (the paper's data has uniform probabilities)")
-        return DataSet()
-    items = data if isinstance(data, (list, tuple)) else str(data).split(",")
-    pairs = [item for item in items if str(item).strip()]
-    try:
-        points = np.array([[float(v) for v in str(item).split(":")] for item in pairs])
-    except ValueError:  # a value that is no number, or pairs of unequal length
-        points = np.empty(0)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise UsageError(f'--data must be x:y pairs separated by commas, e.g. "-2:1,-1:0,1:1,2:0"; '
-                         f"got {data!r}")
-    if probs is not None:
-        try:
-            probs = [float(v) for v in (probs if isinstance(probs, (list, tuple)) else str(probs).split(","))]
-        except ValueError:
-            raise UsageError(f"--probs must be numbers separated by commas; got {probs!r}") from None
-    return DataSet(points[:, 0], points[:, 1], probs)
-
-
-def sample_weights(rng, runs, samples, m=len(X_DATA), probs=None):
-    """Empirical weights of ``samples`` iid draws from m points with probabilities ``probs``
-    (default uniform): Multinomial(samples, probs) / samples, (runs, m)."""
-    probs = np.full(m, 1.0 / m) if probs is None else probs
-    return rng.multinomial(samples, probs, size=runs) / samples
-
-
-def init_params(rng, runs, n, init="he"):
-    """Initial parameters (a, b, c, w): a, b, w (runs, n), c (runs,).
-
-    he: a_i ~ N(0, 2), w_i ~ N(0, 2/n); swapped: a_i ~ N(0, 2/n), w_i ~ N(0, 2); b = 0, c = 0."""
-    var_a, var_w = (2.0, 2.0 / n) if init == "he" else (2.0 / n, 2.0)
-    a = rng.normal(0.0, np.sqrt(var_a), size=(runs, n))
-    w = rng.normal(0.0, np.sqrt(var_w), size=(runs, n))
-    return a, np.zeros_like(a), np.zeros(runs), w
-
-
-def network_output(a, b, c, w, x, leak=0.0):
-    """f(x_j) = c + sum_i w_i sigma_alpha(a_i x_j + b_i), computed directly: (P, m)."""
-    z = a[:, None, :] * x[None, :, None] + b[:, None, :]  # (P, m, n)
-    return c[:, None] + np.einsum("pjn,pn->pj", np.maximum(z, leak * z), w)
-
-
-def data_gap(x):
-    """(x_left, x_right) = (-max{x_j < 0}, min{x_j > 0}): the kinks start at 0 and must stay in
-    the gap (-x_left, x_right) between the data points next to 0."""
-    return -np.max(x[x < 0]), np.min(x[x > 0])
-
-
-def kinks_crossed(a, b, sign_a0, gap):
-    """Whether any unit has left its initial activity region, (P,) bool. ``gap`` = (x_left,
-    x_right) (see ``data_gap``), or one number for both. With a'_i = sign(a_i(0)) a_i and
-    b'_i = sign(a_i(0)) b_i the kink -b_i/a_i = -b'_i/a'_i lies in (-x_left, x_right) with a'_i > 0
-    iff neither -b'_i >= x_right a'_i nor b'_i >= x_left a'_i; for x_left = x_right = x_min this
-    is |b_i / a_i| < x_min. The test also fires when a_i changed sign (a'_i <= 0 makes one of the two
-    hold), which a discrete step can do without the kink ever being seen beyond the data (it passes
-    through infinity): the unit then switched to the data on the other side, so it did cross
-    every data point there."""
-    x_left, x_right = np.broadcast_to(np.asarray(gap, dtype=float), (2,))
-    a_, b_ = sign_a0 * a, sign_a0 * b
-    return np.any((-b_ >= x_right * a_) | (b_ >= x_left * a_), axis=1)
-
-
-class ActivityPatterns:
-    """The activity patterns a unit can have on sorted data x_1 < ... < x_m.
-
-    A unit with a_i > 0 is active (a_i x_j + b_i > 0) on a suffix of the data, one with a_i < 0 on a
-    prefix, one with a_i = 0 on all or none. Pattern code g = k (suffix of length k) or m + 1 + k
-    (prefix of length k), k = number of active points, so G = 2(m + 1) codes; ``B`` (G, m) holds
-    the slope sigma_alpha'(z) of each code at each point: 1 where active, alpha (the leak) where
-    not, as sigma_alpha(z) = z (alpha + (1 - alpha) [z > 0]). Sums over units with equal pattern
-    turn the (P, m, n) forward and backward passes into O(n) gathers and scatters per network."""
-
-    def __init__(self, x, leak=0.0):
-        require(np.all(np.diff(x) > 0), "data x must be strictly increasing")
-        self.x = np.asarray(x, dtype=float)
-        m = len(x)
-        self.n_codes = 2 * (m + 1)
-        k = np.arange(m + 1)[:, None]
-        j = np.arange(m)[None, :]
-        active = np.concatenate([j >= m - k, j < k]).astype(float)  # (G, m)
-        self.B = active if leak == 0 else leak + (1.0 - leak) * active
-
-    def codes(self, a, b):
-        """Flat pattern index row * G + g for every unit, (P, n)."""
-        m = len(self.x)
-        active = np.zeros(a.shape, dtype=np.intp)
-        for xj in self.x:  # m vectorised passes, exactly the sign test a_i x_j + b_i > 0
-            active += a * xj + b > 0
-        rows = np.arange(a.shape[0])[:, None] * self.n_codes
-        return rows + active + (m + 1) * (a < 0)
-
-    def output(self, codes, a, b, c, w):
-        """f(x_j) = c + x_j sum_i B_{g_i j} w_i a_i + sum_i B_{g_i j} w_i b_i, (P, m)."""
-        size = a.shape[0] * self.n_codes
-        wa = np.bincount(codes.ravel(), (w * a).ravel(), size).reshape(-1, self.n_codes)
-        wb = np.bincount(codes.ravel(), (w * b).ravel(), size).reshape(-1, self.n_codes)
-        return c[:, None] + (wa @ self.B) * self.x + wb @ self.B
-
-
-def loss_gradient(a, b, c, w, x, y, p, patterns=None):
-    """Gradient of L = 1/2 sum_j p_j (f(x_j) - y_j)^2 for P networks at once, O(n) per network.
-
-    With r_j = p_j (f(x_j) - y_j) and s_ij = sigma_alpha'(a_i x_j + b_i) (1 active, alpha not;
-    the rows of ``patterns.B``): dL/da_i = w_i sum_j s_ij r_j x_j,  dL/db_i = w_i sum_j s_ij r_j,
-    dL/dw_i = a_i sum_j s_ij r_j x_j + b_i sum_j s_ij r_j,  dL/dc = sum_j r_j.
-    Returns (ga, gb, gc, gw) with the shapes of (a, b, c, w) and the loss (P,)."""
-    patterns = patterns or ActivityPatterns(x)
-    codes = patterns.codes(a, b)
-    residual = patterns.output(codes, a, b, c, w) - y
-    r = p * residual
-    per_code = (r @ patterns.B.T).ravel()[codes]  # sum_{A_i} r_j, (P, n)
-    per_code_x = ((r * patterns.x) @ patterns.B.T).ravel()[codes]  # sum_{A_i} r_j x_j
-    loss = 0.5 * np.sum(r * residual, axis=1)
-    return w * per_code_x, w * per_code, r.sum(axis=1), a * per_code_x + b * per_code, loss
 
 
 # ============================================================================ theory
@@ -1126,7 +964,7 @@ def check_batch_size(optimizer, batch_size):
         return SGD_BATCH
     if batch_size is None or batch_size == "full":
         return "full"
-    return utils.check_int("batch_size", batch_size, 1)
+    return check_int("batch_size", batch_size, 1)
 
 
 def default_chunk_size(width, engine):
@@ -1141,15 +979,15 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
                 engine=None, chunk_size=None, save_params=None, batch_size=None, leak=None,
                 data=None, probs=None):
     """The validated run configuration (a plain dict): preset values, overridden by given options."""
-    utils.check_choice("preset", preset, tuple(PRESETS))
+    check_choice("preset", preset, tuple(PRESETS))
     given = {k: v for k, v in locals().items() if k != "preset" and v is not None}
     config = {**PRESET_DEFAULTS, **PRESETS[preset], **given}
-    utils.check_choice("optimizer", config["optimizer"], OPTIMIZERS)
-    utils.check_choice("step", config["step"], STEPS)
-    utils.check_choice("init", config["init"], INITS)
-    utils.check_choice("engine", config["engine"], ENGINES)
+    check_choice("optimizer", config["optimizer"], OPTIMIZERS)
+    check_choice("step", config["step"], STEPS)
+    check_choice("init", config["init"], INITS)
+    check_choice("engine", config["engine"], ENGINES)
     config["batch_size"] = check_batch_size(config["optimizer"], config["batch_size"])
-    config["leak"] = utils.check_float("leak", config["leak"], 0.0)
+    config["leak"] = check_float("leak", config["leak"], 0.0)
     require(config["leak"] < 1, f"--leak must be in [0, 1); got {config['leak']!r}")
     dataset = parse_data(config.pop("data"), config.pop("probs"))
     config["data"], config["probs"] = np.stack([dataset.x, dataset.y], 1).tolist(), dataset.probs.tolist()
@@ -1158,22 +996,22 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
     for option, usual, for_swapped in (("epochs_per_check", 1000, 100), ("max_checks", 1000, 10_000)):
         config[option] = config[option] if config[option] is not None else (for_swapped if swapped else usual)
     training = (config["optimizer"], config["batch_size"], config["leak"])
-    criteria = utils.as_list("stopping", config.get("stopping") or default_stopping(*training),
-                             lambda o, v: utils.check_choice(o, v, CRITERIA))
+    criteria = as_list("stopping", config.get("stopping") or default_stopping(*training),
+                             lambda o, v: check_choice(o, v, CRITERIA))
     require("sufficient" not in criteria or certificate_applies(*training),
             f"--stopping sufficient needs --optimizer gd, --batch_size full and --leak 0: the "
             f"certificate is proved for full-batch gradient descent on relu networks only, not for "
             f"{run_label(config)} (use crossing,early)")
     config["stopping"] = sorted(set(criteria) | {"crossing"}, key=CRITERIA.index)
-    config["offsets"] = utils.as_list("offsets", config["offsets"], utils.check_float)
-    config["widths"] = utils.as_list("widths", config["widths"], lambda o, v: utils.check_int(o, v, 2))
+    config["offsets"] = as_list("offsets", config["offsets"], check_float)
+    config["widths"] = as_list("widths", config["widths"], lambda o, v: check_int(o, v, 2))
     for option in ("runs", "epochs_per_check", "max_checks"):
-        config[option] = utils.check_int(option, config[option], 1)
-    config["seed"] = utils.check_int("seed", config["seed"], 0)
+        config[option] = check_int(option, config[option], 1)
+    config["seed"] = check_int("seed", config["seed"], 0)
     config["save_params"] = bool(config["save_params"])
     config["engine"] = resolve_engine(config["engine"], config["optimizer"])
     if config["chunk_size"] is not None:
-        config["chunk_size"] = utils.check_int("chunk_size", config["chunk_size"], 1)
+        config["chunk_size"] = check_int("chunk_size", config["chunk_size"], 1)
     config["chunk_sizes"] = [config["chunk_size"] or default_chunk_size(n, config["engine"])
                              for n in config["widths"]]
     del config["chunk_size"]
@@ -1305,8 +1143,8 @@ def write_chunk(task, result, meta):
     """Write a computed chunk: the .npz first, then its .json, each atomically; a chunk counts
     as finished only when both are there and valid. Returns the chunk's status counts."""
     path = chunk_path(task["run_dir"], task["offset"], task["width"], task["chunk"])
-    utils.save_npz(path, **result)
-    utils.save_json(path.with_suffix(".json"), meta)
+    save_npz(path, **result)
+    save_json(path.with_suffix(".json"), meta)
     return meta["counts"]
 
 
@@ -1341,8 +1179,8 @@ def load_chunk(path, config=None, runs=None):
     status names). Returns (meta, arrays); raises ChunkError naming what is wrong."""
     path = Path(path)
     try:
-        meta = utils.load_json(path.with_suffix(".json"))
-        arrays = utils.load_npz(path)
+        meta = load_json(path.with_suffix(".json"))
+        arrays = load_npz(path)
     except Exception as error:  # any unreadable file: missing, truncated, not JSON/npz, pickled
         raise ChunkError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHUNK_FORMAT:
@@ -1407,13 +1245,13 @@ def prepare_run_dir(run_dir, config):
                               f"options (more --runs, --widths or --offsets extend it) or another --out")
         print(f"extending {run_dir}: " + "; ".join(configuration_differences(old["config"], config)))
         manifest = {**old, "config": config, "extended": manifest["created"]}
-    utils.save_json(manifest_path, manifest)
+    save_json(manifest_path, manifest)
 
 
 def read_manifest(path):
     """The run.json at ``path`` as a dict with a 'config'; a UsageError naming it if it is unreadable."""
     try:
-        manifest = utils.load_json(path)
+        manifest = load_json(path)
         require(isinstance(manifest, dict) and isinstance(manifest.get("config"), dict), "no config")
         return manifest
     except (OSError, ValueError, UsageError) as error:
@@ -1534,7 +1372,7 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
     """Compute (or resume) the chunks of ``config`` in ``run_dir`` with ``simulate`` (see
     ``compute_chunk``): a different configuration there is refused, finished chunks are kept,
     corrupt ones recomputed, the widest chunks scheduled first. Returns the run directory."""
-    with utils.backend_client(backend, scheduler, jobs) as client:  # before anything is written
+    with backend_client(backend, scheduler, jobs) as client:  # before anything is written
         prepare_run_dir(run_dir, config)
         tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
         total = len(chunk_tasks(run_dir, config))
@@ -1542,7 +1380,7 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
         start = time.perf_counter()
         function = compute_chunk if results_on_client else run_chunk
         tasks = [{**task, "simulate": simulate} for task in tasks]
-        for outcome in utils.parallel_map(function, tasks, jobs, "chunks", backend, client):
+        for outcome in parallel_map(function, tasks, jobs, "chunks", backend, client):
             if results_on_client:
                 write_chunk(*outcome)
     print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
@@ -1655,7 +1493,7 @@ def event_rows(widths, runs, epsilon, gamma, factor, seed):
     for width in widths:
         row = {"n": width, "runs": runs}
         for name, count in event_counts(width, runs, epsilon, gamma, factor, seed).items():
-            low, high = utils.clopper_pearson(count, runs)
+            low, high = clopper_pearson(count, runs)
             row.update({name: count, f"{name}_frac": count / runs, f"{name}_low": float(low),
                         f"{name}_high": float(high)})
         rows.append(row)
@@ -1665,7 +1503,7 @@ def event_rows(widths, runs, epsilon, gamma, factor, seed):
 def event_figure(rows, title, path):
     """The joint probability against n (log x axis), with 95 % Clopper-Pearson bars; the single
     conditions as thin lines."""
-    figure, ax = utils.new_figure(7.5, 4.4)
+    figure, ax = new_figure(7.5, 4.4)
     n = np.array([row["n"] for row in rows])
     for name, style in zip(EVENT_CONDITIONS, ("-", "--", ":", "-.") * 2):
         ax.plot(n, [row[f"{name}_frac"] for row in rows], style, lw=1, marker=".", alpha=0.7, label=name)
@@ -1677,7 +1515,7 @@ def event_figure(rows, title, path):
     ax.set_xticks(n, [str(v) for v in n])
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     ax.grid(True, color="0.9")
-    return utils.save_figure(figure, path)
+    return save_figure(figure, path)
 
 
 def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, gamma=0.1, factor=1.0,
@@ -1696,11 +1534,11 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
         seed: master seed, an integer >= 0; default 0.
         out: the folder to write; default results/event/eps<epsilon>_gamma<gamma>_r<factor>.
     """
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    runs, seed = utils.check_int("runs", runs), utils.check_int("seed", seed, 0)
-    epsilon = utils.check_float("epsilon", epsilon)
-    gamma = utils.check_float("gamma", gamma)
-    factor = utils.check_float("factor", factor, 0.0, strict=True)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
+    epsilon = check_float("epsilon", epsilon)
+    gamma = check_float("gamma", gamma)
+    factor = check_float("factor", factor, 0.0, strict=True)
     name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}"
     out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
     start = time.perf_counter()
@@ -1715,8 +1553,8 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     columns = ["n", "runs"] + [f"{c}{suffix}" for c in names for suffix in ("", "_frac", "_low", "_high")]
     settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
                     c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
-    utils.save_csv(out / "event.csv", rows, columns)
-    utils.save_json(out / "event.json", settings)
+    save_csv(out / "event.csv", rows, columns)
+    save_json(out / "event.json", settings)
     title = f"eps = {epsilon:g}, gamma = {gamma:g}, r = {factor:g}; {runs} runs per n"
     figure = event_figure(rows, title, out / "event.png")
     print(f"done in {settings['wall_time_s']} s: {out / 'event.csv'}, {figure}")
@@ -1736,9 +1574,9 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
         offset: offset Delta added to y.
         seed: seed, an integer >= 0.
     """
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    runs, epochs = utils.check_int("runs", runs), utils.check_int("epochs", epochs)
-    offset, seed = utils.check_float("offset", offset), utils.check_int("seed", seed, 0)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    runs, epochs = check_int("runs", runs), check_int("epochs", epochs)
+    offset, seed = check_float("offset", offset), check_int("seed", seed, 0)
     print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'max |kink| / min|x|':>20}")
     for width in widths:
         rng = np.random.default_rng([seed, width])
@@ -1817,11 +1655,11 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
     """
     from threadpoolctl import threadpool_limits
 
-    widths = utils.as_list("widths", widths, lambda o, v: utils.check_int(o, v, 2))
-    seconds = utils.check_float("seconds", seconds, 0.0, strict=True)
-    threads = utils.check_int("threads", threads, 1)
-    study_width = utils.check_int("study_width", study_width, 2)
-    study_runs = utils.check_int("study_runs", study_runs, 0)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    seconds = check_float("seconds", seconds, 0.0, strict=True)
+    threads = check_int("threads", threads, 1)
+    study_width = check_int("study_width", study_width, 2)
+    study_runs = check_int("study_runs", study_runs, 0)
     with threadpool_limits(threads):
         print(f"{'n':>6} {'engine':>8} {'networks':>9} {'NumPy':>12} {'compiled':>12} {'ratio':>7}"
               f"   (network-epochs/s, {threads} thread(s))")

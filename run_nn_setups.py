@@ -18,6 +18,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from kinks.checks import UsageError, as_list, check_choice, check_float, check_int, require
+from kinks.files import load_json, save_json
+from kinks.nets import torch_device, torch_dtype
+from kinks.parallel import backend_client, parallel_map
 import utils
 from custom_paths import results_root
 
@@ -33,7 +37,7 @@ FAMILIES = ("ex", "radial", "rbf")
 def parse_dataset(name):
     """('ex', 1) for 'ex'; (family, d) for 'radial_<d>' and 'rbf_<d>'."""
     match = re.fullmatch(r"(radial|rbf)_(\d+)", name) if isinstance(name, str) else None
-    utils.require(name == "ex" or (match is not None and int(match[2]) >= 1),
+    require(name == "ex" or (match is not None and int(match[2]) >= 1),
                   f"--dataset must be ex, radial_<d> or rbf_<d> with an integer d >= 1; got {name!r}")
     return ("ex", 1) if name == "ex" else (match[1], int(match[2]))
 
@@ -100,7 +104,7 @@ def layer_scales(param, fan_in):
     """(init std, forward multiplier) of a layer with ``fan_in`` inputs:
     He: weights ~ N(0, 2/fan_in), multiplier 1;  NTK: weights ~ N(0, 1), multiplier sqrt(2/fan_in).
     Both give effective weights multiplier * weight ~ N(0, 2/fan_in) at initialisation."""
-    utils.check_choice("param", param, PARAMETERISATIONS)
+    check_choice("param", param, PARAMETERISATIONS)
     return (math.sqrt(2 / fan_in), 1.0) if param == "he" else (1.0, math.sqrt(2 / fan_in))
 
 
@@ -135,11 +139,11 @@ BIAS_MODES = ("zero", "normal") + tuple(UNIFORM_BIASES) + DATA_BIASES
 def check_bias(mode, gain):
     """Validate a bias mode and gain; data-dependent modes place kinks exactly, so need gain 1."""
     match = re.fullmatch(r"kink-point-(\d+)", mode) if isinstance(mode, str) else None
-    utils.require(mode in BIAS_MODES or (match is not None and int(match[1]) >= 1),
+    require(mode in BIAS_MODES or (match is not None and int(match[1]) >= 1),
                   f"--bias must be one of {', '.join(BIAS_MODES)} (k >= 1); got {mode!r}")
-    gain = utils.check_float("bias_gain", gain)
+    gain = check_float("bias_gain", gain)
     data_dependent = match is not None or mode in DATA_BIASES
-    utils.require(not data_dependent or gain == 1.0, f"--bias_gain must be 1 for the data-dependent bias {mode}")
+    require(not data_dependent or gain == 1.0, f"--bias_gain must be 1 for the data-dependent bias {mode}")
     return mode, gain
 
 
@@ -217,7 +221,7 @@ def data_biases(mode, X, W_eff, generator):
         z = pre_activations_at(X, W_eff, torch.randint(n, (P, m), generator=generator, device=X.device))[:, None]
         return -z.abs(), torch.where(z < 0, -1.0, 1.0).to(X.dtype)
     k = int(mode.rsplit("-", 1)[1])
-    utils.require(k <= n, f"--bias {mode} needs k <= the number of training points {n}")
+    require(k <= n, f"--bias {mode} needs k <= the number of training points {n}")
     points = distinct_indices(n, k, (P, m), generator)
     weights = -torch.log1p(-rand(k, P, m))                              # Exp(1); normalised: Dirichlet
     weights = weights / weights.sum(0)
@@ -386,7 +390,7 @@ def chunk_start(task, chunk):
     All of it is drawn on the CPU in float64 from the chunk's seed (data with NumPy, parameters and
     orders with a CPU torch.Generator) and only then cast to the run dtype and moved, so every
     device and thread count starts from identical tensors. Returns (data, params, mults, orders)."""
-    device, dtype = utils.torch_device(task["device"]), utils.torch_dtype(task["dtype"])
+    device, dtype = torch_device(task["device"]), torch_dtype(task["dtype"])
     P = task["runs"] // task["n_chunks"]
     seed = chunk_seed(task["seed"], chunk)
     data = make_datasets(task["dataset"], P, task["n_train"], task["n_valid"], task["n_test"], seed,
@@ -477,7 +481,7 @@ def read_result(path):
     runs, diverged, mean/std of every statistic (finite or null) and one per-network best valid
     and best test RMSE per run. Raises ResultError naming the file and what is wrong."""
     try:
-        result = utils.load_json(path)
+        result = load_json(path)
     except (OSError, ValueError) as error:
         raise ResultError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
     if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
@@ -513,7 +517,7 @@ def run_task(task):
             print(f"warning: {error}; recomputing it", file=sys.stderr)
     if task.get("threads"):
         torch.set_num_threads(task["threads"])
-    utils.save_json(path, execute(task))
+    save_json(path, execute(task))
     return str(path), "done"
 
 
@@ -546,24 +550,24 @@ def make_task(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain
     n_train = train_per_dim * d, n_epochs = epoch_budget / d, validation every valid_budget / d
     epochs (each rounded, at least 1)."""
     _, d = parse_dataset(dataset)
-    utils.check_choice("param", param, PARAMETERISATIONS)
-    utils.check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("param", param, PARAMETERISATIONS)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     bias, bias_gain = check_bias(bias, bias_gain)
-    step_exponent = utils.check_int("step_exponent", step_exponent, minimum=-10 ** 6)
+    step_exponent = check_int("step_exponent", step_exponent, minimum=-10 ** 6)
     lr = BASE_STEPS[optimizer, param] * 2 ** (step_exponent / 8) if lr is None else lr
-    sizes = {name: utils.check_int(name, value) for name, value in dict(
+    sizes = {name: check_int(name, value) for name, value in dict(
         runs=runs, n_chunks=n_chunks, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget,
         batch_size=batch_size, train_per_dim=train_per_dim, n_valid=n_valid, n_test=n_test).items()}
-    utils.require(runs % n_chunks == 0, f"--n_chunks must divide --runs {runs}; got {n_chunks}")
+    require(runs % n_chunks == 0, f"--n_chunks must divide --runs {runs}; got {n_chunks}")
     n_train = train_per_dim * d
-    utils.require(n_train % batch_size == 0,
+    require(n_train % batch_size == 0,
                   f"--batch_size must divide n_train = train_per_dim * d = {n_train}; got {batch_size}")
-    utils.torch_dtype(dtype)
-    utils.require(isinstance(device, str), f"--device must be auto, cpu, cuda or cuda:K; got {device!r}")
+    torch_dtype(dtype)
+    require(isinstance(device, str), f"--device must be auto, cpu, cuda or cuda:K; got {device!r}")
     return dict(dataset=dataset, param=param, optimizer=optimizer, bias=bias, bias_gain=bias_gain,
-                step_exponent=step_exponent, lr=utils.check_float("lr", lr, 0, strict=True), **sizes,
+                step_exponent=step_exponent, lr=check_float("lr", lr, 0, strict=True), **sizes,
                 n_train=n_train, n_epochs=max(1, round(epoch_budget / d)), valid_every=max(1, round(valid_budget / d)),
-                seed=utils.check_int("seed", seed, minimum=0), device=device, dtype=dtype,
+                seed=check_int("seed", seed, minimum=0), device=device, dtype=dtype,
                 path=None if path is None else str(path))
 
 
@@ -591,12 +595,12 @@ def n_chunks_for(runs, n_train, max_chunk_points):
 
 def grid_settings(grid, **overrides):
     """The grid's settings with the non-None overrides; list options parsed and validated."""
-    settings = dict(GRIDS[utils.check_choice("grid", grid, tuple(GRIDS))])
+    settings = dict(GRIDS[check_choice("grid", grid, tuple(GRIDS))])
     settings.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("params", "optimizers", "datasets", "biases"):
-        settings[key] = utils.as_list(key, settings[key], lambda option, item: str(item))
+        settings[key] = as_list(key, settings[key], lambda option, item: str(item))
     for key in ("runs", "width", "epoch_budget", "valid_budget"):
-        settings[key] = utils.check_int(key, settings[key])
+        settings[key] = check_int(key, settings[key])
     return settings
 
 
@@ -648,8 +652,8 @@ def at_step(task, folder, key, exponent):
 
 
 def run_tasks(tasks, jobs, desc, backend="loky", client=None):
-    """Run the tasks with utils.parallel_map; returns how many were trained and skipped."""
-    outcomes = [status for _, status in utils.parallel_map(run_task, tasks, jobs, desc, backend, client)]
+    """Run the tasks with parallel_map; returns how many were trained and skipped."""
+    outcomes = [status for _, status in parallel_map(run_task, tasks, jobs, desc, backend, client)]
     return outcomes.count("done"), outcomes.count("skipped")
 
 
@@ -671,18 +675,18 @@ def prepare_sweep_folder(folder, wanted):
     there = None
     if manifest.exists():
         try:
-            there = utils.load_json(manifest)["settings"]
+            there = load_json(manifest)["settings"]
         except (OSError, ValueError, KeyError, TypeError):
-            raise utils.UsageError(f"{manifest} is unreadable; remove it or choose another --out") from None
+            raise UsageError(f"{manifest} is unreadable; remove it or choose another --out") from None
     elif folder.exists() and (existing := next(folder.rglob("step_e*.json"), None)) is not None:
         task = (read_or_none(existing) or {}).get("task", {})
         there = {k: task.get(k) for k in SHARED_SETTINGS}
     if there is not None:
         diff = settings_differences(there, {k: wanted.get(k) for k in there})
-        utils.require(not diff, f"--out {folder} holds a sweep with other settings ({'; '.join(diff)}); "
+        require(not diff, f"--out {folder} holds a sweep with other settings ({'; '.join(diff)}); "
                                 f"use another --out or the same options")
     if not manifest.exists():
-        utils.save_json(manifest, {"format": SWEEP_FORMAT, "settings": wanted})
+        save_json(manifest, {"format": SWEEP_FORMAT, "settings": wanted})
 
 
 def read_or_none(path):
@@ -762,13 +766,13 @@ def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, b
     common = dict(bias_gain=bias_gain, batch_size=batch_size, train_per_dim=train_per_dim, n_valid=n_valid,
                   n_test=n_test, seed=seed, device=device, dtype=dtype)
     configs = configuration_tasks(settings, folder, **common)
-    on_cpu = utils.torch_device(device).type == "cpu"
-    jobs = (-1 if on_cpu else 1) if jobs is None else utils.check_int("jobs", jobs, minimum=-1)
-    utils.require(jobs != 0, "--jobs must be -1 (all cores) or an integer >= 1; got 0")
+    on_cpu = torch_device(device).type == "cpu"
+    jobs = (-1 if on_cpu else 1) if jobs is None else check_int("jobs", jobs, minimum=-1)
+    require(jobs != 0, "--jobs must be -1 (all cores) or an integer >= 1; got 0")
     threads = dict(threads=1) if jobs != 1 and on_cpu else {}
     start = time.perf_counter()
     prepare_sweep_folder(folder, folder_settings(settings, common))
-    with utils.backend_client(backend, scheduler, jobs) as client:
+    with backend_client(backend, scheduler, jobs) as client:
         done, skipped = search_steps(configs, folder, settings, jobs, backend, client, threads)
     return dict(done=done, skipped=skipped, seconds=round(time.perf_counter() - start, 1), folder=str(folder))
 
@@ -820,15 +824,15 @@ def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, 
         try:
             there = read_result(path)["task"]
         except ResultError as error:
-            raise utils.UsageError(f"--out {error}; remove it or choose another --out") from None
+            raise UsageError(f"--out {error}; remove it or choose another --out") from None
         diff = settings_differences(there, task_settings(task))
-        utils.require(not diff, f"--out {path} holds a fit with other settings ({'; '.join(diff)}); "
+        require(not diff, f"--out {path} holds a fit with other settings ({'; '.join(diff)}); "
                                 f"choose another --out")
-    utils.torch_device(device)
+    torch_device(device)
     print(f"{dataset} {config_label(task)}: lr {task['lr']:.4g}, {runs} networks, width {width}, "
           f"{task['n_epochs']} epochs of {task['n_train'] // batch_size} steps, validation every {task['valid_every']}")
     result = execute({**task, "path": str(path)}, progress=True)
-    utils.save_json(path, result)
+    save_json(path, result)
     for name in STATISTICS:
         mean, std = result["mean"][name], result["std"][name]
         print(f"  {name:11s} RMSE  {mean if mean is None else f'{mean:.4f}'} +- {std if std is None else f'{std:.4f}'}")
@@ -874,13 +878,13 @@ def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", d
         threads: torch CPU threads, integer >= 1 (default: torch's choice).
         out: file written (default <results>/nn_setups/benchmark_<cpu|cuda>.json).
     """
-    runs, width, steps = (utils.check_int(k, v) for k, v in (("runs", runs), ("width", width), ("steps", steps)))
+    runs, width, steps = (check_int(k, v) for k, v in (("runs", runs), ("width", width), ("steps", steps)))
     if threads is not None:
-        torch.set_num_threads(utils.check_int("threads", threads))
-    dims = utils.as_list("dims", dims, utils.check_int)
-    utils.check_choice("optimizer", optimizer, OPTIMIZERS)
-    device = utils.torch_device(device)
-    utils.torch_dtype(dtype)
+        torch.set_num_threads(check_int("threads", threads))
+    dims = as_list("dims", dims, check_int)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    device = torch_device(device)
+    torch_dtype(dtype)
     rows = []
     for d in dims:
         batched = seconds_per_step(runs, d, width, steps, optimizer, device, dtype)
@@ -893,7 +897,7 @@ def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", d
               f"network-steps/s; x{rows[-1]['speedup_vs_loop']:.1f} vs a loop; 8192 steps: "
               f"{rows[-1]['full_run_minutes']:.1f} min")
     path = Path(out) if out is not None else results_root() / "nn_setups" / f"benchmark_{device.type}.json"
-    utils.save_json(path, dict(device=str(device), threads=torch.get_num_threads(), runs=runs,
+    save_json(path, dict(device=str(device), threads=torch.get_num_threads(), runs=runs,
                                width=width, steps=steps, optimizer=optimizer, dtype=dtype, rows=rows))
     print(f"saved {path}")
 

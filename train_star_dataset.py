@@ -33,9 +33,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from kinks.checks import check_choice, check_float, check_int, require
+from kinks.files import atomic_write, load_json, save_json
+from kinks.nets import torch_device, torch_dtype
 import utils
 from custom_paths import results_root
-from mc_training import X_DATA, Y_DATA, sample_weights
+from kinks.data import X_DATA, Y_DATA, sample_weights
 
 STATE_FORMAT = "kinks-star-state/1"
 LOSS_MARGIN = 0.999999  # "loss crossed": loss < LOSS_MARGIN * threshold
@@ -107,7 +110,7 @@ def make_data(name):
     """Training inputs X (m, d) and labels y (m,) of data set ``name`` (float64 numpy arrays):
     standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d> (d >= 1)."""
     match = re.fullmatch(r"(star|multi_axis)_([1-9]\d*)", name) if isinstance(name, str) else None
-    utils.require(name in FIXED_DATASETS or match is not None,
+    require(name in FIXED_DATASETS or match is not None,
                   f"--dataset must be one of {', '.join(DATASET_NAMES)}; got {name!r}")
     if match is None:
         return FIXED_DATASETS[name]()
@@ -366,15 +369,15 @@ def make_config(dataset="star_11", width=256, layers=1, runs=1000, activation="r
     """A validated configuration (a plain dict): everything that decides the result except the
     epoch count and the device. lr_factor None: the step rule's default (``DEFAULT_LR_FACTOR``)."""
     make_data(dataset)
-    utils.require(isinstance(random_bias, bool), f"--random_bias must be true or false; got {random_bias!r}")
-    utils.check_choice("dtype", dtype, DTYPES)
-    utils.check_choice("step", step, STEP_RULES)
+    require(isinstance(random_bias, bool), f"--random_bias must be true or false; got {random_bias!r}")
+    check_choice("dtype", dtype, DTYPES)
+    check_choice("step", step, STEP_RULES)
     lr_factor = DEFAULT_LR_FACTOR[step] if lr_factor is None else lr_factor
-    return dict(dataset=dataset, width=utils.check_int("width", width), layers=utils.check_int("layers", layers),
-                runs=utils.check_int("runs", runs),
-                activation=utils.check_choice("activation", activation, ACTIVATIONS), random_bias=random_bias,
-                step=step, lr_factor=utils.check_float("lr_factor", lr_factor, 0, strict=True),
-                seed=utils.check_int("seed", seed, minimum=0), dtype=dtype)
+    return dict(dataset=dataset, width=check_int("width", width), layers=check_int("layers", layers),
+                runs=check_int("runs", runs),
+                activation=check_choice("activation", activation, ACTIVATIONS), random_bias=random_bias,
+                step=step, lr_factor=check_float("lr_factor", lr_factor, 0, strict=True),
+                seed=check_int("seed", seed, minimum=0), dtype=dtype)
 
 
 def config_label(config):
@@ -397,7 +400,7 @@ def initial_state(config, device):
     ``device``, so the start does not depend on the device or the thread count; the initial
     pattern is that of the cast parameters, as the epochs see them."""
     X, y = make_data(config["dataset"])
-    P, n, dtype = config["runs"], config["width"], utils.torch_dtype(config["dtype"])
+    P, n, dtype = config["runs"], config["width"], torch_dtype(config["dtype"])
     p = torch.as_tensor(sample_weights(np.random.default_rng(np.random.SeedSequence(config["seed"])), P, n * n,
                                        len(y)))
     params = init_params(P, X.shape[1], n, config["layers"], config["random_bias"],
@@ -420,7 +423,7 @@ def training_data(config, state, device):
     initial pattern; for the fast ReLU epoch also X expanded to (P, m, d), the bit weights B
     expanded to (P, m, k), the initial codes (P, k, n) and the (P, m, n) buffer."""
     X, y = make_data(config["dataset"])
-    dtype = utils.torch_dtype(config["dtype"])
+    dtype = torch_dtype(config["dtype"])
     X = torch.as_tensor(X, device=device, dtype=dtype)
     data = dict(X=X, X1=torch.cat([X, torch.ones_like(X[:, :1])], dim=1),
                 y=torch.as_tensor(y, device=device, dtype=dtype), p=state["weights"], h=state["step"],
@@ -461,9 +464,9 @@ def save_state(folder, state):
     first epochs, final loss / threshold and the log), each atomically."""
     cpu = {k: ([A.cpu() for A in v] if k == "params" else v.cpu() if torch.is_tensor(v) else v)
            for k, v in state.items()}
-    utils.atomic_write(Path(folder) / "state.pt", lambda file: torch.save(cpu, file))
+    atomic_write(Path(folder) / "state.pt", lambda file: torch.save(cpu, file))
     ratio = (cpu["loss"].double() / cpu["threshold"]).tolist()
-    utils.save_json(Path(folder) / "result.json", dict(
+    save_json(Path(folder) / "result.json", dict(
         config=json.loads(state["config"]), epoch=state["epoch"], n_networks=len(ratio),
         kink_epoch=cpu["kink_epoch"].tolist(), loss_epoch=cpu["loss_epoch"].tolist(),
         nan_epoch=cpu["nan_epoch"].tolist(), final_ratio=[v if math.isfinite(v) else None for v in ratio],
@@ -473,7 +476,7 @@ def save_state(folder, state):
 def load_state(folder, device):
     """state.pt loaded with weights_only=True onto ``device`` (the log stays on the CPU)."""
     state = torch.load(Path(folder) / "state.pt", map_location=device, weights_only=True)
-    utils.require(state.get("format") == STATE_FORMAT, f"{folder}/state.pt is not a star-data-set state")
+    require(state.get("format") == STATE_FORMAT, f"{folder}/state.pt is not a star-data-set state")
     state["log"] = state["log"].cpu()
     return state
 
@@ -483,14 +486,14 @@ def open_run(config, folder, device):
     fresh one with config.json written. A different configuration there is refused."""
     folder = Path(folder)
     if (folder / "config.json").exists():
-        saved = utils.load_json(folder / "config.json")
-        utils.require(saved == config, f"{folder} holds a different configuration ({saved}); refusing to "
+        saved = load_json(folder / "config.json")
+        require(saved == config, f"{folder} holds a different configuration ({saved}); refusing to "
                       "overwrite it (choose another --results folder or remove it)")
         if (folder / "state.pt").exists():
             state = load_state(folder, device)
-            utils.require(json.loads(state["config"]) == config, f"{folder}/state.pt belongs to another configuration")
+            require(json.loads(state["config"]) == config, f"{folder}/state.pt belongs to another configuration")
             return state
-    utils.save_json(folder / "config.json", config)
+    save_json(folder / "config.json", config)
     return initial_state(config, device)
 
 
@@ -537,7 +540,7 @@ PRESETS = {
 
 def preset_configs(preset, step=None, **common):
     """Every configuration of a preset (step None: the preset's rule): a list of config dicts."""
-    spec = PRESETS[utils.check_choice("preset", preset, tuple(PRESETS))]
+    spec = PRESETS[check_choice("preset", preset, tuple(PRESETS))]
     step = spec["step"] if step is None else step
     return [make_config(dataset=group["dataset"], width=width, layers=spec["layers"], runs=group["runs"],
                         step=step, seed=seed, **common)
@@ -569,10 +572,10 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
         checkpoint_every: epochs between checkpoints, an integer >= 1; default 10000.
     """
     config = make_config(dataset, width, layers, runs, activation, random_bias, step, lr_factor, seed, dtype)
-    epochs = utils.check_int("epochs", epochs)
-    log_every, checkpoint_every = utils.check_int("log_every", log_every), utils.check_int("checkpoint_every",
+    epochs = check_int("epochs", epochs)
+    log_every, checkpoint_every = check_int("log_every", log_every), check_int("checkpoint_every",
                                                                                           checkpoint_every)
-    folder, state = run(config, epochs, utils.torch_device(device), results, log_every, checkpoint_every)
+    folder, state = run(config, epochs, torch_device(device), results, log_every, checkpoint_every)
     print(f"{folder}: {crossed_summary(state)}")
 
 
@@ -600,8 +603,8 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
                              lr_factor=lr_factor, dtype=dtype)
     stages = PRESETS[preset]["stages"]
     if max_epochs is not None:
-        stages = sorted({min(stage, utils.check_int("max_epochs", max_epochs)) for stage in stages})
-    device = utils.torch_device(device)
+        stages = sorted({min(stage, check_int("max_epochs", max_epochs)) for stage in stages})
+    device = torch_device(device)
     for stage in stages:
         for config in configs:
             folder, state = run(config, stage, device, results)
@@ -647,10 +650,10 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
         threads: torch CPU threads, an integer >= 1; default torch's choice (all cores).
         results: the results root; default $KINKS_RESULTS or ./results.
     """
-    device = utils.torch_device(device)
-    seconds = utils.check_float("seconds", seconds, 0, strict=True)
+    device = torch_device(device)
+    seconds = check_float("seconds", seconds, 0, strict=True)
     if threads is not None:
-        torch.set_num_threads(utils.check_int("threads", threads))
+        torch.set_num_threads(check_int("threads", threads))
     rows = []
     for width, P in BENCHMARK_CASES:
         config = make_config("star_11", width, runs=P, dtype=dtype)
@@ -662,7 +665,7 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
                          autograd_epochs_per_s=slow, speedup=fast / slow))
         print(f"star_11 n={width} P={P}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; x{fast / slow:.2f})")
     path = Path(results if results is not None else results_root()) / "star" / f"benchmark_{device.type}.json"
-    utils.save_json(path, dict(device=str(device), threads=torch.get_num_threads(), dtype=dtype, rows=rows))
+    save_json(path, dict(device=str(device), threads=torch.get_num_threads(), dtype=dtype, rows=rows))
     print(f"saved {path}")
 
 

@@ -1,24 +1,55 @@
-"""Test configuration: the ``cuda`` marker. A test marked ``cuda`` needs a CUDA device and is
-skipped, with the reason, where torch finds none (always in CI); ``pytest -m cuda`` runs only
-these tests (gpu_check.sh does so on a GPU machine)."""
+"""Shared test set-up: the repository root on sys.path, the one way a test runs a script as a user
+types it (``start_script``, ``run_script``), and two markers.
+
+- ``slow``: a test that takes seconds (trains many networks, starts worker pools or
+  subprocesses). ``pytest -m "not slow"`` is the quick subset for development (under a minute);
+  the README's test command runs everything.
+- ``cuda``: needs a CUDA device; skipped with the reason where torch finds none (always in CI).
+  ``pytest -m cuda`` runs only these tests (gpu_check.sh does so on a GPU machine).
+"""
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import utils  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def script_env(cwd, env=None):
+    """The environment of a script run by a test: this one (or ``env``), with the results root
+    (``KINKS_RESULTS``) inside ``cwd``, so that nothing is written into the repository."""
+    return {**(os.environ if env is None else env), "KINKS_RESULTS": str(Path(cwd) / "results")}
+
+
+def start_script(script, *args, cwd=ROOT, env=None, **popen):
+    """``python SCRIPT args...`` started in ``cwd`` as a Popen with text stdout and stderr pipes."""
+    return subprocess.Popen([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
+                            env=script_env(cwd, env), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **popen)
+
+
+def run_script(script, *args, cwd=ROOT, env=None, timeout=600):
+    """``python SCRIPT args...`` run to its end in ``cwd``: a CompletedProcess with text output."""
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
+                          env=script_env(cwd, env), capture_output=True, text=True, timeout=timeout)
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes seconds; left out by -m 'not slow'")
     config.addinivalue_line("markers", "cuda: needs a CUDA device; skipped with the reason where torch finds none")
 
 
 def pytest_collection_modifyitems(config, items):
+    import torch
+
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason=f"needs CUDA: {utils.cuda_absence()}")
+    from kinks.nets import cuda_absence
+
+    skip = pytest.mark.skip(reason=f"needs CUDA: {cuda_absence()}")
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)

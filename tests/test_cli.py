@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import mc_training as mc
+from kinks.checks import UsageError
 import utils
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def test_values_are_read_like_fire_and_positionals_fill_options_in_order():
     ([], "missing command"),
 ])
 def test_malformed_command_lines_are_usage_errors(argv, message):
-    with pytest.raises(utils.UsageError, match=message):
+    with pytest.raises(UsageError, match=message):
         utils.parse_command_line({"run": mc.run, "status": mc.status}, argv)
 
 

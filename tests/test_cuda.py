@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import run_nn_setups as rn  # noqa: E402
 import train_star_dataset as ts  # noqa: E402
-import utils  # noqa: E402
+from kinks.checks import UsageError
+from kinks.nets import cuda_absence, torch_device, torch_dtype  # noqa: E402
 
 CPU = torch.device("cpu")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -71,7 +72,7 @@ def test_fast_relu_epoch_equals_autograd_on_the_device(device, dtype):
     for _ in range(5):
         fast, fast_loss, fast_changed = ts.relu_epoch([A.clone() for A in params], data)
         slow, slow_loss, slow_changed = ts.autograd_epoch([A.clone() for A in params], data)
-        assert fast[0].device.type == device.type and fast_loss.dtype == utils.torch_dtype(dtype)
+        assert fast[0].device.type == device.type and fast_loss.dtype == torch_dtype(dtype)
         assert_same_tensors(slow, fast, dtype)
         assert_same_tensors(slow_loss, fast_loss, dtype)
         assert torch.equal(fast_changed, slow_changed)
@@ -122,7 +123,7 @@ def test_ntk_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
     params = ts.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
 
     def steps(device):
-        on = dict(device=device, dtype=utils.torch_dtype(dtype))
+        on = dict(device=device, dtype=torch_dtype(dtype))
         K = ts.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
         return ts.ntk_step_sizes(K, torch.as_tensor(p, **on), 1.0)
 
@@ -156,26 +157,26 @@ def test_sweep_fit_on_the_device_equals_the_cpu_fit(other, optimizer, bias):
 def test_missing_cuda_device_names_the_available_ones(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert utils.torch_device("cuda:1") == torch.device("cuda:1")
-    assert utils.torch_device("cuda") == torch.device("cuda")
-    with pytest.raises(utils.UsageError, match=r"^--device cuda:2: no such CUDA device; this machine has "
+    assert torch_device("cuda:1") == torch.device("cuda:1")
+    assert torch_device("cuda") == torch.device("cuda")
+    with pytest.raises(UsageError, match=r"^--device cuda:2: no such CUDA device; this machine has "
                                                r"cuda:0, cuda:1$"):
-        utils.torch_device("cuda:2")
+        torch_device("cuda:2")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", "13.0")
-    with pytest.raises(utils.UsageError, match=r"^--device cuda:0 asked for, but CUDA is not available on this "
+    with pytest.raises(UsageError, match=r"^--device cuda:0 asked for, but CUDA is not available on this "
                                                r"machine \(torch .* is built for CUDA 13.0, but finds no usable GPU\)"):
-        utils.torch_device("cuda:0")
+        torch_device("cuda:0")
     monkeypatch.setattr(torch.version, "cuda", None)
-    with pytest.raises(utils.UsageError, match=r"\(torch .* is built without CUDA\); use --device cpu or auto$"):
-        utils.torch_device("cuda")
-    assert utils.torch_device("auto") == CPU
+    with pytest.raises(UsageError, match=r"\(torch .* is built without CUDA\); use --device cpu or auto$"):
+        torch_device("cuda")
+    assert torch_device("auto") == CPU
 
 
 @pytest.mark.parametrize("name", ["cuda:", "cuda:x", "cuda:-1", "gpu", "CUDA"])
 def test_malformed_device_is_refused(name):
-    with pytest.raises(utils.UsageError, match=r"^--device must be auto, cpu, cuda or cuda:K"):
-        utils.torch_device(name)
+    with pytest.raises(UsageError, match=r"^--device must be auto, cpu, cuda or cuda:K"):
+        torch_device(name)
 
 
 def run_command(*args, env=None):
@@ -201,4 +202,4 @@ def test_gpu_check_without_cuda_is_one_line_and_exit_2(tmp_path):
                          env={**os.environ, "PYTHON": sys.executable})
     assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result
     assert result.stderr.startswith("error: gpu_check.sh needs a CUDA build of torch and a GPU; ")
-    assert utils.cuda_absence() in result.stderr and not (tmp_path / "gpu_check").exists()
+    assert cuda_absence() in result.stderr and not (tmp_path / "gpu_check").exists()

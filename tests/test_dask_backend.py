@@ -14,7 +14,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 import mc_training as mc
-import utils
+from kinks.checks import UsageError
+from kinks.files import load_json
 from test_mc_training import assert_same_chunks, chunk_contents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def closed_port():
 
 def test_unreachable_scheduler_is_refused_and_writes_nothing(tmp_path):
     address = f"tcp://127.0.0.1:{closed_port()}"
-    with pytest.raises(utils.UsageError, match=re.escape(f"--scheduler {address}: no Dask scheduler reachable")):
+    with pytest.raises(UsageError, match=re.escape(f"--scheduler {address}: no Dask scheduler reachable")):
         mc.run(**STUDY, backend="dask", scheduler=address, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
@@ -104,7 +105,7 @@ def sweep_results(folder):
     """Every sweep result file's contents without its wall time, keyed by relative path."""
     results = {}
     for path in sorted(folder.rglob("step_e*.json")):
-        result = utils.load_json(path)
+        result = load_json(path)
         result.pop("wall_time_s")
         results[str(path.relative_to(folder))] = result
     return results

@@ -13,13 +13,15 @@ import scipy.stats
 
 import mc_plotting
 import mc_training as mc
-import utils
+from kinks.checks import UsageError
+from kinks.figures import new_figure, save_figure, series_style
+from kinks.files import save_json, save_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_run(run_dir, config):
-    utils.save_json(Path(run_dir) / "run.json", {"format": "kinks-mc-run/1", "config": config,
+    save_json(Path(run_dir) / "run.json", {"format": "kinks-mc-run/1", "config": config,
                                                  "label": mc.run_label(config), "created": "now"})
 
 
@@ -28,9 +30,9 @@ def write_chunk(run_dir, config, offset, width, chunk, counts):
     status = np.array([name for name, count in counts.items() for _ in range(count)])
     runs = len(status)
     path = mc.chunk_path(run_dir, offset, width, chunk)
-    utils.save_npz(path, status=status, stop_epoch=np.zeros(runs, int), first_cross_epoch=np.full(runs, -1),
+    save_npz(path, status=status, stop_epoch=np.zeros(runs, int), first_cross_epoch=np.full(runs, -1),
                    step_size=np.full(runs, 0.01))
-    utils.save_json(path.with_suffix(".json"), {"format": mc.CHUNK_FORMAT, "offset": offset, "width": width,
+    save_json(path.with_suffix(".json"), {"format": mc.CHUNK_FORMAT, "offset": offset, "width": width,
                                                 "chunk": chunk, "runs": runs, "config": config, "counts": counts})
     return path
 
@@ -154,7 +156,7 @@ def test_compared_runs_get_their_own_report_folder_and_one_figure_style(tmp_path
     assert r"theory step, seed 0, $\Delta = 0.1$" in tex and r"theory step, seed 1, $\Delta = 0$" in tex
     assert tex.count(r"\addplot") == 5 and r"{2/sqrt(x)}" in tex
     # the pgfplots series use the shared palette and marks, in order, like the matplotlib ones
-    for i, style in enumerate(utils.SERIES_STYLES[:4]):
+    for i, style in enumerate(map(series_style, range(4))):
         assert f"\\definecolor{{series{i}}}{{HTML}}{{{style.color}}}" in tex
         assert f"color=series{i}, mark={style.mark}," in tex
     # four series at n = 16 dodged by 1.05^(-1.5, -0.5, 0.5, 1.5)
@@ -178,14 +180,14 @@ def test_figure_note_and_short_names():
 
 def test_results_folder_of_the_old_meaning_gets_a_hint(tmp_path):
     hand_made_run(tmp_path / "mc" / "hand")
-    with pytest.raises(utils.UsageError, match="--results is the results root, the folder holding mc/"):
+    with pytest.raises(UsageError, match="--results is the results root, the folder holding mc/"):
         mc_plotting.report(results=tmp_path / "mc", compile="no")
 
 
 def test_matplotlib_pdfs_embed_truetype_fonts(tmp_path):
-    figure, ax = utils.new_figure()
+    figure, ax = new_figure()
     ax.set_title("some text")
-    pdf = utils.save_figure(figure, tmp_path / "figure.pdf").read_bytes()
+    pdf = save_figure(figure, tmp_path / "figure.pdf").read_bytes()
     # TrueType outlines (a CIDFontType2 under a Type0 font, or a simple TrueType font), no Type 3
     assert (b"/CIDFontType2" in pdf or b"/Subtype /TrueType" in pdf) and b"/Type3" not in pdf
 

@@ -16,7 +16,9 @@ import torch
 import mc_plotting
 import mc_training as mc
 from engine_checks import assert_params_agree
-import utils
+from kinks.checks import UsageError
+from kinks.files import load_json, load_npz, save_csv, save_json, save_npz
+from kinks.stats import clopper_pearson
 
 ROOT = Path(__file__).resolve().parents[1]
 ASYMMETRIC = mc.DataSet([-4.0, -2.5, -1.5, -0.5, 0.7, 1.2, 2.0, 3.5, 5.0],
@@ -87,7 +89,7 @@ def test_certificate_sound_on_asymmetric_data():
 def test_data_option_is_recorded_and_labels_the_run(tmp_path):
     run_dir = mc.run(widths=[8], runs=20, offsets=[0.0], max_checks=2, epochs_per_check=50, jobs=1,
                      data="2:1,-1:0.5,1:-1,-2:0", probs="0.1,0.2,0.3,0.4", out=tmp_path / "own")
-    config = utils.load_json(Path(run_dir) / "run.json")["config"]
+    config = load_json(Path(run_dir) / "run.json")["config"]
     assert config["data"] == [[-2.0, 0.0], [-1.0, 0.5], [1.0, -1.0], [2.0, 1.0]]  # sorted by x
     np.testing.assert_allclose(config["probs"], [0.4, 0.2, 0.3, 0.1])
     assert "data -2:0,-1:0.5,1:-1,2:1 p 0.4,0.2,0.3,0.1" in mc.run_label(config)
@@ -134,7 +136,7 @@ def test_leaky_reduced_engine_equals_dense(data):
 
 
 def test_sufficient_refused_with_leak():
-    with pytest.raises(utils.UsageError, match="--stopping sufficient needs .* --leak 0"):
+    with pytest.raises(UsageError, match="--stopping sufficient needs .* --leak 0"):
         mc.make_config(leak=0.1, stopping="crossing,sufficient")
     assert mc.make_config(leak=0.1)["stopping"] == ["crossing", "early"]
 
@@ -146,7 +148,7 @@ def test_sgd_is_gd_with_batch_16(tmp_path):
     chunks = []
     for name, options in (("sgd", dict(optimizer="sgd")), ("gd16", dict(optimizer="gd", batch_size=16))):
         run_dir = Path(mc.run(**settings, **options, out=tmp_path / name))
-        chunks.append(utils.load_npz(next(run_dir.rglob("chunk_*.npz"))))
+        chunks.append(load_npz(next(run_dir.rglob("chunk_*.npz"))))
     for key in ("status", "stop_epoch", "first_cross_epoch"):
         np.testing.assert_array_equal(chunks[0][key], chunks[1][key])
     assert mc.make_config(optimizer="adam", batch_size=16)["engine"] == "dense"
@@ -189,9 +191,9 @@ def test_old_run_directory_without_new_fields_resumes(tmp_path):
     mc.run(**settings)
     new_fields = ("batch_size", "leak", "data", "probs")
     for path in [tmp_path / "old" / "run.json", *(tmp_path / "old").rglob("chunk_*.json")]:
-        document = utils.load_json(path)
+        document = load_json(path)
         document["config"] = {k: v for k, v in document["config"].items() if k not in new_fields}
-        utils.save_json(path, document)
+        save_json(path, document)
     (tmp_path / "old" / "delta_0.0" / "n_16" / "chunk_00002.json").unlink()
     before = mc.summarize(tmp_path / "old")[(0.0, 16)]
     assert before["chunks"] == 2
@@ -254,23 +256,23 @@ def test_event_writes_table_and_figure(tmp_path, capsys):
     assert [int(row["n"]) for row in rows] == [16, 32]
     counts = mc.event_counts(32, 300, 0.1, 0.1, 10.0, 0)
     assert int(rows[1]["joint"]) == counts["joint"] and int(rows[1]["D1"]) == counts["D1"]
-    low, high = utils.clopper_pearson(counts["joint"], 300)
+    low, high = clopper_pearson(counts["joint"], 300)
     assert float(rows[1]["joint_low"]) == pytest.approx(float(low))
     assert (tmp_path / "event.png").stat().st_size > 0
-    assert utils.load_json(tmp_path / "event.json")["factor"] == 10
+    assert load_json(tmp_path / "event.json")["factor"] == 10
 
 
 # ----------------------------------------------------------------------------- the reference
 def test_report_against_reference_on_hand_made_counts(tmp_path, capsys):
     config = mc.make_config(widths=[16, 32], runs=100, offsets=[0.0], chunk_size=100, seed=3)
     run_dir = tmp_path / "mc" / "mine"
-    utils.save_json(run_dir / "run.json", {"format": "kinks-mc-run/1", "config": config})
+    save_json(run_dir / "run.json", {"format": "kinks-mc-run/1", "config": config})
     for width, crossed in ((16, 40), (32, 25)):
         path = mc.chunk_path(run_dir, 0.0, width, 0)
         status = np.array(["CROSSED"] * crossed + ["LOCALLY_CONVERGED"] * (100 - crossed))
-        utils.save_npz(path, status=status, stop_epoch=np.zeros(100, int),
+        save_npz(path, status=status, stop_epoch=np.zeros(100, int),
                        first_cross_epoch=np.zeros(100, int), step_size=np.ones(100))
-        utils.save_json(path.with_suffix(".json"), {"format": mc.CHUNK_FORMAT, "offset": 0.0, "width": width,
+        save_json(path.with_suffix(".json"), {"format": mc.CHUNK_FORMAT, "offset": 0.0, "width": width,
                                                     "chunk": 0, "runs": 100, "config": config, "counts": {}})
     experiment = mc_plotting.experiment_of(config)
     other = mc_plotting.experiment_of(mc.make_config(optimizer="sgd"))
@@ -278,7 +280,7 @@ def test_report_against_reference_on_hand_made_counts(tmp_path, capsys):
                  seed=0, experiment=experiment, command="x"),
             dict(preset="paper_sgd", offset=0.0, width=32, runs=400, crossed=10, p_hat=0.025, ci_low=0,
                  ci_high=1, seed=0, experiment=other, command="y")]
-    utils.save_csv(tmp_path / "ref" / "refs.csv", refs, mc_plotting.REFERENCE_COLUMNS)
+    save_csv(tmp_path / "ref" / "refs.csv", refs, mc_plotting.REFERENCE_COLUMNS)
     mc_plotting.report(results=tmp_path, out=tmp_path / "report", compile="no",
                        against=tmp_path / "ref")
     with open(tmp_path / "report" / "against_reference.csv") as file:
@@ -316,7 +318,7 @@ BAD_RUN = [
 
 @pytest.mark.parametrize("options, option", BAD_RUN)
 def test_bad_new_run_options_refused_before_work(tmp_path, options, option):
-    with pytest.raises(utils.UsageError) as error:
+    with pytest.raises(UsageError) as error:
         mc.run(widths=[16], runs=10, jobs=1, out=tmp_path / "run", **options)
     assert option in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()
@@ -326,7 +328,7 @@ def test_bad_new_run_options_refused_before_work(tmp_path, options, option):
     (dict(widths=1), "--widths"), (dict(runs=0), "--runs"), (dict(factor=0), "--factor"),
     (dict(epsilon="small"), "--epsilon"), (dict(gamma=float("nan")), "--gamma")])
 def test_bad_event_options_refused_before_work(tmp_path, options, option):
-    with pytest.raises(utils.UsageError) as error:
+    with pytest.raises(UsageError) as error:
         mc.event(out=tmp_path / "event", **options)
     assert option in str(error.value) and not (tmp_path / "event").exists()
 

@@ -15,7 +15,8 @@ import torch
 
 import mc_training as mc
 from engine_checks import assert_params_agree
-import utils
+from kinks.checks import UsageError
+from kinks.files import load_json
 
 ROOT = Path(__file__).resolve().parents[1]
 X, Y = mc.X_DATA, mc.Y_DATA
@@ -268,14 +269,14 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, args, option):
 
 def test_different_configuration_is_refused_naming_only_user_facing_options(tmp_path):
     mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
-    with pytest.raises(utils.UsageError, match="--max_checks 1 there, 2 now") as refused:
+    with pytest.raises(UsageError, match="--max_checks 1 there, 2 now") as refused:
         mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=2, jobs=1, out=tmp_path / "run")
     assert "chunk_sizes" not in str(refused.value)
-    with pytest.raises(utils.UsageError, match="--chunk_size 4096 there, 5 now"):
+    with pytest.raises(UsageError, match="--chunk_size 4096 there, 5 now"):
         mc.run(widths=[16], runs=10, offsets=[0.0], max_checks=1, chunk_size=5, jobs=1, out=tmp_path / "run")
-    with pytest.raises(utils.UsageError, match="--runs 5 is below the 10 there"):
+    with pytest.raises(UsageError, match="--runs 5 is below the 10 there"):
         mc.run(widths=[16], runs=5, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
-    with pytest.raises(utils.UsageError, match="--widths lacks 16"):
+    with pytest.raises(UsageError, match="--widths lacks 16"):
         mc.run(widths=[32], runs=10, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
 
 
@@ -310,8 +311,8 @@ def test_extended_study_equals_the_larger_study_run_from_the_start_bitwise(tmp_p
         for name, array in direct[key][1].items():
             np.testing.assert_array_equal(grown[key][1][name], array)
         assert {**grown[key][0], "config": None} == {**direct[key][0], "config": None}
-    config = utils.load_json(tmp_path / "grown" / "run.json")["config"]
-    assert config == utils.load_json(tmp_path / "direct" / "run.json")["config"]
+    config = load_json(tmp_path / "grown" / "run.json")["config"]
+    assert config == load_json(tmp_path / "direct" / "run.json")["config"]
     assert mc.summarize(tmp_path / "grown") == mc.summarize(tmp_path / "direct")
 
 

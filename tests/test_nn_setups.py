@@ -14,6 +14,8 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import eval_nn_setups as ev  # noqa: E402
 import run_nn_setups as rn  # noqa: E402
+from kinks.checks import UsageError
+from kinks.figures import tex_escape
 import utils  # noqa: E402
 
 TINY = dict(runs=2, width=8, epoch_budget=8, valid_budget=2, n_valid=64, n_test=64, device="cpu")
@@ -394,7 +396,7 @@ def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp
     assert len(err) == 1 and "holds a sweep with other settings" in err[0] and "width: 8 there, 16 here" in err[0]
     assert folder_state(tmp_path) == before
     (tmp_path / "sweep.json").unlink()  # a folder of an older version: settings read from a result file
-    with pytest.raises(utils.UsageError, match="width: 8 there, 16 here"):
+    with pytest.raises(UsageError, match="width: 8 there, 16 here"):
         rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "adam", "width": 16})
 
 
@@ -499,7 +501,7 @@ def test_fit_names_its_file_by_its_sizes_and_never_overwrites_another_fit(tmp_pa
     assert len(names) == 2 and any("width8_" in n for n in names) and any("width16_" in n for n in names)
     target = tmp_path / "one.json"
     rn.fit(**options, out=target)
-    with pytest.raises(utils.UsageError, match="holds a fit with other settings.*width: 8 there, 16 here"):
+    with pytest.raises(UsageError, match="holds a fit with other settings.*width: 8 there, 16 here"):
         rn.fit(**{**options, "width": 16}, out=target)
 
 
@@ -594,7 +596,7 @@ def test_results_of_different_settings_are_not_mixed_in_one_table(small_sweep, t
     shutil.copytree(small_sweep, copy)
     rn.sweep(out=tmp_path / "other", **{**SWEEP, "datasets": "radial_4", "optimizers": "adam", "runs": 3})
     shutil.copytree(tmp_path / "other" / "radial_4", copy / "radial_4")
-    with pytest.raises(utils.UsageError, match="mixes results of different settings.*runs: 2 there, 3 here"):
+    with pytest.raises(UsageError, match="mixes results of different settings.*runs: 2 there, 3 here"):
         ev.table(input=copy, compile="no")
 
 
@@ -658,7 +660,7 @@ def test_eval_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, small_swe
 
 # ----------------------------------------------------------------------------- shared helpers
 def test_tex_escape_escapes_every_special_character_once():
-    assert utils.tex_escape("a_b 5% R&D #1 $x {y} \\ ^ ~") == (
+    assert tex_escape("a_b 5% R&D #1 $x {y} \\ ^ ~") == (
         r"a\_b 5\% R\&D \#1 \$x \{y\} \textbackslash{} \textasciicircum{} \textasciitilde{}")
-    assert utils.tex_escape("run Delta = 0.5") == r"run $\Delta = 0.5$"
-    assert utils.tex_escape(r"\_") == r"\textbackslash{}\_"   # the backslash is not taken as an escape
+    assert tex_escape("run Delta = 0.5") == r"run $\Delta = 0.5$"
+    assert tex_escape(r"\_") == r"\textbackslash{}\_"   # the backslash is not taken as an escape

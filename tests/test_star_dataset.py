@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import eval_star_dataset as ev  # noqa: E402
 import train_star_dataset as ts  # noqa: E402
+from kinks.checks import UsageError  # noqa: E402
+from kinks.figures import compile_tex, standalone_tex  # noqa: E402
+from kinks.files import save_text  # noqa: E402
 
 ALL_DATASETS = ("standard", "cross", "double_cross", "star_7", "star_11", "random_with_line", "multi_axis_3")
 
@@ -71,7 +74,7 @@ def test_random_with_line_and_multi_axis():
 
 @pytest.mark.parametrize("name", ["star_0", "star", "circle", "multi_axis_x", 3])
 def test_unknown_data_set(name):
-    with pytest.raises(ts.utils.UsageError, match="--dataset must be one of"):
+    with pytest.raises(UsageError, match="--dataset must be one of"):
         ts.make_data(name)
 
 
@@ -439,7 +442,7 @@ def test_a_different_configuration_is_refused(tmp_path):
     assert cli("train", *args, "--epochs", 5).returncode == 0
     folder = next((tmp_path / "star" / "standard").iterdir())
     config = json.loads((folder / "config.json").read_text())
-    ts.utils.save_json(folder / "config.json", {**config, "seed": 7})
+    ts.save_json(folder / "config.json", {**config, "seed": 7})
     before = (folder / "state.pt").read_bytes()
     result = cli("train", *args, "--epochs", 9)
     assert result.returncode == 2 and "different configuration" in result.stderr
@@ -452,8 +455,8 @@ def hand_made_run(results, width, seed, kink, loss, epoch=100, dataset="cross", 
     """A run folder written by hand with the given first epochs (-1: never)."""
     config = ts.make_config(dataset=dataset, width=width, runs=len(kink), seed=seed, **settings)
     folder = ts.run_dir(config, results)
-    ts.utils.save_json(folder / "config.json", config)
-    ts.utils.save_json(folder / "result.json", dict(
+    ts.save_json(folder / "config.json", config)
+    ts.save_json(folder / "result.json", dict(
         config=config, epoch=epoch, n_networks=len(kink), kink_epoch=kink, loss_epoch=loss,
         nan_epoch=[-1] * len(kink), final_ratio=[1.0] * len(kink), log_columns=[], log=[]))
     return folder
@@ -493,7 +496,7 @@ def test_report_refuses_to_pool_runs_with_different_p(tmp_path, capsys):
     message = "refusing to pool runs of star_11, ntk step, n = 64 with different P (50, 200)"
     result = report_cli(tmp_path, "--epochs", "4000")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
-    with pytest.raises(ts.utils.UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         ev.report(results=tmp_path, compile="no")
     assert not (tmp_path / "star" / "eval").exists()
     ev.report(results=tmp_path, select="runs=200", compile="no")
@@ -511,7 +514,7 @@ def test_report_refuses_runs_at_different_epoch_counts_unless_one_count_is_given
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "different epoch counts (100 epochs in 1 run, 200 epochs in 2 runs); pass --epochs E with E <= 100" \
         in result.stderr
-    with pytest.raises(ts.utils.UsageError, match="--epochs 101 exceeds the epochs reached by some runs"):
+    with pytest.raises(UsageError, match="--epochs 101 exceeds the epochs reached by some runs"):
         ev.report(results=tmp_path, epochs=101, compile="no")
     assert not (tmp_path / "star" / "eval").exists()
     rows = ev.table_rows(ev.load_runs([tmp_path]), epochs=100)
@@ -536,14 +539,14 @@ def test_select_filters_runs_by_setting(tmp_path):
     for select, message in [("colour=red", "--select takes key=value pairs with keys dataset, width"),
                             ("width", "--select takes key=value pairs"),
                             ("width=32", "--select width=32: no run has these settings")]:
-        with pytest.raises(ts.utils.UsageError, match=message):
+        with pytest.raises(UsageError, match=message):
             ev.report(results=tmp_path, select=select, compile="no")
 
 
 def test_the_same_run_found_twice_is_not_pooled(tmp_path):
     folder = hand_made_run(tmp_path / "a", 8, 0, kink=[-1, 5], loss=[-1, 3])
     shutil.copytree(folder, tmp_path / "b" / "copy")
-    with pytest.raises(ts.utils.UsageError, match=r"seed 0\) appears 2 times"):
+    with pytest.raises(UsageError, match=r"seed 0\) appears 2 times"):
         ev.report(results=tmp_path, input=f"{tmp_path / 'a'},{tmp_path / 'b'}", compile="no")
 
 
@@ -551,9 +554,9 @@ def test_inconsistent_run_folders_are_named_and_skipped(tmp_path, capsys):
     good = hand_made_run(tmp_path, 8, 0, kink=[-1, 5], loss=[-1, 3])
     short = hand_made_run(tmp_path, 8, 1, kink=[-1, 5], loss=[-1, 3])
     result = json.loads((short / "result.json").read_text())
-    ts.utils.save_json(short / "result.json", {**result, "loss_epoch": [-1]})
+    ts.save_json(short / "result.json", {**result, "loss_epoch": [-1]})
     other = hand_made_run(tmp_path, 8, 2, kink=[-1, 5], loss=[-1, 3])
-    ts.utils.save_json(other / "config.json", {**json.loads((other / "config.json").read_text()), "seed": 9})
+    ts.save_json(other / "config.json", {**json.loads((other / "config.json").read_text()), "seed": 9})
     assert [run["folder"] for run in ev.load_runs([tmp_path])] == [good.resolve()]
     err = capsys.readouterr().err
     assert f"skipping run {short.resolve()}: ValueError: the per-network lists" in err
@@ -565,8 +568,8 @@ def test_runs_written_before_the_step_rules_read_as_ntk(tmp_path):
     old = json.loads((folder / "config.json").read_text())
     old["n_networks"] = old.pop("runs")
     del old["step"]
-    ts.utils.save_json(folder / "config.json", old)
-    ts.utils.save_json(folder / "result.json", {**json.loads((folder / "result.json").read_text()), "config": old})
+    ts.save_json(folder / "config.json", old)
+    ts.save_json(folder / "result.json", {**json.loads((folder / "result.json").read_text()), "config": old})
     [run] = ev.load_runs([tmp_path])
     assert run["config"] == ts.make_config(dataset="cross", width=8, runs=2, seed=0)
 
@@ -612,8 +615,8 @@ def test_pgfplots_figure_compiles(tmp_path):
     hand_made_run(tmp_path, 32, 0, kink=[-1, 5], loss=[-1, -1], dataset="random_with_line")
     rows = ev.table_rows(ev.load_runs([tmp_path]))
     tex = tmp_path / "figure.tex"
-    ts.utils.save_text(tex, ts.utils.standalone_tex(ev.pgfplots_body(rows)))
-    assert ts.utils.compile_tex(tex, "yes").read_bytes()[:4] == b"%PDF"
+    save_text(tex, standalone_tex(ev.pgfplots_body(rows)))
+    assert compile_tex(tex, "yes").read_bytes()[:4] == b"%PDF"
 
 
 def test_median_network_is_the_middle_finite_ratio():

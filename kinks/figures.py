@@ -1,0 +1,336 @@
+"""The one figure stack: the shared palette (colour and marker per series, the same in matplotlib and
+pgfplots), matplotlib figures without pyplot's global state, PNG and PDF writers, TeX escaping, and
+standalone LaTeX documents compiled to PDF with pdflatex."""
+import re
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from kinks.checks import check_choice, require, warn
+from kinks.files import atomic_write
+
+ROOT = Path(__file__).resolve().parents[1]  # tex_head.txt and tex_tail.txt lie in the repository root
+
+
+class SeriesStyle:
+    """How one data series looks, the same in matplotlib and in pgfplots: a colour (hex RGB), a
+    matplotlib marker and the pgfplots mark of the same shape (with its mark options)."""
+
+    def __init__(self, color, marker, mark, mark_options=""):
+        self.color, self.marker, self.mark, self.mark_options = color, marker, mark, mark_options
+
+    def pgf_mark(self):
+        """The pgfplots keys of the mark: 'mark=M' and, where needed, its options."""
+        options = f", mark options={{solid, {self.mark_options}}}" if self.mark_options else ", mark options={solid}"
+        return f"mark={self.mark}{options}"
+
+
+# Ten colours: Okabe & Ito's colour-blind-safe palette (yellow left out: too light on white) and
+# three of Paul Tol's muted colours; ten marker shapes, so that series also differ in greyscale.
+PALETTE = ("0072B2", "D55E00", "009E73", "CC79A7", "E69F00", "56B4E9", "000000", "882255", "999933",
+           "332288")
+MARKERS = (("o", "*", ""), ("s", "square*", ""), ("^", "triangle*", ""), ("D", "diamond*", ""),
+           ("p", "pentagon*", ""), ("v", "triangle*", "rotate=180"), ("x", "x", ""), ("+", "+", ""),
+           ("<", "triangle*", "rotate=90"), (">", "triangle*", "rotate=270"))
+LINE_WIDTH_PT = 1.2  # series lines and error bars
+MARK_RADIUS_PT = 2.5  # pgfplots 'mark size' (a radius); matplotlib's markersize is the diameter
+GUIDE_COLOR = "808080"  # reference lines, dashed
+LABEL_WIDTH = 44  # characters per legend line; longer labels wrap
+# Matplotlib settings of every figure: TrueType (Type 42) fonts in PDF and PS files, which
+# publishers accept, instead of matplotlib's default Type 3 fonts.
+FIGURE_RC = {"pdf.fonttype": 42, "ps.fonttype": 42}
+
+
+def series_style(index):
+    """The style of series ``index``: colour index mod 10 and marker (index + index // 10) mod 10,
+    so that no two of the first 100 series share both colour and marker (the first 10 share
+    neither)."""
+    marker, mark, options = MARKERS[(index + index // len(PALETTE)) % len(MARKERS)]
+    return SeriesStyle(PALETTE[index % len(PALETTE)], marker, mark, options)
+
+
+def wrap_label(text, width=LABEL_WIDTH):
+    """``text`` broken into lines of at most ``width`` characters (at spaces and commas)."""
+    return textwrap.fill(str(text), width, break_long_words=False, break_on_hyphens=False)
+
+
+def new_figure(width=6.4, height=4.4):
+    """A matplotlib Figure with one axes, without pyplot (no GUI backend, no global state)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def save_figure(figure, path, tight=False):
+    """Save ``figure`` to ``path`` (format from the suffix) with FIGURE_RC, atomically; returns ``path``.
+    tight: crop to the drawn content (legends placed outside the axes included)."""
+    import matplotlib
+
+    path = Path(path)
+    extra = dict(bbox_inches="tight") if tight else {}
+    with matplotlib.rc_context(FIGURE_RC):
+        atomic_write(path, lambda file: figure.savefig(file, format=path.suffix[1:], dpi=150, **extra))
+    return path
+
+
+def save_png_and_pdf(figure, stem, tight=False):
+    """``figure`` as stem.png and stem.pdf (see ``save_figure``); returns the two paths."""
+    stem = Path(stem)
+    return [save_figure(figure, stem.with_name(stem.name + suffix), tight) for suffix in (".png", ".pdf")]
+
+
+TEX_SPECIAL = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
+               "\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
+def tex_escape(text):
+    """``text`` with every character LaTeX treats specially (_ % & # $ { } \\ ^ ~) escaped, in one
+    pass so that no escape is escaped again; 'Delta = x' becomes $\\Delta = x$."""
+    text = re.sub(r"[_%&#${}\\^~]", lambda match: TEX_SPECIAL[match[0]], str(text))
+    return re.sub(r"Delta = (\S+)", r"$\\Delta = \1$", text)
+
+
+def standalone_tex(body):
+    """A complete standalone LaTeX document: ``tex_head.txt`` + ``body`` + ``tex_tail.txt``."""
+    head = (ROOT / "tex_head.txt").read_text()
+    tail = (ROOT / "tex_tail.txt").read_text()
+    return head + body.rstrip("\n") + "\n" + tail
+
+
+def check_compile(mode):
+    """``--compile`` (auto | yes | no), checked before any work: 'yes' needs pdflatex installed."""
+    check_choice("compile", mode, ("auto", "yes", "no"))
+    require(mode != "yes" or shutil.which("pdflatex"), "--compile yes needs pdflatex, which is not installed "
+            "(install TeX Live: bash install.sh --tex)")
+    return mode
+
+
+def compile_tex(tex_path, mode="auto"):
+    """Compile ``tex_path`` with pdflatex to a PDF beside it and return the PDF's path.
+
+    mode: 'yes' (error if pdflatex is missing), 'no' (skip), 'auto' (compile when pdflatex is
+    found, else say so and skip). Returns None when skipped. Compiles in a temporary folder, so
+    a failed compilation leaves no partial PDF."""
+    tex_path = Path(tex_path)
+    if check_compile(mode) == "no":
+        return None
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        warn(f"pdflatex not found: skipped compiling {tex_path} (install TeX Live: bash install.sh --tex)")
+        return None
+    with tempfile.TemporaryDirectory() as build:
+        result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error",
+                                 f"-output-directory={build}", str(tex_path.resolve())],
+                                capture_output=True, text=True, cwd=build)
+        built = Path(build) / (tex_path.stem + ".pdf")
+        if result.returncode != 0 or not built.exists():
+            log_tail = "\n".join(result.stdout.splitlines()[-20:])
+            raise RuntimeError(f"pdflatex failed on {tex_path}:\n{log_tail}")
+        pdf = tex_path.with_suffix(".pdf")
+        atomic_write(pdf, lambda f: f.write(built.read_bytes()))
+    return pdf
+
+
+# ----------------------------------------------------------------------------- error-bar plots
+class Series:
+    """One series of an ``ErrorBarPlot``: points (x, y), each with its interval [low, high] or
+    none (``low = high = None``), drawn solid or dashed. Arrays of equal length (points,)."""
+
+    def __init__(self, label, x, y, low=None, high=None, dashed=False):
+        self.label, self.dashed = label, dashed
+        self.x, self.y = np.asarray(x, float), np.asarray(y, float)
+        self.low = None if low is None else np.asarray(low, float)
+        self.high = None if high is None else np.asarray(high, float)
+
+
+class Guide:
+    """A dashed grey reference curve y = g(x): ``function`` (NumPy) draws it in matplotlib,
+    ``tex`` (a pgfplots expression in x, e.g. '2/sqrt(x)') in pgfplots."""
+
+    def __init__(self, label, function, tex):
+        self.label, self.function, self.tex = label, function, tex
+
+
+class ErrorBarPlot:
+    """A figure of series with intervals against x, rendered alike by matplotlib (``figure``) and
+    pgfplots (``pgfplots_body``): series k in ``series_style(k)`` (a dashed series takes the style
+    of the solid one before it), optional guides, and a title of ``notes`` lines that say what
+    the figure shows (interval level, runs per point, epochs). The legend sits below the axes,
+    where it can grow without squeezing the plot or being cut off; long labels wrap.
+
+    Args:
+        series: the Series, in legend order.
+        x_label, y_label: axis labels (matplotlib mathtext; the same text is used in LaTeX).
+        notes: the title lines.
+        log_x, log_y: logarithmic axes. x_ticks: the x values to label (default: every x).
+        y_range: (low, high) of the y axis (default: matplotlib's or pgfplots' own).
+        dodge: neighbouring series at one x are drawn at x / dodge, x, x * dodge, ... (log x) so
+            that their intervals do not hide each other; 1 draws them on top of each other.
+    Example:
+        >>> plot = ErrorBarPlot([Series("a", [16, 32], [0.5, 0.4], [0.4, 0.3], [0.6, 0.5])],
+        ...                     "width $n$", "fraction", ["95 % intervals, 500 runs per point"])
+        >>> paths = write_plot(plot, "results/figure", compile="no")
+    """
+
+    def __init__(self, series, x_label, y_label, notes, log_x=True, log_y=False, x_ticks=None,
+                 y_range=None, guides=(), dodge=1.0):
+        self.series, self.guides, self.notes = list(series), list(guides), list(notes)
+        self.x_label, self.y_label, self.log_x, self.log_y = x_label, y_label, log_x, log_y
+        all_x = np.concatenate([s.x for s in self.series]) if self.series else np.array([1.0])
+        self.x_ticks = sorted(set(all_x.tolist())) if x_ticks is None else list(x_ticks)
+        self.y_range, self.dodge = y_range, dodge
+
+    def styles(self):
+        """(SeriesStyle, dashed) per series: a dashed series shares the style of the series before it."""
+        styles, index = [], -1
+        for s in self.series:
+            index += 0 if s.dashed and index >= 0 else 1
+            styles.append((series_style(index), s.dashed))
+        return styles
+
+    def shifts(self):
+        """The factor (log x) or offset (linear x) by which each series' x is moved (dodged)."""
+        solid = [k for k, s in enumerate(self.series) if not s.dashed] or [0]
+        count = len(solid)
+        centred = {k: i - (count - 1) / 2 for i, k in enumerate(solid)}
+        shifts, last = [], 0.0
+        for k, s in enumerate(self.series):
+            last = centred.get(k, last)
+            shifts.append(self.dodge ** last if self.log_x else 0.0)
+        return shifts
+
+    def x_limits(self):
+        low, high = min(self.x_ticks), max(self.x_ticks)
+        if self.log_x:
+            margin = max(1.25, self.dodge ** (len(self.series) / 2 + 1))
+            return low / margin, high * margin
+        pad = 0.05 * (high - low or 1.0)
+        return low - pad, high + pad
+
+    def figure(self, width=6.4, height=4.0):
+        """The matplotlib Figure: ``height`` inches for title, axes and labels, and the legend below
+        them (the figure grows by its height: see ``place_legend``)."""
+        figure, ax = new_figure(width, height)
+        handles = []
+        for s, (style, dashed), shift in zip(self.series, self.styles(), self.shifts()):
+            x = s.x * shift if self.log_x else s.x
+            errors = None if s.low is None else [s.y - s.low, s.high - s.y]
+            handles.append(ax.errorbar(x, s.y, yerr=errors, color=f"#{style.color}", marker=style.marker,
+                                       markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT,
+                                       elinewidth=LINE_WIDTH_PT, capsize=3, linestyle="--" if dashed else "-",
+                                       label=s.label))
+        for guide in self.guides:
+            grid = np.geomspace(*self.x_limits(), 50) if self.log_x else np.linspace(*self.x_limits(), 50)
+            handles += ax.plot(grid, guide.function(grid), "--", color=f"#{GUIDE_COLOR}",
+                               linewidth=LINE_WIDTH_PT, label=guide.label)
+        ax.set_xscale("log" if self.log_x else "linear")
+        ax.set_yscale("log" if self.log_y else "linear")
+        ax.set_xlim(*self.x_limits())
+        if self.y_range is not None:
+            ax.set_ylim(*self.y_range)
+        if self.log_x:
+            plain_log_ticks(ax.xaxis, self.x_ticks)
+        if self.log_y:
+            plain_log_ticks(ax.yaxis)
+        ax.grid(True, color="0.9")
+        ax.set_xlabel(self.x_label)
+        ax.set_ylabel(self.y_label)
+        ax.set_title("\n".join(self.notes), fontsize=9)
+        place_legend(figure, handles)
+        return figure
+
+    def pgfplots_body(self):
+        """The tikzpicture of the same figure for a standalone LaTeX document."""
+        styles = self.styles()
+        lines = [f"\\definecolor{{series{k}}}{{HTML}}{{{style.color}}}" for k, (style, _) in enumerate(styles)]
+        low, high = self.x_limits()
+        ticks = ",".join(f"{t:g}" for t in self.x_ticks)
+        axis = [f"xmode={'log' if self.log_x else 'normal'}", f"ymode={'log' if self.log_y else 'normal'}",
+                "width=9cm", "height=7cm", f"xmin={low:.6g}", f"xmax={high:.6g}",
+                f"xtick={{{ticks}}}", f"xticklabels={{{ticks}}}",
+                f"xlabel={{{tex_text(self.x_label)}}}", f"ylabel={{{tex_text(self.y_label)}}}",
+                "title={" + r" \\ ".join(tex_text(note) for note in self.notes) + "}",
+                r"title style={font=\footnotesize, align=center, text width=11cm}",
+                "grid=major", "grid style={gray!25}", "legend cell align=left",
+                r"legend style={draw=none, at={(0.5,-0.16)}, anchor=north, font=\footnotesize, cells={align=left}}"]
+        if self.y_range is not None:
+            axis += [f"ymin={self.y_range[0]:.6g}", f"ymax={self.y_range[1]:.6g}"]
+        lines += [r"\definecolor{guide}{HTML}{" + GUIDE_COLOR + "}", r"\begin{tikzpicture}",
+                  r"\begin{axis}[" + ",\n  ".join(axis) + "]"]
+        for k, (s, (style, dashed), shift) in enumerate(zip(self.series, styles, self.shifts())):
+            x = s.x * shift if self.log_x else s.x
+            if s.low is None:
+                points = " ".join(f"({xi:.6g}, {yi:.6g})" for xi, yi in zip(x, s.y))
+                bars = ""
+            else:
+                points = " ".join(f"({xi:.6g}, {yi:.6g}) += (0, {hi - yi:.6g}) -= (0, {yi - lo:.6g})"
+                                  for xi, yi, lo, hi in zip(x, s.y, s.low, s.high))
+                bars = f", error bars/.cd, y dir=both, y explicit, error bar style={{line width={LINE_WIDTH_PT}pt, solid}}"
+            lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark()}, "
+                      f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{bars}]",
+                      f"  coordinates {{{points}}};",
+                      f"\\addlegendentry{{{tex_label(s.label)}}}"]
+        for guide in self.guides:
+            lines += [f"\\addplot[guide, dashed, line width={LINE_WIDTH_PT}pt, domain={low:.6g}:{high:.6g}, "
+                      f"samples=50] {{{guide.tex}}};", f"\\addlegendentry{{{tex_label(guide.label)}}}"]
+        lines += [r"\end{axis}", r"\end{tikzpicture}"]
+        return "\n".join(lines)
+
+
+def plain_log_ticks(axis, ticks=None):
+    """Ticks of a log axis written as plain numbers (16, 0.05; no 10^k, no crowded minor labels):
+    at ``ticks``, or at 1, 2 and 5 times the powers of 10."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, StrMethodFormatter
+
+    axis.set_major_locator(FixedLocator(ticks) if ticks is not None else LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
+def place_legend(figure, handles):
+    """A legend of ``handles`` below the axes, inside the figure: one column for up to 6 entries,
+    else two; labels wrapped to their column's width; the figure made taller by the legend's
+    height, so that the legend is never cut off and never squeezes or covers the plot."""
+    if not handles:
+        return
+    columns = 1 if len(handles) <= 6 else 2
+    labels = [wrap_label(handle.get_label(), LABEL_WIDTH if columns == 1 else LABEL_WIDTH * 3 // 4)
+              for handle in handles]
+    per_column = -(-len(labels) // columns)  # matplotlib fills the columns one after the other
+    lines = max(sum(label.count("\n") + 1 for label in labels[k:k + per_column])
+                for k in range(0, len(labels), per_column))
+    width, height = figure.get_size_inches()
+    figure.set_size_inches(width, height + 0.3 + 0.19 * lines)
+    figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, frameon=False)
+
+
+def tex_text(text):
+    """Axis and title text for LaTeX: mathtext ($...$) kept as math, the rest escaped."""
+    parts = re.split(r"(\$[^$]*\$)", str(text))
+    return "".join(part if part.startswith("$") else tex_escape(part) for part in parts)
+
+
+def tex_label(text):
+    """A legend entry for LaTeX: wrapped as ``wrap_label`` does, lines joined by \\\\."""
+    return r" \\ ".join(tex_text(line) for line in wrap_label(text).splitlines())
+
+
+def write_plot(plot, stem, compile="auto"):
+    """Write ``plot`` as stem.png (matplotlib) and stem.tex (standalone pgfplots), compiled to
+    stem.pdf where pdflatex is found (see ``compile_tex``; without it matplotlib writes the PDF).
+    Returns the paths written."""
+    stem = Path(stem)
+    figure = plot.figure()
+    paths = [save_figure(figure, stem.with_suffix(".png"))]
+    tex = stem.with_suffix(".tex")
+    atomic_write(tex, lambda f: f.write(standalone_tex(plot.pgfplots_body()).encode()))
+    paths.append(tex)
+    pdf = compile_tex(tex, compile)
+    paths.append(pdf if pdf is not None else save_figure(figure, stem.with_suffix(".pdf")))
+    return paths

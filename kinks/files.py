@@ -1,0 +1,66 @@
+"""Plain-data result files, each written atomically (a temporary file beside it, then a rename),
+so that a file is either absent or complete: npz without pickle, JSON, CSV and text."""
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``,
+    so that ``path`` is either absent or complete, never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path, **arrays):
+    """Save plain (non-object) arrays as an uncompressed ``.npz``, atomically."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    bad = [k for k, v in arrays.items() if v.dtype == object]
+    if bad:
+        raise TypeError(f"object arrays cannot be saved without pickle: {bad}")
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_npz(path):
+    """Load an ``.npz`` without pickle into a dict of arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_json(path, obj):
+    """Save ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def load_json(path):
+    with open(path) as file:
+        return json.load(file)
+
+
+def save_text(path, text):
+    """Save a text file atomically."""
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def save_csv(path, records, columns):
+    """Write ``records`` (dicts) with ``columns`` as CSV, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    save_text(path, buffer.getvalue())

@@ -1,0 +1,41 @@
+"""PyTorch: the device and dtype options of the scripts that train with torch."""
+import re
+
+from kinks.checks import check_choice, require
+
+def torch_device(name="auto"):
+    """The torch device for ``--device``: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda'
+    (the current CUDA device) or 'cuda:K' (device K, 0 <= K < torch.cuda.device_count()). CUDA
+    asked for but absent, or a device index this machine lacks, is a UsageError of one line."""
+    import torch
+
+    match = re.fullmatch(r"cuda(?::(\d+))?", name) if isinstance(name, str) else None
+    require(name in ("auto", "cpu") or match is not None,
+            f"--device must be auto, cpu, cuda or cuda:K (K a device index); got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    require(torch.cuda.is_available(), f"--device {name} asked for, but CUDA is not available on this machine "
+            f"({cuda_absence()}); use --device cpu or auto")
+    count = torch.cuda.device_count()
+    require(match is None or match[1] is None or int(match[1]) < count,
+            f"--device {name}: no such CUDA device; this machine has {', '.join(f'cuda:{k}' for k in range(count))}")
+    return torch.device(name)
+
+
+def cuda_absence():
+    """Why torch sees no CUDA device: a CPU-only build of torch, or no usable GPU."""
+    import torch
+
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is built without CUDA"
+    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but finds no usable GPU"
+
+
+def torch_dtype(name="float32"):
+    """The torch dtype for ``--dtype``: float32 or float64."""
+    import torch
+
+    check_choice("dtype", name, ("float32", "float64"))
+    return getattr(torch, name)
