@@ -135,7 +135,8 @@ def options_block(argument):
     for option, parameter in utils.command_options(function).items():
         flag = " (true/false)" if utils.is_boolean(parameter) else ""
         shown = utils.default_text(parameter)
-        rows.append([f"`--{option}`{flag}", f"`{shown}`" if shown else "–",
+        default = "required" if parameter.default is parameter.empty else f"`{shown}`" if shown else "–"
+        rows.append([f"`--{option}`{flag}", default,
                      escape_cell(entries.get(option, "(not documented)"))])
     return table(["option", "default", "meaning"], rows)
 
