@@ -28,8 +28,9 @@ matplotlib and FreeType versions.
 
 Each script's commands are its module-level ``COMMANDS`` dict ({name: function}), the dict it
 hands to ``utils.run_cli``. Until every script defines one (issue 19), the dict literal passed to
-``utils.run_cli`` in the script's ``__main__`` block is read instead, with a warning;
-tests/test_docs.py requires COMMANDS of every script.
+``utils.run_cli`` in the script's ``__main__`` block is read instead, with a warning
+(``main_block_commands``: delete it once every script has COMMANDS); tests/test_docs.py requires
+COMMANDS of every script.
 """
 import argparse
 import ast
