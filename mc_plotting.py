@@ -44,10 +44,10 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
     """Write the tables, CSV and crossing-probability figure of Monte Carlo runs.
 
     Args:
-        results: the results root; run directories are searched below <results>/mc; default
+        results: the results root; run folders are searched below <results>/mc; default
             results (or $KINKS_RESULTS).
-        input: comma list of run directories to report or compare (paths, or names below
-            <results>/mc, e.g. quick,quick-sgd); default every run directory below <results>/mc.
+        input: comma list of run folders to report or compare (paths, or names below
+            <results>/mc, e.g. quick,quick-sgd); default every run folder below <results>/mc.
         out: the folder to write; default <results>/mc/report for every run, and
             <results>/mc/report-<run>+<run>... for the runs named in --input.
         compile: auto (pdflatex when installed) | yes (an error without pdflatex) | no.
@@ -90,7 +90,7 @@ def reference(input, preset, out=None):
     command reproduces the counts.
 
     Args:
-        input: the run directory (a path, or a name below <results>/mc).
+        input: the run folder (a path, or a name below <results>/mc).
         preset: the preset the run was made with (quick, paper, paper_sgd, ...).
         out: the folder to write <preset>.csv to; default reference/ of this repository.
     """

@@ -80,7 +80,7 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
             default the paper's six points.
         probs: their probabilities "p,p,..." (positive, summing to 1); default uniform.
         jobs: worker processes, -1 for all cores.
-        out: the run directory; default results/mc/<preset>, followed by the options that differ
+        out: the run folder; default results/mc/<preset>, followed by the options that differ
             from the preset (e.g. results/mc/quick-runs100, results/mc/quick-sgd).
         backend: loky (worker processes here) | dask (a dask.distributed cluster).
         scheduler: with --backend dask, the address tcp://HOST:PORT of the scheduler; default a
@@ -106,10 +106,10 @@ def status(input):
     """Print what a run folder holds: finished chunks and status counts per (offset, width).
 
     Args:
-        input: the run directory (a folder holding run.json), e.g. results/mc/quick.
+        input: the run folder (a folder holding run.json), e.g. results/mc/quick.
     """
     manifest = Path(input) / "run.json"
-    require(manifest.exists(), f"--input {input} is not a run directory (no run.json)")
+    require(manifest.exists(), f"--input {input} is not a run folder (no run.json)")
     read_manifest(manifest)
     table = summarize(input)
     names = [s for s in STATUSES if any(s in row for row in table.values())]

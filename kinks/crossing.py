@@ -25,7 +25,7 @@ CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
 
 # ============================================================================ loading
 def runs_folder(results=None):
-    """The folder holding the run directories: <results root>/mc."""
+    """The folder holding the run folders: <results root>/mc."""
     return Path(results if results is not None else custom_paths.results_root()) / "mc"
 
 
@@ -35,11 +35,11 @@ def find_run_dirs(results):
 
 
 def named_run_dir(results, name):
-    """The run directory ``name``: a path, or a folder name below ``results``; it must hold run.json."""
+    """The run folder ``name``: a path, or a folder name below ``results``; it must hold run.json."""
     for candidate in (Path(str(name)), Path(results) / str(name)):
         if (candidate / "run.json").is_file():
             return candidate
-    raise UsageError(f"--input {name}: no run directory (a folder with run.json) there or in {results}")
+    raise UsageError(f"--input {name}: no run folder (a folder with run.json) there or in {results}")
 
 
 def chunk_files(run_dir):
@@ -96,8 +96,10 @@ def load_run(run_dir, name):
         Counter of statuses} summed over the valid chunks, sorted by (offset, width); None (with a
         warning) when run.json is unreadable.
     Example:
-        >>> run = load_run("results/mc/quick", "quick")
+        >>> run = load_run("results/mc/small", "small")  # made as in the example of ``run_chunks``
         >>> k, total, p_hat, lower, upper = crossing_estimate(run["counts"][(0.0, 16)])
+        >>> total, 0 <= lower <= p_hat <= upper <= 1
+        (100, True)
     """
     run_dir = Path(run_dir)
     try:
@@ -125,13 +127,13 @@ def load_run(run_dir, name):
 
 def load_runs(folder, names=None):
     """The runs to report: those in ``names`` (paths or folder names below ``folder``), else every
-    run directory below ``folder``; runs without any valid chunk are left out with a note."""
+    run folder below ``folder``; runs without any valid chunk are left out with a note."""
     folder = Path(folder)
     if names is None:
         run_dirs = find_run_dirs(folder) if folder.is_dir() else []
         hint = ("--results is the results root, the folder holding mc/" if folder.parent.is_dir()
                 and find_run_dirs(folder.parent) else "run python mc_training.py run first")
-        require(run_dirs, f"no run directory (a folder with run.json) below {folder}; {hint}")
+        require(run_dirs, f"no run folder (a folder with run.json) below {folder}; {hint}")
     else:
         run_dirs = as_list("input", names, lambda option, name: named_run_dir(folder, name))
     loaded = [load_run(run_dir, run_name(run_dir, folder)) for run_dir in run_dirs]
@@ -139,7 +141,7 @@ def load_runs(folder, names=None):
         if run is not None and not run["counts"]:
             warn(f"{run_dir}: no finished chunk yet; left out")
     loaded = [run for run in loaded if run is not None and run["counts"]]
-    require(loaded, "no finished chunk in any run directory; nothing to report")
+    require(loaded, "no finished chunk in any run folder; nothing to report")
     return loaded
 
 

@@ -70,6 +70,7 @@ class DenseTrainer(CompiledSteps):
     w = property(lambda self: self.theta[2])
 
     def _params(self):
+        """[a, b, c, w]: views of the parameters, which an update changes in place."""
         return [self.a, self.b, self.c, self.w]
 
     def advance(self, epochs, p_t, cum_p, uniforms, crossed):
@@ -83,6 +84,7 @@ class DenseTrainer(CompiledSteps):
         return first
 
     def crossed_now(self):
+        """Whether any unit has crossed now (see ``kinks_crossed``), (P,) bool."""
         return kinks_crossed(self.a, self.b, self.sign_a0, self.gap)
 
     def params(self):
@@ -123,14 +125,17 @@ class ReferenceDenseTrainer(DenseTrainer):
         self.reference_optimizer = Optimizer(self.optimizer, self._params())
 
     def step(self, weights):
+        """One NumPy gradient step of all networks on the data weights (m, P)."""
         ga, gb, gc, gw, _ = loss_gradient(self.a, self.b, self.c, self.w, self.x, self.y, weights.T,
                                           self.patterns)
         self.reference_optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
 
     def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+        """``epochs`` NumPy epochs, one ``step`` and crossing test each (see ``advance_by_steps``)."""
         return advance_by_steps(self, epochs, p_t, cum_p, uniforms, crossed)
 
     def keep(self, mask):
+        """Keep only the networks where ``mask`` holds, with their optimiser state."""
         super().keep(mask)
         self.reference_optimizer.keep(mask)
 
@@ -285,6 +290,7 @@ class ReferenceReducedTrainer(ReducedTrainer):
             self.c -= h_gc
 
     def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+        """``epochs`` NumPy epochs, one ``step`` and crossing test each (see ``advance_by_steps``)."""
         return advance_by_steps(self, epochs, p_t, cum_p, uniforms, crossed)
 
 

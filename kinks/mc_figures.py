@@ -9,8 +9,8 @@ import numpy as np
 
 from kinks.data import X_DATA, Y_DATA, DataSet, network_output
 from kinks.figures import (
-    GUIDE_COLOR, LINE_WIDTH_PT, ErrorBarPlot, Guide, Series, new_figure, place_legend, save_png_and_pdf,
-    series_style)
+    GUIDE_COLOR, LINE_WIDTH_PT, ErrorBarPlot, Guide, Series, new_figure, place_legend, plain_log_ticks,
+    save_png_and_pdf, series_style)
 from kinks.minima import side_fits
 from kinks.theory import EVENT_CONDITIONS
 
@@ -109,6 +109,7 @@ def example_title(figure, examples, shows):
 
 
 def panel_title(status, first_cross):
+    """What became of one example network, as the title of its panel."""
     if status == "CROSSED":
         return f"crossed: a kink reached a data point at epoch {first_cross:,}"
     return "stayed put: no kink reached a data point" + (" (certified)" if status == "LOCALLY_CONVERGED" else "")
@@ -324,6 +325,7 @@ def extremes_figure(spectra, settings):
     left.set_yscale("symlog", linthresh=1e-12)
     left.set_ylabel(r"$\lambda_{min} / \lambda_{max}$")
     right.set_yscale("log")
+    plain_log_ticks(right.yaxis)  # 0.02, 0.05, 0.1, ...: no crowded 2 x 10^-2 labels
     right.set_ylabel(f"minimal ratio (share of λ > {settings['rtol']:g} max|λ|)")
     diagnose_title(figure, settings, f"extreme eigenvalues and share of positive ones of the Hessian, one point per "
                                      f"network ({settings['runs']} per width)")

@@ -81,7 +81,7 @@ def reduced_gradient_norm(trainer, p, leak=0.0):
 
 
 def dense_gradient_norm(trainer, p):
-    """||grad L|| of networks on the dense engine, from ``mc_training.loss_gradient``."""
+    """||grad L|| of networks on the dense engine, from ``kinks.data.loss_gradient``."""
     ga, gb, gc, gw, _ = loss_gradient(*trainer.params(), trainer.x, trainer.y, p, trainer.patterns)
     return np.sqrt((ga**2).sum(1) + (gb**2).sum(1) + (gw**2).sum(1) + gc**2)
 
@@ -108,6 +108,7 @@ class StationaryTraining:
         self._weights()
 
     def _weights(self):
+        """The data weights of each engine's networks, data-major (m, networks), as the engines take them."""
         self.p_reduced = np.ascontiguousarray(self.p[self.on_reduced].T)  # (m, P_reduced)
         self.p_dense = np.ascontiguousarray(self.p[self.on_dense].T)
 
@@ -205,6 +206,7 @@ class StationaryTraining:
         return out
 
     def running(self):
+        """How many networks are still training."""
         return len(self.on_reduced) + len(self.on_dense)
 
 
@@ -277,7 +279,7 @@ def check_budget(epochs_per_check, max_epochs):
 def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
                 data=None, probs=None, leak=0.0):
     """The validated configuration of a risk run (a plain dict, recorded in run.json), complete
-    in the sense of ``kinks.study.complete_config`` (so a run directory from before --data and
+    in the sense of ``kinks.study.complete_config`` (so a run folder from before --data and
     --leak resumes as the paper's data with relu)."""
     offsets = as_list("offsets", offsets, check_float)
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))

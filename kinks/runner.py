@@ -53,7 +53,7 @@ def load_chunk(path, config=None, runs=None):
     if config is not None and not same_study(meta.get("config"), config, meta.get("width")):
         raise ChunkError(f"{path}: written by another configuration")
     if runs is not None and meta.get("runs") != runs:
-        raise ChunkError(f"{path}: holds {meta.get('runs')} runs where the run directory now asks for {runs}")
+        raise ChunkError(f"{path}: holds {meta.get('runs')} runs where the run folder now asks for {runs}")
     missing = {"status", "stop_epoch", "first_cross_epoch", "step_size"} - set(arrays)
     if missing:
         raise ChunkError(f"{path}: missing arrays {sorted(missing)}")
@@ -172,8 +172,11 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
     Returns:
         The run folder, as text.
     Example:
+        >>> from kinks.study import make_config
         >>> config = make_config("quick", widths=[16], runs=100, offsets=[0.0])
-        >>> run_dir = run_chunks(Path("results/mc/small"), config, jobs=1)
+        >>> run_dir = run_chunks(Path("results/mc/small"), config, jobs=1)  # doctest: +ELLIPSIS
+        results/mc/small: ...; 0 of 1 chunks already finished
+        done in ... s: results/mc/small
         >>> summarize(run_dir)[(0.0, 16)]["runs"]
         100
     """

@@ -31,7 +31,7 @@ PRESET_DEFAULTS = dict(optimizer="gd", step="theory", init="he", seed=0, epochs_
 
 def complete_config(config):
     """A run configuration with the fields added after its format was fixed, given their old
-    meaning where missing (run directories written before them): batch_size 16 for sgd, else
+    meaning where missing (run folders written before them): batch_size 16 for sgd, else
     'full'; leak 0; the paper's data with uniform probabilities."""
     old = {"batch_size": SGD_BATCH if config.get("optimizer") == "sgd" else "full", "leak": 0.0,
            "data": np.stack([X_DATA, Y_DATA], 1).tolist(), "probs": DataSet().probs.tolist()}
@@ -56,14 +56,14 @@ def default_chunk_size(width, engine):
     return int(min(4096, max(16, target)))
 
 
-EXTENT = ("offsets", "widths", "runs", "chunk_sizes")  # what an extension of a run directory may grow
+EXTENT = ("offsets", "widths", "runs", "chunk_sizes")  # what an extension of a run folder may grow
 USER_OPTIONS = ("optimizer", "init", "step", "stopping", "engine", "offsets", "widths", "runs", "seed",
                 "epochs_per_check", "max_checks", "chunk_sizes", "save_params", "batch_size", "leak",
                 "data", "probs")  # config keys set by options
 
 
 def study_settings(config):
-    """The settings every chunk of a run directory shares: the configuration without its extent
+    """The settings every chunk of a run folder shares: the configuration without its extent
     (offsets, widths, runs, chunk sizes), which an extension may grow."""
     return {key: value for key, value in complete_config(config).items() if key not in EXTENT}
 
@@ -163,7 +163,7 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
 
 
 def run_dir_name(preset, config, given):
-    """The default run directory's name: the preset, then one part per option in ``given`` (the
+    """The default run folder's name: the preset, then one part per option in ``given`` (the
     options typed) whose value differs from the preset's, e.g. 'quick', 'quick-sgd-runs100',
     'paper-swapped-widths16_64'. Choices appear as their value, numbers and lists (joined by _)
     after the option's name."""

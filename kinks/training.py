@@ -92,6 +92,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         A dict of (P,) arrays: status (one of ``STATUSES``), stop_epoch, first_cross_epoch (-1:
         never; 0: at initialisation), step_size, and with ``keep_params`` a, b, w (P, n) and c (P,).
     Example:
+        >>> from kinks.engines import ReducedTrainer
         >>> rng = np.random.default_rng(0)
         >>> x, y, p, q, (a, b, c, w), h = draw_problems(rng, 100, 16, 0.0, "he", "theory")
         >>> out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd",

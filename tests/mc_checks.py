@@ -1,6 +1,8 @@
 """Shared by the tests of the 1-D study: data sets and problems, torch's loss, independent
 computations (the weighted least-squares floor), hand-made and small real run folders, and the
 checks that two results agree (parameters of two engines, chunk files of two runs)."""
+import doctest
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,18 @@ def compared_runs(tmp_path):
     for name, seed in (("gd_seed0", 0), ("gd_seed1", 1)):
         Path(mc_training.run(widths=[16, 32], runs=20, offsets=[0.0, 0.1], max_checks=5, jobs=1, seed=seed,
                              out=tmp_path / "mc" / name))
+
+
+def assert_examples_hold(*objects):
+    """Run the Example sections of the docstrings of ``objects``, in order, each in the namespace of
+    its module (what it prints is compared with ELLIPSIS); every one must hold."""
+    finder, runner = doctest.DocTestFinder(recurse=False), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for item in objects:
+        tests = finder.find(item, globs=dict(vars(sys.modules[item.__module__])))
+        assert tests and tests[0].examples, f"{item.__name__} has no example"
+        for test in tests:
+            runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} example(s) failed (the report above says which)"
 
 
 # ----------------------------------------------------------------------------- test selection

@@ -147,5 +147,5 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, delay)
     while process_group_alive(process.pid) and time.time() < deadline:
         time.sleep(0.2)
     assert not process_group_alive(process.pid)  # no worker and no resource tracker left
-    # rerunning the same command resumes: the run directory is consistent
+    # rerunning the same command resumes: the run folder is consistent
     assert summarize(out)

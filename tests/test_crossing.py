@@ -12,7 +12,7 @@ import scipy.stats
 import mc_plotting
 from kinks.checks import UsageError
 from kinks.files import save_csv, save_json, save_npz
-from kinks.crossing import REFERENCE_COLUMNS, experiment_of
+from kinks.crossing import REFERENCE_COLUMNS, experiment_of, series_labels, shared_parts
 from kinks.runner import CHUNK_FORMAT, chunk_path, load_chunk
 from kinks.study import make_config
 from kinks.training import STATUSES
@@ -116,3 +116,15 @@ def test_shipped_reference_files_are_complete():
             rows = list(csv.DictReader(file))
         assert rows and all(row["command"].startswith("python mc_training.py run --preset") for row in rows)
         assert all(0 <= int(row["crossed"]) <= int(row["runs"]) for row in rows)
+
+
+def test_legend_labels_leave_the_settings_every_run_shares_to_the_title():
+    runs = [dict(name="a", label="gd, he init, theory step", config={}),
+            dict(name="b", label="sgd, he init, theory step, data -1:0,-2:1,1:0,2:1", config={})]
+    rows = [dict(run=run, offset=offset, width=16) for run in "ab" for offset in (0.0, 0.1)]
+    assert shared_parts(runs) == ["he init", "theory step"]
+    assert series_labels(runs, rows) == {("a", 0.0): r"gd, $\Delta$ = 0", ("a", 0.1): r"gd, $\Delta$ = 0.1",
+                                         ("b", 0.0): r"sgd, data -1:0,-2:1,1:0,2:1, $\Delta$ = 0",
+                                         ("b", 0.1): r"sgd, data -1:0,-2:1,1:0,2:1, $\Delta$ = 0.1"}
+    one = [row for row in rows if row["run"] == "a"]
+    assert shared_parts(runs[:1]) == [] and series_labels(runs[:1], one)[("a", 0.0)] == r"$\Delta$ = 0"

@@ -7,7 +7,8 @@ import torch
 from kinks.data import (
     X_DATA, Y_DATA, ActivityPatterns, data_gap, init_params, kinks_crossed, loss_gradient, network_output,
     sample_weights)
-from mc_checks import ASYMMETRIC, random_networks, torch_loss
+from kinks.data import DataSet
+from mc_checks import ASYMMETRIC, assert_examples_hold, random_networks, torch_loss
 
 X, Y = X_DATA, Y_DATA
 
@@ -60,3 +61,7 @@ def test_leaky_gradient_equals_autograd():
     for ours, param in zip(grads[:4], params):
         np.testing.assert_allclose(ours, param.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(network_output(a, b, c, w, data.x, leak), f.detach().numpy(), rtol=1e-12)
+
+
+def test_the_example_of_dataset_holds():
+    assert_examples_hold(DataSet)

@@ -142,7 +142,7 @@ def test_risk_bad_input_gives_one_line_and_writes_nothing(tmp_path, args, option
 
 
 @pytest.mark.parametrize("args, message", slow_after_first([
-    (["report", "--results", "{empty}"], "no run directory"),
+    (["report", "--results", "{empty}"], "no run folder"),
     (["report", "--results", "{empty}", "--compile", "maybe"], "--compile must be one of"),
     (["report", "--results", "{empty}", "--input", "missing"], "--input missing"),
     (["examples", "--seed", "-1"], "--seed must be an integer"),

@@ -9,7 +9,8 @@ import pytest
 import mc_plotting
 from kinks.crossing import run_name
 from kinks.figures import new_figure, save_figure, series_style
-from kinks.mc_figures import DODGE, figure_note
+from kinks.mc_figures import DODGE, crossing_plot, event_plot, figure_note
+from kinks.theory import EVENT_CONDITIONS
 from mc_checks import compared_runs
 
 
@@ -82,3 +83,38 @@ def test_example_figures_are_written(tmp_path, monkeypatch):
     for name in ("example_networks", "example_kinks", "example_loss"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
         assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def drawn(figure):
+    """The figure drawn on an Agg canvas (no pyplot); returns its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def test_eight_runs_get_eight_styles_a_wide_plot_and_a_legend_inside_the_figure():
+    """The report's figure of 8 runs: no two series share colour and marker, the legend (long labels
+    wrapped) lies inside the figure, and the axes keep most of the figure's width."""
+    rows = [dict(width=width, p_hat=0.5, ci_low=0.4, ci_high=0.6, runs=100) for width in (16, 32, 64)]
+    groups = {(f"run{k}", 0.0): rows for k in range(8)}
+    labels = {key: f"{key[0]}, data " + ",".join(f"{x}:{x % 3}" for x in range(-6, 7) if x) for key in groups}
+    plot = crossing_plot(groups, labels, ["note"])
+    assert len({(style.color, style.marker) for style, _ in plot.styles()}) == 8
+    figure = plot.figure()
+    renderer = drawn(figure)
+    (legend,) = figure.legends
+    box, page = legend.get_window_extent(renderer), figure.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert figure.axes[0].get_position().width > 0.6
+
+
+def test_event_figure_shows_every_condition_in_its_own_style():
+    rows = [{"n": n, "runs": 100, **{f"{name}{suffix}": value for name in ("joint",) + EVENT_CONDITIONS
+                                     for suffix, value in (("_frac", 1.0), ("_low", 0.95), ("_high", 1.0))}}
+            for n in (16, 32)]
+    plot = event_plot(rows, ["note"])
+    assert len({(style.color, style.marker) for style, _ in plot.styles()}) == 1 + len(EVENT_CONDITIONS)
+    assert len({shift for shift in plot.shifts()}) == 1 + len(EVENT_CONDITIONS)  # equal fractions side by side
+    assert "$N = n^2$" in plot.x_label and plot.series[0].label.startswith("joint")

@@ -11,8 +11,9 @@ import mc_training
 from conftest import start_script
 from kinks.checks import UsageError
 from kinks.files import load_json, save_json
-from kinks.runner import summarize
-from mc_checks import assert_same_chunks, chunk_contents
+from kinks.crossing import crossing_estimate, load_run
+from kinks.runner import run_chunks, summarize
+from mc_checks import assert_examples_hold, assert_same_chunks, chunk_contents
 
 SMALL = dict(widths=[16, 32], runs=60, offsets=[0.0, 0.1], chunk_size=25, max_checks=4,
              epochs_per_check=250)
@@ -123,3 +124,8 @@ def test_old_run_directory_without_new_fields_resumes(tmp_path):
     mc_training.run(**settings)
     after = summarize(tmp_path / "old")[(0.0, 16)]
     assert after["chunks"] == 3 and after["runs"] == 30
+
+
+def test_the_examples_of_run_chunks_load_run_and_crossing_estimate_hold(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write and read results/mc/small
+    assert_examples_hold(run_chunks, load_run, crossing_estimate)

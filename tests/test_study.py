@@ -9,6 +9,7 @@ import mc_training
 from kinks.checks import UsageError
 from kinks.files import load_npz
 from kinks.study import make_config
+from mc_checks import assert_examples_hold
 
 
 def test_sufficient_refused_with_leak():
@@ -38,3 +39,7 @@ def test_paper_presets_are_todays_sgd_and_swapped_runs():
     adam = make_config("paper_adam")
     assert (adam["optimizer"], adam["batch_size"], adam["step"], adam["stopping"]) == \
         ("adam", 16, "small", ["crossing", "early"])
+
+
+def test_the_example_of_make_config_holds():
+    assert_examples_hold(make_config)

@@ -8,6 +8,7 @@ from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.theory import theory_step_size
 from kinks.training import train
+from mc_checks import assert_examples_hold
 from mc_checks import ASYMMETRIC, problems
 
 X, Y = X_DATA, Y_DATA
@@ -49,3 +50,7 @@ def test_certificate_sound_on_asymmetric_data():
     p_t = np.ascontiguousarray(p[certified].T)
     trainer.advance(20_000, p_t, p_t, None, ever)  # crossing tested after every epoch
     assert not ever.any()
+
+
+def test_the_example_of_train_holds():
+    assert_examples_hold(train)
