@@ -8,7 +8,7 @@ run, offset Delta and width n it counts the statuses and estimates the crossing 
     p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total,
 
 (every network not shown to stay put counts as possibly crossed) with a 95 % Clopper-Pearson
-interval, and per (run, Delta) fits log p_hat = alpha log n + beta by weighted least squares
+interval, and per (run, Delta) fits p_hat ~ n^e (log p_hat on log n) by weighted least squares
 (weights from the binomial variances). The figure (log-log, p_hat with its interval against n,
 series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating the interval, the
 runs per point and the epoch budget) is written as PNG and as standalone pgfplots LaTeX, compiled

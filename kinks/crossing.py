@@ -192,8 +192,8 @@ def fit_rows(rows):
     """One dict per (run, offset): run, label, offset, exponent, stderr, widths used, widths skipped."""
     fits = []
     for (run, offset), group in series(rows).items():
-        alpha, se, used, skipped = fit_power_law(*([r[key] for r in group] for key in ("width", "p_hat", "runs")))
-        fits.append(dict(run=run, label=group[0]["label"], offset=offset, exponent=alpha, stderr=se,
+        exponent, se, used, skipped = fit_power_law(*([r[key] for r in group] for key in ("width", "p_hat", "runs")))
+        fits.append(dict(run=run, label=group[0]["label"], offset=offset, exponent=exponent, stderr=se,
                          widths=" ".join(map(str, used)), skipped=" ".join(map(str, skipped))))
     return fits
 
@@ -311,7 +311,7 @@ def format_table(rows):
 
 
 def format_fits(fits):
-    """One line per (run, offset): p_hat ~ n^(alpha +- se), with the widths used and skipped."""
+    """One line per (run, offset): p_hat ~ n^(e +- se), with the widths used and skipped."""
     lines = ["weighted least-squares fit of log p_hat on log n, weights 1/Var(log p_hat) = runs p/(1 - p) "
              "(the paper's guide line: exponent -0.5)"]
     for fit in fits:

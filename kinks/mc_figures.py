@@ -73,8 +73,9 @@ EVENT_DODGE = 1.04  # the conditions' points at one width side by side: lines th
 def event_plot(rows, notes):
     """The probability of the theorem's event against n (log x): the joint fraction (series 0) and
     the fraction of each condition W2 ... D2, each with its 95 % Clopper-Pearson interval, in its own
-    colour and marker, dodged so that conditions with equal fractions (W2, W3, W5, W6 near 1) are
-    all visible. rows: ``theory.event_rows``; notes: the title lines."""
+    colour and marker, dodged so that series with equal fractions stay visible (with the paper's
+    settings W5 and W6 near 1, W2, W3 and the joint near 0). rows: ``theory.event_rows``; notes: the
+    title lines."""
     n = np.array([row["n"] for row in rows])
     series = [Series(name if name != "joint" else "joint: all conditions", n,
                      *(np.array([row[f"{name}{suffix}"] for row in rows]) for suffix in ("_frac", "_low", "_high")))

@@ -16,19 +16,18 @@ from kinks.runner import ChunkError, chunk_path, load_chunk
 from kinks.theory import certificate_applies, theory_step_size
 from kinks.training import check_stops, draw_problems
 
-
 RISK_DEFAULTS = dict(offsets=[0.0, 0.1], widths=[2**k for k in range(4, 11)], runs=500, seed=0,
                      tol=1e-8, epochs_per_check=1000, max_epochs=1_000_000, chunk_size=100)
 
 
 # ============================================================================ side-wise linear regression
 def side_fits(x, y, p):
-    """The weighted least-squares line on each side of 0: for s in (+, -) the (alpha_s, beta_s)
-    minimising sum_{j in s} p_j (alpha x_j + beta - y_j)^2, with the floor's value. A side whose
+    """The weighted least-squares line on each side of 0: for s in (+, -) the (slope_s, intercept_s)
+    minimising sum_{j in s} p_j (slope x_j + intercept - y_j)^2, with the floor's value. A side whose
     weight sits on one x (or none) is fitted by the constant weighted mean (the line through it is
     not unique; every such line has the same loss).
 
-    alpha = S_xy / S_xx, beta = ybar - alpha xbar with weighted means xbar, ybar and centred sums
+    slope = S_xy / S_xx, intercept = ybar - slope xbar with weighted means xbar, ybar and centred sums
     S_xx = sum p (x - xbar)^2, S_xy = sum p (x - xbar)(y - ybar), S_yy; the side's minimum is
     1/2 (S_yy - S_xy^2 / S_xx). Returns slopes, intercepts (P, 2) and L_lin = the sum of both
     sides' minima (P,); x, y (m,), p (P, m)."""

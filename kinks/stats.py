@@ -1,20 +1,22 @@
 """Statistics every report shares: confidence intervals of a proportion (Clopper-Pearson) and of a
 mean (Student t), the two-proportion z-score, and the weighted power-law fit of proportions
-p_hat ~ n^alpha."""
+p_hat ~ n^e."""
 import numpy as np
 
+
 def clopper_pearson(successes, trials, level=0.95):
-    """Exact (Clopper-Pearson) two-sided confidence interval for a binomial proportion:
-    lower = Beta^{-1}(alpha/2; k, n-k+1), upper = Beta^{-1}(1-alpha/2; k+1, n-k),
-    with lower = 0 at k = 0 and upper = 1 at k = n. Works elementwise on arrays."""
+    """Exact (Clopper-Pearson) two-sided confidence interval for a binomial proportion of k
+    successes in P trials, with tail probability t = 1 - level:
+    lower = Beta^{-1}(t/2; k, P-k+1), upper = Beta^{-1}(1-t/2; k+1, P-k),
+    with lower = 0 at k = 0 and upper = 1 at k = P. Works elementwise on arrays."""
     from scipy.stats import beta
 
     k = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    alpha = 1 - level
+    P = np.asarray(trials, dtype=float)
+    tail = 1 - level
     with np.errstate(invalid="ignore", divide="ignore"):
-        lower = np.where(k > 0, beta.ppf(alpha / 2, k, n - k + 1), 0.0)
-        upper = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+        lower = np.where(k > 0, beta.ppf(tail / 2, k, P - k + 1), 0.0)
+        upper = np.where(k < P, beta.ppf(1 - tail / 2, k + 1, P - k), 1.0)
     return lower, upper
 
 
@@ -50,15 +52,15 @@ def log_variance(p_hat, runs):
 
 
 def fit_power_law(widths, p_hats, runs):
-    """Weighted least-squares fit of log p_hat = alpha log n + beta over the points with p_hat > 0,
+    """Weighted least-squares fit of log p_hat = e log n + const over the points with p_hat > 0,
     weights v_i = 1 / Var(log p_hat_i) from ``log_variance``:
 
-        alpha = S_xy / S_xx,  S_xy = sum v_i (x_i - x_v)(y_i - y_v),  S_xx = sum v_i (x_i - x_v)^2,
+        e = S_xy / S_xx,  S_xy = sum v_i (x_i - x_v)(y_i - y_v),  S_xx = sum v_i (x_i - x_v)^2,
 
     x = log n, y = log p_hat, x_v and y_v the weighted means. Standard error, for k >= 3 points:
-    se(alpha) = sqrt(max(1, chi^2 / (k - 2)) / S_xx) with chi^2 = sum v_i r_i^2: the binomial
-    error, inflated when the points scatter more about the line than it explains. Returns (alpha,
-    se, widths used, widths skipped because p_hat = 0); alpha is NaN below 2 points, se below 3."""
+    se(e) = sqrt(max(1, chi^2 / (k - 2)) / S_xx) with chi^2 = sum v_i r_i^2: the binomial
+    error, inflated when the points scatter more about the line than it explains. Returns (e,
+    se, widths used, widths skipped because p_hat = 0); e is NaN below 2 points, se below 3."""
     widths, p_hats, runs = (np.asarray(v, float) for v in (widths, p_hats, runs))
     used = p_hats > 0
     x, y, v = np.log(widths[used]), np.log(p_hats[used]), 1 / log_variance(p_hats[used], runs[used])
@@ -67,7 +69,7 @@ def fit_power_law(widths, p_hats, runs):
         return np.nan, np.nan, widths[used].astype(int).tolist(), skipped
     dx, dy = x - np.average(x, weights=v), y - np.average(y, weights=v)
     s_xx = np.sum(v * dx**2)
-    alpha = np.sum(v * dx * dy) / s_xx
-    chi2 = np.sum(v * (dy - alpha * dx) ** 2)
+    exponent = np.sum(v * dx * dy) / s_xx
+    chi2 = np.sum(v * (dy - exponent * dx) ** 2)
     se = np.sqrt(max(1.0, chi2 / (len(x) - 2)) / s_xx) if len(x) > 2 else np.nan
-    return alpha, se, widths[used].astype(int).tolist(), skipped
+    return exponent, se, widths[used].astype(int).tolist(), skipped
