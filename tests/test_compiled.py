@@ -42,7 +42,7 @@ def assert_same_results(reference, compiled, min_never=0.1):
     assert_params_agree(reference, compiled, never, 1e-10)
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "momentum", "sgd"])
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", pytest.param("sgd", marks=pytest.mark.slow)])  # sgd: draws
 @pytest.mark.parametrize("n", [16, pytest.param(256, marks=pytest.mark.slow)])  # n = 256: seconds
 def test_compiled_reduced_engine_equals_numpy_reference(optimizer, n):
     assert_same_results(*train_both((ReferenceReducedTrainer, ReducedTrainer), optimizer, n))

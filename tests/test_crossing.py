@@ -82,6 +82,7 @@ def test_results_folder_of_the_old_meaning_gets_a_hint(tmp_path):
         mc_plotting.report(results=tmp_path / "mc", compile="no")
 
 
+@pytest.mark.slow
 def test_report_against_reference_on_hand_made_counts(tmp_path, capsys):
     config = make_config(widths=[16, 32], runs=100, offsets=[0.0], chunk_size=100, seed=3)
     run_dir = tmp_path / "mc" / "mine"
