@@ -12,12 +12,27 @@ Y_DATA = np.array([-1.0, 2.0, -1.0, 1.0, -2.0, 1.0])
 
 
 class DataSet:
-    """Data points x (m,) sorted increasingly, targets y (m,) (before the offset Delta) and
-    probabilities pi (m,): the paper's six points with pi = 1/6 unless given. The study needs
-    x_j != 0, distinct x_j and at least two points on each side of 0 (so that each side's 2 x 2
-    data matrix M_s can be non-singular); pi_j > 0 summing to 1 within 1e-6, then divided by their
-    sum (equal pi_j become exactly 1/m, so the paper's draws are unchanged). Bad data raise a
-    UsageError naming --data or --probs."""
+    """The data of a 1-D study: points x_j, targets y_j (before the offset Delta) and probabilities pi_j.
+
+    The study needs x_j != 0, distinct x_j and at least two points on each side of 0 (so that each
+    side's 2 x 2 data matrix M_s can be non-singular); pi_j > 0 summing to 1 within 1e-6, then
+    divided by their sum (equal pi_j become exactly 1/m, so the paper's draws are unchanged).
+
+    Args:
+        x: the points, (m,), in any order; default the paper's (-3, -2, -1, 1, 2, 3).
+        y: their targets, (m,); default the paper's (-1, 2, -1, 1, -2, 1).
+        probs: their probabilities pi, (m,); default uniform, 1/m each.
+    Attributes:
+        x, y, probs: the data sorted by x, (m,) each.
+    Raises:
+        UsageError: data the study cannot use, in one line naming --data or --probs.
+    Example:
+        >>> data = DataSet([2.0, -1.0, 1.0, -2.0], [0.0, 0.5, -1.0, 1.0], [0.4, 0.2, 0.3, 0.1])
+        >>> data.x.tolist(), data.label()
+        ([-2.0, -1.0, 1.0, 2.0], '-2:1,-1:0.5,1:-1,2:0 p 0.1,0.2,0.3,0.4')
+        >>> DataSet().is_paper()
+        True
+    """
 
     def __init__(self, x=X_DATA, y=Y_DATA, probs=None):
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -46,6 +61,7 @@ class DataSet:
         return cls(points[:, 0], points[:, 1], config["probs"])
 
     def is_paper(self):
+        """Whether these are the paper's six points with uniform probabilities."""
         return np.array_equal(self.x, X_DATA) and np.array_equal(self.y, Y_DATA) \
             and np.array_equal(self.probs, np.full(len(X_DATA), 1.0 / len(X_DATA)))
 

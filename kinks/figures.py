@@ -53,9 +53,16 @@ def series_style(index):
     return SeriesStyle(PALETTE[index % len(PALETTE)], marker, mark, options)
 
 
+class LabelWrapper(textwrap.TextWrapper):
+    """textwrap's wrapper that may also break a line after a comma within a word: a list such as
+    the data of a run label, -3:1,-2:0.5,..., has no spaces."""
+
+    wordsep_simple_re = re.compile(r"(\s+|(?<=,)(?=[^\s,]))")
+
+
 def wrap_label(text, width=LABEL_WIDTH):
     """``text`` broken into lines of at most ``width`` characters (at spaces and commas)."""
-    return textwrap.fill(str(text), width, break_long_words=False, break_on_hyphens=False)
+    return LabelWrapper(width, break_long_words=False, break_on_hyphens=False).fill(str(text))
 
 
 def new_figure(width=6.4, height=4.4):

@@ -1,18 +1,20 @@
-"""The compiled training loops (numba) against the NumPy reference engines they replace: the same
-networks, the same draws, the same statuses, stop and first-crossing epochs, and parameters
-within 1e-10 relative, on 2,000 networks per optimiser at n = 16 and n = 256."""
+"""The compiled training loops (kinks.compiled, numba) against the NumPy reference engines they
+replace: the same networks, the same draws, the same statuses, stop and first-crossing epochs, and
+parameters within 1e-10 relative, on 2,000 networks per optimiser at n = 16 and n = 256."""
 import numpy as np
 import pytest
 
-import mc_training as mc
-from engine_checks import assert_params_agree
+from kinks.compiled import LANES, block_weights
+from kinks.data import X_DATA, Y_DATA, DataSet, init_params, sample_weights
+from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
+from kinks.optimizers import minibatch_weights
+from kinks.theory import theory_step_size
+from kinks.training import train
+from mc_checks import ASYMMETRIC
+from mc_checks import assert_params_agree
 
-ASYMMETRIC = mc.DataSet([-4.0, -2.5, -1.5, -0.5, 0.7, 1.2, 2.0, 3.5, 5.0],
-                        [0.5, -0.5, 0.3, 0.1, 0.2, 0.3, -0.2, 0.1, 0.4],
-                        [0.05, 0.1, 0.15, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1])
 
-
-def train_both(engines, optimizer, n, P=2000, batch_size=None, leak=0.0, data=mc.DataSet(), checks=8,
+def train_both(engines, optimizer, n, P=2000, batch_size=None, leak=0.0, data=DataSet(), checks=8,
                epochs_per_check=100):
     """Train the same P networks (seed 6) with each engine class for ``checks`` x ``epochs_per_check``
     epochs."""
@@ -21,13 +23,13 @@ def train_both(engines, optimizer, n, P=2000, batch_size=None, leak=0.0, data=mc
     results = []
     for engine in engines:
         rng = np.random.default_rng(6)
-        p = mc.sample_weights(rng, P, n**2, probs=data.probs)
-        q = mc.sample_weights(rng, P, n**2, probs=data.probs)
-        a, b, c, w = mc.init_params(rng, P, n)
-        h = mc.theory_step_size(a, b, w, data.x, p, leak)
+        p = sample_weights(rng, P, n**2, probs=data.probs)
+        q = sample_weights(rng, P, n**2, probs=data.probs)
+        a, b, c, w = init_params(rng, P, n)
+        h = theory_step_size(a, b, w, data.x, p, leak)
         trainer = engine(a, b, c, w, data.x, data.y, h, optimizer, leak=leak)
-        results.append(mc.train(trainer, data.x, data.y, p, q, h, optimizer, stopping, epochs_per_check, checks, rng,
-                                keep_params=True, batch_size=batch_size))
+        results.append(train(trainer, data.x, data.y, p, q, h, optimizer, stopping, epochs_per_check, checks, rng,
+                             keep_params=True, batch_size=batch_size))
     return results
 
 
@@ -40,28 +42,28 @@ def assert_same_results(reference, compiled, min_never=0.1):
     assert_params_agree(reference, compiled, never, 1e-10)
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "momentum", "sgd"])
-@pytest.mark.parametrize("n", [16, 256])
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", pytest.param("sgd", marks=pytest.mark.slow)])  # sgd: draws
+@pytest.mark.parametrize("n", [16, pytest.param(256, marks=pytest.mark.slow)])  # n = 256: seconds
 def test_compiled_reduced_engine_equals_numpy_reference(optimizer, n):
-    assert_same_results(*train_both((mc.ReferenceReducedTrainer, mc.ReducedTrainer), optimizer, n))
+    assert_same_results(*train_both((ReferenceReducedTrainer, ReducedTrainer), optimizer, n))
 
 
 def test_compiled_reduced_engine_with_leak_minibatch_and_own_data():
-    assert_same_results(*train_both((mc.ReferenceReducedTrainer, mc.ReducedTrainer), "gd", 16,
+    assert_same_results(*train_both((ReferenceReducedTrainer, ReducedTrainer), "gd", 16,
                                     P=600, batch_size=8, leak=0.1, data=ASYMMETRIC))
 
 
 @pytest.mark.parametrize("optimizer, batch_size", [("gd", None), ("momentum", None), ("adam", 16)])
-@pytest.mark.parametrize("n", [16, 256])
+@pytest.mark.parametrize("n", [16, pytest.param(256, marks=pytest.mark.slow)])  # n = 256: seconds
 def test_compiled_dense_engine_equals_numpy_reference(optimizer, batch_size, n):
     """Few epochs, as the NumPy reference is slow at n = 256; adam networks cross early."""
-    results = train_both((mc.ReferenceDenseTrainer, mc.DenseTrainer), optimizer, n, batch_size=batch_size,
+    results = train_both((ReferenceDenseTrainer, DenseTrainer), optimizer, n, batch_size=batch_size,
                          checks=3, epochs_per_check=20)
     assert_same_results(*results, min_never=0.002)
 
 
 def test_compiled_dense_engine_with_leak_minibatch_and_own_data():
-    assert_same_results(*train_both((mc.ReferenceDenseTrainer, mc.DenseTrainer), "gd", 16, P=600,
+    assert_same_results(*train_both((ReferenceDenseTrainer, DenseTrainer), "gd", 16, P=600,
                                     batch_size=8, leak=0.1, data=ASYMMETRIC, checks=4, epochs_per_check=50))
 
 
@@ -75,8 +77,8 @@ def test_compiled_minibatch_weights_are_the_inverse_cdf_counts():
     uniforms[1, :, 0] = cum_p[0]  # on the boundary: the next category
     weights = np.empty((5, 64))
     for t in range(2):
-        mc.block_weights(weights, t, 6, 70, p, cum_p, uniforms)
-        np.testing.assert_array_equal(weights, mc.minibatch_weights(uniforms[t, 6:], cum_p[:, 6:]))
+        block_weights(weights, t, 6, 70, p, cum_p, uniforms)
+        np.testing.assert_array_equal(weights, minibatch_weights(uniforms[t, 6:], cum_p[:, 6:]))
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum"])
@@ -84,13 +86,13 @@ def test_compiled_reduced_networks_do_not_depend_on_their_block(optimizer):
     """The compiled loop runs networks in blocks of LANES lanes: a network's trajectory, crossing flag
     and first crossing epoch are bitwise the same whichever lane and block it falls in."""
     rng = np.random.default_rng(2)
-    P = 2 * mc.LANES + 22  # two full blocks and a partial one
-    p = mc.sample_weights(rng, P, 256)
-    a, b, c, w = mc.init_params(rng, P, 16)
-    h = mc.theory_step_size(a, b, w, mc.X_DATA, p)
+    P = 2 * LANES + 22  # two full blocks and a partial one
+    p = sample_weights(rng, P, 256)
+    a, b, c, w = init_params(rng, P, 16)
+    h = theory_step_size(a, b, w, X_DATA, p)
     runs = []
     for rows in (np.arange(P), np.arange(37, P)):  # the second call shifts every network by 37 lanes
-        trainer = mc.ReducedTrainer(a[rows], b[rows], c[rows], w[rows], mc.X_DATA, mc.Y_DATA, h[rows], optimizer)
+        trainer = ReducedTrainer(a[rows], b[rows], c[rows], w[rows], X_DATA, Y_DATA, h[rows], optimizer)
         p_t = np.ascontiguousarray(p[rows].T)
         crossed = np.zeros(len(rows), dtype=bool)
         first = trainer.advance(3000, p_t, np.cumsum(p_t, axis=0), None, crossed)

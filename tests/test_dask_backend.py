@@ -4,21 +4,18 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from distributed import Client, LocalCluster
 
-import mc_training as mc
+import mc_training
+from conftest import run_script
 from kinks.checks import UsageError
 from kinks.files import load_json
-from test_mc_training import assert_same_chunks, chunk_contents
+from mc_checks import assert_same_chunks, chunk_contents
 
-ROOT = Path(__file__).resolve().parents[1]
 STUDY = dict(widths=[16], runs=40, chunk_size=10, max_checks=3, offsets=[0.0])
 LONG_STUDY = dict(STUDY, runs=400)  # 40 chunks: a worker killed after the first is mid-study
 
@@ -31,11 +28,12 @@ def cluster():
         yield local_cluster
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("results_on_client", [False, True])
 def test_dask_chunks_equal_loky_chunks(cluster, tmp_path, results_on_client):
-    mc.run(**STUDY, jobs=2, out=tmp_path / "loky")
-    mc.run(**STUDY, backend="dask", scheduler=cluster.scheduler_address,
-           results_on_client=results_on_client, out=tmp_path / "dask")
+    mc_training.run(**STUDY, jobs=2, out=tmp_path / "loky")
+    mc_training.run(**STUDY, backend="dask", scheduler=cluster.scheduler_address,
+                    results_on_client=results_on_client, out=tmp_path / "dask")
     assert_same_chunks(chunk_contents(tmp_path / "dask"), chunk_contents(tmp_path / "loky"))
 
 
@@ -53,6 +51,7 @@ def kill_after_first_chunk(pid, run_dir, done, report):
     report["finished"] = finished_chunks(run_dir)
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_only_its_task(cluster, tmp_path, capsys):
     total = LONG_STUDY["runs"] // LONG_STUDY["chunk_size"]
     with Client(cluster) as client:
@@ -61,7 +60,7 @@ def test_killed_worker_loses_only_its_task(cluster, tmp_path, capsys):
     killer = threading.Thread(target=kill_after_first_chunk, args=(victim, run_dir, done, report))
     killer.start()
     try:
-        mc.run(**LONG_STUDY, backend="dask", scheduler=cluster.scheduler_address, out=run_dir)
+        mc_training.run(**LONG_STUDY, backend="dask", scheduler=cluster.scheduler_address, out=run_dir)
     finally:
         done.set()
         killer.join()
@@ -69,9 +68,9 @@ def test_killed_worker_loses_only_its_task(cluster, tmp_path, capsys):
     after = finished_chunks(run_dir)
     assert {path: after[path] for path in report["finished"]} == report["finished"]  # none redone
     capsys.readouterr()
-    mc.run(**LONG_STUDY, backend="dask", scheduler=cluster.scheduler_address, out=run_dir)
+    mc_training.run(**LONG_STUDY, backend="dask", scheduler=cluster.scheduler_address, out=run_dir)
     assert f"{total} of {total} chunks already finished" in capsys.readouterr().out
-    mc.run(**LONG_STUDY, jobs=2, out=tmp_path / "undisturbed")
+    mc_training.run(**LONG_STUDY, jobs=2, out=tmp_path / "undisturbed")
     assert_same_chunks(chunk_contents(run_dir), chunk_contents(tmp_path / "undisturbed"))
 
 
@@ -82,10 +81,11 @@ def closed_port():
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_refused_and_writes_nothing(tmp_path):
     address = f"tcp://127.0.0.1:{closed_port()}"
     with pytest.raises(UsageError, match=re.escape(f"--scheduler {address}: no Dask scheduler reachable")):
-        mc.run(**STUDY, backend="dask", scheduler=address, out=tmp_path / "run")
+        mc_training.run(**STUDY, backend="dask", scheduler=address, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -94,8 +94,7 @@ def test_unreachable_scheduler_is_refused_and_writes_nothing(tmp_path):
     (["--scheduler", "tcp://127.0.0.1:8786"], "error: --scheduler needs --backend dask"),
 ])
 def test_bad_backend_options_give_one_line(tmp_path, args, message):
-    process = subprocess.run([sys.executable, str(ROOT / "mc_training.py"), "run", *args,
-                              "--out", str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True)
+    process = run_script("mc_training.py", "run", *args, "--out", tmp_path / "run", cwd=tmp_path)
     assert process.returncode == 2
     assert process.stderr.strip() == message
     assert not (tmp_path / "run").exists()
@@ -111,6 +110,7 @@ def sweep_results(folder):
     return results
 
 
+@pytest.mark.slow
 def test_sweep_on_dask_equals_sweep_on_loky(cluster, tmp_path):
     import run_nn_setups as rn
     from test_nn_setups import SWEEP

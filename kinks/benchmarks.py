@@ -1,0 +1,90 @@
+"""Speed measurements (never part of the tests): units of work per second, the compiled engines
+against their NumPy references, the wall time of a small study, and the seconds per Hessian
+spectrum."""
+import time
+
+import numpy as np
+
+from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
+from kinks.engines import DenseTrainer
+from kinks.hessian import HessianStructure
+from kinks.study import chunk_tasks, make_config, simulate_chunk
+from kinks.theory import certify, theory_step_size
+from kinks.training import draw_problems
+
+
+def per_second(work, seconds):
+    """Units of work per second of ``work()`` (which returns how many units it did), timed for at
+    least ``seconds`` after one warm-up call."""
+    work()
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        done += work()
+    return done / (time.perf_counter() - start)
+
+
+def benchmark_setup(n, P, seed=0):
+    """P He-initialised networks of width n on the paper's data: (a, b, c, w, p, h)."""
+    rng = np.random.default_rng(seed)
+    p = sample_weights(rng, P, n**2)
+    a, b, c, w = init_params(rng, P, n)
+    return a, b, c, w, p, theory_step_size(a, b, w, X_DATA, p)
+
+
+def engine_rate(trainer_class, n, P, epochs, seconds):
+    """Network-epochs per second of full-batch gd (step + crossing test per epoch) of P networks
+    of width n, ``epochs`` epochs per call of ``advance``."""
+    a, b, c, w, p, h = benchmark_setup(n, P)
+    trainer = trainer_class(a, b, c, w, X_DATA, Y_DATA, h, "gd")
+    p_t = np.ascontiguousarray(p.T)
+    cum_p, crossed = np.cumsum(p_t, axis=0), np.zeros(P, dtype=bool)
+
+    def advance():
+        trainer.advance(epochs, p_t, cum_p, None, crossed)
+        return P * epochs
+    return per_second(advance, seconds)
+
+
+def study_wall_time(width, runs, reference):
+    """Seconds to compute every chunk of ``run --widths width --runs runs`` (paper settings,
+    offset 0, one process) with the compiled engine, or the NumPy reference engine."""
+    config = make_config("paper", offsets=[0.0], widths=[width], runs=runs)
+    start = time.perf_counter()
+    for task in chunk_tasks("unused", config):
+        simulate_chunk(config, task["offset"], width, task["chunk"], task["runs"], reference)
+    return time.perf_counter() - start
+
+
+def best_time(function, repeats):
+    """The shortest of ``repeats`` timed calls of ``function()``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def certificate_seconds(seconds):
+    """Seconds per certificate check of 4,096 networks at n = 16 (the output bias c = 0.1)."""
+    a, b, c, w, p, h = benchmark_setup(16, 4096)
+    c += 0.1
+
+    def check():
+        certify(a, b, c, w, X_DATA, Y_DATA, p, h)
+        return 1
+    return 1.0 / per_second(check, seconds)
+
+
+def hessian_seconds(width, repeats):
+    """Seconds per full Hessian spectrum (all 3n + 1 eigenvalues) of one network of ``width`` from the
+    structure, and of forming H and dense eigh where 3n + 1 <= 1000 (else nan); best of ``repeats``.
+    The network is drawn as in a study and trained 2,000 epochs (kinks spread by the training)."""
+    x, y, p, _, (a, b, c, w), h = draw_problems(np.random.default_rng([0, width]), 1, width, 0.0, "he", "theory")
+    trainer = DenseTrainer(a, b, c, w, x, y, h, "gd")
+    for _ in range(2000):
+        trainer.step(p.T)
+    structure = HessianStructure(*(q[0] for q in trainer.params()), x, y, p[0])
+    structured = best_time(structure.spectrum, repeats)
+    dense = best_time(lambda: np.linalg.eigvalsh(structure.matrix()), repeats) if 3 * width + 1 <= 1000 else np.nan
+    return structured, dense

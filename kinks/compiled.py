@@ -1,0 +1,307 @@
+"""The numba-compiled training loops: many epochs of many networks in one call, each epoch a step
+and the crossing test. ``dense_epochs`` runs the dense trainer (O(n) per network-epoch, any
+optimiser), ``reduced_epochs`` the reduced one (O(1), gd and momentum on any data weights) in
+blocks of LANES networks side by side in SIMD lanes. Both are held to the NumPy reference trainers
+of ``kinks.engines`` by the tests; each is compiled once and cached on disk (``cache=True``), which
+worker processes reuse because they import this module."""
+import numba
+import numpy as np
+
+from kinks.optimizers import ADAM_BETAS, ADAM_EPS, MOMENTUM
+
+
+@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf as in NumPy: no branch per division
+def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
+    """One optimiser update of one parameter q with gradient g and state (m1, m2), as ``Optimizer``:
+    code 0 gd, 1 momentum (m1 = velocity), 2 adam (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
+    Returns the new (q, m1, m2)."""
+    if code == 1:
+        m1 = MOMENTUM * m1 + g
+        return q - h * m1, m1, m2
+    if code == 2:
+        m1 = ADAM_BETAS[0] * m1 + (1 - ADAM_BETAS[0]) * g
+        m2 = ADAM_BETAS[1] * m2 + (1 - ADAM_BETAS[1]) * g * g
+        return q - h * (m1 / bias1) / (np.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
+    return q - h * g, m1, m2
+
+
+PARTIAL_SUMS = 4  # the per-code sums of dense_epochs accumulate unit i in column i mod 4 (a power of 2)
+
+
+@numba.njit(cache=True, inline="always")
+def update_row(q, m1, m2, g, h, code, bias1, bias2):
+    """``optimizer_update`` of every entry of one parameter row q (n,) with its state and gradient."""
+    for i in range(q.shape[0]):
+        q[i], m1[i], m2[i] = optimizer_update(q[i], g[i], m1[i], m2[i], h, code, bias1, bias2)
+
+
+@numba.njit(cache=True, inline="always")
+def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, bias1, bias2, grads):
+    """The units' gradients (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g), g = codes[i], and the
+    optimiser update of network k's (a, b, w) (n,) each; m1, m2 (3, P, n) the optimiser state, grads (3, n)
+    scratch. ``code`` must be a constant: gd then updates in the same loop, the others write the
+    gradients first and update row by row, so that the compiler vectorises every loop."""
+    if code == 0:
+        for i in range(a.shape[0]):
+            g_x, g_1 = Rx[codes[i]], R[codes[i]]
+            ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+            a[i], b[i], w[i] = a[i] - h * ga, b[i] - h * gb, w[i] - h * gw
+        return
+    for i in range(a.shape[0]):
+        g_x, g_1 = Rx[codes[i]], R[codes[i]]
+        grads[0, i], grads[1, i], grads[2, i] = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+    for row, q in enumerate((a, b, w)):
+        update_row(q, m1[row, k], m2[row, k], grads[row], h, code, bias1, bias2)
+
+
+@numba.njit(cache=True)
+def block_weights(weights, t, start, stop, p_t, cum_p, uniforms):
+    """The data weights of epoch t for networks start..stop-1 into ``weights`` (m, >= stop - start): p for
+    full batch (no uniforms), else Multinomial(B, p) / B by inverse-cdf sampling: a draw u falls
+    in category j = #{k < m - 1: cum_p_k <= u} (the counts of ``minibatch_weights``)."""
+    m, batch = p_t.shape[0], uniforms.shape[2]
+    for k in range(start, stop):
+        if batch == 0:
+            for j in range(m):
+                weights[j, k - start] = p_t[j, k]
+            continue
+        for j in range(m):
+            weights[j, k - start] = 0.0
+        for draw in range(batch):
+            u, j = uniforms[t, k, draw], 0
+            while j < m - 1 and u >= cum_p[j, k]:
+                j += 1
+            weights[j, k - start] += 1.0
+        for j in range(m):
+            weights[j, k - start] /= batch
+
+
+@numba.njit(cache=True, error_model="numpy")
+def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniforms, sign_a0, gap,
+                 code, crossed, first):
+    """``uniforms.shape[0]`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the
+    slopes of the activity patterns), each a step then the crossing test; updated in place.
+    Epoch t of network k, O(n + G m): pattern code g_i of every unit (``ActivityPatterns.codes``);
+    per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units of
+    one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
+    r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j, Rx_g = sum_j B_gj r_j x_j; gradients
+    (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j (``loss_gradient``); the optimiser update
+    (step t0 + t + 1, ``update_units``); then ``kinks_crossed``: crossed[k] = True, first[k] = t + 1
+    for a network not crossed before. One network at a time through all its epochs, its units the
+    inner loops."""
+    m, P, n, G, epochs = len(x), theta.shape[1], theta.shape[2], B.shape[0], uniforms.shape[0]
+    x_left, x_right = gap[0], gap[1]
+    weights = np.empty((m, 1))
+    codes = np.empty(n, dtype=np.int64)
+    wa, wb = np.empty((G, PARTIAL_SUMS)), np.empty((G, PARTIAL_SUMS))
+    R, Rx, r, grads = np.empty(G), np.empty(G), np.empty(m), np.empty((3, n))
+    for k in range(P):
+        a, b, w = theta[0, k], theta[1, k], theta[2, k]
+        for t in range(epochs):
+            if t == 0 or uniforms.shape[2] > 0:
+                block_weights(weights, t, k, k + 1, p_t, cum_p, uniforms)
+            codes[:] = 0
+            for j in range(m):
+                for i in range(n):
+                    codes[i] += a[i] * x[j] + b[i] > 0
+            wa[:], wb[:] = 0.0, 0.0
+            for i in range(n):
+                codes[i] += (m + 1) * (a[i] < 0)
+                wa[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * a[i]
+                wb[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * b[i]
+            for g in range(G):  # the partial sums' totals into column 0
+                for column in range(1, PARTIAL_SUMS):
+                    wa[g, 0] += wa[g, column]
+                    wb[g, 0] += wb[g, column]
+            gc = 0.0
+            for j in range(m):
+                fa, fb = 0.0, 0.0
+                for g in range(G):
+                    fa += wa[g, 0] * B[g, j]
+                    fb += wb[g, 0] * B[g, j]
+                r[j] = weights[j, 0] * (c[k] + fa * x[j] + fb - y[j])
+                gc += r[j]
+            for g in range(G):
+                R[g], Rx[g] = 0.0, 0.0
+                for j in range(m):
+                    R[g] += r[j] * B[g, j]
+                    Rx[g] += r[j] * x[j] * B[g, j]
+            step = t0 + t + 1
+            bias1, bias2 = 1 - ADAM_BETAS[0] ** step, 1 - ADAM_BETAS[1] ** step
+            if code == 0:  # one call per optimiser, each with a constant code (see update_units)
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, bias1, bias2, grads)
+            elif code == 1:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, bias1, bias2, grads)
+            else:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, bias1, bias2, grads)
+            c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, bias1, bias2)
+            hit = False
+            for i in range(n):
+                a_, b_ = sign_a0[k, i] * a[i], sign_a0[k, i] * b[i]
+                hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+            first[k] = t + 1 if hit and not crossed[k] else first[k]
+            crossed[k] |= hit
+
+
+# ============================================================================ the reduced loop
+# The compiled reduced loop works on blocks of LANES networks. A block's whole state is copied into
+# one scratch array Z (ROWS, LANES), one row per quantity, networks along the row, and every epoch
+# is a few loops over the block's lanes whose rows lie at constant offsets: the compiler can see
+# that they never overlap and runs LANES networks side by side in SIMD registers. 64 lanes keep
+# Z (50 rows, 25 kB) in the L1 cache.
+LANES = 64
+Z_T = 0  # the maps T, 12 rows: entry (row, column, side) of T (3, 2, sides, P) at Z_T + 4 row + 2 column + side
+Z_V = 12  # the momentum maps h V, laid out as T
+Z_C, Z_VC, Z_H = 24, 25, 26  # c, its velocity h v_c, the step h
+Z_SIGMA = 27  # Sigma_s(0) on (a, w): (s_aa, s_aw, s_ww) of side s at Z_SIGMA + 3 s
+Z_R = 33  # r_ends: (end, side) at Z_R + 2 end + side
+Z_NONEMPTY = 37  # 1.0 if side s has units, at Z_NONEMPTY + s
+Z_F = 39  # the fits Sigma_s[w, a] at Z_F + s and Sigma_s[w, b] at Z_F + 2 + s
+Z_G = 43  # the gradient sums E^T r (4 rows, as F) and sum_j r_j (Z_G + 4)
+Z_CROSSED, Z_FIRST = 48, 49  # the crossing flag (1.0 / 0.0) and first crossing epoch (-1: none yet)
+Z_ROWS = 50
+
+
+@numba.njit(cache=True)
+def load_block(Z, start, stop, T, V, c, vc, h, sigma0, r_ends, nonempty, crossed, first, momentum):
+    """Networks start..stop-1 into the lanes of Z (see ``Z_ROWS``); unused lanes are zero."""
+    P = h.shape[0]
+    Tf, Vf, S, Rf = T.reshape(12, P), V.reshape(12, P), sigma0.reshape(8, P), r_ends.reshape(4, P)
+    Z[:, :] = 0.0
+    for k in range(start, stop):
+        l = k - start
+        for q in range(12):
+            Z[Z_T + q, l] = Tf[q, k]
+            Z[Z_V + q, l] = Vf[q, k] if momentum else 0.0
+        Z[Z_C, l], Z[Z_VC, l], Z[Z_H, l] = c[k], vc[k], h[k]
+        for s in range(2):
+            Z[Z_SIGMA + 3 * s, l], Z[Z_SIGMA + 3 * s + 1, l], Z[Z_SIGMA + 3 * s + 2, l] = S[s, k], S[2 + s, k], S[6 + s, k]
+            Z[Z_NONEMPTY + s, l] = 1.0 if nonempty[s, k] else 0.0
+        for q in range(4):
+            Z[Z_R + q, l] = Rf[q, k]
+        Z[Z_CROSSED, l], Z[Z_FIRST, l] = 1.0 if crossed[k] else 0.0, first[k]
+
+
+@numba.njit(cache=True)
+def store_block(Z, start, stop, T, V, c, vc, crossed, first, momentum):
+    """The lanes of Z back into networks start..stop-1 (the inverse of ``load_block``)."""
+    P = c.shape[0]
+    Tf, Vf = T.reshape(12, P), V.reshape(12, P)
+    for k in range(start, stop):
+        l = k - start
+        for q in range(12):
+            Tf[q, k] = Z[Z_T + q, l]
+            if momentum:
+                Vf[q, k] = Z[Z_V + q, l]
+        c[k], vc[k] = Z[Z_C, l], Z[Z_VC, l]
+        crossed[k], first[k] = Z[Z_CROSSED, l] > 0, int(Z[Z_FIRST, l])
+
+
+@numba.njit(cache=True, inline="always")
+def lane_fits(Z, l, s, T_aa, T_aw, T_ba, T_bw, T_wa, T_ww):
+    """(Sigma_s[w, a], Sigma_s[w, b]) of side s of lane l from its map T_s and Sigma_s(0) on (a, w):
+    row w of T_s Sigma_s(0) times rows a and b of T_s, into the rows Z_F."""
+    s_aa, s_aw, s_ww = Z[Z_SIGMA + 3 * s, l], Z[Z_SIGMA + 3 * s + 1, l], Z[Z_SIGMA + 3 * s + 2, l]
+    u_a = T_wa * s_aa + T_ww * s_aw
+    u_w = T_wa * s_aw + T_ww * s_ww
+    Z[Z_F + s, l] = u_a * T_aa + u_w * T_aw
+    Z[Z_F + 2 + s, l] = u_a * T_ba + u_w * T_bw
+
+
+@numba.njit(cache=True, inline="always")
+def lane_gradient_sums(Z, weights, E, y):
+    """The sums G = E^T r and sum_j r_j of every lane, r_j = p_j (E_j F + c - y_j), into the rows Z_G
+    (which hold 0 before); weights (m, LANES) the lanes' data weights."""
+    for j in range(E.shape[0]):
+        e0, e1, e2, e3, y_j = E[j, 0], E[j, 1], E[j, 2], E[j, 3], y[j]
+        for l in range(LANES):
+            fit = e0 * Z[Z_F, l] + e1 * Z[Z_F + 1, l] + e2 * Z[Z_F + 2, l] + e3 * Z[Z_F + 3, l]
+            r = weights[j, l] * (fit + Z[Z_C, l] - y_j)
+            Z[Z_G, l] += e0 * r
+            Z[Z_G + 1, l] += e1 * r
+            Z[Z_G + 2, l] += e2 * r
+            Z[Z_G + 3, l] += e3 * r
+            Z[Z_G + 4, l] += r
+
+
+@numba.njit(cache=True, inline="always")
+def lane_step(Z, l, t, x_left, x_right, momentum):
+    """Epoch t's step of lane l from its sums Z_G (reset to 0 after): per side h K_s T_s with
+    h (G1, G2) = h (G_s[x], G_s[1]); gd T <- T - h K T, momentum h V <- beta h V + h K T, T <- T - h V;
+    likewise c with sum_j r_j; the new fits; then the crossing test: phi >= 0 at a side's r_min or
+    r_max (see ``ReducedTrainer``), a nan anywhere counting as no, sets the crossing flag and, if
+    it was not set, the first crossing epoch t + 1. ``momentum`` must be a constant for the
+    compiler to drop the branch (it then vectorises the loop over lanes)."""
+    h = Z[Z_H, l]
+    hit = False
+    for s in range(2):
+        hG1, hG2 = h * Z[Z_G + s, l], h * Z[Z_G + 2 + s, l]
+        t0, t1, t2, t3, t4, t5 = (Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l], Z[Z_T + 6 + s, l],
+                                  Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l])
+        d0, d1, d2, d3 = hG1 * t4, hG1 * t5, hG2 * t4, hG2 * t5  # h K_s T_s
+        d4, d5 = hG1 * t0 + hG2 * t2, hG1 * t1 + hG2 * t3
+        if momentum:
+            d0 = MOMENTUM * Z[Z_V + s, l] + d0
+            d1 = MOMENTUM * Z[Z_V + 2 + s, l] + d1
+            d2 = MOMENTUM * Z[Z_V + 4 + s, l] + d2
+            d3 = MOMENTUM * Z[Z_V + 6 + s, l] + d3
+            d4 = MOMENTUM * Z[Z_V + 8 + s, l] + d4
+            d5 = MOMENTUM * Z[Z_V + 10 + s, l] + d5
+            Z[Z_V + s, l], Z[Z_V + 2 + s, l], Z[Z_V + 4 + s, l] = d0, d1, d2
+            Z[Z_V + 6 + s, l], Z[Z_V + 8 + s, l], Z[Z_V + 10 + s, l] = d3, d4, d5
+        t0, t1, t2, t3, t4, t5 = t0 - d0, t1 - d1, t2 - d2, t3 - d3, t4 - d4, t5 - d5
+        Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l] = t0, t1, t2
+        Z[Z_T + 6 + s, l], Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l] = t3, t4, t5
+        lane_fits(Z, l, s, t0, t1, t2, t3, t4, t5)
+        r_min, r_max = Z[Z_R + s, l], Z[Z_R + 2 + s, l]
+        A, B = t0 + t1 * r_min, t2 + t3 * r_min
+        phi1, phi2 = -B - x_right * A, B - x_left * A
+        A, B = t0 + t1 * r_max, t2 + t3 * r_max
+        phi3, phi4 = -B - x_right * A, B - x_left * A
+        side_hit = (phi1 >= 0) | (phi2 >= 0) | (phi3 >= 0) | (phi4 >= 0)
+        nan = (phi1 != phi1) | (phi2 != phi2) | (phi3 != phi3) | (phi4 != phi4)
+        hit |= (Z[Z_NONEMPTY + s, l] > 0) & side_hit & ~nan
+    step_c = h * Z[Z_G + 4, l]
+    if momentum:
+        step_c = MOMENTUM * Z[Z_VC, l] + step_c
+        Z[Z_VC, l] = step_c
+    Z[Z_C, l] -= step_c
+    for q in range(5):
+        Z[Z_G + q, l] = 0.0
+    Z[Z_FIRST, l] = t + 1.0 if hit & (Z[Z_CROSSED, l] == 0.0) else Z[Z_FIRST, l]
+    Z[Z_CROSSED, l] = 1.0 if hit else Z[Z_CROSSED, l]
+
+
+@numba.njit(cache=True)
+def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, uniforms, r_ends, nonempty, gap,
+                   momentum, crossed, first):
+    """``uniforms.shape[0]`` epochs of the reduced trainer (arrays as in ``ReducedTrainer``,
+    networks last), each a step then the crossing test; updated in place. Epoch t of a network:
+    fits F = Sigma_s[w, (a, b)] from T_s Sigma_s(0) T_s^T; r_j = p_j (E_j F + c - y_j); h G = h E^T r;
+    the maps' step and likewise c (``lane_step``). A network not yet ``crossed`` whose phi at a
+    side's extreme r_i is >= 0 gets crossed[k] = True, first[k] = t + 1. Blocks of LANES networks
+    go through all their epochs in the scratch Z (``load_block``); each network's arithmetic is
+    the same whatever its lane, so results do not depend on the block a network falls in."""
+    m, P, epochs = E.shape[0], h.shape[0], uniforms.shape[0]
+    x_left, x_right = gap[0], gap[1]
+    weights = np.zeros((m, LANES))
+    Z = np.empty((Z_ROWS, LANES))
+    for start in range(0, P, LANES):
+        stop = min(start + LANES, P)
+        load_block(Z, start, stop, T, V, c, vc, h, sigma0, r_ends, nonempty, crossed, first, momentum)
+        weights[:, :] = 0.0
+        for l in range(LANES):
+            for s in range(2):
+                lane_fits(Z, l, s, Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l], Z[Z_T + 6 + s, l],
+                          Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l])
+        for t in range(epochs):
+            if t == 0 or uniforms.shape[2] > 0:
+                block_weights(weights, t, start, stop, p_t, cum_p, uniforms)
+            lane_gradient_sums(Z, weights, E, y)
+            if momentum:  # two loops, each with a constant flag, so that both vectorise
+                for l in range(LANES):
+                    lane_step(Z, l, t, x_left, x_right, True)
+            else:
+                for l in range(LANES):
+                    lane_step(Z, l, t, x_left, x_right, False)
+        store_block(Z, start, stop, T, V, c, vc, crossed, first, momentum)

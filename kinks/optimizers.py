@@ -1,0 +1,69 @@
+"""The optimisers by name, as the glossary defines them: gd (full batch), sgd (gd on minibatches
+of B = 16), momentum (heavy ball) and adam; their constants, their update rules in NumPy
+(``Optimizer``: the reference the compiled loops are held to) and the minibatch weights
+Multinomial(B, p) / B of a step."""
+import numpy as np
+
+OPTIMIZERS = ("gd", "momentum", "sgd", "adam")
+MOMENTUM = 0.9  # heavy ball beta
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+SGD_BATCH = 16  # samples drawn with replacement per sgd step: sgd = gd with --batch_size 16
+
+
+def batch_of(optimizer, batch_size=None):
+    """The minibatch size B of a run, or None for full batch: ``batch_size`` ('full' or B), by
+    default 16 for sgd (gd on minibatches of 16, the published sgd) and full batch otherwise."""
+    if batch_size is None:
+        return SGD_BATCH if optimizer == "sgd" else None
+    return None if batch_size == "full" else int(batch_size)
+
+
+class Optimizer:
+    """Update rules on lists of parameter arrays, with one step size h per network (P,).
+
+    gd: theta <- theta - h g.  momentum (heavy ball): v <- beta v + g, theta <- theta - h v.
+    adam: m1 <- b1 m1 + (1 - b1) g, m2 <- b2 m2 + (1 - b2) g^2,
+    theta <- theta - h m1_hat / (sqrt(m2_hat) + eps), m1_hat = m1 / (1 - b1^t), m2_hat = m2 / (1 - b2^t)
+    (the moments are m1, m2: m is the number of data points). sgd is gd on minibatch weights."""
+
+    def __init__(self, name, params):
+        self.name = name
+        self.t = 0
+        zeros = [np.zeros_like(q) for q in params]
+        self.state = {"gd": [], "sgd": [], "momentum": [zeros],
+                      "adam": [zeros, [np.zeros_like(q) for q in params]]}[name]
+
+    def update(self, params, grads, h):
+        """Update ``params`` in place; h broadcasts against every parameter's leading axis."""
+        self.t += 1
+        for i, (q, g) in enumerate(zip(params, grads)):
+            hq = h.reshape(h.shape + (1,) * (q.ndim - 1))
+            if self.name == "momentum":
+                v = self.state[0][i]
+                v *= MOMENTUM
+                v += g
+                q -= hq * v
+            elif self.name == "adam":
+                m1, m2 = self.state[0][i], self.state[1][i]
+                b1, b2 = ADAM_BETAS
+                m1 *= b1
+                m1 += (1 - b1) * g
+                m2 *= b2
+                m2 += (1 - b2) * g * g
+                m1_hat, m2_hat = m1 / (1 - b1**self.t), m2 / (1 - b2**self.t)
+                q -= hq * m1_hat / (np.sqrt(m2_hat) + ADAM_EPS)
+            else:
+                q -= hq * g
+
+    def keep(self, mask):
+        """Drop the state of stopped networks."""
+        self.state = [[s[mask] for s in group] for group in self.state]
+
+
+def minibatch_weights(uniforms, cum_p):
+    """Minibatch weights Multinomial(B, p) / B from B uniforms per network: counts of the categories
+    given by inverse-cdf sampling, (m, P). uniforms (P, B); cum_p (m, P) cumulative sums of p."""
+    below = (uniforms[None, :, :] < cum_p[:-1, :, None]).sum(2)  # #{draws below cum_j}, (m-1, P)
+    batch = uniforms.shape[1]
+    counts = np.diff(below, prepend=0, append=batch, axis=0)
+    return counts / batch

@@ -1,0 +1,227 @@
+"""The paper's theory of the 1-D network (Holzmueller & Steinwart 2022): the data matrix M, the unit
+moments Sigma_s, the reference matrix A_ref and the step size h = 1 / lambda_max(M^1/2 A_ref M^1/2);
+the certificate that gradient descent never moves a kink across a data point, and where it
+applies; the degenerate cases; and the theorem's event at initialisation (conditions W2 ... W7,
+D1, D2) with the frequency of each. Shapes: P networks of width n, m data points."""
+import numpy as np
+
+from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
+from kinks.stats import clopper_pearson
+
+Q_MATRIX = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+C_MATRIX = np.zeros((4, 4))
+C_MATRIX[np.ix_([1, 3], [1, 3])] = 1.0  # the output bias c, shared by both sides
+
+
+def symmetric_powers(S, powers):
+    """[S^power for power in powers] for stacks of symmetric PSD matrices (..., k, k), from one
+    eigendecomposition; negative powers are pseudo-inverse powers (eigenvalues below 1e-12 times
+    the largest count as 0)."""
+    lam, U = np.linalg.eigh(S)
+    keep = lam > 1e-12 * np.maximum(lam[..., -1:], 0.0)
+    safe = np.where(keep, lam, 1.0)
+    return [(U * np.where(keep, safe**power, 0.0)[..., None, :]) @ np.swapaxes(U, -1, -2)
+            for power in powers]
+
+
+def data_matrix(x, p):
+    """M = blockdiag(M_+, M_-), M_s = [[sum p x^2, sum p x], [sum p x, sum p]] over data side s,
+    coordinates (slope_+, intercept_+, slope_-, intercept_-): (P, 4, 4)."""
+    M = np.zeros((p.shape[0], 4, 4))
+    for s, side in enumerate((x > 0, x < 0)):
+        ps, xs = p[:, side], x[side]
+        block = np.stack([np.stack([ps @ xs**2, ps @ xs], -1), np.stack([ps @ xs, ps.sum(1)], -1)], -2)
+        M[:, 2 * s:2 * s + 2, 2 * s:2 * s + 2] = block
+    return M
+
+
+def unit_moments(a, b, w):
+    """Sigma_s = sum over units with sign(a_i) = s of theta_i theta_i^T, theta_i = (a_i, b_i, w_i):
+    (P, 2, 3, 3), side 0 is +, side 1 is -."""
+    theta = np.stack([a, b, w], axis=1)  # (P, 3, n)
+    theta_t = np.swapaxes(theta, 1, 2)
+    return np.stack([(theta * side[:, None, :]) @ theta_t for side in (a > 0, a < 0)], axis=1)
+
+
+def leak_mixing(leak):
+    """L = [[I_2, alpha I_2], [alpha I_2, I_2]]: the affine function a leaky network has on data
+    side s is Sigma_s[w, (a, b)] + alpha Sigma_{-s}[w, (a, b)] (units of the other side contribute
+    with slope alpha), so on (slope_+, intercept_+, slope_-, intercept_-) the fits are L times
+    the per-side unit sums; L = I for relu. (4, 4)."""
+    return np.kron(np.array([[1.0, leak], [leak, 1.0]]), np.eye(2))
+
+
+def reference_matrix(sigma, leak=0.0):
+    """A_ref = L blockdiag(G_+, G_-) L^T + C with G_s = Sigma_s[ab, ab] + Sigma_s[w, w] I_2 and the
+    mixing L of ``leak_mixing`` (the tangent kernel of the side fits): (P, 4, 4)."""
+    A = np.zeros(sigma.shape[:1] + (4, 4))
+    for s in range(2):
+        G = sigma[:, s, :2, :2] + sigma[:, s, 2, 2][:, None, None] * np.eye(2)
+        A[:, 2 * s:2 * s + 2, 2 * s:2 * s + 2] = G
+    if leak:
+        L = leak_mixing(leak)
+        A = L @ A @ L.T
+    return A + C_MATRIX
+
+
+def theory_matrix(sigma, M_half, leak=0.0):
+    """S = M^{1/2} A_ref M^{1/2}, (P, 4, 4)."""
+    return M_half @ reference_matrix(sigma, leak) @ M_half
+
+
+def theory_step_size(a, b, w, x, p, leak=0.0):
+    """h = 1 / lambda_max(M^{1/2} A_ref M^{1/2}), the paper's step size, per network (P,). It is the
+    inverse of the largest eigenvalue of the Gauss-Newton matrix J^T diag(p) J of the fits (for
+    leak alpha > 0 with the mixed A_ref of ``reference_matrix``)."""
+    [M_half] = symmetric_powers(data_matrix(x, p), [0.5])
+    S = theory_matrix(unit_moments(a, b, w), M_half, leak)
+    return 1.0 / np.linalg.eigvalsh(S)[:, -1]
+
+
+def linear_residual(sigma, c, x, y, p):
+    """u_hat = (u_+, u_-), u_s = (sum_{j in s} x_j e_j, sum_{j in s} e_j) with
+    e_j = p_j (y_j - c - Sigma_s[w, a] x_j - Sigma_s[w, b]) over data side s: (P, 4)."""
+    parts = []
+    for s, side in enumerate((x > 0, x < 0)):
+        xs = x[side]
+        fit = c[:, None] + sigma[:, s, 2, 0, None] * xs + sigma[:, s, 2, 1, None]
+        e = p[:, side] * (y[side] - fit)
+        parts += [e @ xs, e.sum(1)]
+    return np.stack(parts, axis=1)
+
+
+def inf_norm(A):
+    """||A||_inf, the largest absolute row sum, over the last two axes."""
+    return np.abs(A).sum(-1).max(-1)
+
+
+def certify(a, b, c, w, x, y, p, h, sigma=None):
+    """The paper's sufficient certificate that gradient descent with step h never moves a kink
+    across a data point, vectorised over P networks; returns (P,) bool.
+
+    psi_0 = M^{-1/2} u_hat; S = U diag(lambda) U^T; mu_k = 1 - h lambda_k; rho = max|mu_k| < 1;
+    S_bound = 2h / (1 - rho); S_psi = sum_k h/|1 - mu_k| |(U^T psi_0)_k| ||u_k||_inf;
+    kappa = 2 ||M^{1/2}||_inf S_psi < 1/2;
+    D_s = kappa (Q|Sigma_s| + |Sigma_s| Q) + 8 kappa^2 e^{4 kappa} ||Sigma_s||_inf;
+    delta = S_bound ||M^{1/2}||_inf^2 (G_w + G_ab + G_wab) <= 1/2;
+    per unit: x_min (|a_i| - E_a,i) > |b_i| + E_b,i with E = kappa Q|theta_i| + 2 kappa^2 e^{2 kappa}
+    max|theta_i| (for the paper's data x_min = 1). Networks whose kinks already passed a data point
+    are never certified. ``sigma``: the unit moments (see ``unit_moments``) if already known."""
+    x_min = np.min(np.abs(x))
+    M_half, M_inv_half = symmetric_powers(data_matrix(x, p), [0.5, -0.5])
+    sigma = unit_moments(a, b, w) if sigma is None else sigma
+    lam, U = np.linalg.eigh(theory_matrix(sigma, M_half))
+    psi0 = (M_inv_half @ linear_residual(sigma, c, x, y, p)[:, :, None])[:, :, 0]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mu = 1.0 - h[:, None] * lam
+        rho = np.abs(mu).max(1)
+        s_bound = 2.0 * h / (1.0 - rho)
+        coeff = np.abs(np.einsum("pkj,pk->pj", U, psi0))  # |(U^T psi_0)_j|
+        s_psi = np.sum(h[:, None] / np.abs(1.0 - mu) * coeff * np.abs(U).max(1), axis=1)
+        m_norm = inf_norm(M_half)
+        kappa = 2.0 * m_norm * s_psi
+        k_ = kappa[:, None, None, None]
+        abs_sigma = np.abs(sigma)
+        D = k_ * (Q_MATRIX @ abs_sigma + abs_sigma @ Q_MATRIX) \
+            + 8.0 * k_**2 * np.exp(4.0 * k_) * inf_norm(sigma)[:, :, None, None]
+        g_w = D[:, :, 2, 2].max(1)
+        g_ab = (D[:, :, 0, 0] + D[:, :, 0, 1] + D[:, :, 1, 1]).max(1)
+        g_wab = kappa * (abs_sigma[:, :, 2, 0] + abs_sigma[:, :, 2, 1] + D[:, :, 2, 0] + D[:, :, 2, 1]).max(1)
+        delta = s_bound * m_norm**2 * (g_w + g_ab + g_wab)
+        k2 = kappa[:, None]
+        spread = 2.0 * k2**2 * np.exp(2.0 * k2) * np.maximum(np.maximum(np.abs(a), np.abs(b)), np.abs(w))
+        err = k2 * np.abs(w) + spread  # E[a, i] = E[b, i]
+        units_ok = np.all(x_min * (np.abs(a) - err) > np.abs(b) + err, axis=1)
+    return (rho < 1.0) & (kappa < 0.5) & (delta <= 0.5) & units_ok
+
+
+def certificate_applies(optimizer, batch_size="full", leak=0.0):
+    """The certificate is proved for full-batch gradient descent on relu networks only."""
+    return optimizer == "gd" and batch_size == "full" and leak == 0
+
+
+def degenerate_units(sigma):
+    """All a_i of one sign, so one side has no unit (A_DEGENERATE): Sigma_s[a, a] = 0 for a side,
+    from the unit moments (P, 2, 3, 3); (P,) bool."""
+    return np.any(sigma[:, :, 0, 0] == 0, axis=1)
+
+
+def degenerate_data(x, p):
+    """At most one point of nonzero weight on one side of 0 (X_DEGENERATE), (P,) bool."""
+    return ((p[:, x > 0] > 0).sum(1) <= 1) | ((p[:, x < 0] > 0).sum(1) <= 1)
+
+
+# ============================================================================ the theorem's event
+EVENT_CONDITIONS = ("W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2")
+C_A = C_W = 2.0  # the variances of He initialisation: a_i ~ N(0, c_a), w_i ~ N(0, c_w / n)
+EVENT_CHUNK = 2**21  # networks x units drawn at once
+
+
+def optimal_fits(x, y, p):
+    """v_opt = M(p)^+ u_0(p), the side-wise weighted least-squares (slope, intercept) of the data,
+    u_0 = (sum_{j in s} p_j x_j y_j, sum_{j in s} p_j y_j) per side s = +, -: (P, 4)."""
+    u0 = np.stack([part for side in (x > 0, x < 0)
+                   for part in (p[:, side] @ (x[side] * y[side]), p[:, side] @ y[side])], axis=1)
+    [M_pinv] = symmetric_powers(data_matrix(x, p), [-1])
+    return (M_pinv @ u0[:, :, None])[:, :, 0]
+
+
+def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA):
+    """Which of the theorem's conditions hold for P networks (a, w (P, n); b = c = 0) and data
+    weights p (P, m) of N = n^2 samples; {name: (P,) bool}. With r = ``factor``, Sigma_s the unit
+    moments of side s and u the uniform weights:
+    W2: max|w_i| <= r n^(-1/2 + eps);  W3: max|a_i| <= r n^eps;  W4: min|a_i| >= n^(-1 - gamma) / r;
+    W5: n c_a / 4 <= Sigma_s[a, a] <= n c_a;  W6: c_w / 4 <= Sigma_s[w, w] <= c_w;
+    W7: |Sigma_s[w, a]| <= r n^eps (W5 to W7 on both sides);
+    D1: max|v_opt(p) - v_opt(u)| <= r N^((eps - 1) / 2);
+    D2: the eigenvalues of M(p) lie in [lambda_min(M(u)) / 2, 2 lambda_max(M(u))]."""
+    n = a.shape[1]
+    N = n**2
+    sigma = unit_moments(a, np.zeros_like(a), w)  # (P, 2, 3, 3)
+    s_aa, s_ww, s_wa = sigma[:, :, 0, 0], sigma[:, :, 2, 2], sigma[:, :, 2, 0]  # (P, 2)
+    uniform = np.full((1, len(x)), 1.0 / len(x))
+    lam_u = np.linalg.eigvalsh(data_matrix(x, uniform))[0]
+    lam_p = np.linalg.eigvalsh(data_matrix(x, p))  # (P, 4), increasing
+    fit_gap = np.abs(optimal_fits(x, y, p) - optimal_fits(x, y, uniform)).max(1)
+    return {
+        "W2": np.abs(w).max(1) <= factor * n ** (-0.5 + epsilon),
+        "W3": np.abs(a).max(1) <= factor * n**epsilon,
+        "W4": np.abs(a).min(1) >= n ** (-1 - gamma) / factor,
+        "W5": np.all((n * C_A / 4 <= s_aa) & (s_aa <= n * C_A), axis=1),
+        "W6": np.all((C_W / 4 <= s_ww) & (s_ww <= C_W), axis=1),
+        "W7": np.all(np.abs(s_wa) <= factor * n**epsilon, axis=1),
+        "D1": fit_gap <= factor * N ** ((epsilon - 1) / 2),
+        "D2": (lam_p[:, 0] >= lam_u[0] / 2) & (lam_p[:, -1] <= 2 * lam_u[-1]),
+    }
+
+
+def event_counts(width, runs, epsilon, gamma, factor, seed):
+    """How many of ``runs`` draws (p ~ Multinomial(n^2, uniform) / n^2, He initialisation) meet each
+    condition and all of them: {name: count} with 'joint'. Drawn in chunks of about EVENT_CHUNK
+    numbers, chunk k from SeedSequence(seed, spawn_key=(n, k))."""
+    size = max(1, EVENT_CHUNK // width)
+    counts = dict.fromkeys(EVENT_CONDITIONS + ("joint",), 0)
+    for chunk, start in enumerate(range(0, runs, size)):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(width, chunk)))
+        P = min(size, runs - start)
+        p = sample_weights(rng, P, width**2)
+        a, _, _, w = init_params(rng, P, width, "he")
+        held = event_conditions(a, w, p, epsilon, gamma, factor)
+        for name, ok in held.items():
+            counts[name] += int(ok.sum())
+        counts["joint"] += int(np.all(list(held.values()), axis=0).sum())
+    return counts
+
+
+def event_rows(widths, runs, epsilon, gamma, factor, seed):
+    """One row per width: n, runs, and per condition (and 'joint') the count, fraction and 95 %
+    Clopper-Pearson interval (columns NAME, NAME_frac, NAME_low, NAME_high)."""
+    rows = []
+    for width in widths:
+        row = {"n": width, "runs": runs}
+        for name, count in event_counts(width, runs, epsilon, gamma, factor, seed).items():
+            low, high = clopper_pearson(count, runs)
+            row.update({name: count, f"{name}_frac": count / runs, f"{name}_low": float(low),
+                        f"{name}_high": float(high)})
+        rows.append(row)
+    return rows

@@ -1,0 +1,165 @@
+"""Training a chunk of networks: the random problems of P runs (data weights p, q, initialisation,
+step size h), the training loop with its stopping criteria and the statuses it gives, and the
+empirical soundness check of the certificate."""
+import numpy as np
+from tqdm import trange
+
+from kinks.data import DataSet, init_params, sample_weights
+from kinks.engines import DenseTrainer, ReducedTrainer
+from kinks.optimizers import batch_of
+from kinks.theory import certificate_applies, certify, degenerate_data, degenerate_units, theory_step_size
+
+# How a network stopped, as written into the chunk files (text, one per network).
+STATUSES = ("CROSSED", "DIVERGED", "EARLY_STOPPED", "LOCALLY_CONVERGED", "A_DEGENERATE", "X_DEGENERATE",
+            "UNFINISHED")
+CRITERIA = ("crossing", "sufficient", "early")
+EARLY_PATIENCE, EARLY_TOL = 10, 1e-8
+
+
+def draw_problems(rng, runs, width, offset, init, step, data=None, leak=0.0):
+    """The random part of ``runs`` Monte Carlo runs, in a fixed order of draws: data (x, y),
+    weights p and q (runs, m) from the DataSet ``data`` (default the paper's), initial
+    (a, b, c, w) and step sizes h (runs,)."""
+    data = data or DataSet()
+    x, y = data.x, data.y + offset
+    p = sample_weights(rng, runs, width**2, probs=data.probs)
+    q = sample_weights(rng, runs, width**2, probs=data.probs)
+    a, b, c, w = init_params(rng, runs, width, init)
+    h = theory_step_size(a, b, w, x, p, leak) if step == "theory" else np.full(runs, 0.01 / width)
+    return x, y, p, q, (a, b, c, w), h
+
+
+def default_stopping(optimizer, batch_size="full", leak=0.0):
+    """crossing + sufficient where the certificate applies, else crossing + early."""
+    applies = certificate_applies(optimizer, batch_size, leak)
+    return ["crossing", "sufficient"] if applies else ["crossing", "early"]
+
+
+def check_stops(trainer, x, y, q, p, h, stopping, early):
+    """The stopping criteria of one check for the running networks, in the paper's order
+    (a later status overrides an earlier one): EARLY_STOPPED < LOCALLY_CONVERGED < A_DEGENERATE
+    < X_DEGENERATE. ``early`` holds the running best validation loss and wait count (P,) and is
+    updated in place. Returns the new status per network ('' = keeps running), (P,)."""
+    status = np.full(len(h), "", dtype="<U17")
+    if "early" in stopping:
+        V = np.sum(q * (y - trainer.outputs()) ** 2, axis=1)
+        better = V < early["best"] - EARLY_TOL
+        early["best"] = np.where(better, V, early["best"])
+        early["wait"] = np.where(better, 0, early["wait"] + 1)
+        status[early["wait"] >= EARLY_PATIENCE] = "EARLY_STOPPED"
+    if "sufficient" in stopping:
+        sigma = trainer.moments()
+        a, b, w = trainer.check_units()
+        status[certify(a, b, trainer.c, w, x, y, p, h, sigma)] = "LOCALLY_CONVERGED"
+        status[degenerate_units(sigma)] = "A_DEGENERATE"
+        status[degenerate_data(x, p)] = "X_DEGENERATE"
+    return status
+
+
+def epoch_blocks(epochs, draws_per_epoch, max_draws=2**22):
+    """Split ``epochs`` into blocks of at most ``max_draws`` minibatch uniforms (32 MB) each."""
+    size = max(1, max_draws // max(draws_per_epoch, 1))
+    return [min(size, epochs - start) for start in range(0, epochs, size)]
+
+
+def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_checks, rng,
+          keep_params=False, batch_size=None):
+    """Train P networks until every one has stopped or ``max_checks`` checks have passed.
+
+    Every epoch: one step of all running networks, then the crossing test (a running flag: has any
+    kink left the gap of ``data_gap`` so far), run by ``trainer.advance`` many epochs at a time.
+    Every ``epochs_per_check`` epochs: CROSSED networks leave first, then non-finite ones
+    (DIVERGED), then those that ``check_stops`` stops; stopped networks are dropped from the
+    working arrays. With a minibatch size B (see ``batch_of``) each step uses the weights
+    Multinomial(B, p) / B from ``rng``: one (P, B) block of uniforms per epoch for all P networks
+    (drawn for several epochs at once, the same numbers in the same order), so the draws of a
+    network do not depend on when the others stop.
+
+    Args:
+        trainer: an engine holding the P networks (``kinks.engines``: DenseTrainer, ReducedTrainer
+            or their NumPy references); it is advanced and shrunk in place.
+        x, y: data points and targets (targets with the offset Delta added), (m,) each.
+        p, q: training and validation data weights, (P, m) each.
+        h: step size per network, (P,).
+        optimizer: gd | momentum | sgd | adam (as the trainer's; sets the default batch size).
+        stopping: the criteria, a list of crossing, sufficient (the certificate), early.
+        epochs_per_check: epochs between checks of the stopping criteria.
+        max_checks: checks before a network that is still running is UNFINISHED.
+        rng: a numpy Generator, the source of the minibatch draws.
+        keep_params: also return (a, b, c, w) of every network where it stopped.
+        batch_size: None (the optimiser's default), 'full' or B.
+    Returns:
+        A dict of (P,) arrays: status (one of ``STATUSES``), stop_epoch, first_cross_epoch (-1:
+        never; 0: at initialisation), step_size, and with ``keep_params`` a, b, w (P, n) and c (P,).
+    Example:
+        >>> from kinks.engines import ReducedTrainer
+        >>> rng = np.random.default_rng(0)
+        >>> x, y, p, q, (a, b, c, w), h = draw_problems(rng, 100, 16, 0.0, "he", "theory")
+        >>> out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd",
+        ...             ["crossing", "sufficient"], 1000, 1000, rng)
+        >>> p_hat = 1 - np.isin(out["status"], ["LOCALLY_CONVERGED", "EARLY_STOPPED"]).mean()
+    """
+    batch = batch_of(optimizer, batch_size)
+    P = len(h)
+    out = {"status": np.full(P, "UNFINISHED", dtype="<U17"),
+           "stop_epoch": np.full(P, epochs_per_check * max_checks, dtype=np.int64),
+           "first_cross_epoch": np.full(P, -1, dtype=np.int64), "step_size": h.copy()}
+    if keep_params:
+        out.update(a=np.zeros_like(trainer.params()[0]), b=None, c=np.zeros(P), w=None)
+        out["b"], out["w"] = np.zeros_like(out["a"]), np.zeros_like(out["a"])
+    alive = np.arange(P)
+    p_t = np.ascontiguousarray(p.T)  # weights are passed data-major, (m, P)
+    cum_p = np.cumsum(p_t, axis=0)
+    early = {"best": np.full(P, np.inf), "wait": np.zeros(P, dtype=np.int64)}
+    crossed = trainer.crossed_now()
+    out["first_cross_epoch"][crossed] = 0
+    epoch = 0
+    for _ in range(max_checks):
+        for epochs in epoch_blocks(epochs_per_check, P * (batch or 0)):
+            uniforms = np.ascontiguousarray(rng.random((epochs, P, batch))[:, alive]) if batch else None
+            first = trainer.advance(epochs, p_t, cum_p, uniforms, crossed)
+            new = first >= 0
+            out["first_cross_epoch"][alive[new]] = epoch + first[new]
+            epoch += epochs
+        status = check_stops(trainer, x, y, q, p, h, stopping, early)
+        status[~trainer.finite()] = "DIVERGED"
+        status[crossed] = "CROSSED"
+        stop = status != ""
+        if keep_params:
+            for name, value in zip("abcw", trainer.params()):
+                out[name][alive[stop]] = value[stop]
+        out["status"][alive[stop]] = status[stop]
+        out["stop_epoch"][alive[stop]] = epoch
+        run = ~stop
+        alive, p, q, h, crossed = alive[run], p[run], q[run], h[run], crossed[run]
+        p_t, cum_p = np.ascontiguousarray(p_t[:, run]), np.ascontiguousarray(cum_p[:, run])
+        early = {k: v[run] for k, v in early.items()}
+        trainer.keep(run)
+        if len(alive) == 0:
+            break
+    if keep_params and len(alive):
+        for name, value in zip("abcw", trainer.params()):
+            out[name][alive] = value
+    return out
+
+
+def soundness_row(width, runs, epochs, offset=0.0, seed=0):
+    """The certificate checked empirically at one width: ``runs`` gd networks (theory step, He
+    initialisation, problems from the seed [seed, width]) trained on the reduced engine until
+    certified or crossed; then every certified network trained ``epochs`` more epochs on the dense
+    engine, with the crossing test after every epoch. Returns (certified, crossed later (the
+    theory says 0), the largest |b_i / a_i| / min|x_j| reached by a certified network)."""
+    rng = np.random.default_rng([seed, width])
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory")
+    out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd",
+                ["crossing", "sufficient"], 1000, 1000, rng, keep_params=True)
+    certified = out["status"] == "LOCALLY_CONVERGED"
+    trainer = DenseTrainer(*(out[k][certified] for k in "abcw"), x, y, h[certified], "gd",
+                           sign_a0=a[certified])
+    p_t = np.ascontiguousarray(p[certified].T)
+    crossed, max_kink = trainer.crossed_now(), np.zeros(certified.sum())
+    for _ in trange(epochs, desc=f"n = {width}", mininterval=2.0, leave=False):
+        trainer.step(p_t)
+        crossed |= trainer.crossed_now()
+        max_kink = np.maximum(max_kink, np.max(np.abs(trainer.b / trainer.a), axis=1))
+    return int(certified.sum()), int(crossed.sum()), max_kink.max(initial=0.0) / np.min(np.abs(x))

@@ -1,0 +1,68 @@
+"""Tests of the optimisers (kinks.optimizers, as run by the dense engine) against torch's: gd,
+momentum and adam step by step, adam on the same minibatches, and the minibatch weights against
+brute-force categorical draws."""
+import numpy as np
+import pytest
+import torch
+
+from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
+from kinks.engines import DenseTrainer
+from kinks.optimizers import ADAM_BETAS, ADAM_EPS, MOMENTUM, SGD_BATCH, minibatch_weights
+from mc_checks import random_networks, torch_loss
+
+X, Y = X_DATA, Y_DATA
+
+
+@pytest.mark.parametrize("name, make_torch", [
+    ("adam", lambda params, lr: torch.optim.Adam(params, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS)),
+    ("momentum", lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=MOMENTUM)),
+    ("gd", lambda params, lr: torch.optim.SGD(params, lr=lr)),
+])
+def test_optimizer_steps_equal_torch(name, make_torch):
+    rng = np.random.default_rng(1)
+    a, b, c, w = random_networks(rng, 1, 8)
+    p = sample_weights(rng, 1, 64)
+    h = 0.01
+    trainer = DenseTrainer(a, b, c, w, X, Y, np.array([h]), name)
+    params = [torch.tensor(v, requires_grad=True) for v in (a, b, c, w)]
+    optimizer = make_torch(params, h)
+    for _ in range(25):
+        trainer.step(p.T)
+        optimizer.zero_grad()
+        torch_loss(*params, p).backward()
+        optimizer.step()
+    for ours, param in zip(trainer.params(), params):
+        np.testing.assert_allclose(ours, param.detach().numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_minibatch_weights_equal_brute_force_categorical_draws():
+    rng = np.random.default_rng(3)
+    p = sample_weights(rng, 200, 16)  # some zero weights
+    u = rng.random((200, SGD_BATCH))
+    weights = minibatch_weights(u, np.cumsum(p, axis=1).T).T
+    expected = np.zeros_like(p)
+    for i in range(200):
+        for draw in u[i]:
+            expected[i, np.searchsorted(np.cumsum(p[i]), draw, side="right")] += 1 / SGD_BATCH
+    np.testing.assert_allclose(weights, expected, atol=1e-15)
+    assert np.all(weights[p == 0] == 0)
+
+
+def test_minibatch_adam_equals_torch_adam_on_the_same_batches():
+    rng = np.random.default_rng(15)
+    a, b, c, w = init_params(rng, 1, 8)
+    b, c = -a * rng.uniform(-4, 4, size=a.shape), np.array([0.3])
+    p = sample_weights(rng, 1, 64)
+    trainer = DenseTrainer(a, b, c, w, X_DATA, Y_DATA, np.array([0.01]), "adam")
+    params = [torch.tensor(v, requires_grad=True) for v in (a, b, c, w)]
+    optimizer = torch.optim.Adam(params, lr=0.01)  # torch's default betas and eps
+    for _ in range(30):
+        weights = minibatch_weights(rng.random((1, 16)), np.cumsum(p.T, axis=0))
+        trainer.step(weights)
+        optimizer.zero_grad()
+        z = params[0][:, None, :] * torch.tensor(X_DATA)[None, :, None] + params[1][:, None, :]
+        f = params[2][:, None] + (torch.relu(z) * params[3][:, None, :]).sum(-1)
+        (0.5 * (torch.tensor(weights.T) * (f - torch.tensor(Y_DATA)) ** 2).sum()).backward()
+        optimizer.step()
+    for ours, param in zip(trainer.params(), params):
+        np.testing.assert_allclose(ours, param.detach().numpy(), rtol=1e-9, atol=1e-12)

@@ -1,0 +1,56 @@
+"""Tests of kinks.training: the certificate's soundness, empirically (every network certified at a
+check stays uncrossed for tens of thousands of further gd epochs, on the paper's data and on data
+of one's own)."""
+import numpy as np
+import pytest
+
+from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
+from kinks.engines import DenseTrainer, ReducedTrainer
+from kinks.theory import theory_step_size
+from kinks.training import train
+from mc_checks import assert_examples_hold
+from mc_checks import ASYMMETRIC, problems
+
+X, Y = X_DATA, Y_DATA
+
+
+@pytest.mark.slow
+def test_certified_networks_never_cross_in_50000_more_epochs():
+    """Soundness: every network certified at a check stays uncrossed for 50,000 more gd epochs."""
+    rng = np.random.default_rng(5)
+    P, n = 900, 16
+    p, q = sample_weights(rng, P, n**2), sample_weights(rng, P, n**2)
+    a, b, c, w = init_params(rng, P, n)
+    h = theory_step_size(a, b, w, X, p)
+    out = train(DenseTrainer(a, b, c, w, X, Y, h, "gd"), X, Y, p, q, h, "gd",
+                ["crossing", "sufficient"], 500, 40, rng, keep_params=True)
+    certified = out["status"] == "LOCALLY_CONVERGED"
+    assert certified.sum() >= 500
+    trainer = DenseTrainer(*(out[k][certified] for k in "abcw"), X, Y, h[certified], "gd",
+                           sign_a0=a[certified])
+    ever_crossed = trainer.crossed_now()
+    p_t = np.ascontiguousarray(p[certified].T)
+    trainer.advance(50_000, p_t, p_t, None, ever_crossed)  # crossing tested after every epoch
+    assert not ever_crossed.any()
+
+
+@pytest.mark.slow
+def test_certificate_sound_on_asymmetric_data():
+    """Networks certified on the 9-point set stay uncrossed for 20,000 more dense gd epochs."""
+    rng = np.random.default_rng(12)
+    data = ASYMMETRIC
+    p, q, (a, b, c, w), h = problems(rng, 300, 16, data)
+    out = train(ReducedTrainer(a, b, c, w, data.x, data.y, h, "gd"), data.x, data.y, p, q, h, "gd",
+                ["crossing", "sufficient"], 500, 40, rng, keep_params=True)
+    certified = out["status"] == "LOCALLY_CONVERGED"
+    assert certified.sum() >= 50
+    trainer = DenseTrainer(*(out[k][certified] for k in "abcw"), data.x, data.y, h[certified], "gd",
+                           sign_a0=a[certified])
+    ever = trainer.crossed_now()
+    p_t = np.ascontiguousarray(p[certified].T)
+    trainer.advance(20_000, p_t, p_t, None, ever)  # crossing tested after every epoch
+    assert not ever.any()
+
+
+def test_the_example_of_train_holds():
+    assert_examples_hold(train)
