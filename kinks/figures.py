@@ -34,7 +34,7 @@ class SeriesStyle:
 PALETTE = ("0072B2", "D55E00", "009E73", "CC79A7", "E69F00", "56B4E9", "000000", "882255", "999933",
            "332288")
 MARKERS = (("o", "*", ""), ("s", "square*", ""), ("^", "triangle*", ""), ("D", "diamond*", ""),
-           ("p", "pentagon*", ""), ("v", "triangle*", "rotate=180"), ("x", "x", ""), ("+", "+", ""),
+           ("p", "pentagon*", ""), ("v", "triangle*", "rotate=180"), ("x", "x", ""), ("d", "diamond*", "xscale=0.6"),
            ("<", "triangle*", "rotate=90"), (">", "triangle*", "rotate=270"))
 LINE_WIDTH_PT = 1.2  # series lines and error bars
 MARK_RADIUS_PT = 2.5  # pgfplots 'mark size' (a radius); matplotlib's markersize is the diameter
