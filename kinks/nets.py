@@ -1,7 +1,10 @@
-"""PyTorch: the device and dtype options of the scripts that train with torch."""
+"""PyTorch pieces that the star and sweep scripts share: the --device and --dtype options (with why
+CUDA is absent), the --threads option, device synchronisation for timings, and the device policy
+(a start drawn on the CPU in float64, then cast and moved: ``moved``)."""
 import re
 
-from kinks.checks import check_choice, require
+from kinks.checks import check_choice, check_int, require
+
 
 def torch_device(name="auto"):
     """The torch device for ``--device``: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda'
@@ -39,3 +42,27 @@ def torch_dtype(name="float32"):
 
     check_choice("dtype", name, ("float32", "float64"))
     return getattr(torch, name)
+
+
+def set_threads(threads=None):
+    """``--threads``: torch's CPU threads for this process (None: torch's choice, all cores)."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads))
+
+
+def synchronize(device):
+    """Wait until the queued kernels of ``device`` have run (CUDA runs them asynchronously), so
+    that a wall-clock reading covers them; nothing to wait for on the CPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def moved(tensors, device, dtype, keep=()):
+    """{name: tensor} cast to ``dtype`` and moved to ``device``, the entries named in ``keep`` (plain
+    numbers) left as they are. The scripts draw every start on the CPU in float64 and only then call
+    this, so that every device and thread count starts from identical tensors."""
+    return {k: v if k in keep else v.to(device=device, dtype=dtype) for k, v in tensors.items()}
