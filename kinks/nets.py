@@ -6,6 +6,15 @@ import re
 from kinks.checks import check_choice, check_int, require
 
 
+def cuda_absence():
+    """Why torch sees no CUDA device: a CPU-only build of torch, or no usable GPU."""
+    import torch
+
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is built without CUDA"
+    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but finds no usable GPU"
+
+
 def torch_device(name="auto"):
     """The torch device for ``--device``: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda'
     (the current CUDA device) or 'cuda:K' (device K, 0 <= K < torch.cuda.device_count()). CUDA
@@ -25,15 +34,6 @@ def torch_device(name="auto"):
     require(match is None or match[1] is None or int(match[1]) < count,
             f"--device {name}: no such CUDA device; this machine has {', '.join(f'cuda:{k}' for k in range(count))}")
     return torch.device(name)
-
-
-def cuda_absence():
-    """Why torch sees no CUDA device: a CPU-only build of torch, or no usable GPU."""
-    import torch
-
-    if torch.version.cuda is None:
-        return f"torch {torch.__version__} is built without CUDA"
-    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but finds no usable GPU"
 
 
 def torch_dtype(name="float32"):

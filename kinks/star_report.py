@@ -15,6 +15,7 @@ and each fraction comes with a 95 % Clopper-Pearson interval. Owns: reading and 
 (``StarResult``), pooling and fractions (``table_rows``), the table, the figure of both fractions
 against the width (an ``ErrorBarPlot``) and the figure of a median network's function.
 """
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +34,7 @@ SETTINGS = StarConfig.SETTINGS            # the settings of a configuration, whi
 SERIES_SETTINGS = tuple(key for key in SETTINGS if key not in POOLED_KEYS)
 MEASURES = (("kink", "kink crossed"), ("loss", "loss crossed"))
 LEVEL = 0.95
+NOTE_WIDTH = 90  # characters per title line of a figure
 
 
 # ============================================================================= reading and selecting
@@ -260,8 +262,9 @@ def fractions_plot(rows):
                                  [row[f"{measure}_low"] for row in group], [row[f"{measure}_high"] for row in group],
                                  dashed=measure == "loss"))
     epochs, networks, level = pooling_notes(rows)
-    notes = [f"Crossed fractions {epochs} (solid: a kink crossed a data point; dashed: the loss fell below "
-             "the linear-regression threshold)", networks, level]
+    notes = [f"Crossed fractions {epochs}; {level}",
+             "solid: a kink crossed a data point; dashed: the loss fell below the regression threshold",
+             *textwrap.wrap(networks, NOTE_WIDTH)]
     return ErrorBarPlot(series, "width $n$", "fraction of networks", notes, y_range=(-0.02, 1.02), dodge=1.06)
 
 

@@ -193,13 +193,11 @@ def latex_table(chosen):
     caption = (tex_escape(quantity(chosen)).replace("±", r"$\pm$")
                + r". Shading: log RMSE within each column, white = best, blue = worst. "
                r"$^\dagger$: best step at the edge of the steps tried (not bracketed).")
-    n_columns = 3 + len(datasets)
-    tabular = ("\\setlength{\\fboxsep}{1.5pt}\n\\begin{tikzpicture}\\node{\\begin{tabular}{lll" + "r" * len(datasets)
-               + "}\n\\multicolumn{%d}{p{%dem}}{%s} \\\\[2pt]\n" % (n_columns, 9 * n_columns, caption)
-               + "\n".join(rows) + "\n\\end{tabular}};\\end{tikzpicture}\n")
-    return standalone_tex(tabular)
-
-
+    tabular = "\\begin{tabular}{lll" + "r" * len(datasets) + "}\n" + "\n".join(rows) + "\n\\end{tabular}"
+    # the caption is set as wide as the table: the table in a box first, then its width
+    return standalone_tex("\\setlength{\\fboxsep}{1.5pt}\n\\newsavebox{\\tablebox}\n\\sbox{\\tablebox}{" + tabular + "}\n"
+                          "\\begin{tikzpicture}\\node{\\begin{minipage}{\\wd\\tablebox}\\raggedright " + caption
+                          + "\\par\\vspace{2pt}\\usebox{\\tablebox}\\end{minipage}};\\end{tikzpicture}\n")
 
 
 # ============================================================================= figures
@@ -269,7 +267,10 @@ def curve_series(label, points):
 
 
 def relative_plot(series, y_label, notes):
-    """The error-bar plot of curves against d, both axes logarithmic."""
+    """The error-bar plot of curves against d, both axes logarithmic (a note added where a bar reaches
+    0 or below, which the log axis cannot show)."""
+    cut = any((s.low <= 0).any() for s in series)
+    notes = notes + (["a bar running off the bottom edge reaches 0 or below"] if cut else [])
     return ErrorBarPlot(series, "input dimension $d$", y_label, notes, log_y=True, dodge=DODGE)
 
 
