@@ -66,6 +66,14 @@ def warn(message):
     print(f"warning: {message}", file=sys.stderr)
 
 
+def renamed_value(option, value, renames):
+    """``value``, or its new name where ``renames`` {old: new} lists it, with a one-line warning."""
+    if isinstance(value, str) and value in renames:
+        warn(f"--{option} {value} is deprecated; use --{option} {renames[value]}")
+        return renames[value]
+    return value
+
+
 def check_jobs(jobs):
     """``--jobs`` as an int: a positive number of worker processes, or -1 for all cores."""
     ok = isinstance(jobs, (int, np.integer)) and not isinstance(jobs, bool) and (jobs >= 1 or jobs == -1)

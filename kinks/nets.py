@@ -1,7 +1,19 @@
-"""PyTorch: the device and dtype options of the scripts that train with torch."""
+"""PyTorch pieces that the star and sweep scripts share: the --device and --dtype options (with why
+CUDA is absent), the --threads option, device synchronisation for timings, and the device policy
+(a start drawn on the CPU in float64, then cast and moved: ``moved``)."""
 import re
 
-from kinks.checks import check_choice, require
+from kinks.checks import check_choice, check_int, require
+
+
+def cuda_absence():
+    """Why torch sees no CUDA device: a CPU-only build of torch, or no usable GPU."""
+    import torch
+
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is built without CUDA"
+    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but finds no usable GPU"
+
 
 def torch_device(name="auto"):
     """The torch device for ``--device``: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda'
@@ -24,18 +36,33 @@ def torch_device(name="auto"):
     return torch.device(name)
 
 
-def cuda_absence():
-    """Why torch sees no CUDA device: a CPU-only build of torch, or no usable GPU."""
-    import torch
-
-    if torch.version.cuda is None:
-        return f"torch {torch.__version__} is built without CUDA"
-    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but finds no usable GPU"
-
-
 def torch_dtype(name="float32"):
     """The torch dtype for ``--dtype``: float32 or float64."""
     import torch
 
     check_choice("dtype", name, ("float32", "float64"))
     return getattr(torch, name)
+
+
+def set_threads(threads=None):
+    """``--threads``: torch's CPU threads for this process (None: torch's choice, all cores)."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads))
+
+
+def synchronize(device):
+    """Wait until the queued kernels of ``device`` have run (CUDA runs them asynchronously), so
+    that a wall-clock reading covers them; nothing to wait for on the CPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def moved(tensors, device, dtype, keep=()):
+    """{name: tensor} cast to ``dtype`` and moved to ``device``, the entries named in ``keep`` (plain
+    numbers) left as they are. The scripts draw every start on the CPU in float64 and only then call
+    this, so that every device and thread count starts from identical tensors."""
+    return {k: v if k in keep else v.to(device=device, dtype=dtype) for k, v in tensors.items()}

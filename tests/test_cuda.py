@@ -6,11 +6,13 @@ no CUDA device) or 'cpu-1-thread', the CPU limited to one thread (another split 
 kernels), so that each line of the comparison also runs in CI. Checked: the fast ReLU epoch
 against autograd on each device; a star run from one seed (same start, trajectories over 1,000
 epochs within float tolerance, the same crossing epochs); a sweep fit from one seed; the NTK step
-sizes; and that a missing ``--device cuda:K`` (or CUDA absent) is one line and exit 2, also for
-gpu_check.sh. Tiny sizes throughout."""
+sizes (the Gram step rule); that a missing ``--device cuda:K`` (or CUDA absent) is one line and
+exit 2, also for gpu_check.sh; and that the Python programs gpu_check.sh embeds run against the
+package (on the CPU, at tiny sizes). Tiny sizes throughout."""
 import contextlib
 import functools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +21,14 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import run_nn_setups as rn  # noqa: E402
-import train_star_dataset as ts  # noqa: E402
+from conftest import ROOT, run_script
+from kinks import star, sweeps
 from kinks.checks import UsageError
-from kinks.nets import cuda_absence, torch_device, torch_dtype  # noqa: E402
+from kinks.data import sample_weights
+from kinks.files import load_json
+from kinks.nets import cuda_absence, torch_device, torch_dtype
+from kinks.star import StarConfig, TrainingState
+from kinks.star_data import make_data
 
 CPU = torch.device("cpu")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -64,14 +68,14 @@ def assert_same_tensors(reference, other, dtype, exact=False):
 @pytest.mark.parametrize("device", DEVICES)
 def test_fast_relu_epoch_equals_autograd_on_the_device(device, dtype):
     device = torch.device(device)
-    config = ts.make_config(dataset="star_7", width=11, runs=6, random_bias=True, dtype=dtype)
-    state = ts.initial_state(config, device)
-    data = ts.training_data(config, state, device)
+    config = StarConfig(dataset="star_7", width=11, runs=6, random_bias=True, dtype=dtype)
+    state = TrainingState.initial(config, device)
+    data = state.epoch_data(device)
     data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20], device=device)   # larger steps move kinks sooner
-    params, changes = state["params"], []
+    params, changes = state.params, []
     for _ in range(5):
-        fast, fast_loss, fast_changed = ts.relu_epoch([A.clone() for A in params], data)
-        slow, slow_loss, slow_changed = ts.autograd_epoch([A.clone() for A in params], data)
+        fast, fast_loss, fast_changed = star.relu_epoch([A.clone() for A in params], data)
+        slow, slow_loss, slow_changed = star.autograd_epoch([A.clone() for A in params], data)
         assert fast[0].device.type == device.type and fast_loss.dtype == torch_dtype(dtype)
         assert_same_tensors(slow, fast, dtype)
         assert_same_tensors(slow_loss, fast_loss, dtype)
@@ -88,10 +92,10 @@ STAR_EPOCHS = 1000
 @functools.lru_cache(maxsize=None)
 def star_start_and_run(dtype, device_name, folder):
     """The initial state and the state after STAR_EPOCHS epochs of the STAR_RUN configuration on a device."""
-    config = ts.make_config(**STAR_RUN, dtype=dtype)
+    config = StarConfig(**STAR_RUN, dtype=dtype)
     with comparison_device(device_name) as device:
-        start = ts.initial_state(config, device)
-        _, state = ts.run(config, STAR_EPOCHS, device, results=Path(folder, device_name, dtype), progress=False)
+        start = TrainingState.initial(config, device)
+        _, state = star.train(config, STAR_EPOCHS, device, results=Path(folder, device_name, dtype), progress=False)
     return start, state
 
 
@@ -101,31 +105,31 @@ def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factor
     folder = str(tmp_path_factory.getbasetemp() / "star_runs")
     start, state = star_start_and_run(dtype, "cpu", folder)
     other_start, other_state = star_start_and_run(dtype, other, folder)
-    for key in ("params", "weights", "threshold", "initial_pattern"):       # drawn on the CPU: the same start
-        assert_same_tensors(start[key], other_start[key], dtype, exact=True)
-    assert_same_tensors(start["step"], other_start["step"], dtype)
-    assert other_state["epoch"] == state["epoch"] == STAR_EPOCHS
-    assert_same_tensors(state["params"], other_state["params"], dtype)
-    assert_same_tensors(state["loss"], other_state["loss"], dtype)
-    assert_same_tensors(state["log"], other_state["log"], dtype)                # loss deciles, fractions
+    for key in ("params", "p", "threshold", "initial_pattern"):             # drawn on the CPU: the same start
+        assert_same_tensors(getattr(start, key), getattr(other_start, key), dtype, exact=True)
+    assert_same_tensors(start.step_size, other_start.step_size, dtype)
+    assert other_state.epoch == state.epoch == STAR_EPOCHS
+    assert_same_tensors(state.params, other_state.params, dtype)
+    assert_same_tensors(state.loss, other_state.loss, dtype)
+    assert_same_tensors(state.log, other_state.log, dtype)                      # loss deciles, fractions
     for key in ("kink_epoch", "loss_epoch", "nan_epoch"):
-        assert_same_tensors(state[key], other_state[key], dtype, exact=True)
-    crossed = [(state[key] >= 0).sum().item() for key in ("kink_epoch", "loss_epoch")]
+        assert_same_tensors(getattr(state, key), getattr(other_state, key), dtype, exact=True)
+    crossed = [(getattr(state, key) >= 0).sum().item() for key in ("kink_epoch", "loss_epoch")]
     assert all(0 < k < STAR_RUN["runs"] for k in crossed), crossed      # both kinds of crossing occur
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("layers,activation", [(1, "relu"), (1, "tanh"), (2, "relu")])
 @pytest.mark.parametrize("other", COMPARED)
-def test_ntk_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
-    X, _ = ts.make_data("star_7")
-    p = ts.sample_weights(np.random.default_rng(0), 5, 64, len(X))
-    params = ts.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
+def test_gram_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
+    X, _ = make_data("star_7")
+    p = sample_weights(np.random.default_rng(0), 5, 64, len(X))
+    params = star.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
 
     def steps(device):
         on = dict(device=device, dtype=torch_dtype(dtype))
-        K = ts.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
-        return ts.ntk_step_sizes(K, torch.as_tensor(p, **on), 1.0)
+        K = star.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
+        return star.gram_step_sizes(K, torch.as_tensor(p, **on), 1.0)
 
     reference = steps(CPU)
     with comparison_device(other) as device:
@@ -139,15 +143,15 @@ SWEEP_FIT = dict(dataset="radial_2", param="ntk", runs=4, width=16, epoch_budget
                  batch_size=32, train_per_dim=32, n_valid=64, n_test=64, seed=5, dtype="float64")
 
 
-@pytest.mark.parametrize("optimizer,bias", [("sgd-momentum", "zero"), ("adam", "kink-neg-point")])
+@pytest.mark.parametrize("optimizer,bias", [("momentum", "zero"), ("adam", "kink-neg-point")])
 @pytest.mark.parametrize("other", COMPARED)
 def test_sweep_fit_on_the_device_equals_the_cpu_fit(other, optimizer, bias):
     task = dict(SWEEP_FIT, optimizer=optimizer, bias=bias)
-    reference = rn.execute(rn.make_task(**task, device="cpu"))
+    reference = sweeps.execute(sweeps.Task(**task, device="cpu"))
     with comparison_device(other) as device:
-        result = rn.execute(rn.make_task(**task, device=str(device)))
+        result = sweeps.execute(sweeps.Task(**task, device=str(device)))
     assert result["diverged"] == reference["diverged"] == 0
-    for name in rn.STATISTICS:
+    for name in sweeps.STATISTICS:
         np.testing.assert_allclose(result["mean"][name], reference["mean"][name], rtol=1e-9)
     for name in ("best_valid", "best_test"):
         np.testing.assert_allclose(result["per_network"][name], reference["per_network"][name], rtol=1e-9)
@@ -179,27 +183,54 @@ def test_malformed_device_is_refused(name):
         torch_device(name)
 
 
-def run_command(*args, env=None):
-    return subprocess.run([*map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("script,command,out", [("train_star_dataset.py", "train", "--results"),
                                                 ("run_nn_setups.py", "fit", "--out")])
 def test_missing_device_on_the_command_line_is_one_line_and_exit_2(script, command, out, tmp_path):
     missing = torch.cuda.device_count()     # the first index this machine lacks (0 without CUDA)
-    result = run_command(sys.executable, ROOT / script, command, "--device", f"cuda:{missing}", out,
-                         tmp_path / "out")
+    result = run_script(script, command, "--device", f"cuda:{missing}", out, tmp_path / "out", cwd=tmp_path)
     expected = "no such CUDA device" if torch.cuda.is_available() else "CUDA is not available"
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"error: --device cuda:{missing}") and expected in result.stderr
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present: gpu_check.sh runs the whole check there")
 def test_gpu_check_without_cuda_is_one_line_and_exit_2(tmp_path):
     # gpu_check.sh's Python is this one (the Quick start's .venv), not whatever python3 is on PATH
-    result = run_command("bash", ROOT / "gpu_check.sh", "--out", tmp_path / "gpu_check",
-                         env={**os.environ, "PYTHON": sys.executable})
+    result = subprocess.run(["bash", str(ROOT / "gpu_check.sh"), "--out", str(tmp_path / "gpu_check")],
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHON": sys.executable})
     assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result
     assert result.stderr.startswith("error: gpu_check.sh needs a CUDA build of torch and a GPU; ")
     assert cuda_absence() in result.stderr and not (tmp_path / "gpu_check").exists()
+
+
+# ----------------------------------------------------------------------------- gpu_check.sh's own Python
+def embedded_programs():
+    """The Python programs gpu_check.sh runs from here-documents, in order."""
+    text = (ROOT / "gpu_check.sh").read_text()
+    return re.findall(r"\"\$PYTHON\" - [^\n]*<<'EOF'\n(.*?)\nEOF\n", text, flags=re.S)
+
+
+@pytest.mark.slow
+def test_gpu_check_programs_run_against_the_package(tmp_path):
+    """The timing program trains two tiny star_11 cases on the CPU; the summary program reads the
+    folder it wrote (no step, test or benchmark files: every figure 'n/a')."""
+    timing, summary = embedded_programs()
+    assert "W:P:F:T" in timing and "summary.json and summary.txt" in summary
+    for name, program in (("timing.py", timing), ("summary.py", summary)):
+        (tmp_path / name).write_text(program)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, tmp_path / "timing.py", out / "runs", "cpu", out / "star_stage.json",
+                             "8:4:2:5", "16:4:2:4"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = load_json(out / "star_stage.json")["rows"]
+    assert [(row["width"], row["n_networks"], row["epochs"]) for row in rows] == [(8, 4, 5), (16, 4, 4)]
+    (out / "steps.tsv").write_text("star_stage\t1.0\t0\n")
+    result = subprocess.run([sys.executable, tmp_path / "summary.py", out, "yes"], capture_output=True, text=True,
+                            cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr
+    assert load_json(out / "summary.json")["paper_sweep_fits"] > 0 and "paper_star grid projected" in result.stdout

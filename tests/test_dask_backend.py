@@ -113,7 +113,7 @@ def sweep_results(folder):
 @pytest.mark.slow
 def test_sweep_on_dask_equals_sweep_on_loky(cluster, tmp_path):
     import run_nn_setups as rn
-    from test_nn_setups import SWEEP
+    from test_sweeps import SWEEP
 
     small = {**SWEEP, "datasets": "radial_1", "optimizers": "adam", "jobs": 2}
     rn.sweep(out=tmp_path / "loky", **small)

@@ -1,6 +1,7 @@
-"""Tests of run_nn_setups.py and eval_nn_setups.py: distributions, parameterisations, bias modes,
-batched training against separate runs, bookkeeping, divergence, the resumable sweep, the CLI and
-the evaluation outputs. Tiny sizes throughout."""
+"""Tests of kinks.sweep_data, kinks.sweep_nets and kinks.sweeps, and of the fit and sweep commands
+as functions: distributions, parameterisations, bias modes, batched training against separate runs,
+tasks and result files (also as older versions wrote them), divergence, the resumable sweep and the
+step search. Tiny sizes throughout."""
 import json
 import math
 import sys
@@ -11,37 +12,38 @@ import pytest
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import eval_nn_setups as ev  # noqa: E402
-import run_nn_setups as rn  # noqa: E402
+import run_nn_setups as rn
+import utils
+from kinks import sweep_data as sdata
+from kinks import sweep_nets as sn
+from kinks import sweeps
 from kinks.checks import UsageError
-from kinks.figures import tex_escape
-import utils  # noqa: E402
+from kinks.sweeps import Task
 
 TINY = dict(runs=2, width=8, epoch_budget=8, valid_budget=2, n_valid=64, n_test=64, device="cpu")
 
 
 # ----------------------------------------------------------------------------- distributions
 def test_ex_moments_shapes_and_regression_function():
-    X, y, bayes = rn.sample_distribution("ex", (4, 50_000), np.random.default_rng(0))
+    X, y, bayes = sdata.sample_distribution("ex", (4, 50_000), np.random.default_rng(0))
     assert X.shape == (4, 50_000, 1) and y.shape == (4, 50_000)
     assert abs(X.mean()) < 0.01 and abs((X ** 2).mean() - 1) < 0.01
     assert bayes == pytest.approx(0.1 / 0.727)
-    residual = y - rn.ex_regression_function(X[..., 0])
+    residual = y - sdata.ex_regression_function(X[..., 0])
     assert abs(residual.mean()) < 0.002 and residual.std() == pytest.approx(bayes, rel=0.01)
 
 
 @pytest.mark.parametrize("d", [1, 2, 16, 64])
 def test_radial_and_rbf_shapes_bounds_and_targets(d):
     rng = np.random.default_rng(d)
-    X, y, bayes = rn.sample_distribution(f"radial_{d}", (3, 20_000), rng)
+    X, y, bayes = sdata.sample_distribution(f"radial_{d}", (3, 20_000), rng)
     radius = np.linalg.norm(X, axis=-1)
     assert X.shape == (3, 20_000, d) and y.shape == (3, 20_000) and bayes == 0
     assert radius.max() <= math.sqrt(3) + 1e-12
     np.testing.assert_allclose(y, np.cos(2 * np.pi * radius / math.sqrt(3)), atol=1e-9)
     assert stats.kstest(radius.ravel() / math.sqrt(3), "uniform").pvalue > 1e-3
     assert np.abs(X.mean((0, 1))).max() < 0.03  # uniform directions: centred
-    X, y, _ = rn.sample_distribution(f"rbf_{d}", (3, 20_000), rng)
+    X, y, _ = sdata.sample_distribution(f"rbf_{d}", (3, 20_000), rng)
     radius = np.linalg.norm(X, axis=-1)
     np.testing.assert_allclose(y, np.exp(-radius ** 2), atol=1e-12)
     assert radius.max() <= math.sqrt(3) + 1e-12
@@ -49,22 +51,22 @@ def test_radial_and_rbf_shapes_bounds_and_targets(d):
 
 
 def test_datasets_are_standardised_per_network_and_independent():
-    data = rn.make_datasets("radial_2", 3, 512, 64, 64, seed=1, dtype=torch.float64)
+    data = sdata.make_datasets("radial_2", 3, 512, 64, 64, seed=1, dtype=torch.float64)
     assert data["X_train"].shape == (3, 512, 2) and data["y_valid"].shape == (3, 64, 1)
     torch.testing.assert_close(data["X_train"].mean(1), torch.zeros(3, 2, dtype=torch.float64))
     torch.testing.assert_close(data["X_train"].std(1, unbiased=False), torch.ones(3, 2, dtype=torch.float64))
     torch.testing.assert_close(data["y_train"].std(1, unbiased=False), torch.ones(3, 1, dtype=torch.float64))
     assert not torch.allclose(data["X_train"][0], data["X_train"][1])
-    same = rn.make_datasets("radial_2", 3, 512, 64, 64, seed=1, dtype=torch.float64)
+    same = sdata.make_datasets("radial_2", 3, 512, 64, 64, seed=1, dtype=torch.float64)
     assert all(torch.equal(data[k], same[k]) for k in data if k != "bayes_rmse")
 
 
 def test_rmse_is_in_original_units():
-    data = rn.make_datasets("ex", 2, 256, 100, 100, seed=2, dtype=torch.float64)
-    params, mults = rn.init_networks("he", "zero", 1.0, data["X_train"], 16, torch.Generator().manual_seed(0))
-    got = rn.rmse(params, mults, data["X_test"], data["y_test"], data["y_std"], slice_size=7)
+    data = sdata.make_datasets("ex", 2, 256, 100, 100, seed=2, dtype=torch.float64)
+    params, mults = sn.init_networks("he", "zero", 1.0, data["X_train"], 16, torch.Generator().manual_seed(0))
+    got = sn.rmse(params, mults, data["X_test"], data["y_test"], data["y_std"], slice_size=7)
     # direct: undo the standardisation of predictions and targets
-    f = rn.forward(params, mults, data["X_test"]) * data["y_std"] + data["y_mean"]
+    f = sn.forward(params, mults, data["X_test"]) * data["y_std"] + data["y_mean"]
     y = data["y_test"] * data["y_std"] + data["y_mean"]
     torch.testing.assert_close(got, ((f - y) ** 2).mean((1, 2)).sqrt())
 
@@ -73,46 +75,46 @@ def test_rmse_is_in_original_units():
 def test_forward_matches_a_loop_over_networks_and_units():
     g = torch.Generator().manual_seed(3)
     X = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
-    params, mults = rn.init_networks("ntk", "normal", 1.0, X, 4, g)
+    params, mults = sn.init_networks("ntk", "normal", 1.0, X, 4, g)
     params["c"] += 0.3
-    got = rn.forward(params, mults, X)
+    got = sn.forward(params, mults, X)
     for p in range(2):
         for i in range(5):
             value = params["c"][p, 0, 0].item()
             for j in range(4):
-                pre = mults[0] * sum(params["W"][p, k, j].item() * X[p, i, k].item() for k in range(3))
-                value += mults[1] * params["a"][p, j, 0].item() * max(pre + params["b"][p, 0, j].item(), 0.0)
+                pre = mults[0] * sum(params["a"][p, k, j].item() * X[p, i, k].item() for k in range(3))
+                value += mults[1] * params["w"][p, j, 0].item() * max(pre + params["b"][p, 0, j].item(), 0.0)
             assert got[p, i, 0].item() == pytest.approx(value, abs=1e-12)
 
 
 @pytest.mark.parametrize("bias", ["zero", "pytorch", "unif-neg", "kink-neg-unif", "kink-neg-point", "kink-point-3"])
 def test_he_and_ntk_give_the_same_function_at_initialisation(bias):
     X = torch.randn(3, 64, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    he = rn.init_networks("he", bias, 1.0, X[:, :32], 16, torch.Generator().manual_seed(5))
-    ntk = rn.init_networks("ntk", bias, 1.0, X[:, :32], 16, torch.Generator().manual_seed(5))
-    assert not torch.allclose(he[0]["W"], ntk[0]["W"])  # different parameters ...
-    torch.testing.assert_close(rn.forward(*he, X), rn.forward(*ntk, X))  # ... same function
+    he = sn.init_networks("he", bias, 1.0, X[:, :32], 16, torch.Generator().manual_seed(5))
+    ntk = sn.init_networks("ntk", bias, 1.0, X[:, :32], 16, torch.Generator().manual_seed(5))
+    assert not torch.allclose(he[0]["a"], ntk[0]["a"])  # different parameters ...
+    torch.testing.assert_close(sn.forward(*he, X), sn.forward(*ntk, X))  # ... same function
 
 
 def test_effective_weights_have_variance_two_over_fan_in():
     X = torch.zeros(200, 1, 8, dtype=torch.float64)
-    for param in rn.PARAMETERISATIONS:
-        params, (m1, m2) = rn.init_networks(param, "zero", 1.0, X, 100, torch.Generator().manual_seed(6))
-        assert (m1 * params["W"]).var().item() == pytest.approx(2 / 8, rel=0.03)
-        assert (m2 * params["a"]).var().item() == pytest.approx(2 / 100, rel=0.03)
+    for param in sn.PARAMETERISATIONS:
+        params, (mu1, mu2) = sn.init_networks(param, "zero", 1.0, X, 100, torch.Generator().manual_seed(6))
+        assert (mu1 * params["a"]).var().item() == pytest.approx(2 / 8, rel=0.03)
+        assert (mu2 * params["w"]).var().item() == pytest.approx(2 / 100, rel=0.03)
 
 
 # ----------------------------------------------------------------------------- bias modes
 def init_sample(bias, d, gain=1.0, P=40, width=500, batch=None, seed=7):
     """Parameters of P networks with hidden-bias mode ``bias`` on standard normal inputs."""
     X = torch.randn(P, 256, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    params, mults = rn.init_networks("he", bias, gain, X, width, torch.Generator().manual_seed(seed + 1))
+    params, mults = sn.init_networks("he", bias, gain, X, width, torch.Generator().manual_seed(seed + 1))
     return X, params, mults
 
 
 def signed_offsets(params, mults):
-    """b / ||m1 w|| per unit: minus the signed distance of the kink to the origin along w."""
-    return (params["b"][:, 0] / (mults[0] * params["W"]).norm(dim=1)).flatten().numpy()
+    """b_i / ||mu1 a_i|| per unit: minus the signed distance of the kink to the origin along a_i."""
+    return (params["b"][:, 0] / (mults[0] * params["a"]).norm(dim=1)).flatten().numpy()
 
 
 @pytest.mark.parametrize("bias, gain, law", [
@@ -133,7 +135,7 @@ def test_fixed_bias_laws(bias, gain, law):
 def test_kink_uniform_modes_give_uniform_kink_distances(bias, gain, law, d):
     _, params, mults = init_sample(bias, d=d, gain=gain)
     assert stats.kstest(signed_offsets(params, mults), law.cdf).pvalue > 1e-3
-    distances = rn.kink_distances(params, mults).flatten().numpy()
+    distances = sn.kink_distances(params, mults).flatten().numpy()
     assert stats.kstest(distances, stats.uniform(0, gain * math.sqrt(3)).cdf).pvalue > 1e-3
 
 
@@ -144,19 +146,19 @@ def test_unif_neg_kink_distance_matches_an_independent_simulation(d):
     rng = np.random.default_rng(d)
     w = rng.normal(0, math.sqrt(2 / d), size=(20_000, d))
     reference = rng.uniform(0, math.sqrt(6), 20_000) / np.linalg.norm(w, axis=1)
-    got = rn.kink_distances(params, mults).flatten().numpy()
+    got = sn.kink_distances(params, mults).flatten().numpy()
     assert stats.ks_2samp(got, reference).pvalue > 1e-3
     assert (params["b"] <= 0).all()
 
 
 def test_zero_bias():
     _, params, mults = init_sample("zero", d=3, P=2)
-    assert (params["b"] == 0).all() and (rn.kink_distances(params, mults) == 0).all()
+    assert (params["b"] == 0).all() and (sn.kink_distances(params, mults) == 0).all()
 
 
 def pre_activations(X, params, mults):
-    """Pre-activations m1 W^T x + b (P, n, m) on the training points X (P, n, d)."""
-    return mults[0] * torch.bmm(X, params["W"]) + params["b"]
+    """Pre-activations mu1 a_i . x_j + b_i (P, m, n) on the training points X (P, m, d)."""
+    return mults[0] * torch.bmm(X, params["a"]) + params["b"]
 
 
 def test_kink_neg_point_puts_each_kink_through_a_training_point():
@@ -166,7 +168,7 @@ def test_kink_neg_point_puts_each_kink_through_a_training_point():
     assert (params["b"] <= 0).all()                # ... with a non-positive bias
     # the flipped weights are still standard-normal-like: about half flipped relative to a no-flip draw
     _, unflipped, _ = init_sample("zero", d=3, P=4, width=200)
-    flipped = (torch.sign(params["W"][:, 0]) != torch.sign(unflipped["W"][:, 0])).double().mean()
+    flipped = (torch.sign(params["a"][:, 0]) != torch.sign(unflipped["a"][:, 0])).double().mean()
     assert 0.4 < flipped < 0.6
 
 
@@ -177,7 +179,7 @@ def test_data_dependent_biases_draw_from_the_whole_training_set_not_the_first_ba
     g = torch.Generator().manual_seed(11)
     X = torch.randn(2, 1024, 2, generator=g, dtype=torch.float64)
     X[:, :256] *= 0.01
-    params, mults = rn.init_networks("he", "kink-neg-point", 1.0, X, 3000, torch.Generator().manual_seed(12))
+    params, mults = sn.init_networks("he", "kink-neg-point", 1.0, X, 3000, torch.Generator().manual_seed(12))
     through = pre_activations(X, params, mults).abs().argmin(1)            # (P, m): the kink's point
     assert pre_activations(X, params, mults).abs().amin(1).max() < 1e-12
     beyond = (through >= 256).double().mean().item()
@@ -185,22 +187,22 @@ def test_data_dependent_biases_draw_from_the_whole_training_set_not_the_first_ba
     # the number of distinct points hit: E = n (1 - (1 - 1/n)^m) per network
     distinct = np.mean([len(set(row.tolist())) for row in through])
     assert abs(distinct - 1024 * (1 - (1 - 1 / 1024) ** 3000)) < 15
-    params, mults = rn.init_networks("he", "kink-range", 1.0, X, 3000, torch.Generator().manual_seed(13))
-    Z = mults[0] * torch.bmm(X, params["W"])
+    params, mults = sn.init_networks("he", "kink-range", 1.0, X, 3000, torch.Generator().manual_seed(13))
+    Z = mults[0] * torch.bmm(X, params["a"])
     low, high = Z.amin(1), Z.amax(1)
     position = ((-params["b"][:, 0] - low) / (high - low)).flatten().numpy()
     assert stats.kstest(position, "uniform").pvalue > 1e-3                 # uniform over the WHOLE range
     first = Z[:, :256]
     assert ((-params["b"][:, 0] > first.amax(1)) | (-params["b"][:, 0] < first.amin(1))).double().mean() > 0.9
-    params, mults = rn.init_networks("he", "mean", 1.0, X, 50, torch.Generator().manual_seed(14))
+    params, mults = sn.init_networks("he", "mean", 1.0, X, 50, torch.Generator().manual_seed(14))
     assert pre_activations(X, params, mults).mean(1).abs().max() < 1e-12
-    params, mults = rn.init_networks("he", "kink-point-300", 1.0, X, 20, torch.Generator().manual_seed(15))
+    params, mults = sn.init_networks("he", "kink-point-300", 1.0, X, 20, torch.Generator().manual_seed(15))
     assert params["b"].isfinite().all()                                    # k > one batch of 256 is fine
 
 
 def test_distinct_indices_are_uniform_over_subsets():
     """Floyd's sampler against the exact law: k = 2 of n = 4 gives each of the 6 pairs w.p. 1/6."""
-    first, second = rn.distinct_indices(4, 2, (60_000,), torch.Generator().manual_seed(16))
+    first, second = sn.distinct_indices(4, 2, (60_000,), torch.Generator().manual_seed(16))
     assert (first != second).all()
     pairs = torch.minimum(first, second) * 4 + torch.maximum(first, second)
     counts = np.array([(pairs == code).sum().item() for code in (1, 2, 3, 6, 7, 11)])
@@ -211,7 +213,7 @@ def test_kink_point_1_and_k_place_kinks_among_the_data():
     X, params, mults = init_sample("kink-point-1", d=2, P=4, width=200)
     assert pre_activations(X, params, mults).abs().min(1).values.max() < 1e-12
     X, params, mults = init_sample("kink-point-5", d=2, P=4, width=200)
-    Z = mults[0] * torch.bmm(X, params["W"])
+    Z = mults[0] * torch.bmm(X, params["a"])
     offset = -params["b"][:, 0]  # a convex combination of pre-activations: within their range
     assert (offset >= Z.min(1).values).all() and (offset <= Z.max(1).values).all()
     assert (offset.std() < Z.std(1).mean()).item()  # averaging 5 points shrinks the spread
@@ -221,7 +223,7 @@ def test_kink_point_k_weights_are_dirichlet():
     """With pre-activations Z = (1, 0, 0, ...) on a 1-D batch, the offset of kink-point-2 is
     lambda_1 1[point 1 chosen], lambda ~ Dirichlet(1, 1) = U(0, 1): check against that law."""
     X = torch.tensor([[[1.0], [0.0], [0.0]]], dtype=torch.float64)
-    b, _ = rn.data_biases("kink-point-2", X, torch.ones(1, 1, 20_000, dtype=torch.float64), torch.Generator().manual_seed(8))
+    b, _ = sn.data_biases("kink-point-2", X, torch.ones(1, 1, 20_000, dtype=torch.float64), torch.Generator().manual_seed(8))
     offsets = -b.flatten().numpy()
     chosen = offsets > 0
     assert chosen.mean() == pytest.approx(2 / 3, abs=0.02)
@@ -230,7 +232,7 @@ def test_kink_point_k_weights_are_dirichlet():
 
 def test_kink_range_and_mean():
     X, params, mults = init_sample("kink-range", d=2, P=10, width=300)
-    Z = mults[0] * torch.bmm(X, params["W"])
+    Z = mults[0] * torch.bmm(X, params["a"])
     low, high = Z.min(1).values, Z.max(1).values
     position = ((-params["b"][:, 0] - low) / (high - low)).flatten().numpy()
     assert stats.kstest(position, "uniform").pvalue > 1e-3
@@ -240,23 +242,23 @@ def test_kink_range_and_mean():
 
 # ----------------------------------------------------------------------------- training
 def tiny_problem(P=3, dataset="radial_2", bias="kink-neg-point", param="ntk", seed=9):
-    data = rn.make_datasets(dataset, P, 512, 64, 64, seed=seed, dtype=torch.float64)
+    data = sdata.make_datasets(dataset, P, 512, 64, 64, seed=seed, dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
     orders = [torch.argsort(torch.rand(P, 512, generator=g), dim=1) for _ in range(4)]
-    params, mults = rn.init_networks(param, bias, 1.0, data["X_train"], 16, g)
+    params, mults = sn.init_networks(param, bias, 1.0, data["X_train"], 16, g)
     return data, params, mults, orders
 
 
-@pytest.mark.parametrize("optimizer", rn.OPTIMIZERS)
+@pytest.mark.parametrize("optimizer", sn.OPTIMIZERS)
 def test_batched_training_equals_separate_single_network_runs(optimizer):
     data, params, mults, orders = tiny_problem()
     start = {k: v.clone() for k, v in params.items()}
-    batched = rn.train_networks(params, mults, data, optimizer, 0.01, 4, 2, 256, orders)
+    batched = sn.train_networks(params, mults, data, optimizer, 0.01, 4, 2, 256, orders)
     for p in range(3):
         one = {k: v[p:p + 1] for k, v in data.items() if k != "bayes_rmse"}
         single_params = {k: v[p:p + 1].clone() for k, v in start.items()}
-        single = rn.train_networks(single_params, mults, one, optimizer, 0.01, 4, 2, 256, [o[p:p + 1] for o in orders])
-        for k in rn.PARAM_NAMES:
+        single = sn.train_networks(single_params, mults, one, optimizer, 0.01, 4, 2, 256, [o[p:p + 1] for o in orders])
+        for k in sn.PARAM_NAMES:
             torch.testing.assert_close(single_params[k], params[k][p:p + 1], rtol=1e-10, atol=1e-12)
         for k in ("last_train", "best_valid", "best_test", "history_valid"):
             torch.testing.assert_close(single[k][..., 0], batched[k][..., p], rtol=1e-10, atol=1e-12)
@@ -267,14 +269,14 @@ def test_grouping_of_networks_does_not_change_the_training():
     groups of 1 and one group of all give the same training."""
     data, params, mults, orders = tiny_problem()
     start = {k: v.clone() for k, v in params.items()}
-    whole = rn.train_networks(params, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(0, 3)])
-    ones = rn.train_networks(start, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(p, p + 1) for p in range(3)])
-    for k in rn.PARAM_NAMES:
+    whole = sn.train_networks(params, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(0, 3)])
+    ones = sn.train_networks(start, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(p, p + 1) for p in range(3)])
+    for k in sn.PARAM_NAMES:
         torch.testing.assert_close(start[k], params[k], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(ones["history_valid"], whole["history_valid"], rtol=1e-12, atol=1e-14)
-    assert rn.network_groups(3, 256, 512, torch.device("cpu")) == [slice(0, 1), slice(1, 2), slice(2, 3)]
-    assert rn.network_groups(10, 256, 64, torch.device("cpu")) == [slice(0, 8), slice(8, 10)]
-    assert rn.network_groups(3, 256, 512, torch.device("meta")) == [slice(0, 3)]
+    assert sn.network_groups(3, 256, 512, torch.device("cpu")) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert sn.network_groups(10, 256, 64, torch.device("cpu")) == [slice(0, 8), slice(8, 10)]
+    assert sn.network_groups(3, 256, 512, torch.device("meta")) == [slice(0, 3)]
 
 
 def test_training_step_follows_the_per_network_mse_gradient():
@@ -282,20 +284,20 @@ def test_training_step_follows_the_per_network_mse_gradient():
     a separately written loss)."""
     data, params, mults, orders = tiny_problem(P=2, bias="unif")
     start = {k: v.clone().requires_grad_() for k, v in params.items()}
-    rn.train_networks(params, mults, data, "sgd", 0.05, 1, 1, 512, orders)  # one full batch step
+    sn.train_networks(params, mults, data, "sgd", 0.05, 1, 1, 512, orders)  # one full batch step
     for p in range(2):
         idx = orders[0][p]
         X, y = data["X_train"][p, idx], data["y_train"][p, idx, 0]
-        hidden = torch.relu(mults[0] * X @ start["W"][p] + start["b"][p, 0])
-        loss = ((mults[1] * hidden @ start["a"][p, :, 0] + start["c"][p, 0, 0] - y) ** 2).mean()
-        grads = torch.autograd.grad(loss, [start[k] for k in rn.PARAM_NAMES])
-        for k, grad in zip(rn.PARAM_NAMES, grads):
+        hidden = torch.relu(mults[0] * X @ start["a"][p] + start["b"][p, 0])
+        loss = ((mults[1] * hidden @ start["w"][p, :, 0] + start["c"][p, 0, 0] - y) ** 2).mean()
+        grads = torch.autograd.grad(loss, [start[k] for k in sn.PARAM_NAMES])
+        for k, grad in zip(sn.PARAM_NAMES, grads):
             torch.testing.assert_close(params[k][p], (start[k] - 0.05 * grad)[p], rtol=1e-10, atol=1e-12)
 
 
 def test_best_test_is_the_test_rmse_at_the_best_validation_check():
     data, params, mults, orders = tiny_problem(P=4, bias="unif")
-    out = rn.train_networks(params, mults, data, "adam", 0.3, 4, 1, 256, orders)
+    out = sn.train_networks(params, mults, data, "adam", 0.3, 4, 1, 256, orders)
     valid, test = out["history_valid"], out["history_test"]
     assert valid.shape == (4, 4)
     best = valid.argmin(0)
@@ -305,30 +307,30 @@ def test_best_test_is_the_test_rmse_at_the_best_validation_check():
 
 
 def test_divergence_is_recorded_not_raised_and_never_chosen(tmp_path):
-    task = rn.make_task("radial_1", "he", "sgd", "zero", lr=1e6, **TINY, path=tmp_path / "huge.json")
-    assert rn.run_task(task)[1] == "done"
-    huge = rn.read_result(tmp_path / "huge.json")
+    task = Task("radial_1", "he", "sgd", "zero", lr=1e6, **TINY, path=tmp_path / "huge.json")
+    assert sweeps.run_task(task)[1] == "done"
+    huge = sweeps.read_result(tmp_path / "huge.json")
     assert huge["diverged"] == 2 and huge["mean"]["last_test"] is None
-    rn.run_task({**task, "lr": 1e-3, "path": str(tmp_path / "small.json")})
-    small = rn.read_result(tmp_path / "small.json")
+    sweeps.run_task(task.replace(lr=1e-3, path=tmp_path / "small.json"))
+    small = sweeps.read_result(tmp_path / "small.json")
     assert small["diverged"] == 0
-    assert rn.choose_step([huge, small]) is small and rn.choose_step([huge]) is None
+    assert sweeps.choose_step([huge, small]) is small and sweeps.choose_step([huge]) is None
 
 
 def test_same_seed_same_results_and_chunks_differ(tmp_path):
-    task = rn.make_task("ex", "he", "adam", "kink-neg-point", **{**TINY, "runs": 4}, n_chunks=2)
-    first, second = rn.execute(task), rn.execute(task)
+    task = Task("ex", "he", "adam", "kink-neg-point", **{**TINY, "runs": 4}, n_chunks=2)
+    first, second = sweeps.execute(task), sweeps.execute(task)
     assert first["per_network"] == second["per_network"] and first["curve"] == second["curve"]
     assert len(first["per_network"]["best_test"]) == 4 and len(set(first["per_network"]["best_test"])) == 4
-    assert len(first["curve"]["f"]) == rn.CURVE_POINTS and len(first["curve"]["train_x"]) == 256
-    other = rn.execute({**task, "seed": 1})
+    assert len(first["curve"]["f"]) == sweeps.CURVE_POINTS and len(first["curve"]["train_x"]) == 256
+    other = sweeps.execute(task.replace(seed=1))
     assert other["per_network"] != first["per_network"]
 
 
 def test_median_curve_is_the_function_of_the_median_network():
-    task = rn.make_task("radial_1", "ntk", "adam", "zero", **{**TINY, "runs": 3}, lr=0.05)
-    chunk = rn.train_chunk(task, 0)
-    summary = rn.summarise(task, [chunk], 0.0)
+    task = Task("radial_1", "ntk", "adam", "zero", **{**TINY, "runs": 3}, lr=0.05)
+    chunk = sweeps.train_chunk(task, 0)
+    summary = sweeps.summarise(task, [chunk], 0.0)
     median = summary["curve"]["network"]
     assert chunk["best_test"][median] == np.median(chunk["best_test"])
     np.testing.assert_allclose(summary["curve"]["f"], chunk["best_curve"][median])
@@ -356,24 +358,24 @@ def test_sweep_writes_the_step_search_and_an_interrupted_sweep_resumes_to_the_sa
     whole = rn.sweep(out=tmp_path / "whole", **options)
     files = sorted((tmp_path / "whole").rglob("step_e*.json"))
     assert whole["done"] == len(files) and whole["skipped"] == 0
-    coarse = [f"step_e{e:+04d}.json" for e in rn.GRIDS["quick"]["coarse"]]
+    coarse = [f"step_e{e:+04d}.json" for e in sweeps.GRIDS["quick"]["coarse"]]
     for folder in {f.parent for f in files}:
         assert set(coarse) <= {f.name for f in folder.iterdir()}
-    result = rn.read_result(files[0])
-    assert set(result["mean"]) == set(rn.STATISTICS) and result["wall_time_s"] > 0
+    result = sweeps.read_result(files[0])
+    assert set(result["mean"]) == set(sweeps.STATISTICS) and result["wall_time_s"] > 0
     # interrupt a second sweep after 13 tasks (like Ctrl-C), then rerun it
-    calls, execute = [], rn.execute
+    calls, execute = [], sweeps.execute
 
     def interrupted(task, progress=False):
-        calls.append(task["path"])
+        calls.append(task.path)
         if len(calls) > 13:
             raise KeyboardInterrupt
         return execute(task, progress)
 
-    monkeypatch.setattr(rn, "execute", interrupted)
+    monkeypatch.setattr(sweeps, "execute", interrupted)
     with pytest.raises(KeyboardInterrupt):
         rn.sweep(out=tmp_path / "resumed", **options)
-    monkeypatch.setattr(rn, "execute", execute)
+    monkeypatch.setattr(sweeps, "execute", execute)
     assert len(list((tmp_path / "resumed").rglob("step_e*.json"))) == 13
     resumed = rn.sweep(out=tmp_path / "resumed", **options)
     assert resumed["skipped"] == 13 and resumed["done"] == len(files) - 13
@@ -390,7 +392,7 @@ def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp
                                       "--valid_budget", "2", "--n_valid", "32", "--n_test", "32", "--device", "cpu",
                                       "--jobs", "1"])
     with pytest.raises(SystemExit) as exit_info:
-        utils.run_cli(rn.COMMANDS, aliases=rn.RENAMED)
+        utils.run_cli(rn.COMMANDS, rn.ALIASES)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds a sweep with other settings" in err[0] and "width: 8 there, 16 here" in err[0]
@@ -419,15 +421,15 @@ def test_truncated_or_foreign_result_files_are_named_and_recomputed(tmp_path, ca
 
 
 def test_result_validation_uses_explicit_errors(tmp_path):
-    task = rn.make_task("radial_1", "he", "adam", "zero", **TINY, path=tmp_path / "r.json")
-    rn.run_task(task)
+    task = Task("radial_1", "he", "adam", "zero", **TINY, path=tmp_path / "r.json")
+    sweeps.run_task(task)
     good = json.loads((tmp_path / "r.json").read_text())
-    for broken, message in [({**good, "format": "x"}, "not a result file"), ({"format": rn.RESULT_FORMAT}, "missing"),
+    for broken, message in [({**good, "format": "x"}, "not a result file"), ({"format": sweeps.RESULT_FORMAT}, "missing"),
                             ({**good, "mean": {**good["mean"], "best_test": "nan"}}, "finite number or null"),
                             ({**good, "per_network": {"best_valid": [], "best_test": []}}, "for each of the 2 runs")]:
         (tmp_path / "bad.json").write_text(json.dumps(broken))
-        with pytest.raises(rn.ResultError, match=message):
-            rn.read_result(tmp_path / "bad.json")
+        with pytest.raises(sweeps.ResultError, match=message):
+            sweeps.read_result(tmp_path / "bad.json")
 
 
 def result_at(exponent, valid, diverged=0):
@@ -437,49 +439,34 @@ def result_at(exponent, valid, diverged=0):
 
 def test_search_extends_past_the_coarse_range_while_the_best_step_is_at_an_edge():
     settings = dict(coarse=(-8, 0, 8), fine=(-4, 4), extend=2)
-    assert rn.step_limits(settings) == (-24, 24)
+    assert sweeps.step_limits(settings) == (-24, 24)
     edge = [result_at(-8, 3.0), result_at(0, 2.0), result_at(8, 1.0)]       # best at the top edge
-    assert rn.next_exponents(edge, settings) == [4, 12, 16]                # fine around 8, one spacing beyond
+    assert sweeps.next_exponents(edge, settings) == [4, 12, 16]                # fine around 8, one spacing beyond
     inside = edge + [result_at(16, 1.5, diverged=0), result_at(12, 1.2), result_at(4, 1.1)]
-    assert rn.next_exponents(inside, settings) == []                       # bracketed: done
-    assert rn.bracketed(inside[2], inside) and not rn.bracketed(edge[2], edge)
+    assert sweeps.next_exponents(inside, settings) == []                       # bracketed: done
+    assert sweeps.bracketed(inside[2], inside) and not sweeps.bracketed(edge[2], edge)
     at_limit = [result_at(e, 10.0 - e / 8) for e in range(-8, 25, 4)]      # ever better up to the limit
-    assert rn.next_exponents(at_limit, settings) == [] and not rn.bracketed(at_limit[-1], at_limit)
+    assert sweeps.next_exponents(at_limit, settings) == [] and not sweeps.bracketed(at_limit[-1], at_limit)
     below = [result_at(-8, 1.0), result_at(0, 2.0, diverged=1), result_at(8, 3.0, diverged=2)]
-    assert rn.next_exponents(below, settings) == [-16, -12, -4]
-
-
-def test_unbracketed_steps_are_marked_in_the_table(tmp_path, capsys):
-    """A sweep whose every step is far too small: the best is the largest step tried, at the limit."""
-    rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "sgd", "epoch_budget": 1})
-    for f in tmp_path.rglob("step_e*.json"):  # make larger steps ever better: the best sits at the top edge
-        result = json.loads(f.read_text())
-        result["mean"]["best_valid"] = 10.0 - result["task"]["step_exponent"] / 100
-        f.write_text(json.dumps(result))
-    ev.table(input=tmp_path, compile="no")
-    printed = capsys.readouterr().out
-    assert "†" in printed.splitlines()[2] and "not bracketed" in printed.splitlines()[0]
-    row, = __import__("csv").DictReader((tmp_path / "table.csv").open())
-    assert row["bracketed"] == "False"
-    assert r"$^\dagger$" in (tmp_path / "table.tex").read_text()
+    assert sweeps.next_exponents(below, settings) == [-16, -12, -4]
 
 
 def test_chunks_keep_points_per_chunk_bounded():
-    assert rn.n_chunks_for(100, 256 * 64, 50 * 256 * 64) == 2
-    assert rn.n_chunks_for(100, 256 * 32, 50 * 256 * 64) == 1
-    assert rn.n_chunks_for(7, 100, 300) == 7  # 3 chunks would do, but must divide 7
+    assert sweeps.n_chunks_for(100, 256 * 64, 50 * 256 * 64) == 2
+    assert sweeps.n_chunks_for(100, 256 * 32, 50 * 256 * 64) == 1
+    assert sweeps.n_chunks_for(7, 100, 300) == 7  # 3 chunks would do, but must divide 7
 
 
 def test_start_is_drawn_on_the_cpu_whatever_the_thread_count():
     """Data, initialisation and batch orders of a chunk are identical with 1 and 2 torch threads,
     and equal a float64 CPU draw cast to the run dtype (what every device receives)."""
-    task = rn.make_task("radial_4", "he", "adam", "kink-neg-point", **{**TINY, "runs": 3, "width": 64})
+    task = Task("radial_4", "he", "adam", "kink-neg-point", **{**TINY, "runs": 3, "width": 64})
     threads = torch.get_num_threads()
     starts = []
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            data, params, _, orders = rn.chunk_start(task, 0)
+            data, params, _, orders = sweeps.chunk_start(task, 0)
             starts.append((data, params, [next(orders) for _ in range(3)]))
     finally:
         torch.set_num_threads(threads)
@@ -487,9 +474,9 @@ def test_start_is_drawn_on_the_cpu_whatever_the_thread_count():
     assert all(torch.equal(data1[k], data2[k]) for k in data1 if k != "bayes_rmse")
     assert all(torch.equal(params1[k], params2[k]) for k in params1)
     assert all(torch.equal(a, b) for a, b in zip(orders1, orders2))
-    assert params1["W"].dtype == torch.float32
-    data64, params64, _, _ = rn.chunk_start({**task, "dtype": "float64"}, 0)
-    assert torch.equal(params64["W"].float(), params1["W"]) and torch.equal(data64["X_train"].float(), data1["X_train"])
+    assert params1["a"].dtype == torch.float32
+    data64, params64, _, _ = sweeps.chunk_start(task.replace(dtype="float64"), 0)
+    assert torch.equal(params64["a"].float(), params1["a"]) and torch.equal(data64["X_train"].float(), data1["X_train"])
 
 
 def test_fit_names_its_file_by_its_sizes_and_never_overwrites_another_fit(tmp_path, monkeypatch):
@@ -505,162 +492,40 @@ def test_fit_names_its_file_by_its_sizes_and_never_overwrites_another_fit(tmp_pa
         rn.fit(**{**options, "width": 16}, out=target)
 
 
-# ----------------------------------------------------------------------------- command line
-@pytest.mark.parametrize("argv, message", [
-    (["fit", "--dataset", "spiral"], "--dataset must be"),
-    (["fit", "--optimizer", "rmsprop"], "--optimizer must be one of"),
-    (["fit", "--param", "mup"], "--param must be one of"),
-    (["fit", "--bias", "kinky"], "--bias must be one of"),
-    (["fit", "--bias", "kink-neg-point", "--bias_gain", "2"], "--bias_gain must be 1"),
-    (["fit", "--batch_size", "100"], "--batch_size must divide n_train"),
-    (["sweep", "--grid", "huge"], "--grid must be one of"),
-    (["sweep", "--biases", "zero,nope"], "--bias must be one of"),
-    (["sweep", "--runs", "0"], "--runs must be an integer >= 1"),
-    (["sweep", "--runs", "-3"], "--runs must be an integer >= 1"),
-    (["sweep", "--jobs", "0"], "--jobs must be"),
-])
-def test_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, tmp_path, argv, message):
-    monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
-    monkeypatch.setattr(sys, "argv", ["run_nn_setups.py"] + argv)
-    with pytest.raises(SystemExit) as exit_info:
-        utils.run_cli(rn.COMMANDS, aliases=rn.RENAMED)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
-    assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_old_option_spellings_still_work_with_a_warning(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(sys, "argv", ["run_nn_setups.py", "fit", "--dataset", "radial_1", "--optimiser", "sgd",
-                                      "--n_networks", "2", "--width", "8", "--epoch_budget", "2", "--valid_budget", "2",
-                                      "--n_valid", "16", "--n_test", "16", "--device", "cpu",
-                                      "--out", str(tmp_path / "fit.json")])
-    utils.run_cli(rn.COMMANDS, aliases=rn.RENAMED)
-    err = capsys.readouterr().err
-    assert "--optimiser" in err and "--n_networks" in err
-    task = rn.read_result(tmp_path / "fit.json")["task"]
-    assert task["optimizer"] == "sgd" and task["runs"] == 2
+# ----------------------------------------------------------------------------- tasks and files of older versions
+def test_task_settings_are_kept_apart_from_how_it_runs(tmp_path):
+    task = Task("radial_2", "ntk", "momentum", "unif", 2.0, **{**TINY, "device": "cpu"}, path=tmp_path / "r.json",
+                threads=1)
+    settings = task.settings()
+    assert not set(Task.RUNTIME) & set(settings) and settings["n_train"] == 512 and settings["n_epochs"] == 4
+    assert settings["lr"] == sn.BASE_STEPS["momentum", "ntk"]
+    again = Task.from_settings(settings, device="cpu")
+    assert again.settings() == settings and again.path is None and again.threads is None
+    assert task.replace(step_exponent=8, lr=None).lr == pytest.approx(2 * settings["lr"])
+    assert task.label() == "ntk_momentum_unifx2" and task.label("sgd-momentum") == "ntk_sgd-momentum_unifx2"
 
 
-# ----------------------------------------------------------------------------- evaluation
-@pytest.fixture(scope="module")
-def small_sweep(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sweep")
-    rn.sweep(out=folder, **{**SWEEP, "datasets": "ex,radial_1,radial_2", "params": "he,ntk", "optimizers": "adam",
-                            "biases": "zero,kink-neg-unif"})
-    return folder
+def age_sweep_folder(folder):
+    """Turn a sweep folder into one as written before sgd-momentum was renamed momentum: the
+    folders and the settings in every result file say sgd-momentum."""
+    for path in sorted(folder.rglob("*_momentum_*")):
+        path.rename(path.with_name(path.name.replace("_momentum_", "_sgd-momentum_")))
+    for path in folder.rglob("step_e*.json"):
+        path.write_text(path.read_text().replace('"optimizer": "momentum"', '"optimizer": "sgd-momentum"'))
 
 
-def test_table_reports_the_chosen_step_with_its_standard_error(small_sweep, tmp_path, capsys):
-    ev.table(input=small_sweep, out=tmp_path, compile="no")
-    printed = capsys.readouterr().out
-    assert printed.startswith("test RMSE at the best validation check, mean ± SE over 2 runs")
-    rows = list(__import__("csv").DictReader((tmp_path / "table.csv").open()))
-    assert len(rows) == 3 * 2 * 2
-    for row in rows:
-        folder = small_sweep / row["dataset"] / f"{row['param']}_{row['optimizer']}_{row['bias']}"
-        results = [rn.read_result(f) for f in folder.glob("*.json")]
-        chosen = rn.choose_step(results)
-        per_net = np.array(chosen["per_network"]["best_test"])
-        assert float(row["best_test_rmse"]) == pytest.approx(per_net.mean(), rel=1e-6)
-        assert float(row["se"]) == pytest.approx(per_net.std(ddof=1) / math.sqrt(per_net.size), rel=1e-6)
-        assert int(row["step_exponent"]) == chosen["task"]["step_exponent"]
-        assert row["bracketed"] == str(rn.bracketed(chosen, results))
-        assert f"{float(row['best_test_rmse']):.4f}" in printed
-    tex = (tmp_path / "table.tex").read_text()
-    assert tex.count(r"\colorbox") == len(rows) and r"\end{document}" in tex
-    assert "test RMSE at the best validation check, mean $\\pm$ SE over 2 runs" in tex
-
-
-@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed")
-def test_latex_table_compiles(small_sweep, tmp_path):
-    ev.table(input=small_sweep, out=tmp_path, compile="yes")
-    assert (tmp_path / "table.pdf").stat().st_size > 0
-
-
-def test_corrupt_result_files_are_named_and_skipped(small_sweep, tmp_path, capsys):
-    import shutil
-    copy = tmp_path / "copy"
-    shutil.copytree(small_sweep, copy)
-    broken = sorted(copy.rglob("step_e*.json"))[:2]
-    broken[0].write_text("{ half a file")
-    broken[1].write_text(json.dumps({"task": {}}))
-    ev.table(input=copy, compile="no")
-    err = capsys.readouterr().err
-    assert all(f"skipping corrupt result file {f}" in err for f in broken)
-
-
-def test_results_of_different_settings_are_not_mixed_in_one_table(small_sweep, tmp_path, capsys):
-    import shutil
-    copy = tmp_path / "copy"
-    shutil.copytree(small_sweep, copy)
-    rn.sweep(out=tmp_path / "other", **{**SWEEP, "datasets": "radial_4", "optimizers": "adam", "runs": 3})
-    shutil.copytree(tmp_path / "other" / "radial_4", copy / "radial_4")
-    with pytest.raises(UsageError, match="mixes results of different settings.*runs: 2 there, 3 here"):
-        ev.table(input=copy, compile="no")
-
-
-def test_shading_runs_from_column_best_to_worst_in_log_rmse_on_one_hue():
-    np.testing.assert_allclose(ev.shade([0.1, 1.0, math.sqrt(0.1)]), [0.0, 1.0, 0.5])
-    np.testing.assert_allclose(ev.shade([0.3, 0.3]), [0.0, 0.0])
-    colours = np.array([ev.shade_colour(t) for t in np.linspace(0, 1, 11)])
-    lightness = colours @ [0.2126, 0.7152, 0.0722]   # relative luminance: strictly darker with t
-    assert (np.diff(lightness) < 0).all()
-    hue = colours - colours[:, :1]                    # one hue: every colour on the line white -> blue
-    np.testing.assert_allclose(np.cross(colours[1:] - 1, colours[-1] - 1), 0, atol=1e-12)
-    assert hue.shape == (11, 3)
-
-
-def test_figures_are_written(small_sweep, tmp_path):
-    ev.figures(input=small_sweep, out=tmp_path, usetex="no")
-    names = ["nn_plot_zero", "nn_plot_bias", "nn_plot_he_adam", "nn_plot_ntk_adam", "rmse_vs_d", "bias_grid",
-             "ex_fits", "kink_cdf"]
-    for name in names:
-        for suffix in (".png", ".pdf"):
-            assert (tmp_path / "figures" / (name + suffix)).stat().st_size > 1000
-
-
-def test_relative_to_zero_divides_each_curve_by_its_zero_bias_curve(small_sweep):
-    chosen = ev.chosen_results(ev.load_results(small_sweep))
-    curves = ev.relative_curves(chosen, "radial", [("he", "adam", "zero"), ("he", "adam", "kink-neg-unif")], "zero")
-    np.testing.assert_allclose(curves["he", "adam", "zero"][1], 1.0)
-    for i, d in enumerate((1, 2)):
-        ratio = (chosen[("he", "adam", "kink-neg-unif"), f"radial_{d}"].result["mean"]["best_test"]
-                 / chosen[("he", "adam", "zero"), f"radial_{d}"].result["mean"]["best_test"])
-        assert curves["he", "adam", "kink-neg-unif"][1][i] == pytest.approx(ratio)
-
-
-def test_published_ex_fits_retrain_eleven_networks_on_one_shared_data_set(small_sweep):
-    chosen = ev.chosen_results(ev.load_results(small_sweep))
-    result = chosen[("he", "adam", "zero"), "ex"].result
-    x, f, train_x, train_y, test = ev.retrain_on_shared_data(result)
-    assert len(x) == len(f) == rn.CURVE_POINTS and len(train_x) == result["task"]["n_train"] and test > 0
-    again = ev.retrain_on_shared_data(result)
-    np.testing.assert_array_equal(f, again[1])
-    data = rn.make_datasets("ex", 1, result["task"]["n_train"], 32, 32, 0, dtype=torch.float64)
-    np.testing.assert_allclose(train_x, (data["X_train"] * data["x_std"] + data["x_mean"])[0, :, 0].numpy(), rtol=1e-6)
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["table", "--grid", "nope"], "--grid must be one of"),
-    (["table", "--input", "/nonexistent/folder"], "no results there"),
-    (["figures", "--input", "FOLDER", "--family", "cube"], "--family must be one of"),
-    (["figures", "--input", "FOLDER", "--relative_to", "median"], "--relative_to must be one of"),
-    (["figures", "--input", "FOLDER", "--ex_configs", "he/adam"], "--ex_configs must be"),
-])
-def test_eval_bad_input_gives_one_line_and_exit_2(monkeypatch, capsys, small_sweep, argv, message):
-    argv = [str(small_sweep) if a == "FOLDER" else a for a in argv]
-    monkeypatch.setattr(sys, "argv", ["eval_nn_setups.py"] + argv)
-    with pytest.raises(SystemExit) as exit_info:
-        utils.run_cli({"table": ev.table, "figures": ev.figures, "report": ev.report})
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and message in err[-1]
-
-
-# ----------------------------------------------------------------------------- shared helpers
-def test_tex_escape_escapes_every_special_character_once():
-    assert tex_escape("a_b 5% R&D #1 $x {y} \\ ^ ~") == (
-        r"a\_b 5\% R\&D \#1 \$x \{y\} \textbackslash{} \textasciicircum{} \textasciitilde{}")
-    assert tex_escape("run Delta = 0.5") == r"run $\Delta = 0.5$"
-    assert tex_escape(r"\_") == r"\textbackslash{}\_"   # the backslash is not taken as an escape
+def test_a_sweep_written_with_sgd_momentum_resumes_without_recomputing(tmp_path):
+    options = {**SWEEP, "datasets": "radial_1", "optimizers": "momentum"}
+    first = rn.sweep(out=tmp_path, **options)
+    reference = contents(tmp_path)
+    age_sweep_folder(tmp_path)
+    old = sorted(tmp_path.rglob("step_e*.json"))
+    assert old and all("sgd-momentum" in str(path) and '"sgd-momentum"' in path.read_text() for path in old)
+    assert sweeps.read_result(old[0])["task"]["optimizer"] == "momentum"
+    again = rn.sweep(out=tmp_path, **options)
+    assert again["done"] == 0 and again["skipped"] == first["done"]       # nothing recomputed
+    assert sorted(tmp_path.rglob("step_e*.json")) == old                  # nothing written beside them
+    assert {k.replace("sgd-momentum", "momentum"): v for k, v in contents(tmp_path).items()} == {
+        k: {**v, "task": {**v["task"], "optimizer": "sgd-momentum"}} for k, v in reference.items()}
