@@ -38,6 +38,15 @@ def check_float(option, value, minimum=None, strict=False):
     return float(value)
 
 
+def _parse_number(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def as_list(option, value, check):
     """A non-empty list from a CLI value that fire hands over as a scalar, tuple/list or
     comma-separated string; ``check(option, item)`` validates and converts each item."""
@@ -50,15 +59,6 @@ def as_list(option, value, check):
         items = [value]
     require(len(items) > 0, f"--{option} must not be empty")
     return [check(option, item) for item in items]
-
-
-def _parse_number(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def warn(message):

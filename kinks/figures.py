@@ -23,10 +23,10 @@ class SeriesStyle:
     def __init__(self, color, marker, mark, mark_options=""):
         self.color, self.marker, self.mark, self.mark_options = color, marker, mark, mark_options
 
-    def pgf_mark(self):
-        """The pgfplots keys of the mark: 'mark=M' and, where needed, its options."""
-        options = f", mark options={{solid, {self.mark_options}}}" if self.mark_options else ", mark options={solid}"
-        return f"mark={self.mark}{options}"
+    def pgf_mark(self, hollow=False):
+        """The pgfplots keys of the mark: 'mark=M' and its options (filled white when ``hollow``)."""
+        options = ["solid"] + (["fill=white"] if hollow else []) + ([self.mark_options] if self.mark_options else [])
+        return f"mark={self.mark}, mark options={{{', '.join(options)}}}"
 
 
 # Ten colours: Okabe & Ito's colour-blind-safe palette (yellow left out: too light on white) and
@@ -143,6 +143,45 @@ def compile_tex(tex_path, mode="auto"):
     return pdf
 
 
+def plain_log_ticks(axis, ticks=None):
+    """Ticks of a log axis written as plain numbers (16, 0.05; no 10^k, no crowded minor labels):
+    at ``ticks``, or at 1, 2 and 5 times the powers of 10."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, StrMethodFormatter
+
+    axis.set_major_locator(FixedLocator(ticks) if ticks is not None else LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
+def place_legend(figure, handles):
+    """A legend of ``handles`` below the axes, inside the figure: one column for up to 6 entries,
+    else two; labels wrapped to their column's width; the figure made taller by the legend's
+    height, so that the legend is never cut off and never squeezes or covers the plot."""
+    if not handles:
+        return
+    columns = 1 if len(handles) <= 6 else 2
+    labels = [wrap_label(handle.get_label(), LABEL_WIDTH if columns == 1 else LABEL_WIDTH * 3 // 4)
+              for handle in handles]
+    per_column = -(-len(labels) // columns)  # matplotlib fills the columns one after the other
+    lines = max(sum(label.count("\n") + 1 for label in labels[k:k + per_column])
+                for k in range(0, len(labels), per_column))
+    width, height = figure.get_size_inches()
+    figure.set_size_inches(width, height + 0.3 + 0.19 * lines)
+    figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, frameon=False)
+
+
+def tex_text(text):
+    """Axis and title text for LaTeX: mathtext ($...$) kept as math, the rest escaped."""
+    parts = re.split(r"(\$[^$]*\$)", str(text))
+    return "".join(part if part.startswith("$") else tex_escape(part) for part in parts)
+
+
+def tex_label(text):
+    """A legend entry for LaTeX: wrapped as ``wrap_label`` does, lines joined by \\\\."""
+    return r" \\ ".join(tex_text(line) for line in wrap_label(text).splitlines())
+
+
 # ----------------------------------------------------------------------------- error-bar plots
 class Series:
     """One series of an ``ErrorBarPlot``: points (x, y), each with its interval [low, high] or
@@ -165,10 +204,11 @@ class Guide:
 
 class ErrorBarPlot:
     """A figure of series with intervals against x, rendered alike by matplotlib (``figure``) and
-    pgfplots (``pgfplots_body``): series k in ``series_style(k)`` (a dashed series takes the style
-    of the solid one before it), optional guides, and a title of ``notes`` lines that say what
-    the figure shows (interval level, runs per point, epochs). The legend sits below the axes,
-    where it can grow without squeezing the plot or being cut off; long labels wrap.
+    pgfplots (``pgfplots_body``): series k in ``series_style(k)`` (a dashed series takes the
+    colour and marker of the solid one before it, the marker hollow), optional guides, and a
+    title of ``notes`` lines that say what the figure shows (interval level, runs per point,
+    epochs). The legend sits below the axes, where it can grow without squeezing the plot or
+    being cut off; long labels wrap.
 
     Args:
         series: the Series, in legend order.
@@ -230,6 +270,7 @@ class ErrorBarPlot:
             handles.append(ax.errorbar(x, s.y, yerr=errors, color=f"#{style.color}", marker=style.marker,
                                        markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT,
                                        elinewidth=LINE_WIDTH_PT, capsize=3, linestyle="--" if dashed else "-",
+                                       markerfacecolor="white" if dashed else f"#{style.color}",
                                        label=s.label))
         for guide in self.guides:
             grid = np.geomspace(*self.x_limits(), 50) if self.log_x else np.linspace(*self.x_limits(), 50)
@@ -278,7 +319,7 @@ class ErrorBarPlot:
                 points = " ".join(f"({xi:.6g}, {yi:.6g}) += (0, {hi - yi:.6g}) -= (0, {yi - lo:.6g})"
                                   for xi, yi, lo, hi in zip(x, s.y, s.low, s.high))
                 bars = f", error bars/.cd, y dir=both, y explicit, error bar style={{line width={LINE_WIDTH_PT}pt, solid}}"
-            lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark()}, "
+            lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark(hollow=dashed)}, "
                       f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{bars}]",
                       f"  coordinates {{{points}}};",
                       f"\\addlegendentry{{{tex_label(s.label)}}}"]
@@ -287,45 +328,6 @@ class ErrorBarPlot:
                       f"samples=50] {{{guide.tex}}};", f"\\addlegendentry{{{tex_label(guide.label)}}}"]
         lines += [r"\end{axis}", r"\end{tikzpicture}"]
         return "\n".join(lines)
-
-
-def plain_log_ticks(axis, ticks=None):
-    """Ticks of a log axis written as plain numbers (16, 0.05; no 10^k, no crowded minor labels):
-    at ``ticks``, or at 1, 2 and 5 times the powers of 10."""
-    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, StrMethodFormatter
-
-    axis.set_major_locator(FixedLocator(ticks) if ticks is not None else LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
-    axis.set_minor_locator(NullLocator())
-    axis.set_minor_formatter(NullFormatter())
-
-
-def place_legend(figure, handles):
-    """A legend of ``handles`` below the axes, inside the figure: one column for up to 6 entries,
-    else two; labels wrapped to their column's width; the figure made taller by the legend's
-    height, so that the legend is never cut off and never squeezes or covers the plot."""
-    if not handles:
-        return
-    columns = 1 if len(handles) <= 6 else 2
-    labels = [wrap_label(handle.get_label(), LABEL_WIDTH if columns == 1 else LABEL_WIDTH * 3 // 4)
-              for handle in handles]
-    per_column = -(-len(labels) // columns)  # matplotlib fills the columns one after the other
-    lines = max(sum(label.count("\n") + 1 for label in labels[k:k + per_column])
-                for k in range(0, len(labels), per_column))
-    width, height = figure.get_size_inches()
-    figure.set_size_inches(width, height + 0.3 + 0.19 * lines)
-    figure.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, frameon=False)
-
-
-def tex_text(text):
-    """Axis and title text for LaTeX: mathtext ($...$) kept as math, the rest escaped."""
-    parts = re.split(r"(\$[^$]*\$)", str(text))
-    return "".join(part if part.startswith("$") else tex_escape(part) for part in parts)
-
-
-def tex_label(text):
-    """A legend entry for LaTeX: wrapped as ``wrap_label`` does, lines joined by \\\\."""
-    return r" \\ ".join(tex_text(line) for line in wrap_label(text).splitlines())
 
 
 def write_plot(plot, stem, compile="auto"):

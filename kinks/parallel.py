@@ -5,33 +5,6 @@ import os
 
 from kinks.checks import UsageError, check_choice, require
 
-def parallel_map(function, tasks, jobs=-1, desc="tasks", backend="loky", scheduler=None):
-    """Yield ``function(task)`` for every task, in completion order, with a tqdm progress bar.
-
-    backend 'loky': ``jobs`` joblib worker processes on this machine (-1: all cores; 1: in this
-    process). backend 'dask': the workers of a dask.distributed cluster, chosen by ``scheduler``
-    as in ``backend_client`` (None: a LocalCluster of ``jobs`` processes here). A task lost with
-    a worker that dies is rescheduled by Dask on another worker."""
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    tasks = list(tasks)
-    with backend_client(backend, scheduler, jobs) as client, \
-            tqdm(total=len(tasks), desc=desc, unit="task", disable=not tasks) as bar:
-        if client is not None:
-            from distributed import as_completed
-
-            results = (future.result() for future in as_completed(client.map(function, tasks, pure=False)))
-        elif jobs == 1:
-            results = map(function, tasks)
-        else:
-            with sigint_ignored():  # the workers, started here, inherit it: Ctrl-C reaches this process only
-                results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                    delayed(call_in_worker)(function, task) for task in tasks)
-        for result in results:
-            bar.update()
-            yield result
-
 
 @contextlib.contextmanager
 def sigint_ignored():
@@ -94,3 +67,33 @@ def backend_client(backend="loky", scheduler=None, jobs=-1, timeout=10):
                              f"within {timeout} s ({error})") from None
         with client:
             yield client
+
+
+def parallel_map(function, tasks, jobs=-1, desc="tasks", backend="loky", scheduler=None):
+    """Yield ``function(task)`` for every task, in completion order, with a tqdm progress bar.
+
+    backend 'loky': ``jobs`` joblib worker processes on this machine (-1: all cores; 1: in this
+    process). backend 'dask': the workers of a dask.distributed cluster, chosen by ``scheduler``
+    as in ``backend_client`` (None: a LocalCluster of ``jobs`` processes here). A task lost with
+    a worker that dies is rescheduled by Dask on another worker."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    tasks = list(tasks)
+    with backend_client(backend, scheduler, jobs) as client, \
+            tqdm(total=len(tasks), desc=desc, unit="task", disable=not tasks) as bar:
+        if client is not None:
+            from distributed import as_completed
+
+            results = (future.result() for future in as_completed(client.map(function, tasks, pure=False)))
+        elif jobs == 1:
+            results = map(function, tasks)
+        else:
+            with sigint_ignored():  # the workers, started here, inherit it: Ctrl-C reaches this process only
+                results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                    delayed(call_in_worker)(function, task) for task in tasks)
+        for result in results:
+            bar.update()
+            yield result
+
+
