@@ -1,5 +1,30 @@
 """kinks: Monte Carlo studies of training two-layer ReLU networks (Holzmueller & Steinwart 2022).
 
-The seven scripts in the repository root are thin command lines over these modules; see
-docs/architecture.md for what each module owns and how a study flows through them.
+The seven scripts in the repository root are thin command lines over the modules of this package;
+docs/architecture.md says what each module owns and how a study flows through them. The public
+entry points for one's own scripts and notebooks, each documented with Args, Returns and an
+Example:
+
+- ``DataSet``: the 1-D data points, targets and probabilities (``kinks.data``);
+- ``make_config``: a study's validated configuration from the options of ``mc_training.py run``
+  (``kinks.study``);
+- ``run_chunks``: carry out (or resume, or extend) a study in a run folder (``kinks.runner``);
+- ``train``: train a batch of networks to their stopping criteria (``kinks.training``);
+- ``load_run``, ``crossing_estimate``: read a run folder and estimate p_hat with its interval
+  (``kinks.crossing``).
+
+They are imported when first used, so that ``import kinks.checks`` (say, from the torch scripts)
+does not load numba and the compiled loops.
 """
+import importlib
+
+PUBLIC = {"DataSet": "kinks.data", "make_config": "kinks.study", "run_chunks": "kinks.runner",
+          "train": "kinks.training", "load_run": "kinks.crossing", "crossing_estimate": "kinks.crossing"}
+__all__ = sorted(PUBLIC)
+
+
+def __getattr__(name):
+    """``kinks.NAME`` for the public entry points, from their modules (PEP 562)."""
+    if name not in PUBLIC:
+        raise AttributeError(f"module 'kinks' has no attribute {name!r}")
+    return getattr(importlib.import_module(PUBLIC[name]), name)
