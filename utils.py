@@ -200,7 +200,8 @@ def run_cli(commands, aliases=None):
     command or option, a bad boolean, a UsageError raised by the command) prints one line
     'error: ...' on stderr and exits 2, before any work where the command line itself is wrong;
     Ctrl-C prints 'interrupted; rerun the same command to resume', stops the worker pools and
-    exits 130."""
+    exits 130; a reader that closes the output early (``--help | head``) ends it quietly."""
+    import os
     import signal
 
     script = Path(sys.argv[0]).name
@@ -224,3 +225,6 @@ def run_cli(commands, aliases=None):
         stop_after_interrupt()
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # stdout's reader is gone: no traceback, and none at exit's flush either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

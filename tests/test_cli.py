@@ -106,6 +106,13 @@ def test_help_lists_every_option_with_its_real_default_and_allowed_values(tmp_pa
     assert "Default: None" not in stdout and "(not documented)" not in stdout
 
 
+def test_help_into_a_reader_that_stops_early_ends_without_a_traceback(tmp_path):
+    process = start_script("mc_training.py", "run", "--help", cwd=tmp_path)
+    process.stdout.close()  # like `--help | head -c 0`: the reader is gone before the help is written
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141 and stderr == ""
+
+
 def like_a_terminal():
     """SIGINT handled by default in the child, as in a terminal, even where this test runs with it
     ignored (a shell's background job ignores SIGINT, and its children inherit that)."""
