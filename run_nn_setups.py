@@ -94,6 +94,7 @@ def refuse_other_fit(path, task):
     require(not diff, f"--out {path} holds a fit with other settings ({'; '.join(diff)}); choose another --out")
 
 
+@utils.options_documented_as(sweep, "train_per_dim", "n_valid", "n_test", "seed", "device", "dtype")
 def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, lr=None, step_exponent=0,
         runs=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
         train_per_dim=256, n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", out=None):
@@ -117,14 +118,9 @@ def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, 
         epoch_budget: epochs * d, integer >= 1 (default 8192).
         valid_budget: epochs * d between validation checks, integer >= 1 (default 64).
         batch_size: minibatch size B, integer >= 1 dividing train_per_dim * d (default 256).
-        train_per_dim: training points per input dimension, integer >= 1 (default 256).
-        n_valid: validation points, integer >= 1 (default 1024).
-        n_test: test points, integer >= 1 (default 1024).
-        seed: integer >= 0 (default 0).
-        device: auto (default), cpu, cuda or cuda:K.
-        dtype: float32 (default) or float64.
-        out: file written (default <results>/nn_setups/fit/<dataset>_<configuration>_lr<lr>_runs<P>_width<n>
-            _epochs<E>_valid<V>_batch<B>_train<T>_seed<S>_<dtype>.json).
+        out: file written (default: <results>/nn_setups/fit/, named by the data set, configuration, lr,
+            runs, width, epochs, validation, batch, training points, seed and dtype, e.g.
+            ex_he_adam_zero_lr0.01_runs100_width512_epochs8192_valid64_batch256_train256_seed0_float32.json).
     """
     task = sweeps.Task(dataset, param, renamed_value("optimizer", optimizer, OLD_OPTIMIZERS), bias, bias_gain,
                        step_exponent, lr, runs, n_chunks, width, epoch_budget, valid_budget, batch_size,

@@ -137,6 +137,19 @@ def docstring_sections(function):
     return description.strip(), entries
 
 
+def options_documented_as(source, *names):
+    """Decorator: a command's Args section gains ``source``'s entries for the options ``names``,
+    word for word, so that options two commands share are documented once."""
+    _, entries = docstring_sections(source)
+
+    def decorate(function):
+        function.__doc__ = (function.__doc__ or "").rstrip() + "".join(
+            f"\n        {name}: {entries[name]}" for name in names) + "\n    "
+        return function
+
+    return decorate
+
+
 def default_text(parameter):
     """How --help shows a default: the value as it is typed ('16,32' for a tuple), or '' for
     None, whose real default the option's docstring entry states."""
