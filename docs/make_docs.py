@@ -27,13 +27,9 @@ CSV and of the code drawing it; --check compares that digest, not the pixels, wh
 matplotlib and FreeType versions.
 
 Each script's commands are its module-level ``COMMANDS`` dict ({name: function}), the dict it
-hands to ``utils.run_cli``. Until every script defines one (issue 19), the dict literal passed to
-``utils.run_cli`` in the script's ``__main__`` block is read instead, with a warning
-(``main_block_commands``: delete it once every script has COMMANDS); tests/test_docs.py requires
-COMMANDS of every script.
+hands to ``utils.run_cli``.
 """
 import argparse
-import ast
 import csv
 import hashlib
 import importlib
@@ -72,36 +68,12 @@ def script_module(script):
     return importlib.import_module(Path(script).stem)
 
 
-def main_block_commands(script, module):
-    """{name: function} from the dict literal handed to utils.run_cli in the script's __main__
-    block ({'run': module.run, ...} or {'report': report, ...}). Only for scripts still without a
-    module-level COMMANDS (see the module docstring)."""
-    tree = ast.parse((ROOT / script).read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "run_cli" and node.args \
-                and isinstance(node.args[0], ast.Dict):
-            names = {}
-            for key, value in zip(node.args[0].keys, node.args[0].values):
-                attribute = value.attr if isinstance(value, ast.Attribute) else getattr(value, "id", None)
-                names[key.value] = getattr(module, attribute)
-            return names
-    raise DocsError(f"{script}: neither a COMMANDS dict nor a utils.run_cli({{...}}) call")
-
-
-WARNED = set()
-
-
 def commands_of(script):
-    """The commands of ``script``: its COMMANDS dict, or (with one warning) its __main__ block's."""
-    module = script_module(script)
-    commands = getattr(module, "COMMANDS", None)
-    if isinstance(commands, dict):
-        return commands
-    if script not in WARNED:
-        WARNED.add(script)
-        print(f"warning: {script} has no COMMANDS dict; read its commands from utils.run_cli in __main__",
-              file=sys.stderr)
-    return main_block_commands(script, module)
+    """The commands of ``script``: its module-level COMMANDS dict."""
+    commands = getattr(script_module(script), "COMMANDS", None)
+    if not isinstance(commands, dict):
+        raise DocsError(f"{script} has no module-level COMMANDS dict")
+    return commands
 
 
 def command_function(script, name):

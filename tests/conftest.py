@@ -1,5 +1,6 @@
-"""Shared test set-up: the repository root on sys.path, the one way a test runs a script as a user
-types it (``start_script``, ``run_script``), and two markers.
+"""Shared test set-up: the repository root on sys.path, the ways a test runs a script as a user
+types it (as a process: ``start_script``, ``run_script``; in this process, faster:
+``call_script``), and two markers.
 
 - ``slow``: a test that takes seconds (trains many networks, starts worker pools or
   subprocesses). ``pytest -m "not slow"`` is the quick subset for development (under a minute);
@@ -8,6 +9,7 @@ types it (``start_script``, ``run_script``), and two markers.
   ``pytest -m cuda`` runs only these tests (gpu_check.sh does so on a GPU machine).
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +37,25 @@ def run_script(script, *args, cwd=ROOT, env=None, timeout=600):
     """``python SCRIPT args...`` run to its end in ``cwd``: a CompletedProcess with text output."""
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
                           env=script_env(cwd, env), capture_output=True, text=True, timeout=timeout)
+
+
+TQDM_LINE = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a progress bar, which tqdm writes on stderr
+
+
+def call_script(monkeypatch, capsys, module, script, *argv):
+    """``python SCRIPT argv...`` run in this process as its ``__main__`` does, through
+    ``utils.run_cli(module.COMMANDS, module.ALIASES)``: (exit code, stdout, the stderr lines
+    other than progress bars)."""
+    import utils
+
+    monkeypatch.setattr(sys, "argv", [script, *map(str, argv)])
+    code = 0
+    try:
+        utils.run_cli(module.COMMANDS, getattr(module, "ALIASES", None))
+    except SystemExit as exit_info:
+        code = exit_info.code
+    out, err = capsys.readouterr()
+    return code, out, [line for line in err.splitlines() if line.strip() and not TQDM_LINE.search(line)]
 
 
 def pytest_configure(config):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import kinks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted(ROOT.glob("*.py")) + sorted((ROOT / "kinks").glob("*.py"))

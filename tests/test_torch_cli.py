@@ -1,11 +1,9 @@
 """The command lines of the four PyTorch scripts as a hurried user types them: bad values (one line,
 exit 2, nothing written), old option names and old option values (accepted with one warning line,
 the same result as the new ones), misspelled options, a different configuration in a folder, and
---help documenting every option. Most run in this process through ``utils.run_cli`` (``cli``); a
+--help documenting every option. Most run in this process (conftest's ``call_script``); a
 few run the script itself (``run_script``)."""
 import json
-import re
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +14,7 @@ import eval_star_dataset
 import run_nn_setups as rn
 import train_star_dataset as ts
 import utils
-from conftest import run_script
+from conftest import call_script, run_script
 from kinks import star
 from kinks.sweeps import read_result
 
@@ -24,21 +22,9 @@ SCRIPTS = {"train_star_dataset.py": ts, "eval_star_dataset.py": eval_star_datase
            "eval_nn_setups.py": eval_nn_setups}
 
 
-TQDM_LINE = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")   # a progress bar, which tqdm writes on stderr
-
-
 def cli(monkeypatch, capsys, script, *argv):
-    """Run ``script argv...`` in this process as its ``__main__`` does: (exit code, stdout, stderr
-    lines other than progress bars)."""
-    module = SCRIPTS[script]
-    monkeypatch.setattr(sys, "argv", [script, *map(str, argv)])
-    code = 0
-    try:
-        utils.run_cli(module.COMMANDS, module.ALIASES)
-    except SystemExit as exit_info:
-        code = exit_info.code
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip() and not TQDM_LINE.search(line)]
+    """``script argv...`` run in this process (see conftest's ``call_script``)."""
+    return call_script(monkeypatch, capsys, SCRIPTS[script], script, *argv)
 
 
 def assert_one_error_line(code, err, message):
