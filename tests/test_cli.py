@@ -128,8 +128,9 @@ def process_group_alive(pgid):
 
 
 def workers_started(pgid):
-    """Whether a loky worker process runs in the process group ``pgid``."""
-    listing = subprocess.run(["ps", "-o", "args=", "-g", str(pgid)], capture_output=True, text=True).stdout
+    """Whether a loky worker process runs in the process group ``pgid`` (-ww: whole command lines,
+    which ps would otherwise cut at 80 characters, before the module name when the path is long)."""
+    listing = subprocess.run(["ps", "-ww", "-o", "args=", "-g", str(pgid)], capture_output=True, text=True).stdout
     return "popen_loky_posix" in listing
 
 
