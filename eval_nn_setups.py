@@ -13,9 +13,10 @@ import matplotlib
 
 import utils
 from kinks import sweep_report as sr
-from kinks.checks import check_choice, require
+from kinks.checks import check_choice, checked_as, require
 from kinks.figures import check_compile, compile_tex
 from kinks.files import save_csv, save_text
+from kinks.sweep_nets import OPTIMIZERS, PARAMETERISATIONS, check_bias
 from kinks.sweeps import GRIDS
 
 
@@ -43,6 +44,23 @@ def table(grid="quick", input=None, results=None, out=None, compile="auto"):  # 
     print(f"wrote {target / 'table.txt'}, table.csv, table.tex" + (", table.pdf" if pdf else ""))
 
 
+def figure_options(family, bias, ex_configs, relative_to, published, usetex):
+    """The options of ``figures`` checked before anything is read or written: (family, relative_to,
+    published as a bool, the matplotlib rc of --usetex, ex_configs parsed or None); --bias is
+    checked as a bias mode here and against the results present later."""
+    check_choice("family", family, ("radial", "rbf"))
+    check_choice("relative_to", relative_to, ("zero", "best"))
+    published = check_choice("published", published, (True, False, "yes", "no")) in (True, "yes")
+    if bias is not None:
+        check_bias(bias, 1.0)
+    ex_configs = None if ex_configs is None else sr.parse_configs("ex_configs", ex_configs)
+    for param, optimizer, mode in ex_configs or ():
+        checked_as("ex_configs", check_choice, "param", param, PARAMETERISATIONS)
+        checked_as("ex_configs", check_choice, "optimizer", optimizer, OPTIMIZERS)
+        checked_as("ex_configs", check_bias, mode, 1.0)
+    return family, relative_to, published, sr.figure_rc(usetex), ex_configs
+
+
 def figures(grid="quick", input=None, results=None, out=None, family="radial", bias=None, ex_configs=None,  # noqa: A002
             relative_to="zero", published=False, usetex="auto"):
     """Write the figures (PNG and PDF) into <out>/figures.
@@ -67,18 +85,16 @@ def figures(grid="quick", input=None, results=None, out=None, family="radial", b
         published: ex_fits as published (retrains 11 networks per configuration): yes or no (default).
         usetex: auto (default: LaTeX text where latex and dvipng are installed), yes or no.
     """
+    family, relative_to, published, rc, ex_configs = figure_options(family, bias, ex_configs, relative_to, published,
+                                                                     usetex)
     folder = sr.input_folder(check_choice("grid", grid, tuple(GRIDS)), input, results)
-    check_choice("family", family, ("radial", "rbf"))
-    check_choice("relative_to", relative_to, ("zero", "best"))
-    published = check_choice("published", published, (True, False, "yes", "no")) in (True, "yes")
-    rc = sr.figure_rc(usetex)
     chosen = sr.chosen_results(sr.load_results(folder))
     present = sorted({c[2] for c, _ in chosen})
     bias = check_choice("bias", bias if bias is not None else ("zero" if "zero" in present else present[0]), present)
     require(relative_to != "zero" or "zero" in present, "--relative_to zero needs zero-bias results; "
             "sweep --biases with zero, or use --relative_to best")
     ex_configs = sorted({c for c, _ in chosen if c[2] == bias}, key=sr.config_order) if ex_configs is None \
-        else sr.parse_configs("ex_configs", ex_configs)
+        else ex_configs
     target = (Path(out) if out is not None else folder) / "figures"
     with matplotlib.rc_context(rc):
         sr.write_figures(chosen, target, family, bias, ex_configs, relative_to, published)
@@ -102,6 +118,7 @@ def report(grid="quick", input=None, results=None, out=None, compile="auto", fam
         published: ex_fits as published: yes or no (default).
         usetex: auto (default), yes or no.
     """
+    figure_options(family, bias, ex_configs, relative_to, published, usetex)  # all checked before the table is written
     table(grid, input, results, out, compile)
     figures(grid, input, results, out, family, bias, ex_configs, relative_to, published, usetex)
 

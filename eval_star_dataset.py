@@ -11,7 +11,7 @@ from pathlib import Path
 import utils
 from custom_paths import results_root
 from kinks import star_report as sr
-from kinks.checks import as_list, check_int
+from kinks.checks import as_list, check_int, require
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv
 
@@ -40,6 +40,7 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
     epochs = None if epochs is None else check_int("epochs", epochs)
     selection = None if select is None else sr.parse_select(select)
     results = Path(results) if results is not None else results_root()
+    require(input is not None or results.is_dir(), f"--results {results} is not a folder")
     inputs = as_list("input", input, lambda option, item: Path(str(item))) if input is not None \
         else [results / "star"]
     out = Path(out) if out is not None else results / "star" / "eval"

@@ -29,7 +29,7 @@ import numpy as np
 import custom_paths
 import utils
 from kinks.benchmarks import hessian_seconds
-from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak
+from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak, check_offset
 from kinks.data import parse_data
 from kinks.files import save_csv, save_json
 from kinks.figures import save_png_and_pdf
@@ -57,7 +57,7 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
         widths: comma list of widths n >= 2; default 16,32,64,128,256,512,1024.
         runs: networks per (Delta, n); default 500.
         seed: master seed, an integer >= 0; default 0 (the networks of mc_training.py run --seed 0).
-        tol: a network stops at ||grad L|| < tol; > 0, default 1e-8.
+        tol: a network stops at ||grad L|| < tol; in (0, 1], default 1e-8.
         max_epochs: the epoch budget per network, a multiple of --epochs_per_check; default 1000000.
         epochs_per_check: epochs between checks of ||grad L|| (and of the certificate); default 1000.
         chunk_size: networks per chunk file; default 100, so that --jobs can share a cell.
@@ -105,11 +105,11 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
             stayed put and the first that crossed are interpolated; >= 0, default 32.
         offset: the offset Delta added to y; default 0.
         seed: master seed, an integer >= 0; default 0.
-        tol: a network stops at ||grad L|| < tol; > 0, default 1e-8.
+        tol: a network stops at ||grad L|| < tol; in (0, 1], default 1e-8.
         max_epochs: the epoch budget per network, a multiple of --epochs_per_check; default 300000.
         epochs_per_check: epochs between checks of ||grad L||; default 1000.
         top: Hessian eigenvectors (and as many random directions) per line figure; default 3.
-        rtol: eigenvalues within rtol max|lambda| of 0 count as zero; > 0, default 1e-6.
+        rtol: eigenvalues within rtol max|lambda| of 0 count as zero; in (0, 1], default 1e-6.
         data: your own points "x:y,x:y,..." as in risk; default the paper's six points.
         probs: their probabilities pi "p,p,..." as in risk; default uniform.
         leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu). The Hessian is
@@ -118,11 +118,11 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
     """
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, pairs = check_int("runs", runs), check_int("pairs", pairs, 0)
-    offset, seed = check_float("offset", offset), check_int("seed", seed, 0)
-    tol = check_float("tol", tol, 0.0, strict=True)
+    offset, seed = check_offset("offset", offset), check_int("seed", seed, 0)
+    tol = check_float("tol", tol, 0.0, strict=True, maximum=1.0)
     epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
     top = check_int("top", top)
-    rtol = check_float("rtol", rtol, 0.0, strict=True)
+    rtol = check_float("rtol", rtol, 0.0, strict=True, maximum=1.0)
     dataset, leak = parse_data(data, probs), check_leak(leak)
     out = Path(out) if out is not None else custom_paths.results_root() / "minima" / "diagnose"
     settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,

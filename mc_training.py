@@ -21,7 +21,7 @@ from pathlib import Path
 import custom_paths
 import utils
 from kinks.benchmarks import certificate_seconds, engine_rate, study_wall_time
-from kinks.checks import as_list, check_float, check_int, check_jobs, require
+from kinks.checks import as_list, check_float, check_int, check_jobs, check_offset, require
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
@@ -131,9 +131,9 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     Args:
         widths: comma list of widths n >= 2; default 16,32,...,2048.
         runs: draws per width; default 10000.
-        epsilon: the theorem's eps; default 0.1.
-        gamma: the theorem's gamma; default 0.1.
-        factor: the right-hand-side factor r > 0; default 1.
+        epsilon: the theorem's eps, in (0, 1]; default 0.1.
+        gamma: the theorem's gamma, in (0, 1]; default 0.1.
+        factor: the right-hand-side factor r, in (0, 1e6]; default 1.
         seed: master seed, an integer >= 0; default 0.
         out: the folder to write; default results/event/eps<epsilon>_gamma<gamma>_r<factor>.
         compile: the figure's LaTeX to PDF: auto (pdflatex when installed; else matplotlib's PDF) |
@@ -141,9 +141,9 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     """
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
-    epsilon = check_float("epsilon", epsilon)
-    gamma = check_float("gamma", gamma)
-    factor = check_float("factor", factor, 0.0, strict=True)
+    epsilon = check_float("epsilon", epsilon, 0.0, strict=True, maximum=1.0)
+    gamma = check_float("gamma", gamma, 0.0, strict=True, maximum=1.0)
+    factor = check_float("factor", factor, 0.0, strict=True, maximum=1e6)
     compile = check_compile(compile)
     name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}"
     out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
@@ -179,12 +179,12 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
         widths: comma list of widths n >= 2.
         runs: networks per width.
         epochs: epochs of further training of the certified networks.
-        offset: offset Delta added to y.
+        offset: offset Delta added to y, |Delta| <= 1e6.
         seed: seed, an integer >= 0.
     """
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, epochs = check_int("runs", runs), check_int("epochs", epochs)
-    offset, seed = check_float("offset", offset), check_int("seed", seed, 0)
+    offset, seed = check_offset("offset", offset), check_int("seed", seed, 0)
     print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'max |kink| / min|x|':>20}")
     for width in widths:
         certified, crossed, kink = soundness_row(width, runs, epochs, offset, seed)
@@ -203,7 +203,7 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
 
     Args:
         widths: comma list of widths n >= 2.
-        seconds: time per measurement, > 0.
+        seconds: time per measurement, > 0 and <= 3600.
         threads: BLAS threads, >= 1.
         study_width: width n >= 2 of the timed study.
         study_runs: networks of the timed study, >= 0 (0 skips it).
@@ -211,7 +211,7 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
     from threadpoolctl import threadpool_limits
 
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
-    seconds = check_float("seconds", seconds, 0.0, strict=True)
+    seconds = check_float("seconds", seconds, 0.0, strict=True, maximum=3600)
     threads = check_int("threads", threads, 1)
     study_width = check_int("study_width", study_width, 2)
     study_runs = check_int("study_runs", study_runs, 0)

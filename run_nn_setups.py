@@ -19,6 +19,7 @@ from custom_paths import results_root
 from kinks import sweeps
 from kinks.checks import UsageError, as_list, check_choice, check_int, check_jobs, renamed_value, require
 from kinks.files import save_json
+from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
 from kinks.parallel import backend_client
 from kinks.sweep_nets import OLD_OPTIMIZERS, OPTIMIZERS
@@ -49,7 +50,7 @@ def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, b
             momentum, is accepted with a warning).
         biases: comma list of hidden-bias modes (see `fit`; default quick zero,unif-neg,kink-neg-unif; paper
             zero,pytorch,unif,unif-pos,unif-neg,kink-neg-unif,kink-neg-point).
-        bias_gain: number multiplying the bias (default 1; must be 1 for the data-dependent modes).
+        bias_gain: number multiplying the bias, |gain| <= 1000 (default 1; must be 1 for the data-dependent modes).
         runs: networks P per configuration and step, integer >= 1 (default quick 8, paper 100).
         width: hidden units n, integer >= 1 (default quick 64, paper 512).
         epoch_budget: epochs * d, integer >= 1 (default quick 512, paper 8192).
@@ -75,12 +76,13 @@ def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, b
     on_cpu = torch_device(device).type == "cpu"
     jobs = (-1 if on_cpu else 1) if jobs is None else check_jobs(jobs)
     start = time.perf_counter()
-    sweeps.prepare_sweep_folder(folder, sweeps.folder_settings(settings, common))
-    with backend_client(backend, scheduler, jobs) as client:
+    with backend_client(backend, scheduler, jobs) as client, output_lock(folder, "--out"):
+        sweeps.prepare_sweep_folder(folder, sweeps.folder_settings(settings, common))
+        print(f"{folder}: {len(configs)} configurations of grid {grid}", flush=True)
         done, skipped = sweeps.search_steps(configs, folder, settings, jobs, backend, client,
                                             threads=1 if jobs != 1 and on_cpu else None)
     seconds = round(time.perf_counter() - start, 1)
-    print(f"{folder}: {done} tasks trained, {skipped} kept from before; {seconds} s")
+    print(f"done in {seconds} s: {folder}: {done} tasks trained, {skipped} kept from before (same settings)")
     return dict(done=done, skipped=skipped, seconds=seconds, folder=str(folder))
 
 
@@ -92,6 +94,22 @@ def refuse_other_fit(path, task):
         raise UsageError(f"--out {error}; remove it or choose another --out") from None
     diff = sweeps.settings_differences(there, task.settings())
     require(not diff, f"--out {path} holds a fit with other settings ({'; '.join(diff)}); choose another --out")
+
+
+def fit_locked(task, path):
+    """``fit``'s work, under the lock of its result file: train, print and save."""
+    if path.exists():
+        refuse_other_fit(path, task)
+    dataset, runs, width, batch_size = task.dataset, task.runs, task.width, task.batch_size
+    print(f"{dataset} {task.label()}: lr {task.lr:.4g}, {runs} networks, width {width}, {task.n_epochs} epochs "
+          f"of {task.n_train // batch_size} steps, validation every {task.valid_every}")
+    result = sweeps.execute(task.replace(path=path), progress=True)
+    save_json(path, result)
+    for name in sweeps.STATISTICS:
+        mean, std = result["mean"][name], result["std"][name]
+        print(f"  {name:11s} RMSE  {mean if mean is None else f'{mean:.4f}'} +- {std if std is None else f'{std:.4f}'}")
+    print(f"  diverged {result['diverged']}/{result['runs']}, Bayes RMSE {result['bayes_rmse']:.4f}, "
+          f"{result['wall_time_s']:.1f} s; saved {path}")
 
 
 @utils.options_documented_as(sweep, "train_per_dim", "n_valid", "n_test", "seed", "device", "dtype")
@@ -108,10 +126,10 @@ def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, 
         bias: hidden-bias mode (default zero): zero, normal, uniform, pos-unif, neg-unif, unif, unif-pos,
             unif-neg, kink-unif, kink-neg-unif, pytorch, or the data-dependent kink-point-<k> (k >= 1),
             kink-range, kink-neg-point, mean (drawn from the whole training set).
-        bias_gain: number multiplying the bias (default 1; must be 1 for the data-dependent modes).
-        lr: step size > 0 (default: base step * 2^(step_exponent/8); base adam 1e-2 He / 8e-2 NTK, sgd and
+        bias_gain: number multiplying the bias, |gain| <= 1000 (default 1; must be 1 for the data-dependent modes).
+        lr: step size in (0, 1000] (default: base step * 2^(step_exponent/8); base adam 1e-2 He / 8e-2 NTK, sgd and
             momentum 8e-3 He / 8e-1 NTK).
-        step_exponent: integer (default 0).
+        step_exponent: integer from -400 to 400 (default 0).
         runs: networks P, integer >= 1 (default 100).
         n_chunks: chunks trained one after the other, integer >= 1 dividing --runs (default 1).
         width: hidden units n, integer >= 1 (default 512).
@@ -126,18 +144,9 @@ def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, 
                        step_exponent, lr, runs, n_chunks, width, epoch_budget, valid_budget, batch_size,
                        train_per_dim, n_valid, n_test, seed, device, dtype)
     path = Path(out) if out is not None else sweeps.fit_path(task)
-    if path.exists():
-        refuse_other_fit(path, task)
     torch_device(device)
-    print(f"{dataset} {task.label()}: lr {task.lr:.4g}, {runs} networks, width {width}, {task.n_epochs} epochs "
-          f"of {task.n_train // batch_size} steps, validation every {task.valid_every}")
-    result = sweeps.execute(task.replace(path=path), progress=True)
-    save_json(path, result)
-    for name in sweeps.STATISTICS:
-        mean, std = result["mean"][name], result["std"][name]
-        print(f"  {name:11s} RMSE  {mean if mean is None else f'{mean:.4f}'} +- {std if std is None else f'{std:.4f}'}")
-    print(f"  diverged {result['diverged']}/{result['runs']}, Bayes RMSE {result['bayes_rmse']:.4f}, "
-          f"{result['wall_time_s']:.1f} s; saved {path}")
+    with output_lock(path.parent, "--out", f".{path.name}.lock"):
+        fit_locked(task, path)
 
 
 def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", device="auto",

@@ -45,7 +45,7 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
         step: the step rule: gram (h = lr_factor / lambda_max(P^1/2 K P^1/2), K the neural-tangent Gram
             matrix: the paper's rule; formerly ntk, still accepted) or published (h = lr_factor / |theta|^2,
             the step the published runs took); default gram.
-        lr_factor: a number > 0; default 1 for --step gram, 2 for --step published.
+        lr_factor: a number in (0, 100]; default 1 for --step gram, 2 for --step published.
         seed: an integer >= 0; default 0.
         dtype: float32 or float64; default float32.
         device: auto (CUDA when available), cpu, cuda or cuda:K; default auto.
@@ -74,7 +74,7 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
             P = 1000, stages of 10k to 100k epochs, step published) or paper_deep_gram (the same with step gram;
             formerly paper_deep_ntk); default quick.
         step: gram or published; default the preset's rule (named above).
-        lr_factor: a number > 0; default 1 for step gram, 2 for step published.
+        lr_factor: a number in (0, 100]; default 1 for step gram, 2 for step published.
         activation: relu or tanh; default relu.
         random_bias: true or false; default false.
         dtype: float32 or float64; default float32.
@@ -103,12 +103,12 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
     Args:
         device: auto, cpu, cuda or cuda:K; default auto.
         dtype: float32 or float64; default float32.
-        seconds: time per measurement, a number > 0; default 5.
+        seconds: time per measurement, a number in (0, 3600]; default 5.
         threads: torch CPU threads, an integer >= 1; default torch's choice (all cores).
         results: the results root; default $KINKS_RESULTS or ./results.
     """
     device, _ = torch_device(device), torch_dtype(dtype)
-    seconds = check_float("seconds", seconds, 0, strict=True)
+    seconds = check_float("seconds", seconds, 0, strict=True, maximum=3600)
     set_threads(threads)
     rows = []
     for width, runs in star.BENCHMARK_CASES:

@@ -106,6 +106,7 @@ def parse_command_line(commands, argv, aliases=None):
             if not equals:
                 require(rest and not rest[0].startswith("--"), f"--{option} needs a value")
                 text = rest.pop(0)
+            require(option not in FOLDER_OPTIONS or text.strip(), f"--{option} must name a folder; got ''")
             value = text if option in FOLDER_OPTIONS else parse_value(text)
         require(option not in kwargs, f"--{option} is given twice")
         kwargs[option] = value

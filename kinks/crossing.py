@@ -133,7 +133,7 @@ def load_runs(folder, names=None):
         run_dirs = find_run_dirs(folder) if folder.is_dir() else []
         hint = ("--results is the results root, the folder holding mc/" if folder.parent.is_dir()
                 and find_run_dirs(folder.parent) else "run python mc_training.py run first")
-        require(run_dirs, f"no run folder (a folder with run.json) below {folder}; {hint}")
+        require(run_dirs, f"--results: no run folder (a folder with run.json) below {folder}; {hint}")
     else:
         run_dirs = as_list("input", names, lambda option, name: named_run_dir(folder, name))
     loaded = [load_run(run_dir, run_name(run_dir, folder)) for run_dir in run_dirs]

@@ -1,21 +1,38 @@
 """Plain-data result files, each written atomically (a temporary file beside it, then a rename),
-so that a file is either absent or complete: npz without pickle, JSON, CSV and text."""
+so that a file is either absent or complete, with the mode the umask gives (as ``open`` would):
+npz without pickle, JSON, CSV and text."""
 import csv
 import io
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
+_UMASK_LOCK = threading.Lock()
+
+
+def file_mode():
+    """The mode a new file gets from ``open``: 0o666 less the process's umask (0o644 under 022).
+    Reading the umask means setting it, so the two calls hold a lock against other threads."""
+    with _UMASK_LOCK:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``,
-    so that ``path`` is either absent or complete, never half-written."""
+    so that ``path`` is either absent or complete, never half-written. The file gets the umask's
+    mode (``mkstemp`` alone would leave it 0600, unreadable by the other users and workers of a
+    shared file system)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()

@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 
-from kinks.checks import as_list, check_float, check_int, check_leak, require, warn
+from kinks.checks import as_list, check_float, check_int, check_leak, check_offset, require, warn
 from kinks.data import X_DATA, Y_DATA, ActivityPatterns, DataSet, init_params, loss_gradient, parse_data
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.stats import mean_interval
@@ -280,10 +280,10 @@ def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, 
     """The validated configuration of a risk run (a plain dict, recorded in run.json), complete
     in the sense of ``kinks.study.complete_config`` (so a run folder from before --data and
     --leak resumes as the paper's data with relu)."""
-    offsets = as_list("offsets", offsets, check_float)
+    offsets = as_list("offsets", offsets, check_offset)
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
-    tol = check_float("tol", tol, 0.0, strict=True)
+    tol = check_float("tol", tol, 0.0, strict=True, maximum=1.0)
     epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
     chunk_size = check_int("chunk_size", chunk_size)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")

@@ -68,7 +68,7 @@ class StarConfig:
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.random_bias, self.step = random_bias, step
         self.lr_factor = check_float("lr_factor", DEFAULT_LR_FACTOR[step] if lr_factor is None else lr_factor, 0,
-                                     strict=True)
+                                     strict=True, maximum=100)
         self.seed, self.dtype = check_int("seed", seed, minimum=0), check_choice("dtype", dtype, DTYPES)
 
     @classmethod

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from kinks.checks import as_list, check_choice, check_float, check_int, check_leak, require
+from kinks.checks import as_list, check_choice, check_int, check_leak, check_offset, require
 from kinks.data import X_DATA, Y_DATA, DataSet, parse_data
 from kinks.engines import ENGINES, make_trainer, resolve_engine
 from kinks.optimizers import OPTIMIZERS, SGD_BATCH, batch_of
@@ -140,14 +140,15 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
     for option, usual, for_swapped in (("epochs_per_check", 1000, 100), ("max_checks", 1000, 10_000)):
         config[option] = config[option] if config[option] is not None else (for_swapped if swapped else usual)
     training = (config["optimizer"], config["batch_size"], config["leak"])
-    criteria = as_list("stopping", config.get("stopping") or default_stopping(*training),
+    stopping = config.get("stopping")
+    criteria = as_list("stopping", default_stopping(*training) if stopping is None else stopping,
                        lambda o, v: check_choice(o, v, CRITERIA))
     require("sufficient" not in criteria or certificate_applies(*training),
             f"--stopping sufficient needs --optimizer gd, --batch_size full and --leak 0: the "
             f"certificate is proved for full-batch gradient descent on relu networks only, not for "
             f"{run_label(config)} (use crossing,early)")
     config["stopping"] = sorted(set(criteria) | {"crossing"}, key=CRITERIA.index)
-    config["offsets"] = as_list("offsets", config["offsets"], check_float)
+    config["offsets"] = as_list("offsets", config["offsets"], check_offset)
     config["widths"] = as_list("widths", config["widths"], lambda o, v: check_int(o, v, 2))
     for option in ("runs", "epochs_per_check", "max_checks"):
         config[option] = check_int(option, config[option], 1)

@@ -65,7 +65,7 @@ def check_bias(mode, gain):
     match = re.fullmatch(r"kink-point-(\d+)", mode) if isinstance(mode, str) else None
     require(mode in BIAS_MODES or (match is not None and int(match[1]) >= 1),
             f"--bias must be one of {', '.join(BIAS_MODES)} (k >= 1); got {mode!r}")
-    gain = check_float("bias_gain", gain)
+    gain = check_float("bias_gain", gain, -1e3, maximum=1e3)
     data_dependent = match is not None or mode in DATA_BIASES
     require(not data_dependent or gain == 1.0, f"--bias_gain must be 1 for the data-dependent bias {mode}")
     return mode, gain

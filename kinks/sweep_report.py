@@ -31,6 +31,7 @@ from kinks.sweeps import (CURVE_POINTS, CURVE_RANGE, SHARED_SETTINGS, ResultErro
 def input_folder(grid, input, results):  # noqa: A002
     """--input, else <results root>/nn_setups/<grid>."""
     root = Path(results) if results is not None else results_root()
+    require(input is not None or results is None or root.is_dir(), f"--results {results} is not a folder")
     return Path(input) if input is not None else root / "nn_setups" / grid
 
 

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from custom_paths import results_root
-from kinks.checks import UsageError, as_list, check_choice, check_float, check_int, renamed_value, require, warn
+from kinks.checks import (
+    UsageError, as_list, check_choice, check_float, check_int, checked_as, renamed_value, require, warn)
 from kinks.files import load_json, save_json
 from kinks.nets import moved, synchronize, torch_device, torch_dtype
 from kinks.parallel import parallel_map
@@ -63,9 +64,9 @@ class Task:
         self.dataset, self.param = dataset, check_choice("param", param, PARAMETERISATIONS)
         self.optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
         self.bias, self.bias_gain = check_bias(bias, bias_gain)
-        self.step_exponent = check_int("step_exponent", step_exponent, minimum=-10 ** 6)
+        self.step_exponent = check_int("step_exponent", step_exponent, minimum=-400, maximum=400)
         lr = BASE_STEPS[optimizer, param] * 2 ** (self.step_exponent / 8) if lr is None else lr
-        self.lr = check_float("lr", lr, 0, strict=True)
+        self.lr = check_float("lr", lr, 0, strict=True, maximum=1e3)
         for name, value in dict(runs=runs, n_chunks=n_chunks, width=width, epoch_budget=epoch_budget,
                                 valid_budget=valid_budget, batch_size=batch_size, train_per_dim=train_per_dim,
                                 n_valid=n_valid, n_test=n_test).items():
@@ -309,6 +310,11 @@ def grid_settings(grid, **overrides):
     for key in ("params", "optimizers", "datasets", "biases"):
         settings[key] = as_list(key, settings[key], lambda option, item: str(item))
     settings["optimizers"] = [renamed_value("optimizers", name, OLD_OPTIMIZERS) for name in settings["optimizers"]]
+    for key, check in (("params", lambda v: check_choice("param", v, PARAMETERISATIONS)),
+                       ("optimizers", lambda v: check_choice("optimizer", v, OPTIMIZERS)),
+                       ("datasets", parse_dataset), ("biases", lambda v: check_bias(v, 1.0))):
+        for value in settings[key]:
+            checked_as(key, check, value)
     for key in ("runs", "width", "epoch_budget", "valid_budget"):
         settings[key] = check_int(key, settings[key])
     return settings
@@ -345,7 +351,7 @@ def configuration_tasks(settings, **common):
     tasks = {}
     for dataset, param, optimizer, bias in itertools.product(
             settings["datasets"], settings["params"], settings["optimizers"], settings["biases"]):
-        n_train = common["train_per_dim"] * parse_dataset(dataset)[1]
+        n_train = check_int("train_per_dim", common["train_per_dim"]) * parse_dataset(dataset)[1]
         task = Task(dataset=dataset, param=param, optimizer=optimizer, bias=bias, runs=settings["runs"],
                     n_chunks=n_chunks_for(settings["runs"], n_train, settings["max_chunk_points"]),
                     width=settings["width"], epoch_budget=settings["epoch_budget"],
