@@ -33,6 +33,7 @@ from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak
 from kinks.data import parse_data
 from kinks.files import save_csv, save_json
 from kinks.figures import save_png_and_pdf
+from kinks.locks import output_lock
 from kinks.landscape import DIAGNOSE_COLUMNS, diagnose_width, format_diagnose_table
 from kinks.mc_figures import (
     extremes_figure, interpolation_figure, lines_figure, risk_figure, setting_text, spectrum_figure)
@@ -41,6 +42,21 @@ from kinks.minima import (
     simulate_risk_chunk)
 from kinks.runner import run_chunks
 from kinks.study import run_label
+
+
+def risk_tables(run_dir, config, jobs):
+    """``risk``'s work in its locked run folder: the chunks, then the table, CSVs and figure."""
+    run_chunks(run_dir, config, jobs, label=f"risk at stationary points of {run_label(config)}",
+               simulate=simulate_risk_chunk)
+    pooled = load_risk(run_dir, config)
+    rows = risk_rows(pooled, config)
+    print(setting_text(config))
+    print(format_risk_table(rows))
+    save_csv(run_dir / "risk.csv", rows, RISK_COLUMNS)
+    networks = [dict(offset=offset, width=width, **{k: v[i] for k, v in cell.items()})
+                for (offset, width), cell in sorted(pooled.items()) for i in range(len(cell["status"]))]
+    save_csv(run_dir / "risk_networks.csv", networks, ["offset", "width", *RISK_KEYS])
+    print(f"table: {run_dir / 'risk.csv'}; figure: {risk_figure(rows, config, run_dir / 'risk')}")
 
 
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
@@ -75,17 +91,10 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
                          data, probs, leak)
     jobs = check_jobs(jobs)
     run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / "risk").absolute()
-    run_chunks(run_dir, config, jobs, label=f"risk at stationary points of {run_label(config)}",
-               simulate=simulate_risk_chunk)
-    pooled = load_risk(run_dir, config)
-    rows = risk_rows(pooled, config)
-    print(setting_text(config))
-    print(format_risk_table(rows))
-    save_csv(run_dir / "risk.csv", rows, RISK_COLUMNS)
-    networks = [dict(offset=offset, width=width, **{k: v[i] for k, v in cell.items()})
-                for (offset, width), cell in sorted(pooled.items()) for i in range(len(cell["status"]))]
-    save_csv(run_dir / "risk_networks.csv", networks, ["offset", "width", *RISK_KEYS])
-    print(f"table: {run_dir / 'risk.csv'}; figure: {risk_figure(rows, config, run_dir / 'risk')}")
+    start = time.perf_counter()
+    with output_lock(run_dir, "--out"):  # held through the table and figure, which run_chunks does not write
+        risk_tables(run_dir, config, jobs)
+    print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
     return str(run_dir)
 
 

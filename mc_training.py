@@ -98,8 +98,11 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     require(isinstance(results_on_client, bool), f"--results_on_client is a flag; got {results_on_client!r}")
     given = {key for key, value in options.items() if value is not None and value is not False}
     run_dir = Path(out) if out is not None else custom_paths.results_root() / "mc" / run_dir_name(preset, config, given)
-    return run_chunks(run_dir.absolute(), config, jobs, backend, scheduler, results_on_client,
-                      f"{run_label(config)}, engine {config['engine']}")
+    start = time.perf_counter()
+    run_chunks(run_dir.absolute(), config, jobs, backend, scheduler, results_on_client,
+               f"{run_label(config)}, engine {config['engine']}")
+    print(f"done in {time.perf_counter() - start:.1f} s: {run_dir.absolute()}")
+    return str(run_dir.absolute())
 
 
 def status(input):

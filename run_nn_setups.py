@@ -127,7 +127,7 @@ def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, 
             unif-neg, kink-unif, kink-neg-unif, pytorch, or the data-dependent kink-point-<k> (k >= 1),
             kink-range, kink-neg-point, mean (drawn from the whole training set).
         bias_gain: number multiplying the bias, |gain| <= 1000 (default 1; must be 1 for the data-dependent modes).
-        lr: step size in (0, 1000] (default: base step * 2^(step_exponent/8); base adam 1e-2 He / 8e-2 NTK, sgd and
+        lr: step size in (0, 1e12] (default: base step * 2^(step_exponent/8); base adam 1e-2 He / 8e-2 NTK, sgd and
             momentum 8e-3 He / 8e-1 NTK).
         step_exponent: integer from -400 to 400 (default 0).
         runs: networks P, integer >= 1 (default 100).

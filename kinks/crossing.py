@@ -13,8 +13,7 @@ import numpy as np
 import custom_paths
 from kinks.checks import UsageError, as_list, require, warn
 from kinks.data import DataSet
-from kinks.files import load_json
-from kinks.runner import ChunkError, chunk_path, load_chunk
+from kinks.runner import ChunkError, chunk_path, load_chunk, read_manifest
 from kinks.stats import clopper_pearson, fit_power_law, two_proportion_z
 from kinks.study import PRESETS, chunk_tasks, complete_config, run_label
 from kinks.training import STATUSES
@@ -103,13 +102,16 @@ def load_run(run_dir, name):
     """
     run_dir = Path(run_dir)
     try:
-        manifest = load_json(run_dir / "run.json")
-        config = manifest["config"]
+        config = read_manifest(run_dir / "run.json")["config"]
+    except UsageError as error:
+        warn(f"{error}; run skipped".replace("; remove the folder or choose another", ""))
+        return None
+    try:
         label = run_label(config)
         expected = {chunk_path(run_dir, t["offset"], t["width"], t["chunk"]): t
                     for t in chunk_tasks(run_dir, config)}
     except Exception as error:  # unreadable JSON, another format, a config missing keys
-        warn(f"{run_dir / 'run.json'}: unreadable ({type(error).__name__}: {error}); run skipped")
+        warn(f"{run_dir / 'run.json'}: its configuration is not one this version reads (at {error}); run skipped")
         return None
     chunks, others = chunk_files(run_dir)
     for path in others:

@@ -69,6 +69,20 @@ def load_json(path):
         return json.load(file)
 
 
+def file_problem(error):
+    """What is wrong with a file that could not be read as expected, in words, without the Python
+    exception's name: ``error`` from reading it (OSError, a JSON error, a missing key, a wrong type)."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON: corrupt or truncated at line {error.lineno}"
+    if isinstance(error, OSError):
+        return error.strerror or "unreadable"
+    if isinstance(error, KeyError):
+        return f"no field {error}"
+    if isinstance(error, (TypeError, AttributeError)):
+        return "its fields are not of the form this version writes"
+    return str(error)
+
+
 def save_text(path, text):
     """Save a text file atomically."""
     atomic_write(path, lambda f: f.write(text.encode()))

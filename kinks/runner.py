@@ -9,6 +9,7 @@ import numpy as np
 
 from kinks.checks import UsageError, require, warn
 from kinks.files import load_json, load_npz, save_json, save_npz
+from kinks.locks import output_lock
 from kinks.parallel import backend_client, parallel_map
 from kinks.study import (
     chunk_seed, chunk_size_of, chunk_tasks, complete_config, configuration_differences, extension_problems,
@@ -46,8 +47,10 @@ def load_chunk(path, config=None, runs=None):
     try:
         meta = load_json(path.with_suffix(".json"))
         arrays = load_npz(path)
-    except Exception as error:  # any unreadable file: missing, truncated, not JSON/npz, pickled
-        raise ChunkError(f"{path}: unreadable ({type(error).__name__}: {error})") from None
+    except FileNotFoundError as error:
+        raise ChunkError(f"{path}: unreadable ({Path(error.filename).name} is missing)") from None
+    except Exception:  # any other unreadable file: truncated, not JSON or npz, pickled
+        raise ChunkError(f"{path}: unreadable (truncated, corrupt or not a chunk file)") from None
     if not isinstance(meta, dict) or meta.get("format") != CHUNK_FORMAT:
         raise ChunkError(f"{path}: not a chunk of format {CHUNK_FORMAT}")
     if config is not None and not same_study(meta.get("config"), config, meta.get("width")):
@@ -102,14 +105,36 @@ def run_chunk(task):
         return write_chunk(*compute_chunk(task))
 
 
+MANIFEST_KEYS = {"offsets": list, "widths": list, "runs": int, "chunk_sizes": list, "seed": int}
+
+
+def manifest_problem(manifest):
+    """What makes ``manifest`` (run.json, parsed) not a run folder's record, in words; '' if nothing."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        return "it holds no configuration (not a run.json of mc_training.py or mc_minima.py)"
+    if manifest.get("format", RUN_FORMAT) != RUN_FORMAT:
+        return f"its format is {manifest['format']!r}, not {RUN_FORMAT}"
+    config = manifest["config"]
+    wrong = [key for key, kind in MANIFEST_KEYS.items() if not isinstance(config.get(key), kind)]
+    if wrong:
+        return f"its configuration lacks {', '.join(wrong)} or holds them in another form"
+    if len(config["widths"]) != len(config["chunk_sizes"]):
+        return "its configuration has not one chunk size per width"
+    return ""
+
+
 def read_manifest(path):
-    """The run.json at ``path`` as a dict with a 'config'; a UsageError naming it if it is unreadable."""
+    """The run.json at ``path`` as a dict with a 'config'; a UsageError naming it and what is wrong
+    with it (unreadable, not JSON, not a run's record) otherwise."""
     try:
         manifest = load_json(path)
-        require(isinstance(manifest, dict) and isinstance(manifest.get("config"), dict), "no config")
-        return manifest
-    except (OSError, ValueError, UsageError) as error:
-        raise UsageError(f"{path} is unreadable ({error}); remove the folder or choose another") from None
+    except OSError as error:
+        raise UsageError(f"{path} is unreadable ({error.strerror}); remove the folder or choose another") from None
+    except ValueError:
+        raise UsageError(f"{path} is not JSON (corrupt or truncated); remove the folder or choose another") from None
+    problem = manifest_problem(manifest)
+    require(not problem, f"{path} is not a run folder's run.json: {problem}; remove the folder or choose another")
+    return manifest
 
 
 def prepare_run_dir(run_dir, config):
@@ -152,7 +177,8 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
                label="", simulate=simulate_chunk):
     """Carry out a study: compute (or resume, or extend) the chunks of ``config`` in ``run_dir``.
 
-    A different study there is refused, finished chunks are kept, corrupt ones named in a warning
+    The run folder is locked (``output_lock``) before it is checked, until the end: another
+    process writing it is refused. A different study there is refused, finished chunks are kept, corrupt ones named in a warning
     and recomputed, the widest chunks scheduled first; each chunk is written as soon as it is
     computed (by the worker, or here with ``results_on_client``). The results do not depend on
     ``jobs`` or the backend: every chunk's numbers come from its own seed (``chunk_seed``).
@@ -176,11 +202,11 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
         >>> config = make_config("quick", widths=[16], runs=100, offsets=[0.0])
         >>> run_dir = run_chunks(Path("results/mc/small"), config, jobs=1)  # doctest: +ELLIPSIS
         results/mc/small: ...; 0 of 1 chunks already finished
-        done in ... s: results/mc/small
+        1 chunks computed, 0 reused, in ... s
         >>> summarize(run_dir)[(0.0, 16)]["runs"]
         100
     """
-    with backend_client(backend, scheduler, jobs) as client:  # before anything is written
+    with backend_client(backend, scheduler, jobs) as client, output_lock(run_dir, "--out"):
         prepare_run_dir(run_dir, config)
         tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
         total = len(chunk_tasks(run_dir, config))
@@ -191,7 +217,7 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
         for outcome in parallel_map(function, tasks, jobs, "chunks", backend, client):
             if results_on_client:
                 write_chunk(*outcome)
-    print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
+        print(f"{len(tasks)} chunks computed, {total - len(tasks)} reused, in {time.perf_counter() - start:.1f} s")
     return str(run_dir)
 
 

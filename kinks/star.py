@@ -33,9 +33,10 @@ import torch
 from tqdm import tqdm
 
 from custom_paths import results_root
-from kinks.checks import check_choice, check_float, check_int, require
+from kinks.checks import UsageError, check_choice, check_float, check_int, require
 from kinks.data import sample_weights
-from kinks.files import atomic_write, load_json, save_json
+from kinks.files import atomic_write, file_problem, load_json, save_json
+from kinks.locks import output_lock
 from kinks.nets import synchronize, torch_dtype
 from kinks.star_data import make_data, regression_thresholds
 
@@ -409,6 +410,12 @@ class TrainingState:
         return torch.cat([torch.tensor([epoch], dtype=torch.float64, device=loss.device), mean[None], deciles,
                           self.fractions(), (~finite).sum()[None].double()]).cpu()
 
+    def bar_values(self, loss):
+        """The progress bar's values now: the crossed fractions (as ``summary`` prints them) and the
+        count of non-finite losses."""
+        kink, crossed = self.fractions().tolist()
+        return dict(kink=f"{kink:.3f}", loss=f"{crossed:.3f}", nan=int((~torch.isfinite(loss)).sum().item()))
+
     def train(self, data, epochs, log_every=1000, checkpoint=None, checkpoint_every=10_000, progress=False):
         """Continue gradient descent from ``self.epoch`` to ``epochs``; epoch t evaluates theta_t (loss,
         pattern, first epochs, log when t % log_every == 0) and steps to theta_{t+1}.
@@ -421,12 +428,12 @@ class TrainingState:
             self.loss, self.epoch = loss, t + 1
             if t % log_every == 0:
                 self.log = torch.cat([self.log, self.log_row(t, loss)[None]])
-                row = dict(zip(LOG_COLUMNS, self.log[-1].tolist()))
-                bar.set_postfix(kink=f"{row['kink_crossed']:.3f}", loss=f"{row['loss_crossed']:.3f}",
-                                nan=int(row["non_finite"]))
+                bar.set_postfix(self.bar_values(loss))
             bar.update()
             if checkpoint is not None and (self.epoch % checkpoint_every == 0 or self.epoch == epochs):
                 checkpoint(self)
+        if self.loss is not None:
+            bar.set_postfix(self.bar_values(self.loss))  # the bar ends on the values the summary prints
         bar.close()
         return self
 
@@ -466,7 +473,11 @@ def open_folder(config, folder, device):
     a fresh one with config.json written. A different configuration there is refused."""
     folder = Path(folder)
     if (folder / "config.json").exists():
-        saved = StarConfig.from_dict(load_json(folder / "config.json"))
+        try:
+            saved = StarConfig.from_dict(load_json(folder / "config.json"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as error:
+            raise UsageError(f"{folder}/config.json is not a star configuration ({file_problem(error)}); remove "
+                             f"the folder or choose another --results") from None
         require(saved == config, f"{folder} holds a different configuration ({saved.as_dict()}); refusing to "
                                  "overwrite it (choose another --results folder or remove it)")
         if (folder / "state.pt").exists():
@@ -481,10 +492,11 @@ def train(config, epochs, device, results=None, log_every=1000, checkpoint_every
     """Train the networks of ``config`` to ``epochs`` epochs in its folder under ``results``, resuming
     from its checkpoint; returns (folder, state)."""
     folder = config.folder(results)
-    state = open_folder(config, folder, device)
-    if state.epoch < epochs:
-        state.train(state.epoch_data(device), epochs, log_every, lambda s: s.save(folder), checkpoint_every,
-                    progress)
+    with output_lock(folder, "--results"):
+        state = open_folder(config, folder, device)
+        if state.epoch < epochs:
+            state.train(state.epoch_data(device), epochs, log_every, lambda s: s.save(folder), checkpoint_every,
+                        progress)
     return folder, state
 
 

@@ -24,7 +24,7 @@ import torch
 
 from kinks.checks import UsageError, check_int, require, warn
 from kinks.figures import ErrorBarPlot, Series, new_figure, place_legend, save_png_and_pdf, series_style
-from kinks.files import load_json
+from kinks.files import file_problem, load_json
 from kinks.star import DEFAULT_LR_FACTOR, OLD_STEP_RULES, StarConfig, TrainingState, forward
 from kinks.star_data import make_data
 from kinks.stats import clopper_pearson
@@ -77,7 +77,7 @@ def read_or_skip(folder):
     try:
         return StarResult.read(folder)
     except (OSError, ValueError, KeyError, TypeError, UsageError) as error:   # JSON errors are ValueErrors
-        warn(f"skipping folder {folder}: {type(error).__name__}: {error}")
+        warn(f"skipping folder {folder}: {file_problem(error)}")
         return None
 
 

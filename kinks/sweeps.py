@@ -19,7 +19,7 @@ import torch
 from custom_paths import results_root
 from kinks.checks import (
     UsageError, as_list, check_choice, check_float, check_int, checked_as, renamed_value, require, warn)
-from kinks.files import load_json, save_json
+from kinks.files import file_problem, load_json, save_json
 from kinks.nets import moved, synchronize, torch_device, torch_dtype
 from kinks.parallel import parallel_map
 from kinks.sweep_data import parse_dataset, make_datasets
@@ -66,7 +66,7 @@ class Task:
         self.bias, self.bias_gain = check_bias(bias, bias_gain)
         self.step_exponent = check_int("step_exponent", step_exponent, minimum=-400, maximum=400)
         lr = BASE_STEPS[optimizer, param] * 2 ** (self.step_exponent / 8) if lr is None else lr
-        self.lr = check_float("lr", lr, 0, strict=True, maximum=1e3)
+        self.lr = check_float("lr", lr, 0, strict=True, maximum=1e12)
         for name, value in dict(runs=runs, n_chunks=n_chunks, width=width, epoch_budget=epoch_budget,
                                 valid_budget=valid_budget, batch_size=batch_size, train_per_dim=train_per_dim,
                                 n_valid=n_valid, n_test=n_test).items():
@@ -420,8 +420,10 @@ def prepare_sweep_folder(folder, wanted):
     if manifest.exists():
         try:
             there = load_json(manifest)["settings"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise UsageError(f"{manifest} is unreadable; remove it or choose another --out") from None
+            require(isinstance(there, dict), "its settings are not a table of settings")
+        except (OSError, ValueError, KeyError, TypeError, UsageError) as error:
+            raise UsageError(f"{manifest} is not a sweep record ({file_problem(error)}); remove it or choose "
+                             f"another --out") from None
     elif folder.exists() and (existing := next(folder.rglob("step_e*.json"), None)) is not None:
         task = (read_or_none(existing) or {}).get("task", {})
         there = {k: task.get(k) for k in SHARED_SETTINGS}

@@ -91,7 +91,7 @@ def test_status_of_a_run_json_that_is_not_json_is_one_line(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{ not json")
     _, error = one_line_error(start_script("mc_training.py", "status", "--input", str(tmp_path / "run"), cwd=tmp_path))
-    assert "run.json is unreadable" in error
+    assert "run.json is not JSON" in error
 
 
 def test_help_lists_every_option_with_its_real_default_and_allowed_values(tmp_path):

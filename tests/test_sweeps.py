@@ -342,9 +342,10 @@ SWEEP = dict(grid="quick", datasets="ex,radial_2", params="he", optimizers="adam
 
 
 def folder_state(folder):
-    """{relative path: (size, mtime)} of every file under folder, hidden temporaries included."""
+    """{relative path: (size, mtime)} of every file under folder, hidden temporaries included (the
+    folder's lock file, which a run takes before it checks the folder, left out)."""
     return {str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
-            for f in Path(folder).rglob("*") if f.is_file()}
+            for f in Path(folder).rglob("*") if f.is_file() and f.name != ".kinks.lock"}
 
 
 def contents(folder):
@@ -484,7 +485,7 @@ def test_fit_names_its_file_by_its_sizes_and_never_overwrites_another_fit(tmp_pa
     options = dict(dataset="radial_1", **TINY)
     rn.fit(**options)
     rn.fit(**{**options, "width": 16})
-    names = sorted(f.name for f in (tmp_path / "nn_setups" / "fit").iterdir())
+    names = sorted(f.name for f in (tmp_path / "nn_setups" / "fit").iterdir() if not f.name.startswith("."))
     assert len(names) == 2 and any("width8_" in n for n in names) and any("width16_" in n for n in names)
     target = tmp_path / "one.json"
     rn.fit(**options, out=target)

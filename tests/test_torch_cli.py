@@ -157,7 +157,7 @@ def test_report_bad_input(monkeypatch, capsys, tmp_path, args, message):
     (["fit", "--bias", "kink-neg-point", "--bias_gain", "2"], "--bias_gain must be 1"),
     (["fit", "--batch_size", "100"], "--batch_size must divide n_train"),
     (["sweep", "--grid", "huge"], "--grid must be one of"),
-    (["sweep", "--biases", "zero,nope"], "--bias must be one of"),
+    (["sweep", "--biases", "zero,nope"], "--biases must be one of"),
     (["sweep", "--runs", "0"], "--runs must be an integer >= 1"),
     (["sweep", "--runs", "-3"], "--runs must be an integer >= 1"),
     (["sweep", "--jobs", "0"], "--jobs must be"),
