@@ -260,9 +260,10 @@ def simulate_risk_chunk(config, offset, width, chunk, runs):
     index, size, data and leak), trained to stationarity."""
     rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
     data = DataSet.from_config(config)
-    x, y, p, _, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory", data, config["leak"])
-    return train_to_stationarity(x, y, p, a, b, c, w, h, config["tol"], config["epochs_per_check"],
-                                 config["max_epochs"], config["save_params"], data.probs, config["leak"])
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory", data, config["leak"])
+    kept = dict(a0=a.copy(), w0=w.copy(), p=p.copy(), q=q.copy()) if config["save_params"] else {}
+    return {**train_to_stationarity(x, y, p, a, b, c, w, h, config["tol"], config["epochs_per_check"],
+                                    config["max_epochs"], config["save_params"], data.probs, config["leak"]), **kept}
 
 
 # ============================================================================ the risk study

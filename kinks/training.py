@@ -86,11 +86,13 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         epochs_per_check: epochs between checks of the stopping criteria.
         max_checks: checks before a network that is still running is UNFINISHED.
         rng: a numpy Generator, the source of the minibatch draws.
-        keep_params: also return (a, b, c, w) of every network where it stopped.
+        keep_params: also return (a, b, c, w) of every network where it stopped, its initial a0, w0
+            (b0 = 0, c0 = 0) and its data weights p, q.
         batch_size: None (the optimiser's default), 'full' or B.
     Returns:
         A dict of (P,) arrays: status (one of ``STATUSES``), stop_epoch, first_cross_epoch (-1:
-        never; 0: at initialisation), step_size, and with ``keep_params`` a, b, w (P, n) and c (P,).
+        never; 0: at initialisation), step_size, and with ``keep_params`` a, b, w, a0, w0 (P, n), c (P,)
+        and p, q (P, m).
     Example:
         >>> from kinks.engines import ReducedTrainer
         >>> rng = np.random.default_rng(0)
@@ -104,9 +106,10 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     out = {"status": np.full(P, "UNFINISHED", dtype="<U17"),
            "stop_epoch": np.full(P, epochs_per_check * max_checks, dtype=np.int64),
            "first_cross_epoch": np.full(P, -1, dtype=np.int64), "step_size": h.copy()}
-    if keep_params:
-        out.update(a=np.zeros_like(trainer.params()[0]), b=None, c=np.zeros(P), w=None)
-        out["b"], out["w"] = np.zeros_like(out["a"]), np.zeros_like(out["a"])
+    if keep_params:  # what re-trains, continues or verifies a network without this code (docs/results.md)
+        a0, _, _, w0 = trainer.params()
+        out.update(a=np.zeros_like(a0), b=np.zeros_like(a0), c=np.zeros(P), w=np.zeros_like(a0), a0=a0.copy(),
+                   w0=w0.copy(), p=p.copy(), q=q.copy())
     alive = np.arange(P)
     p_t = np.ascontiguousarray(p.T)  # weights are passed data-major, (m, P)
     cum_p = np.cumsum(p_t, axis=0)
