@@ -33,3 +33,14 @@ if [[ "${1:-}" == "--tex" ]] && ! command -v pdflatex >/dev/null; then
         echo "install.sh: pdflatex not found and apt-get unavailable; figures will not be compiled to PDF" >&2
     fi
 fi
+# Compile the numba loops once: numba caches them on disk (kinks/__pycache__), so that a new user's
+# first study runs at the speed the README states instead of compiling first (docs/performance.md).
+echo "install.sh: compiling the numba loops once (about a minute)"
+warm=$(mktemp -d)
+trap 'rm -rf "$warm"' EXIT
+for engine in reduced dense; do
+    KINKS_RESULTS="$warm" .venv/bin/python mc_training.py run --widths 16 --offsets 0 --runs 64 --jobs 1 \
+        --engine "$engine" --out "$warm/$engine" >/dev/null
+done
+KINKS_RESULTS="$warm" .venv/bin/python mc_minima.py risk --widths 16 --offsets 0 --runs 8 --chunk_size 8 \
+    --max_epochs 2000 --jobs 1 --out "$warm/risk" >/dev/null

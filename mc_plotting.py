@@ -62,6 +62,8 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
     folder = runs_folder(results)
     loaded = load_runs(folder, input)
     out = Path(out) if out is not None else report_folder(folder, input, loaded)
+    if (out / f"{FIGURE_NAME}.csv").exists():
+        print(f"replacing the report in {out} (--out names another folder)")
     rows = table_rows(loaded)
     fits = fit_rows(rows)
     print(format_table(rows))
@@ -78,6 +80,9 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
         require(compared, "--against: no cell of these runs has a reference of the same experiment "
                           "(optimizer, batch size, init, step, stopping, epochs, leak, data)")
         print(format_against(compared))
+        missing = sorted({row["run"] for row in rows} - {row["run"] for row in compared})
+        if missing:
+            print(f"no reference of the same experiment for: {', '.join(missing)} (left out of the comparison)")
         save_csv(out / "against_reference.csv", compared, AGAINST_COLUMNS)
         print(f"comparison: {out / 'against_reference.csv'}")
 

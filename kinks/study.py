@@ -73,6 +73,14 @@ def chunk_size_of(config, width):
     return dict(zip(config["widths"], config["chunk_sizes"]))[width]
 
 
+def number_text(value):
+    """A number written one way in labels and folder names: 0 and 0.1 (not 0.0), exactly
+    (repr where %g would round); anything else as str."""
+    if isinstance(value, float):
+        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return str(value)
+
+
 def option_text(key, value):
     """How a configuration value is typed on the command line: ('--chunk_size', '4096') for the
     chunk sizes, ('--widths', '16,32') for lists, ('--save_params', 'true') for booleans."""
@@ -81,7 +89,9 @@ def option_text(key, value):
     if isinstance(value, bool):
         value = str(value).lower()
     elif isinstance(value, (list, tuple)):
-        value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+        value = ",".join(number_text(v) for v in value)
+    else:
+        value = number_text(value)
     return f"--{key}", str(value)
 
 
