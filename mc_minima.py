@@ -30,7 +30,7 @@ import custom_paths
 import utils
 from kinks.benchmarks import hessian_seconds
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak
-from kinks.data import parse_data
+from kinks.data import SampleRule, parse_data
 from kinks.files import save_csv, save_json
 from kinks.figures import save_png_and_pdf
 from kinks.landscape import DIAGNOSE_COLUMNS, diagnose_width, format_diagnose_table
@@ -46,7 +46,7 @@ from kinks.study import run_label
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
          seed=0, tol=RISK_DEFAULTS["tol"], max_epochs=RISK_DEFAULTS["max_epochs"],
          epochs_per_check=RISK_DEFAULTS["epochs_per_check"], chunk_size=RISK_DEFAULTS["chunk_size"],
-         save_params=False, data=None, probs=None, leak=0.0, jobs=-1, out=None):
+         save_params=False, data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT, jobs=-1, out=None):
     """Train every network to a stationary point and report its population risk against n.
 
     Rerunning the same command resumes; the table, risk.csv, risk_networks.csv and risk.png/.pdf
@@ -68,13 +68,17 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
             weights p and weigh the risk R; default uniform.
         leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu). With a leak the
             certificate does not apply and no network is certified.
+        samples: the samples N a run stands for, its data weights p = Multinomial(N, pi) / N:
+            n^k (k > 0), an integer N >= 1, or population (p = pi, no sampling); default n^2.
         jobs: worker processes, -1 for all cores.
-        out: the run folder; default results/minima/risk.
+        out: the run folder; default results/minima/risk (risk-samples_n1.5 and so on for
+            another --samples).
     """
     config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
-                         data, probs, leak)
+                         data, probs, leak, samples)
     jobs = check_jobs(jobs)
-    run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / "risk").absolute()
+    name = "risk" if config["samples"] == SampleRule.DEFAULT else f"risk-{SampleRule(config['samples']).folder_part()}"
+    run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / name).absolute()
     run_chunks(run_dir, config, jobs, label=f"risk at stationary points of {run_label(config)}",
                simulate=simulate_risk_chunk)
     pooled = load_risk(run_dir, config)

@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 
-from kinks.data import X_DATA, Y_DATA, DataSet, network_output
+from kinks.data import X_DATA, Y_DATA, DataSet, SampleRule, network_output
 from kinks.figures import (
     GUIDE_COLOR, LINE_WIDTH_PT, ErrorBarPlot, Guide, Series, new_figure, place_legend, plain_log_ticks,
     save_png_and_pdf, series_style)
@@ -67,21 +67,27 @@ def crossing_plot(groups, labels, notes):
 
 
 # ============================================================================ the theorem's event
+def samples_axis_text(samples=None):
+    """'$N = n^2$ samples' (the text the paper's figures had), or the label of another SampleRule."""
+    samples = samples or SampleRule()
+    return "$N = n^2$ samples" if samples.text == SampleRule.DEFAULT else f"{samples.label()} samples"
+
+
 EVENT_DODGE = 1.04  # the conditions' points at one width side by side: lines that coincide stay visible
 
 
-def event_plot(rows, notes):
+def event_plot(rows, notes, samples=None):
     """The probability of the theorem's event against n (log x): the joint fraction (series 0) and
     the fraction of each condition W2 ... D2, each with its 95 % Clopper-Pearson interval, in its own
     colour and marker, dodged so that series with equal fractions stay visible (with the paper's
     settings W5 and W6 near 1, W2, W3 and the joint near 0). rows: ``theory.event_rows``; notes: the
-    title lines."""
+    title lines; samples: the SampleRule of the draws (default n^2), named on the x axis."""
     n = np.array([row["n"] for row in rows])
     series = [Series(name if name != "joint" else "joint: all conditions", n,
                      *(np.array([row[f"{name}{suffix}"] for row in rows]) for suffix in ("_frac", "_low", "_high")))
               for name in ("joint",) + EVENT_CONDITIONS]
-    return ErrorBarPlot(series, r"width $n$ ($N = n^2$ samples)", "fraction of runs", notes, y_range=(-0.03, 1.03),
-                        dodge=EVENT_DODGE)
+    return ErrorBarPlot(series, f"width $n$ ({samples_axis_text(samples)})", "fraction of runs", notes,
+                        y_range=(-0.03, 1.03), dodge=EVENT_DODGE)
 
 
 # ============================================================================ examples
@@ -203,10 +209,14 @@ def example_loss_figure(p, examples, outcomes):
 
 # ============================================================================ risk
 def setting_text(config):
-    """The activation and data of a risk or diagnose run (``config`` with leak, data, probs):
-    'relu' or 'leaky relu, alpha = ...', and the paper's points or the given ones."""
+    """The activation, sample rule and data of a risk or diagnose run (``config`` with leak, data,
+    probs, and samples where recorded): 'relu' or 'leaky relu, alpha = ...', the N rule where it
+    is not n^2, and the paper's points or the given ones."""
     data = DataSet.from_config(config)
     activation = f"leaky relu, α = {config['leak']:g}" if config["leak"] else "relu"
+    samples = config.get("samples", SampleRule.DEFAULT)
+    if samples != SampleRule.DEFAULT:
+        activation += f", {SampleRule(samples).label()}"
     if data.is_paper():
         return f"{activation}; the paper's six points, π uniform"
     points = ", ".join(f"{x:g}:{y:g}" for x, y in zip(data.x, data.y))
@@ -257,7 +267,7 @@ def risk_figure(rows, config, path):
     widths = sorted({r["width"] for r in rows})
     ax.set_xticks(widths, [str(n) for n in widths], minor=False)
     ax.set_xticks([], minor=True)
-    ax.set_xlabel("width $n$ ($N = n^2$ samples)")
+    ax.set_xlabel(f"width $n$ ({samples_axis_text(SampleRule(config.get('samples', SampleRule.DEFAULT)))})")
     ax.set_ylabel(r"population risk $R = \frac{1}{2}\sum_j \pi_j (f(x_j) - y_j)^2$")
     ax.set_ylim(bottom=-0.05)
     ax.grid(True, color="0.9")
