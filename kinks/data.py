@@ -122,7 +122,7 @@ class SampleRule:
     Example:
         >>> rule = SampleRule("n^1.5")
         >>> rule.text, rule.count(16), rule.label(), rule.folder_part()
-        ('n^1.5', 64, '$N = n^{1.5}$', 'samples_n1.5')
+        ('n^1.5', 64, '$N=n^{1.5}$', 'samples_n1.5')
         >>> SampleRule(1000).count(16), SampleRule("population").count(16)
         (1000, inf)
     """
@@ -174,12 +174,13 @@ class SampleRule:
         return sample_weights(rng, runs, self.count(width), probs=probs)
 
     def label(self):
-        """'$N = n^{1.5}$', '$N = 1000$' or '$N = \\infty$ (p = $\\pi$)', for legends and titles."""
+        """'$N=n^{1.5}$', '$N=1000$' or '$N=\\infty$ ($p=\\pi$)', for legends and titles (math
+        without spaces, so that a wrapped legend never breaks inside it)."""
         if self.is_population():
-            return r"$N = \infty$ ($p = \pi$)"
+            return r"$N=\infty$ ($p=\pi$)"
         if self.power is not None:
-            return "$N = n$" if self.power == 1 else f"$N = n^{{{self.power:g}}}$"
-        return f"$N = {self.fixed}$"
+            return "$N=n$" if self.power == 1 else f"$N=n^{{{self.power:g}}}$"
+        return f"$N={self.fixed}$"
 
     def folder_part(self):
         """The part of a default folder name: 'samples_n1.5', 'samples_1000', 'samples_population'."""
