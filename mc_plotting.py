@@ -14,6 +14,11 @@ series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating t
 runs per point and the epoch budget) is written as PNG and as standalone pgfplots LaTeX, compiled
 with pdflatex where available (``kinks.figures.write_plot``).
 
+report also draws theory against experiment for the runs in the theorem's setting (gd, theory
+step, He initialisation, relu, the paper's data, Delta = 0): the stuck fraction 1 - p_hat beside the
+probability of the theorem's event (r = 1 and r = 10, computed with the run's own N rule, epsilon
+and gamma) against n, with intervals.
+
 report --against reference: per (run, Delta, n) the run's estimate beside the one shipped under
 reference/ (or another folder of such CSVs) for the same experiment, with the two-proportion
 z-score. reference: writes such a reference CSV (counts, seed, command) from a finished run.
@@ -27,21 +32,24 @@ from pathlib import Path
 
 import custom_paths
 import utils
-from kinks.checks import check_choice, check_int, require
+from kinks.checks import check_choice, check_float, check_int, require
 from kinks.crossing import (
-    AGAINST_COLUMNS, FIT_COLUMNS, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, against_rows, fit_rows,
-    format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
-    reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows)
+    AGAINST_COLUMNS, FIT_COLUMNS, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, against_rows,
+    fit_rows, format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
+    reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows,
+    theory_rows)
 from kinks.figures import check_compile, save_png_and_pdf, write_plot
 from kinks.files import save_csv
 from kinks.mc_figures import (
-    FIGURE_NAME, crossing_plot, example_kink_figure, example_loss_figure, example_networks_figure, figure_note)
+    FIGURE_NAME, THEORY_NAME, count_text, crossing_plot, example_kink_figure, example_loss_figure,
+    example_networks_figure, figure_note, theory_plot)
 from kinks.minima import EXAMPLE_EPOCHS, example_pair, train_example
 from kinks.study import PRESETS, complete_config, make_config
 
 
-def report(results=None, input=None, out=None, compile="auto", against=None):
-    """Write the tables, CSV and crossing-probability figure of Monte Carlo runs.
+def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
+           gamma=0.1):
+    """Write the tables, CSV and crossing-probability figure of Monte Carlo runs, and theory against experiment.
 
     Args:
         results: the results root; run folders are searched below <results>/mc; default
@@ -54,8 +62,15 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
         against: reference (the results shipped under reference/) or a folder of such CSVs: print
             each cell's estimate beside the reference's for the same experiment, with the
             two-proportion z-score, and write against_reference.csv.
+        event_runs: draws per width of the theorem's event in the theory-against-experiment figure
+            (runs in the theorem's setting: gd, theory step, He init, relu, the paper's data,
+            Delta = 0); an integer >= 0, 0 leaves the figure out; default 4000.
+        epsilon: the theorem's eps of that event; default 0.1.
+        gamma: the theorem's gamma of that event; default 0.1.
     """
     compile = check_compile(compile)
+    event_runs = check_int("event_runs", event_runs, 0)
+    epsilon, gamma = check_float("epsilon", epsilon), check_float("gamma", gamma)
     references = None
     if against is not None:
         references = load_references(REFERENCE_DIR if str(against) == "reference" else against)
@@ -73,6 +88,14 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
     png, tex, pdf = write_plot(plot, out / FIGURE_NAME, compile)
     print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
     print(f"figure: {pdf}")
+    theory = theory_rows(loaded, rows, event_runs, epsilon, gamma) if event_runs else []
+    if theory:
+        save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
+        notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
+                 "Monte Carlo: " + count_text([row["runs"] for row in theory], "runs") + " per point",
+                 "gd, theory step, $\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
+        png, tex, pdf = write_plot(theory_plot(theory, notes), out / THEORY_NAME, compile)
+        print(f"theory against experiment: {out / THEORY_NAME}.csv, {png}, {pdf}")
     if references is not None:
         compared = against_rows(rows, loaded, references)
         require(compared, "--against: no cell of these runs has a reference of the same experiment "

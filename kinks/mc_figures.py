@@ -1,6 +1,6 @@
 """The figures of the 1-D study, all on the shared palette and figure stack of ``kinks.figures``:
-the crossing probability against n and the probability of the theorem's event (``ErrorBarPlot``s,
-written as PNG and pgfplots by ``write_plot``), the two example networks, the risk against n and
+the crossing probability against n, the probability of the theorem's event and the theory against
+experiment figure (``ErrorBarPlot``s, written as PNG and pgfplots by ``write_plot``), the two example networks, the risk against n and
 the diagnose figures (Hessian spectra, extremes, lines, interpolation), whose legends sit inside
 their axes or below them (``place_legend``), never beyond the figure's edge."""
 import textwrap
@@ -88,6 +88,35 @@ def event_plot(rows, notes, samples=None):
               for name in ("joint",) + EVENT_CONDITIONS]
     return ErrorBarPlot(series, f"width $n$ ({samples_axis_text(samples)})", "fraction of runs", notes,
                         y_range=(-0.03, 1.03), dodge=EVENT_DODGE)
+
+
+# ============================================================================ theory against experiment
+THEORY_NAME = "theory_vs_experiment"
+
+
+def theory_plot(rows, notes):
+    """The theorem against the Monte Carlo runs, per run in the theorem's setting (its N rule named
+    in the legend when several are shown): the stuck fraction 1 - p_hat (solid), the event
+    probability with r = 1 (solid, the next style) and r = 10 (dashed, the same style), each with its
+    95 % Clopper-Pearson interval, against n (log x, dodged). The event is a lower bound of the
+    probability of staying put, so its curves lie below the stuck fraction where the theorem holds.
+    rows: ``crossing.theory_rows``; notes: the title lines."""
+    runs = list(dict.fromkeys(row["run"] for row in rows))
+    several = len(runs) > 1
+    series = []
+    for run in runs:
+        own = [row for row in rows if row["run"] == run]
+        name = f"{SampleRule(own[0]['samples']).label()}: " if several else ""
+        n = [row["width"] for row in own]
+        series.append(Series(f"{name}stuck, $1-\\hat p$ (Monte Carlo)", n,
+                             *([row[key] for row in own] for key in ("stuck", "stuck_low", "stuck_high"))))
+        for r, dashed in ((1, False), (10, True)):
+            series.append(Series(f"{name}theorem's event, $r$ = {r}", n,
+                                 *([row[f"event_r{r}{suffix}"] for row in own] for suffix in ("", "_low", "_high")),
+                                 dashed=dashed))
+    axis = samples_axis_text(SampleRule(rows[0]["samples"])) if not several else "$N$ as in the legend"
+    return ErrorBarPlot(series, f"width $n$ ({axis})", "fraction of runs", notes, y_range=(-0.03, 1.03),
+                        dodge=EVENT_DODGE)
 
 
 # ============================================================================ examples
