@@ -23,6 +23,9 @@ report --against reference: per (run, Delta, n) the run's estimate beside the on
 reference/ (or another folder of such CSVs) for the same experiment, with the two-proportion
 z-score. reference: writes such a reference CSV (counts, seed, command) from a finished run.
 
+animate: the same pair as a GIF (and MP4 where ffmpeg is installed) on log-spaced epochs, for any
+--data, --leak and --optimizer: f(x), kinks, data and epoch side by side, the loss beneath.
+
 examples: two networks of width 16 trained by gd for 20,000 epochs on the same data weights, one
 that stays put and one whose kink crosses a data point: each function with its kinks and the
 side-wise least-squares lines, the kinks against epochs, and the loss and gradient norm at every
@@ -158,7 +161,48 @@ def examples(out=None, seed=0):
             print(saved)
 
 
-COMMANDS = {"report": report, "reference": reference, "examples": examples}
+def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=0.0, data=None, probs=None,
+            seed=0, mp4=True, out=None):
+    """Watch a network that stays put and one that crosses train, side by side (a GIF).
+
+    Two networks of width n on the same data weights p (the first problem of --seed; among 32
+    initialisations the first that never moved a kink out of the gap (x_-, x_+) in --epochs epochs
+    and the first that did): f(x), its kinks (black once out of the gap), the data and the epoch on
+    log-spaced epochs, with the loss of both beneath. Written as animate.gif, and animate.mp4 where
+    ffmpeg is installed.
+
+    Args:
+        width: width n >= 2; default 16.
+        epochs: epochs of training, >= 1; default 20000.
+        frames: frames of the animation (log-spaced epochs), 2 ... 300; default 60.
+        optimizer: gd | momentum | sgd | adam, as in mc_training.py run; default gd.
+        step: theory | small, as in mc_training.py run; default theory for gd, small otherwise.
+        leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu).
+        data: your own points "x:y,x:y,..." as in mc_training.py run; default the paper's six.
+        probs: their probabilities "p,p,..."; default uniform.
+        seed: the problem's seed, an integer >= 0; default 0.
+        mp4: also write an MP4 where ffmpeg is installed; default true.
+        out: the folder to write; default <results root>/animations.
+    """
+    from kinks.animation import animate_1d, stayed_and_crossed
+    from kinks.checks import check_leak
+    from kinks.data import parse_data
+    from kinks.optimizers import OPTIMIZERS
+    from kinks.study import STEPS
+
+    width, epochs = check_int("width", width, 2), check_int("epochs", epochs)
+    frames, seed = check_int("frames", frames, 2), check_int("seed", seed, 0)
+    require(frames <= 300, f"--frames must be at most 300 (a few MB); got {frames}")
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    step = check_choice("step", step or ("theory" if optimizer == "gd" else "small"), STEPS)
+    leak, dataset = check_leak(leak), parse_data(data, probs)
+    out = Path(out) if out is not None else custom_paths.results_root() / "animations"
+    run = stayed_and_crossed(dataset, width, epochs, frames, optimizer, leak, step, seed)
+    for path in animate_1d(run, out / "animate", mp4):
+        print(path)
+
+
+COMMANDS = {"report": report, "reference": reference, "examples": examples, "animate": animate}
 ALIASES = {"runs": "input"}  # report --runs, the old spelling of --input
 
 if __name__ == "__main__":
