@@ -96,7 +96,7 @@ def report(results=None, input=None, out=None, compile="auto", against=None, eve
         save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
         notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
                  "Monte Carlo: " + count_text([row["runs"] for row in theory], "runs") + " per point",
-                 "gd, theory step, $\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
+                 "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
         png, tex, pdf = write_plot(theory_plot(theory, notes), out / THEORY_NAME, compile)
         print(f"theory against experiment: {out / THEORY_NAME}.csv, {png}, {pdf}")
     if references is not None:

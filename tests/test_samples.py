@@ -94,6 +94,7 @@ def test_event_uses_the_rule_for_d1_and_the_draws():
     assert np.all(loose >= strict)  # a larger N asks a smaller distance, r N^((eps - 1)/2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("samples", ["n^1.5", "20", "population"])
 def test_every_form_runs_in_run_event_and_risk(tmp_path, monkeypatch, capsys, samples):
     monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
@@ -121,3 +122,28 @@ def test_a_bad_form_gives_one_line_and_exit_2_as_typed(tmp_path, command):
     assert process.returncode == 2 and process.stderr.strip().count("\n") == 0
     assert process.stderr.startswith("error: --samples")
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_report_draws_theory_against_experiment(tmp_path, monkeypatch, capsys):
+    import csv
+
+    import mc_plotting
+    from kinks.theory import event_rows
+
+    monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
+    for samples in ("n^2", "population"):
+        mc_training.run(**{**SMALL, "widths": [8, 16], "runs": 40}, samples=samples, out=tmp_path / "mc" / samples)
+    mc_training.run(**SMALL, leak=0.1, out=tmp_path / "mc" / "leaky")  # not the theorem's setting: left out
+    code, out, err = call_script(monkeypatch, capsys, mc_plotting, "mc_plotting.py", "report", "--event_runs", "300",
+                                 "--compile", "no")
+    assert code == 0, err
+    with open(tmp_path / "mc" / "report" / "theory_vs_experiment.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert {row["run"] for row in rows} == {"n^2", "population"} and (tmp_path / "mc" / "report" /
+                                                                        "theory_vs_experiment.png").exists()
+    direct = event_rows([8, 16], 300, 0.1, 0.1, 10.0, 0, SampleRule("population"))
+    own = [row for row in rows if row["samples"] == "population"]
+    assert [float(row["event_r10"]) for row in own] == [row["joint_frac"] for row in direct]
+    for row in rows:
+        assert float(row["stuck_low"]) <= float(row["stuck"]) <= float(row["stuck_high"])
