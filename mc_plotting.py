@@ -52,7 +52,7 @@ from kinks.study import PRESETS, complete_config, make_config
 
 def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
            gamma=0.1):
-    """Write the tables, CSV and crossing-probability figure of Monte Carlo runs, and theory against experiment.
+    """Write the tables, CSV and figures (p_hat, theory vs experiment) of Monte Carlo runs.
 
     Args:
         results: the results root; run folders are searched below <results>/mc; default
@@ -88,17 +88,17 @@ def report(results=None, input=None, out=None, compile="auto", against=None, eve
     save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
     notes = figure_note(loaded, rows, shared_parts(loaded))
     plot = crossing_plot(series(rows), series_labels(loaded, rows), notes)
+    theory = theory_rows(loaded, rows, event_runs, epsilon, gamma) if event_runs else []
+    if theory:  # written before the crossing figure, whose path is the last line printed
+        save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
+        theory_notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
+                        "Monte Carlo: " + count_text([row["runs"] for row in theory], "runs") + " per point",
+                        "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
+        theory_paths = write_plot(theory_plot(theory, theory_notes), out / THEORY_NAME, compile)
+        print(f"theory against experiment: {out / THEORY_NAME}.csv, {theory_paths[0]}, {theory_paths[-1]}")
     png, tex, pdf = write_plot(plot, out / FIGURE_NAME, compile)
     print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
     print(f"figure: {pdf}")
-    theory = theory_rows(loaded, rows, event_runs, epsilon, gamma) if event_runs else []
-    if theory:
-        save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
-        notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
-                 "Monte Carlo: " + count_text([row["runs"] for row in theory], "runs") + " per point",
-                 "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
-        png, tex, pdf = write_plot(theory_plot(theory, notes), out / THEORY_NAME, compile)
-        print(f"theory against experiment: {out / THEORY_NAME}.csv, {png}, {pdf}")
     if references is not None:
         compared = against_rows(rows, loaded, references)
         require(compared, "--against: no cell of these runs has a reference of the same experiment "
