@@ -161,12 +161,13 @@ def format_trace_summary(sharpness, separation):
     """The printed summary of a trace run: per cell and group the edge-of-stability fractions,
     then per cell the earliest epoch with a separating metric."""
     lines = [f"{'Delta':>6} {'n':>5} {'group':>8} {'nets':>5} {'epochs with lambda_max > 2/h':>29} "
-             f"{'95% t interval':>17} {'time share':>10} {'ever':>5} {'median max lambda h':>19}"]
+             f"{'95% t interval':>17} {'time share':>10} {'ever':>5} {'median max lambda h':>19} "
+             f"{'max lambda h before crossing':>28}"]
     for r in sharpness:
         lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['group']:>8} {r['networks']:>5} "
                      f"{r['fraction_above']:>29.4f} [{r['ci_low']:>6.4f}, {r['ci_high']:>6.4f}] "
                      f"{r['time_fraction_above']:>10.4f} {r['networks_ever_above']:>5} "
-                     f"{r['median_max_sharpness']:>19.4f}")
+                     f"{r['median_max_sharpness']:>19.4f} {r['max_sharpness_before_crossing']:>28.4f}")
     for (offset, width), row in sorted(separation.items()):
         found = "none" if row is None else (
             f"epoch {row['epoch']}: {row['metric']} AUC {row['auc']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] "

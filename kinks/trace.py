@@ -6,14 +6,14 @@ that stay put (the AUC per metric and epoch). Shapes: P networks of width n, m d
 T traced epochs, theta = (a, b, w, c) of dimension 3n + 1."""
 import numpy as np
 
-from kinks.checks import as_list, check_choice, check_float, check_int, check_leak, warn
+from kinks.checks import as_list, check_choice, check_float, check_int, check_leak
 from kinks.data import ActivityPatterns, DataSet, loss_gradient, network_output, parse_data
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
 from kinks.optimizers import OPTIMIZERS, batch_of
-from kinks.runner import ChunkError, chunk_path, load_chunk
+from kinks.runner import finished_chunks
 from kinks.stats import mean_interval
-from kinks.study import STEPS, chunk_seed, chunk_tasks, complete_config
+from kinks.study import STEPS, chunk_seed, complete_config
 from kinks.training import draw_problems, epoch_blocks
 
 TRACE_DEFAULTS = dict(offsets=[0.0], widths=[16, 64, 256], runs=200, epochs=100_000, per_decade=50,
@@ -194,12 +194,7 @@ def load_traces(run_dir, config):
     width, network (index in its cell), status, first_cross_epoch, step_size (N,) and the metrics
     (N, T[, k]); with ``epochs`` (T,)."""
     parts = []
-    for task in chunk_tasks(run_dir, config):
-        try:
-            _, arrays = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config)
-        except ChunkError as error:
-            warn(f"{error}; left out")
-            continue
+    for task, arrays in finished_chunks(run_dir, config):
         start = task["chunk"] * config["chunk_sizes"][config["widths"].index(task["width"])]
         runs = len(arrays["status"])
         parts.append(dict(offset=np.full(runs, task["offset"]), width=np.full(runs, task["width"]),
@@ -258,7 +253,9 @@ def sharpness_rows(pooled):
     mean over its networks of the fraction of traced epochs with lambda_max(H) > 2/h (with a 95 %
     t interval), the same fraction weighted by the epochs each traced epoch stands for (the
     epochs up to the next one: training time, not log time), the share of networks that ever
-    exceeded 2/h and the median of the largest lambda_max(H) h. Diverged networks are left out."""
+    exceeded 2/h and the median of the largest lambda_max(H) h; and, before each network's first
+    crossing only (all epochs of one that stayed put), the traced epochs above 2/h and the largest
+    lambda_max(H) h. Diverged networks are left out."""
     epochs = pooled["epochs"]
     span = np.diff(epochs, append=epochs[-1] + 1).astype(float)
     rows = []
@@ -267,12 +264,17 @@ def sharpness_rows(pooled):
             chosen = members[belongs(pooled["status"][members]) & (pooled["status"][members] != "DIVERGED")]
             above = pooled["sharpness"][chosen] > 2.0  # (k, T)
             mean, low, high = mean_interval(above.mean(1))
+            cross = pooled["first_cross_epoch"][chosen]
+            before = (cross[:, None] < 0) | (epochs < cross[:, None])  # (k, T)
             rows.append(dict(offset=offset, width=width, group=group, networks=len(chosen), fraction_above=mean,
                              ci_low=low, ci_high=high,
                              time_fraction_above=float(np.mean(above @ span / span.sum())) if len(chosen) else np.nan,
                              networks_ever_above=int(above.any(1).sum()),
                              median_max_sharpness=float(np.median(np.nanmax(pooled["sharpness"][chosen], 1)))
-                             if len(chosen) else np.nan))
+                             if len(chosen) else np.nan,
+                             epochs_above_before_crossing=int((above & before).sum()),
+                             max_sharpness_before_crossing=float(np.nanmax(pooled["sharpness"][chosen][before],
+                                                                           initial=-np.inf))))
     return rows
 
 

@@ -2,11 +2,13 @@
 stayed put and networks that crossed in series colours 0 and 1 (medians with interquartile bands,
 a few single networks thin), the sharpness panel with lambda_max(H) h against 2; and the AUC of
 every metric as a classifier of 'will cross' against the epoch."""
+import warnings
+
 import numpy as np
 
 from kinks.figures import GUIDE_COLOR, place_legend, series_style
 from kinks.mc_figures import figure_title, panels, setting_text
-from kinks.trace import AUC_METRICS, GROUPS, cells
+from kinks.trace import AUC_METRICS, GROUPS, MIN_GROUP, cells
 
 SINGLE = 3  # single networks drawn thin per group
 # (title, values of (N, T) from the pooled traces, log y)
@@ -19,7 +21,8 @@ PANELS = (
      False),
     (r"$|\cos(\nabla L, v_1)|$, $v_1$ top eigenvector of $H$", lambda t: t["grad_cosine"][..., 0], False),
     (r"gradient covariance: largest eigenvalue", lambda t: t["covariance"][..., 0], True),
-    (r"covariance: $(m-1)$-th eigenvalue (0 if rank $J$ = 4)", lambda t: t["covariance"][..., -1], True),
+    (r"covariance: $(m-1)$-th / largest eigenvalue",
+     lambda t: np.maximum(t["covariance"][..., -1] / t["covariance"][..., 0], 1e-17), True),
     (r"weight norm $\|\theta\|$", lambda t: t["weight_norm"], False),
     (r"$1 - \cos(\theta, \theta_0)$",
      lambda t: np.where(t["init_cosine"] < 1 - 1e-12, 1.0 - t["init_cosine"], np.nan), True),
@@ -41,7 +44,8 @@ def group_members(pooled, members):
 def draw_group(ax, epochs, values, k, label):
     """Median and interquartile band of ``values`` (networks, T) in series colour k, and the
     first SINGLE networks thin; returns the median's line."""
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # an epoch where every value is nan (1 - cos at epoch 0) stays nan
+        warnings.simplefilter("ignore", RuntimeWarning)
         low, median, high = np.nanpercentile(values, [25, 50, 75], axis=0)
     ax.fill_between(epochs, low, high, color=color(k), alpha=0.25, linewidth=0)
     for row in values[:SINGLE]:
@@ -58,16 +62,18 @@ def trace_figure(pooled, config, offset, width, members):
     groups = group_members(pooled, members)
     for ax, (title, values_of, log_y) in zip(axes.flat, PANELS):
         values = values_of(pooled)
+        if log_y:  # a value <= 0 (a distance at epoch 0) is not drawn on a log axis
+            values = np.where(values > 0, values, np.nan)
         handles = [draw_group(ax, x, values[chosen], k,
                               f"{'stayed put' if name == 'stayed' else 'crossed'} ({len(chosen)} networks): "
-                              f"median, interquartile band, {SINGLE} single networks thin")
+                              f"median, interquartile band, {min(SINGLE, len(chosen))} single networks thin")
                    for k, (name, chosen) in enumerate(groups) if len(chosen)]
         crossed = groups[1][1]
         if len(crossed):
             ax.axvline(np.median(pooled["first_cross_epoch"][crossed]) + 1, color=color(1), linestyle=":",
                        linewidth=1)
         ax.set_xscale("log")
-        if log_y:
+        if log_y and np.isfinite(values[members]).any():
             ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
         ax.grid(True, color="0.92")
@@ -77,7 +83,8 @@ def trace_figure(pooled, config, offset, width, members):
     for ax in axes[-1]:
         ax.set_xlabel("epoch + 1")
     figure_title(figure, [f"Training traces, n = {width}, Δ = {offset:g}: {run_text(config)}",
-                          f"{setting_text(config)}; dotted: median epoch at which the crossed networks crossed"])
+                          f"{setting_text(config)}; dotted: median epoch at which the crossed networks crossed; "
+                          f"covariance ratio at round-off (drawn at 1e-17 and above) while rank J = 4"])
     place_legend(figure, handles + [edge])
     return figure
 
@@ -105,9 +112,11 @@ def auc_figure(rows, pooled, config):
                                    marker=style.marker, markevery=max(len(series) // 8, 1), markersize=3.5,
                                    linewidth=1.0, label=name.replace("_", " "))[0])
         level = ax.axhline(0.9, color=f"#{GUIDE_COLOR}", linestyle="--", linewidth=1.2, label="AUC 0.9")
-        counts = f"{chosen[0]['will_cross']} will cross, {chosen[0]['stays']} stay at epoch 0" if chosen else "too few"
+        counts = f"{chosen[0]['will_cross']} will cross, {chosen[0]['stays']} stay at epoch 0" if chosen else \
+            f"fewer than {MIN_GROUP} networks in a group"
         ax.set_title(f"n = {width}, Δ = {offset:g}: {counts}", fontsize=9)
         ax.set_xscale("log")
+        ax.set_xlim(1, 1.3 * (max(r["epoch"] for r in chosen) if chosen else pooled["epochs"][-1]) + 1)
         ax.set_xlabel("epoch + 1")
         ax.set_ylim(0.45, 1.02)
         ax.grid(True, color="0.92")
