@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from kinks.figures import GUIDE_COLOR, place_legend, series_style
-from kinks.mc_figures import figure_title, panels, setting_text
+from kinks.mc_figures import color, figure_title, panels, setting_text
 from kinks.trace import AUC_METRICS, GROUPS, MIN_GROUP, cells
 
 SINGLE = 3  # single networks drawn thin per group
@@ -30,11 +30,6 @@ PANELS = (
 )
 
 
-def color(k):
-    """The matplotlib colour of series k (``series_style``)."""
-    return f"#{series_style(k).color}"
-
-
 def group_members(pooled, members):
     """[(group name, its networks' indices)] of one cell (diverged networks left out)."""
     status = pooled["status"][members]
@@ -51,6 +46,12 @@ def draw_group(ax, epochs, values, k, label):
     for row in values[:SINGLE]:
         ax.plot(epochs, row, color=color(k), linewidth=0.5, alpha=0.7)
     return ax.plot(epochs, median, color=color(k), linewidth=1.6, label=label)[0]
+
+
+def run_text(config):
+    """How the traced networks were trained, for titles."""
+    return f"{config['optimizer']}, {config['step']} step, {config['epochs']:,} epochs, " \
+           f"{config['per_decade']} traced epochs per decade"
 
 
 def trace_figure(pooled, config, offset, width, members):
@@ -87,12 +88,6 @@ def trace_figure(pooled, config, offset, width, members):
                           f"covariance ratio at round-off (drawn at 1e-17 and above) while rank J = 4"])
     place_legend(figure, handles + [edge])
     return figure
-
-
-def run_text(config):
-    """How the traced networks were trained, for titles."""
-    return f"{config['optimizer']}, {config['step']} step, {config['epochs']:,} epochs, " \
-           f"{config['per_decade']} traced epochs per decade"
 
 
 def auc_figure(rows, pooled, config):
