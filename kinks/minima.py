@@ -7,13 +7,13 @@ import copy
 
 import numpy as np
 
-from kinks.checks import as_list, check_float, check_int, check_leak, require, warn
+from kinks.checks import as_list, check_float, check_int, check_leak, require
 from kinks.data import (
     X_DATA, Y_DATA, ActivityPatterns, DataSet, SampleRule, init_params, loss_gradient, parse_data)
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.stats import mean_interval
-from kinks.study import chunk_seed, chunk_tasks, complete_config
-from kinks.runner import ChunkError, chunk_path, load_chunk
+from kinks.study import chunk_seed, complete_config
+from kinks.runner import finished_chunks
 from kinks.theory import certificate_applies, theory_step_size
 from kinks.training import check_stops, draw_problems
 
@@ -305,12 +305,7 @@ RISK_KEYS = ("status", "stop_epoch", "first_cross_epoch", "converged", "grad_nor
 def load_risk(run_dir, config):
     """The finished chunks' per-network arrays, pooled per (offset, width): {(offset, width): dict}."""
     pooled = {}
-    for task in chunk_tasks(run_dir, config):
-        try:
-            _, arrays = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config)
-        except ChunkError as error:
-            warn(f"{error}; left out")
-            continue
+    for task, arrays in finished_chunks(run_dir, config):
         cell = pooled.setdefault((task["offset"], task["width"]), {k: [] for k in RISK_KEYS})
         for key in RISK_KEYS:
             cell[key].append(arrays[key])

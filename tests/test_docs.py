@@ -18,7 +18,7 @@ import utils  # noqa: E402
 COMMANDS = {
     "mc_training.py": ("run", "status", "event", "soundness", "benchmark"),
     "mc_plotting.py": ("report", "reference", "examples", "animate"),
-    "mc_minima.py": ("risk", "diagnose", "benchmark"),
+    "mc_minima.py": ("risk", "diagnose", "trace", "benchmark"),
     "train_star_dataset.py": ("train", "experiments", "animate", "benchmark"),
     "eval_star_dataset.py": ("report",),
     "run_nn_setups.py": ("fit", "sweep", "benchmark"),
