@@ -51,6 +51,16 @@ from kinks.trace import (
 from kinks.trace_figures import auc_figure, trace_figure
 
 
+def run_folder(out, name, config):
+    """The run folder of a command: --out, else results/minima/<name>, followed by the samples
+    rule where it is not n^2 (e.g. risk-samples_n1.5)."""
+    if out is not None:
+        return Path(out).absolute()
+    rule = SampleRule(config["samples"])
+    folder = name if rule.text == SampleRule.DEFAULT else f"{name}-{rule.folder_part()}"
+    return (custom_paths.results_root() / "minima" / folder).absolute()
+
+
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
          seed=0, tol=RISK_DEFAULTS["tol"], max_epochs=RISK_DEFAULTS["max_epochs"],
          epochs_per_check=RISK_DEFAULTS["epochs_per_check"], chunk_size=RISK_DEFAULTS["chunk_size"],
@@ -85,8 +95,7 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
     config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
                          data, probs, leak, samples)
     jobs = check_jobs(jobs)
-    name = "risk" if config["samples"] == SampleRule.DEFAULT else f"risk-{SampleRule(config['samples']).folder_part()}"
-    run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / name).absolute()
+    run_dir = run_folder(out, "risk", config)
     run_chunks(run_dir, config, jobs, label=f"risk at stationary points of {run_label(config)}",
                simulate=simulate_risk_chunk)
     pooled = load_risk(run_dir, config)
@@ -182,7 +191,8 @@ def format_trace_summary(sharpness, separation):
 
 def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], runs=TRACE_DEFAULTS["runs"], seed=0,
           optimizer="gd", step="theory", epochs=TRACE_DEFAULTS["epochs"], per_decade=TRACE_DEFAULTS["per_decade"],
-          chunk_size=TRACE_DEFAULTS["chunk_size"], data=None, probs=None, leak=0.0, jobs=-1, out=None):
+          chunk_size=TRACE_DEFAULTS["chunk_size"], data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT,
+          jobs=-1, out=None):
     """Trace the landscape along training: eight metrics at log-spaced epochs, stayed against crossed.
 
     Every network is trained for --epochs epochs on the dense engine (never stopping at a
@@ -212,13 +222,16 @@ def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], ru
         data: your own points "x:y,x:y,..." as in risk; default the paper's six points.
         probs: their probabilities pi "p,p,..." as in risk; default uniform.
         leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu).
+        samples: the samples N a run stands for, as in risk: n^k (k > 0), an integer N >= 1, or
+            population; default n^2.
         jobs: worker processes, -1 for all cores.
-        out: the run folder; default results/minima/trace.
+        out: the run folder; default results/minima/trace (trace-samples_n1.5 and so on for
+            another --samples).
     """
     config = trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decade, chunk_size, data, probs,
-                          leak)
+                          leak, samples)
     jobs = check_jobs(jobs)
-    run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / "trace").absolute()
+    run_dir = run_folder(out, "trace", config)
     start = time.perf_counter()
     run_chunks(run_dir, config, jobs, label=f"training traces of {run_label(config)}", simulate=simulate_trace_chunk)
     pooled = load_traces(run_dir, config)

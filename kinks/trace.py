@@ -7,7 +7,7 @@ T traced epochs, theta = (a, b, w, c) of dimension 3n + 1."""
 import numpy as np
 
 from kinks.checks import as_list, check_choice, check_float, check_int, check_leak
-from kinks.data import ActivityPatterns, DataSet, loss_gradient, network_output, parse_data
+from kinks.data import ActivityPatterns, DataSet, SampleRule, loss_gradient, network_output, parse_data
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
 from kinks.optimizers import OPTIMIZERS, batch_of
@@ -118,7 +118,7 @@ def state_metrics(params, initial, x, y, p, pi, h, leak=0.0):
 
 # ============================================================================ the trace study
 def trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decade, chunk_size, data=None,
-                 probs=None, leak=0.0):
+                 probs=None, leak=0.0, samples=SampleRule.DEFAULT):
     """The validated configuration of a trace run (a plain dict, recorded in run.json; the chunk
     machinery of ``kinks.runner`` carries it out)."""
     offsets = as_list("offsets", offsets, check_float)
@@ -127,11 +127,12 @@ def trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decad
     optimizer, step = check_choice("optimizer", optimizer, OPTIMIZERS), check_choice("step", step, STEPS)
     epochs, per_decade = check_int("epochs", epochs), check_int("per_decade", per_decade)
     chunk_size = check_int("chunk_size", chunk_size)
-    dataset, leak = parse_data(data, probs), check_leak(leak)
+    dataset, leak, samples = parse_data(data, probs), check_leak(leak), SampleRule(samples)
+    samples.count(max(widths))  # N must be drawable at every width
     return complete_config(dict(
         kind="trace", optimizer=optimizer, init="he", step=step, offsets=offsets, widths=widths, runs=runs,
         seed=seed, epochs=epochs, per_decade=per_decade, chunk_sizes=[chunk_size] * len(widths), leak=leak,
-        data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist()))
+        data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist(), samples=samples.text))
 
 
 def trace_problems(config, offset, width, chunk, runs):
@@ -140,7 +141,7 @@ def trace_problems(config, offset, width, chunk, runs):
     ``mc_training.py run`` or ``mc_minima.py risk`` chunk of the same seed, cell, index and size)."""
     rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
     x, y, p, _, init, h = draw_problems(rng, runs, width, offset, "he", config["step"],
-                                        DataSet.from_config(config), config["leak"])
+                                        DataSet.from_config(config), config["leak"], SampleRule(config["samples"]))
     return rng, x, y, p, init, h
 
 

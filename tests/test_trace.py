@@ -144,3 +144,22 @@ def test_trace_bad_input_gives_one_line_and_writes_nothing(tmp_path, monkeypatch
                                         "--out", tmp_path / "run")
     assert (code, printed, len(errors)) == (2, "", 1) and errors[0].startswith("error:") and option in errors[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_samples_rule_reaches_the_trace_problems_and_its_folder(tmp_path, monkeypatch):
+    config = trace_config([0.0], [8], 6, 0, "gd", "theory", 10, 5, 3, samples="population")
+    assert config["samples"] == "population"
+    _, x, _, p, _, _ = trace_problems(config, 0.0, 8, 0, 3)
+    assert np.array_equal(p, np.full((3, len(x)), 1 / len(x)))  # p = pi exactly in every run
+    default = trace_config([0.0], [8], 6, 0, "gd", "theory", 10, 5, 3)
+    assert default["samples"] == "n^2" and not np.array_equal(trace_problems(default, 0.0, 8, 0, 3)[3], p)
+    monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
+    assert mc_minima.run_folder(None, "trace", config).name == "trace-samples_population"
+    assert mc_minima.run_folder(None, "trace", default).name == "trace"
+
+
+@pytest.mark.parametrize("samples", ["n^0", "many"])
+def test_trace_bad_samples_give_one_line(tmp_path, monkeypatch, capsys, samples):
+    code, _, errors = call_script(monkeypatch, capsys, mc_minima, "mc_minima.py", "trace", "--samples", samples,
+                                  "--out", tmp_path / "run")
+    assert code == 2 and len(errors) == 1 and "--samples" in errors[0] and not (tmp_path / "run").exists()
