@@ -19,6 +19,10 @@ diagnose: the exact Hessian of L in all 3n + 1 parameters at the found points, i
 from the block-plus-low-rank structure (``kinks.hessian``), the loss along lines through them and
 between a network that stayed put and one that crossed on the same data (``kinks.landscape``).
 
+trace: networks of the study trained for a fixed number of epochs (never stopping at a crossing),
+the landscape metrics recorded at log-spaced epochs (``kinks.trace``): losses, gradient norm,
+Hessian sharpness and its ratio to 2/h, the gradient covariance, weight norm and movement.
+
 benchmark: seconds per Hessian spectrum, structured against dense.
 """
 import time
@@ -30,8 +34,8 @@ import custom_paths
 import utils
 from kinks.benchmarks import hessian_seconds
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak, check_offset
-from kinks.data import parse_data
-from kinks.files import save_csv, save_json
+from kinks.data import SampleRule, parse_data
+from kinks.files import save_csv, save_json, save_npz
 from kinks.figures import save_png_and_pdf
 from kinks.locks import output_lock
 from kinks.landscape import DIAGNOSE_COLUMNS, diagnose_width, format_diagnose_table
@@ -42,6 +46,20 @@ from kinks.minima import (
     simulate_risk_chunk)
 from kinks.runner import run_chunks
 from kinks.study import run_label
+from kinks.trace import (
+    TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, sharpness_rows, simulate_trace_chunk, trace_columns,
+    trace_config, trace_rows)
+from kinks.trace_figures import auc_figure, trace_figure
+
+
+def run_folder(out, name, config):
+    """The run folder of a command: --out, else results/minima/<name>, followed by the samples
+    rule where it is not n^2 (e.g. risk-samples_n1.5)."""
+    if out is not None:
+        return Path(out).absolute()
+    rule = SampleRule(config["samples"])
+    folder = name if rule.text == SampleRule.DEFAULT else f"{name}-{rule.folder_part()}"
+    return (custom_paths.results_root() / "minima" / folder).absolute()
 
 
 def risk_tables(run_dir, config, jobs):
@@ -62,7 +80,7 @@ def risk_tables(run_dir, config, jobs):
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
          seed=0, tol=RISK_DEFAULTS["tol"], max_epochs=RISK_DEFAULTS["max_epochs"],
          epochs_per_check=RISK_DEFAULTS["epochs_per_check"], chunk_size=RISK_DEFAULTS["chunk_size"],
-         save_params=False, data=None, probs=None, leak=0.0, jobs=-1, out=None):
+         save_params=False, data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT, jobs=-1, out=None):
     """Train every network to a stationary point and report its population risk against n.
 
     Rerunning the same command resumes; the table, risk.csv, risk_networks.csv and risk.png/.pdf
@@ -84,13 +102,16 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
             weights p and weigh the risk R; default uniform.
         leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu). With a leak the
             certificate does not apply and no network is certified.
+        samples: the samples N a run stands for, its data weights p = Multinomial(N, pi) / N:
+            n^k (k > 0), an integer N >= 1, or population (p = pi, no sampling); default n^2.
         jobs: worker processes, -1 for all cores.
-        out: the run folder; default results/minima/risk.
+        out: the run folder; default results/minima/risk (risk-samples_n1.5 and so on for
+            another --samples).
     """
     config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
-                         data, probs, leak)
+                         data, probs, leak, samples)
     jobs = check_jobs(jobs)
-    run_dir = (Path(out) if out is not None else custom_paths.results_root() / "minima" / "risk").absolute()
+    run_dir = run_folder(out, "risk", config)
     start = time.perf_counter()
     with output_lock(run_dir, "--out"):  # held through the table and figure, which run_chunks does not write
         risk_tables(run_dir, config, jobs)
@@ -158,6 +179,89 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
     return str(out)
 
 
+def format_trace_summary(sharpness, separation):
+    """The printed summary of a trace run: per cell and group the edge-of-stability fractions,
+    then per cell the earliest epoch with a separating metric."""
+    lines = [f"{'Delta':>6} {'n':>5} {'group':>8} {'nets':>5} {'epochs with lambda_max > 2/h':>29} "
+             f"{'95% t interval':>17} {'time share':>10} {'ever':>5} {'median max lambda h':>19} "
+             f"{'max lambda h before crossing':>28}"]
+    for r in sharpness:
+        lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['group']:>8} {r['networks']:>5} "
+                     f"{r['fraction_above']:>29.4f} [{r['ci_low']:>6.4f}, {r['ci_high']:>6.4f}] "
+                     f"{r['time_fraction_above']:>10.4f} {r['networks_ever_above']:>5} "
+                     f"{r['median_max_sharpness']:>19.4f} {r['max_sharpness_before_crossing']:>28.4f}")
+    for (offset, width), row in sorted(separation.items()):
+        found = "none" if row is None else (
+            f"epoch {row['epoch']}: {row['metric']} AUC {row['auc']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] "
+            f"({row['will_cross']} will cross, {row['stays']} stay)")
+        lines.append(f"Delta = {offset:g}, n = {width}: earliest AUC >= 0.9 (either way): {found}")
+    return "\n".join(lines)
+
+
+def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], runs=TRACE_DEFAULTS["runs"], seed=0,
+          optimizer="gd", step="theory", epochs=TRACE_DEFAULTS["epochs"], per_decade=TRACE_DEFAULTS["per_decade"],
+          chunk_size=TRACE_DEFAULTS["chunk_size"], data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT,
+          jobs=-1, out=None):
+    """Trace the landscape along training: eight metrics at log-spaced epochs, stayed against crossed.
+
+    Every network is trained for --epochs epochs on the dense engine (never stopping at a
+    crossing); at epoch 0, about --per_decade epochs per decade and the last it records: train
+    loss L, test loss R (the population risk under pi), ||grad L||, the 3 largest Hessian
+    eigenvalues and lambda_min (the structured spectrum of diagnose), the sharpness
+    lambda_max(H) h (2 is the edge of stability), |cos(grad L, v_k)| with the top 3 Hessian
+    eigenvectors, the m - 1 nonzero eigenvalues of the per-sample gradient covariance under the
+    data weights p (its rank is at most m - 1), ||theta||, cos(theta, theta_0) and
+    ||theta - theta_0||; and whether and when each network crossed. Rerunning the same command
+    resumes. Written to the run folder: trace.csv (one row per network and traced epoch),
+    trace.npz, settings.json, sharpness.csv, auc.csv and the figures trace_<Delta>_<n> and auc
+    (PNG and PDF).
+
+    Args:
+        offsets: comma list of offsets Delta added to y; default 0.
+        widths: comma list of widths n >= 2; default 16,64,256.
+        runs: networks per (Delta, n); default 200.
+        seed: master seed, an integer >= 0; default 0 (the networks of risk --seed 0 and
+            mc_training.py run --seed 0 with the same chunk size).
+        optimizer: gd | momentum | sgd | adam; default gd.
+        step: the step rule, theory (h = 1/lambda_max at initialisation) or small (h = 0.01/n);
+            default theory.
+        epochs: epochs each network is trained, an integer >= 1; default 100000.
+        per_decade: traced epochs per decade of epochs, an integer >= 1; default 50.
+        chunk_size: networks per chunk file; default 100, so that --jobs can share a cell.
+        data: your own points "x:y,x:y,..." as in risk; default the paper's six points.
+        probs: their probabilities pi "p,p,..." as in risk; default uniform.
+        leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu).
+        samples: the samples N a run stands for, as in risk: n^k (k > 0), an integer N >= 1, or
+            population; default n^2.
+        jobs: worker processes, -1 for all cores.
+        out: the run folder; default results/minima/trace (trace-samples_n1.5 and so on for
+            another --samples).
+    """
+    config = trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decade, chunk_size, data, probs,
+                          leak, samples)
+    jobs = check_jobs(jobs)
+    run_dir = run_folder(out, "trace", config)
+    start = time.perf_counter()
+    run_chunks(run_dir, config, jobs, label=f"training traces of {run_label(config)}", simulate=simulate_trace_chunk)
+    pooled = load_traces(run_dir, config)
+    sharpness, aucs = sharpness_rows(pooled), auc_rows(pooled)
+    separation = earliest_separation(aucs)
+    print(setting_text(config))
+    print(format_trace_summary(sharpness, separation))
+    save_npz(run_dir / "trace.npz", **pooled)
+    save_csv(run_dir / "trace.csv", trace_rows(pooled), trace_columns(pooled))
+    save_csv(run_dir / "sharpness.csv", sharpness, list(sharpness[0]))
+    save_csv(run_dir / "auc.csv", aucs, ["offset", "width", "metric", "epoch", "auc", "ci_low", "ci_high",
+                                         "separation", "will_cross", "stays"])
+    save_json(run_dir / "settings.json", dict(config, traced_epochs=pooled["epochs"].tolist()))
+    for offset, width, members in cells(pooled):
+        save_png_and_pdf(trace_figure(pooled, config, offset, width, members),
+                         run_dir / f"trace_{offset:g}_{width}")
+    save_png_and_pdf(auc_figure(aucs, pooled, config), run_dir / "auc")
+    print(f"written to {run_dir} in {time.perf_counter() - start:.1f} s")
+    return str(run_dir)
+
+
 def benchmark(widths=(256, 2048), repeats=5):
     """Measure the seconds per full Hessian spectrum, structured against dense.
 
@@ -177,7 +281,7 @@ def benchmark(widths=(256, 2048), repeats=5):
         print(f"{width:>6} {3 * width + 1:>6} {structured:>13.5f} {dense:>13.5f}")
 
 
-COMMANDS = {"risk": risk, "diagnose": diagnose, "benchmark": benchmark}
+COMMANDS = {"risk": risk, "diagnose": diagnose, "trace": trace, "benchmark": benchmark}
 
 if __name__ == "__main__":
     utils.run_cli(COMMANDS)

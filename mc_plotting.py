@@ -14,9 +14,17 @@ series dodged horizontally, the paper's guide line 2 / sqrt(n), a note stating t
 runs per point and the epoch budget) is written as PNG and as standalone pgfplots LaTeX, compiled
 with pdflatex where available (``kinks.figures.write_plot``).
 
+report also draws theory against experiment for the runs in the theorem's setting (gd, theory
+step, He initialisation, relu, the paper's data, Delta = 0): the stuck fraction 1 - p_hat beside the
+probability of the theorem's event (r = 1 and r = 10, computed with the run's own N rule, epsilon
+and gamma) against n, with intervals.
+
 report --against reference: per (run, Delta, n) the run's estimate beside the one shipped under
 reference/ (or another folder of such CSVs) for the same experiment, with the two-proportion
 z-score. reference: writes such a reference CSV (counts, seed, command) from a finished run.
+
+animate: the same pair as a GIF (and MP4 where ffmpeg is installed) on log-spaced epochs, for any
+--data, --leak and --optimizer: f(x), kinks, data and epoch side by side, the loss beneath.
 
 examples: two networks of width 16 trained by gd for 20,000 epochs on the same data weights, one
 that stays put and one whose kink crosses a data point: each function with its kinks and the
@@ -27,21 +35,24 @@ from pathlib import Path
 
 import custom_paths
 import utils
-from kinks.checks import check_choice, check_int, require
+from kinks.checks import check_choice, check_float, check_int, require
 from kinks.crossing import (
-    AGAINST_COLUMNS, FIT_COLUMNS, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, against_rows, fit_rows,
-    format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
-    reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows)
+    AGAINST_COLUMNS, FIT_COLUMNS, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, against_rows,
+    fit_rows, format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
+    reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows,
+    theory_rows)
 from kinks.figures import check_compile, save_png_and_pdf, write_plot
 from kinks.files import save_csv
 from kinks.mc_figures import (
-    FIGURE_NAME, crossing_plot, example_kink_figure, example_loss_figure, example_networks_figure, figure_note)
+    FIGURE_NAME, THEORY_NAME, count_text, crossing_plot, example_kink_figure, example_loss_figure,
+    example_networks_figure, figure_note, theory_plot)
 from kinks.minima import EXAMPLE_EPOCHS, example_pair, train_example
 from kinks.study import PRESETS, complete_config, make_config
 
 
-def report(results=None, input=None, out=None, compile="auto", against=None):
-    """Write the tables, CSV and crossing-probability figure of Monte Carlo runs.
+def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
+           gamma=0.1):
+    """Write the tables, CSV and figures (p_hat, theory vs experiment) of Monte Carlo runs.
 
     Args:
         results: the results root; run folders are searched below <results>/mc; default
@@ -54,8 +65,16 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
         against: reference (the results shipped under reference/) or a folder of such CSVs: print
             each cell's estimate beside the reference's for the same experiment, with the
             two-proportion z-score, and write against_reference.csv.
+        event_runs: draws per width of the theorem's event in the theory-against-experiment figure
+            (runs in the theorem's setting: gd, theory step, He init, relu, the paper's data,
+            Delta = 0); an integer >= 0, 0 leaves the figure out; default 4000.
+        epsilon: the theorem's eps of that event, in (0, 1]; default 0.1.
+        gamma: the theorem's gamma of that event, in (0, 1]; default 0.1.
     """
     compile = check_compile(compile)
+    event_runs = check_int("event_runs", event_runs, 0)
+    epsilon = check_float("epsilon", epsilon, 0.0, strict=True, maximum=1.0)
+    gamma = check_float("gamma", gamma, 0.0, strict=True, maximum=1.0)
     references = None
     if against is not None:
         references = load_references(REFERENCE_DIR if str(against) == "reference" else against)
@@ -72,6 +91,14 @@ def report(results=None, input=None, out=None, compile="auto", against=None):
     save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
     notes = figure_note(loaded, rows, shared_parts(loaded))
     plot = crossing_plot(series(rows), series_labels(loaded, rows), notes)
+    theory = theory_rows(loaded, rows, event_runs, epsilon, gamma) if event_runs else []
+    if theory:  # written before the crossing figure, whose path is the last line printed
+        save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
+        theory_notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
+                        "Monte Carlo: " + count_text([row["runs"] for row in theory], "runs") + " per point",
+                        "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
+        theory_paths = write_plot(theory_plot(theory, theory_notes), out / THEORY_NAME, compile)
+        print(f"theory against experiment: {out / THEORY_NAME}.csv, {theory_paths[0]}, {theory_paths[-1]}")
     png, tex, pdf = write_plot(plot, out / FIGURE_NAME, compile)
     print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
     print(f"figure: {pdf}")
@@ -140,7 +167,48 @@ def examples(out=None, seed=0):
             print(saved)
 
 
-COMMANDS = {"report": report, "reference": reference, "examples": examples}
+def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=0.0, data=None, probs=None,
+            seed=0, mp4=True, out=None):
+    """Watch a network that stays put and one that crosses train, side by side (a GIF).
+
+    Two networks of width n on the same data weights p (the first problem of --seed; among 32
+    initialisations the first that never moved a kink out of the gap (x_-, x_+) in --epochs epochs
+    and the first that did): f(x), its kinks (black once out of the gap), the data and the epoch on
+    log-spaced epochs, with the loss of both beneath. Written as animate.gif, and animate.mp4 where
+    ffmpeg is installed.
+
+    Args:
+        width: width n >= 2; default 16.
+        epochs: epochs of training, >= 1; default 20000.
+        frames: frames of the animation (log-spaced epochs), 2 ... 300; default 60.
+        optimizer: gd | momentum | sgd | adam, as in mc_training.py run; default gd.
+        step: theory | small, as in mc_training.py run; default theory for gd, small otherwise.
+        leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu).
+        data: your own points "x:y,x:y,..." as in mc_training.py run; default the paper's six.
+        probs: their probabilities "p,p,..."; default uniform.
+        seed: the problem's seed, an integer >= 0; default 0.
+        mp4: also write an MP4 where ffmpeg is installed; default true.
+        out: the folder to write; default <results root>/animations.
+    """
+    from kinks.animation import animate_1d, stayed_and_crossed
+    from kinks.checks import check_leak
+    from kinks.data import parse_data
+    from kinks.optimizers import OPTIMIZERS
+    from kinks.study import STEPS
+
+    width, epochs = check_int("width", width, 2), check_int("epochs", epochs)
+    frames, seed = check_int("frames", frames, 2), check_int("seed", seed, 0)
+    require(frames <= 300, f"--frames must be at most 300 (a few MB); got {frames}")
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    step = check_choice("step", ("theory" if optimizer == "gd" else "small") if step is None else step, STEPS)
+    leak, dataset = check_leak(leak), parse_data(data, probs)
+    out = Path(out) if out is not None else custom_paths.results_root() / "animations"
+    run = stayed_and_crossed(dataset, width, epochs, frames, optimizer, leak, step, seed)
+    for path in animate_1d(run, out / "animate", mp4):
+        print(path)
+
+
+COMMANDS = {"report": report, "reference": reference, "examples": examples, "animate": animate}
 ALIASES = {"runs": "input"}  # report --runs, the old spelling of --input
 
 if __name__ == "__main__":

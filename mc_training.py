@@ -5,7 +5,8 @@ Network (width n):  f(x) = c + sum_i w_i sigma_alpha(a_i x + b_i),  kink of unit
 sigma_alpha(z) = max(z, alpha z) (leak alpha in [0, 1); alpha = 0 is relu, the paper's case).
 Data: the paper's x = (-3, -2, -1, 1, 2, 3), y = (-1, 2, -1, 1, -2, 1) + Delta with probabilities
 pi_j = 1/6, or any points x_j != 0 with at least two on each side of 0 (``--data``, ``--probs``).
-Each run stands for N = n^2 iid samples from pi, held as data weights p = Multinomial(N, pi) / N.
+Each run stands for N iid samples from pi, held as data weights p = Multinomial(N, pi) / N: the
+paper's N = n^2 by default, or N = n^k, a fixed N, or the population p = pi (--samples).
 A network is CROSSED once any kink reaches a data point; the paper's certificate shows for others
 that gradient descent never moves a kink across one (LOCALLY_CONVERGED). The study estimates
 p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total as a function of n (``mc_plotting.py``).
@@ -27,6 +28,7 @@ from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
 from kinks.mc_figures import event_plot
 from kinks.runner import read_manifest, run_chunks, summarize
+from kinks.data import SampleRule, parse_data
 from kinks.study import make_config, run_dir_name, run_label
 from kinks.theory import C_A, C_W, EVENT_CONDITIONS, event_rows
 from kinks.training import STATUSES, soundness_row
@@ -35,7 +37,7 @@ from kinks.training import STATUSES, soundness_row
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
         widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
         chunk_size=None, save_params=False, batch_size=None, leak=None, data=None, probs=None,
-        jobs=-1, out=None, backend="loky", scheduler=None, results_on_client=False):
+        samples=None, jobs=-1, out=None, backend="loky", scheduler=None, results_on_client=False):
     """Run, resume or extend a Monte Carlo study of the crossing probability.
 
     For every offset Delta and width n, --runs networks are trained (in chunks) until a stopping
@@ -79,9 +81,13 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
         data: your own points "x:y,x:y,..." (x != 0, distinct, two or more on each side of 0);
             default the paper's six points.
         probs: their probabilities "p,p,..." (positive, summing to 1); default uniform.
+        samples: the samples N a run stands for, its data weights p, q = Multinomial(N, pi) / N:
+            n^k (k > 0, N = round(n^k)), an integer N >= 1, or population (p = q = pi, no
+            sampling); default n^2 (the paper's).
         jobs: worker processes, -1 for all cores.
         out: the run folder; default results/mc/<preset>, followed by the options that differ
-            from the preset (e.g. results/mc/quick-runs100, results/mc/quick-sgd).
+            from the preset (e.g. results/mc/quick-runs100, results/mc/quick-sgd,
+            results/mc/quick-samples_n1.5).
         backend: loky (worker processes here) | dask (a dask.distributed cluster).
         scheduler: with --backend dask, the address tcp://HOST:PORT of the scheduler; default a
             LocalCluster of --jobs processes here.
@@ -91,7 +97,7 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     options = dict(optimizer=optimizer, step=step, init=init, stopping=stopping, offsets=offsets,
                    widths=widths, runs=runs, seed=seed, epochs_per_check=epochs_per_check,
                    max_checks=max_checks, engine=engine, chunk_size=chunk_size, save_params=save_params,
-                   batch_size=batch_size, leak=leak, data=data, probs=probs)
+                   batch_size=batch_size, leak=leak, data=data, probs=probs, samples=samples)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
     config = make_config(preset, **options)
     jobs = check_jobs(jobs)
@@ -123,10 +129,10 @@ def status(input):
 
 
 def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, gamma=0.1, factor=1.0,
-          seed=0, out=None, compile="auto"):
+          seed=0, samples=SampleRule.DEFAULT, out=None, compile="auto"):
     """Estimate the probability of the theorem's event at initialisation.
 
-    He initialisation, the paper's data, N = n^2 samples: per width the fraction of draws meeting
+    He initialisation, the paper's data, N samples (default n^2): per width the fraction of draws meeting
     each of W2 ... W7, D1, D2 and all of them (W1 and D3 always hold), with 95 % Clopper-Pearson
     intervals; writes event.csv,
     event.json (settings) and the figure event.png, event.tex and event.pdf.
@@ -138,7 +144,10 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
         gamma: the theorem's gamma, in (0, 1]; default 0.1.
         factor: the right-hand-side factor r, in (0, 1e6]; default 1.
         seed: master seed, an integer >= 0; default 0.
-        out: the folder to write; default results/event/eps<epsilon>_gamma<gamma>_r<factor>.
+        samples: the samples N of the data weights p = Multinomial(N, pi) / N: n^k (k > 0), an
+            integer N >= 1, or population (p = pi, N = infinity); default n^2.
+        out: the folder to write; default results/event/eps<epsilon>_gamma<gamma>_r<factor>
+            (with _samples_n1.5 and so on appended for another --samples).
         compile: the figure's LaTeX to PDF: auto (pdflatex when installed; else matplotlib's PDF) |
             yes (an error without pdflatex) | no (matplotlib's PDF).
     """
@@ -148,35 +157,38 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     gamma = check_float("gamma", gamma, 0.0, strict=True, maximum=1.0)
     factor = check_float("factor", factor, 0.0, strict=True, maximum=1e6)
     compile = check_compile(compile)
-    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}"
+    rule = SampleRule(samples)
+    rule.count(max(widths))  # N must be drawable at every width
+    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + ("" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
     out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
     start = time.perf_counter()
-    rows = event_rows(widths, runs, epsilon, gamma, factor, seed)
+    rows = event_rows(widths, runs, epsilon, gamma, factor, seed, rule)
     names = EVENT_CONDITIONS + ("joint",)
     print(f"fraction of {runs} runs meeting each condition (eps = {epsilon:g}, gamma = {gamma:g}, "
-          f"r = {factor:g}; 95% Clopper-Pearson interval of the joint fraction)")
+          f"r = {factor:g}, N = {rule.text}; 95% Clopper-Pearson interval of the joint fraction)")
     print(f"{'n':>6} " + " ".join(f"{c:>6}" for c in names) + "   joint 95% interval")
     for row in rows:
         print(f"{row['n']:>6} " + " ".join(f"{row[f'{c}_frac']:>6.3f}" for c in names)
               + f"   [{row['joint_low']:.4f}, {row['joint_high']:.4f}]")
     columns = ["n", "runs"] + [f"{c}{suffix}" for c in names for suffix in ("", "_frac", "_low", "_high")]
     settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
-                    c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
+                    samples=rule.text, c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
     save_csv(out / "event.csv", rows, columns)
     save_json(out / "event.json", settings)
     notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}, $r$ = {factor:g}; {runs:,} runs per $n$",
              "95 % Clopper–Pearson intervals; series offset horizontally"]
-    figure = write_plot(event_plot(rows, notes), out / "event", compile)[-1]
+    figure = write_plot(event_plot(rows, notes, rule), out / "event", compile)[-1]
     print(f"done in {settings['wall_time_s']} s: {out / 'event.csv'}, {figure}")
 
 
-def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
+def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0, data=None, probs=None):
     """Check the certificate empirically, by training certified networks much longer.
 
     Train gd networks (theory step, He initialisation) until certified or crossed, then train
     every certified network ``epochs`` more epochs with the dense trainer, testing for a crossing
     after every epoch. Prints, per width, how many were certified, how many of those crossed later
-    (the theory says none), and the largest |b_i / a_i| / min|x| reached.
+    (the theory says none), and the largest reach of their kinks into the gap (x_-, x_+) (kink /
+    x_+ or kink / x_-, checked every 100 epochs; 1 would be a data point).
 
     Args:
         widths: comma list of widths n >= 2.
@@ -184,14 +196,17 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0):
         epochs: epochs of further training of the certified networks.
         offset: offset Delta added to y, |Delta| <= 1e6.
         seed: seed, an integer >= 0.
+        data: your own points "x:y,x:y,..." as in run; default the paper's six points.
+        probs: their probabilities "p,p,..." as in run; default uniform.
     """
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, epochs = check_int("runs", runs), check_int("epochs", epochs)
     offset, seed = check_offset("offset", offset), check_int("seed", seed, 0)
-    print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'max |kink| / min|x|':>20}")
+    dataset = parse_data(data, probs)
+    print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'max reach into gap':>19}")
     for width in widths:
-        certified, crossed, kink = soundness_row(width, runs, epochs, offset, seed)
-        print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {kink:>20.4f}")
+        certified, crossed, kink = soundness_row(width, runs, epochs, offset, seed, dataset)
+        print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {kink:>19.4f}")
 
 
 def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, study_runs=2000):

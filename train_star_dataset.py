@@ -5,7 +5,8 @@ He initialisation ever move a kink across a data point, and does its loss ever f
 piecewise-linear-regression fit, which is all it can reach while its kinks stay put?
 
 Commands: ``train`` (one configuration into its folder, resumable), ``experiments`` (a preset's
-configurations stage by stage) and ``benchmark``. The machinery lives in kinks.star (configuration,
+configurations stage by stage), ``animate`` (one network's kink lines as it trains, a GIF) and
+``benchmark``. The machinery lives in kinks.star (configuration,
 networks, step rules, epochs, training state and files) and kinks.star_data (data sets, thresholds);
 ``eval_star_dataset.py report`` reads what these commands write.
 """
@@ -120,7 +121,45 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
     print(f"saved {path}")
 
 
-COMMANDS = {"train": train, "experiments": experiments, "benchmark": benchmark}
+def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples="n^2", mp4=True, out=None):
+    """Watch one network train on 2-D data: its kink lines over the data points, its function as a
+    background map, on log-spaced epochs; written as animate_<dataset>.gif (and .mp4 where ffmpeg
+    is installed).
+
+    gd from He initialisation with the Gram step (the star study's ``train`` with --runs 1, in
+    float64 on the CPU); every hidden unit's kink is the line {x : a_i . x + b_i = 0}.
+
+    Args:
+        dataset: standard, cross, double_cross, random_with_line, star_<k> or multi_axis_2 (2-D
+            sets only); default cross.
+        width: hidden width n, an integer >= 1; default 16.
+        epochs: epochs of gd, >= 1; default 20000.
+        frames: frames of the animation (log-spaced epochs), 2 ... 300; default 60.
+        seed: seed of the initialisation and the data weights, an integer >= 0; default 0.
+        samples: the data weights p: n^k, an integer N (Multinomial(N, uniform) / N) or population
+            (uniform p); default n^2.
+        mp4: also write an MP4 where ffmpeg is installed; default true.
+        out: the folder to write; default <results>/animations.
+    """
+    from kinks.animation import animate_2d, train_2d
+    from kinks.checks import require
+    from kinks.data import SampleRule
+    from kinks.star_data import make_data
+
+    X, y = make_data(dataset)
+    require(X.shape[1] == 2, f"--dataset {dataset} has d = {X.shape[1]}; animate draws 2-D data sets only")
+    width, epochs = check_int("width", width), check_int("epochs", epochs)
+    frames, seed = check_int("frames", frames, 2), check_int("seed", seed, 0)
+    require(frames <= 300, f"--frames must be at most 300 (a few MB); got {frames}")
+    rule = SampleRule(samples)
+    out = Path(out) if out is not None else results_root() / "animations"
+    at, snaps, loss, p = train_2d(X, y, width, epochs, frames, seed, rule)
+    title = f"{dataset}, n = {width}, gd with the Gram step, {rule.label()}"
+    for path in animate_2d(X, y, at, snaps, loss, p, title, out / f"animate_{dataset}", mp4):
+        print(path)
+
+
+COMMANDS = {"train": train, "experiments": experiments, "animate": animate, "benchmark": benchmark}
 ALIASES = {"n_networks": "runs"}  # old option name: new, accepted with a warning
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The crossing probability from stored runs (the ``report`` of ``mc_plotting.py``): finding and
 loading run folders chunk by chunk (a bad file is named and skipped), the estimate p_hat with its
 Clopper-Pearson interval per (run, Delta, n), the power-law fits, the shipped reference results
-and the z-score against them, the text tables and the legend labels of runs."""
+and the z-score against them, the text tables and the legend labels of runs, and the theorem's
+event probability beside the stuck fraction 1 - p_hat of the runs it speaks about."""
 import csv
 import json
 import re
@@ -12,10 +13,11 @@ import numpy as np
 
 import custom_paths
 from kinks.checks import UsageError, as_list, require, warn
-from kinks.data import DataSet
+from kinks.data import DataSet, SampleRule
 from kinks.runner import ChunkError, chunk_path, load_chunk, read_manifest
 from kinks.stats import clopper_pearson, fit_power_law, two_proportion_z
 from kinks.study import PRESETS, chunk_tasks, complete_config, run_label
+from kinks.theory import event_rows
 from kinks.training import STATUSES
 
 STAYED = ("LOCALLY_CONVERGED", "EARLY_STOPPED")  # the statuses that count as "not crossed"
@@ -211,9 +213,12 @@ REFERENCE_COLUMNS = ["preset", "offset", "width", "runs", "crossed", "p_hat", "c
 def experiment_of(config):
     """The settings that define what a run estimates (not how many runs or how it is computed),
     as compact JSON text: runs with equal text estimate the same probabilities. The paper's data
-    appear as data 'paper', probs 'uniform'."""
+    appear as data 'paper', probs 'uniform'; the samples rule only where it is not n^2 (so the
+    shipped references, written before it, keep their text)."""
     config = complete_config(config)
     settings = {key: config[key] for key in EXPERIMENT_KEYS}
+    if config["samples"] != SampleRule.DEFAULT:
+        settings["samples"] = config["samples"]
     if DataSet.from_config(config).is_paper():
         settings["data"], settings["probs"] = "paper", "uniform"
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
@@ -341,12 +346,15 @@ LABEL_SKIPS = ("runs", "widths", "offsets", "chunk_sizes", "engine", "save_param
 def run_labels(runs):
     """A readable label per run name: its configuration's label (``run_label``: optimizer, batch,
     init, step, leak, data), plus the settings in which runs of equal label differ ('stopping
-    crossing,early'), and the folder name when even these agree."""
+    crossing,early'), and the folder name when even these agree; runs of N = n^2 say so when the
+    runs compared differ in their samples rule."""
     labels = {}
+    rules = {complete_config(run["config"])["samples"] for run in runs}
     for run in runs:
         twins = [other for other in runs if other["label"] == run["label"]]
         if len(twins) == 1:
-            labels[run["name"]] = run["label"]
+            default = len(rules) > 1 and complete_config(run["config"])["samples"] == SampleRule.DEFAULT
+            labels[run["name"]] = run["label"] + (f", {SampleRule().label()}" if default else "")
             continue
         configs = [complete_config(other["config"]) for other in twins]
         own = complete_config(run["config"])
@@ -385,3 +393,45 @@ def series_labels(runs, rows):
             parts.append(f"$\\Delta$ = {offset:g}")
         text[(run, offset)] = ", ".join(parts)
     return text
+
+
+# ============================================================================ theory against experiment
+THEORY_FACTORS = (1.0, 10.0)  # the theorem's r of the event curves
+THEORY_COLUMNS = ["run", "label", "samples", "width", "runs", "stuck", "stuck_low", "stuck_high", "event_runs",
+                  *(f"event_r{r:g}{suffix}" for r in THEORY_FACTORS for suffix in ("", "_low", "_high"))]
+
+
+def theorem_setting(config):
+    """Whether a run is in the theorem's setting: full-batch gd with the theory step, He
+    initialisation, relu, the paper's data (its event is computed for these only)."""
+    config = complete_config(config)
+    return (config["optimizer"], config["batch_size"], config["step"], config["init"], config["leak"]) == \
+        ("gd", "full", "theory", "he", 0.0) and DataSet.from_config(config).is_paper()
+
+
+def theory_rows(runs, rows, event_runs, epsilon, gamma, seed=0):
+    """Per (run in the theorem's setting, width) at Delta = 0: the stuck fraction 1 - p_hat with its
+    95 % Clopper-Pearson interval (1 - upper, 1 - lower) and the event probability of
+    ``theory.event_rows`` for r = 1 and r = 10, drawn with the run's own samples rule N (so theory
+    and experiment share epsilon, gamma and N) from ``event_runs`` draws per width."""
+    out = []
+    for run in runs:
+        if not theorem_setting(run["config"]):
+            continue
+        own = sorted((row for row in rows if row["run"] == run["name"] and row["offset"] == 0.0),
+                     key=lambda row: row["width"])
+        if not own:
+            continue
+        rule = SampleRule(complete_config(run["config"])["samples"])
+        widths = [row["width"] for row in own]
+        events = {r: event_rows(widths, event_runs, epsilon, gamma, r, seed, rule) for r in THEORY_FACTORS}
+        for k, row in enumerate(own):
+            line = dict(run=run["name"], label=run["label"], samples=rule.text, width=row["width"], runs=row["runs"],
+                        stuck=1 - row["p_hat"], stuck_low=1 - row["ci_high"], stuck_high=1 - row["ci_low"],
+                        event_runs=event_runs)
+            for r in THEORY_FACTORS:
+                event = events[r][k]
+                line.update({f"event_r{r:g}": event["joint_frac"], f"event_r{r:g}_low": event["joint_low"],
+                             f"event_r{r:g}_high": event["joint_high"]})
+            out.append(line)
+    return out

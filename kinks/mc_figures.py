@@ -1,13 +1,13 @@
 """The figures of the 1-D study, all on the shared palette and figure stack of ``kinks.figures``:
-the crossing probability against n and the probability of the theorem's event (``ErrorBarPlot``s,
-written as PNG and pgfplots by ``write_plot``), the two example networks, the risk against n and
+the crossing probability against n, the probability of the theorem's event and the theory against
+experiment figure (``ErrorBarPlot``s, written as PNG and pgfplots by ``write_plot``), the two example networks, the risk against n and
 the diagnose figures (Hessian spectra, extremes, lines, interpolation), whose legends sit inside
 their axes or below them (``place_legend``), never beyond the figure's edge."""
 import textwrap
 
 import numpy as np
 
-from kinks.data import X_DATA, Y_DATA, DataSet, network_output
+from kinks.data import X_DATA, Y_DATA, DataSet, SampleRule, network_output
 from kinks.figures import (
     GUIDE_COLOR, LINE_WIDTH_PT, ErrorBarPlot, Guide, Series, new_figure, place_legend, plain_log_ticks,
     save_png_and_pdf, series_style)
@@ -67,20 +67,55 @@ def crossing_plot(groups, labels, notes):
 
 
 # ============================================================================ the theorem's event
+def samples_axis_text(samples=None):
+    """'$N = n^2$ samples' (the text the paper's figures had), or the label of another SampleRule."""
+    samples = samples or SampleRule()
+    return "$N = n^2$ samples" if samples.text == SampleRule.DEFAULT else f"{samples.label()} samples"
+
+
 EVENT_DODGE = 1.04  # the conditions' points at one width side by side: lines that coincide stay visible
 
 
-def event_plot(rows, notes):
+def event_plot(rows, notes, samples=None):
     """The probability of the theorem's event against n (log x): the joint fraction (series 0) and
     the fraction of each condition W2 ... D2, each with its 95 % Clopper-Pearson interval, in its own
     colour and marker, dodged so that series with equal fractions stay visible (with the paper's
     settings W5 and W6 near 1, W2, W3 and the joint near 0). rows: ``theory.event_rows``; notes: the
-    title lines."""
+    title lines; samples: the SampleRule of the draws (default n^2), named on the x axis."""
     n = np.array([row["n"] for row in rows])
     series = [Series(name if name != "joint" else "joint: all conditions", n,
                      *(np.array([row[f"{name}{suffix}"] for row in rows]) for suffix in ("_frac", "_low", "_high")))
               for name in ("joint",) + EVENT_CONDITIONS]
-    return ErrorBarPlot(series, r"width $n$ ($N = n^2$ samples)", "fraction of runs", notes, y_range=(-0.03, 1.03),
+    return ErrorBarPlot(series, f"width $n$ ({samples_axis_text(samples)})", "fraction of runs", notes,
+                        y_range=(-0.03, 1.03), dodge=EVENT_DODGE)
+
+
+# ============================================================================ theory against experiment
+THEORY_NAME = "theory_vs_experiment"
+
+
+def theory_plot(rows, notes):
+    """The theorem against the Monte Carlo runs, per run in the theorem's setting (its N rule named
+    in the legend when several are shown): the stuck fraction 1 - p_hat (solid), the event
+    probability with r = 1 (solid, the next style) and r = 10 (dashed, the same style), each with its
+    95 % Clopper-Pearson interval, against n (log x, dodged). The event is a lower bound of the
+    probability of staying put, so its curves lie below the stuck fraction where the theorem holds.
+    rows: ``crossing.theory_rows``; notes: the title lines."""
+    runs = list(dict.fromkeys(row["run"] for row in rows))
+    several = len(runs) > 1
+    series = []
+    for run in runs:
+        own = [row for row in rows if row["run"] == run]
+        name = f"{SampleRule(own[0]['samples']).label()}: " if several else ""
+        n = [row["width"] for row in own]
+        series.append(Series(f"{name}stuck, $1-\\hat p$ (Monte Carlo)", n,
+                             *([row[key] for row in own] for key in ("stuck", "stuck_low", "stuck_high"))))
+        for r, dashed in ((1, False), (10, True)):
+            series.append(Series(f"{name}theorem's event, $r$ = {r}", n,
+                                 *([row[f"event_r{r}{suffix}"] for row in own] for suffix in ("", "_low", "_high")),
+                                 dashed=dashed))
+    axis = samples_axis_text(SampleRule(rows[0]["samples"])) if not several else "$N$ as in the legend"
+    return ErrorBarPlot(series, f"width $n$ ({axis})", "fraction of runs", notes, y_range=(-0.03, 1.03),
                         dodge=EVENT_DODGE)
 
 
@@ -203,10 +238,14 @@ def example_loss_figure(p, examples, outcomes):
 
 # ============================================================================ risk
 def setting_text(config):
-    """The activation and data of a risk or diagnose run (``config`` with leak, data, probs):
-    'relu' or 'leaky relu, alpha = ...', and the paper's points or the given ones."""
+    """The activation, sample rule and data of a risk or diagnose run (``config`` with leak, data,
+    probs, and samples where recorded): 'relu' or 'leaky relu, alpha = ...', the N rule where it
+    is not n^2, and the paper's points or the given ones."""
     data = DataSet.from_config(config)
     activation = f"leaky relu, α = {config['leak']:g}" if config["leak"] else "relu"
+    samples = config.get("samples", SampleRule.DEFAULT)
+    if samples != SampleRule.DEFAULT:
+        activation += f", {SampleRule(samples).label()}"
     if data.is_paper():
         return f"{activation}; the paper's six points, π uniform"
     points = ", ".join(f"{x:g}:{y:g}" for x, y in zip(data.x, data.y))
@@ -257,7 +296,7 @@ def risk_figure(rows, config, path):
     widths = sorted({r["width"] for r in rows})
     ax.set_xticks(widths, [str(n) for n in widths], minor=False)
     ax.set_xticks([], minor=True)
-    ax.set_xlabel("width $n$ ($N = n^2$ samples)")
+    ax.set_xlabel(f"width $n$ ({samples_axis_text(SampleRule(config.get('samples', SampleRule.DEFAULT)))})")
     ax.set_ylabel(r"population risk $R = \frac{1}{2}\sum_j \pi_j (f(x_j) - y_j)^2$")
     ax.set_ylim(bottom=-0.05)
     ax.grid(True, color="0.9")

@@ -7,12 +7,13 @@ import copy
 
 import numpy as np
 
-from kinks.checks import as_list, check_float, check_int, check_leak, check_offset, require, warn
-from kinks.data import X_DATA, Y_DATA, ActivityPatterns, DataSet, init_params, loss_gradient, parse_data
+from kinks.checks import as_list, check_float, check_int, check_leak, check_offset, require
+from kinks.data import (
+    X_DATA, Y_DATA, ActivityPatterns, DataSet, SampleRule, init_params, loss_gradient, parse_data)
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.stats import mean_interval
-from kinks.study import chunk_seed, chunk_tasks, complete_config
-from kinks.runner import ChunkError, chunk_path, load_chunk
+from kinks.study import chunk_seed, complete_config
+from kinks.runner import finished_chunks
 from kinks.theory import certificate_applies, theory_step_size
 from kinks.training import check_stops, draw_problems
 
@@ -257,10 +258,11 @@ def train_to_stationarity(x, y, p, a, b, c, w, h, tol, epochs_per_check, max_epo
 def simulate_risk_chunk(config, offset, width, chunk, runs):
     """One chunk of the risk study: the problems of ``kinks.training.draw_problems`` from the chunk's
     seed (the same networks as an ``mc_training.py run`` chunk of the same seed, offset, width,
-    index, size, data and leak), trained to stationarity."""
+    index, size, data, leak and samples), trained to stationarity."""
     rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
     data = DataSet.from_config(config)
-    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory", data, config["leak"])
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory", data, config["leak"],
+                                                SampleRule(config["samples"]))
     kept = dict(a0=a.copy(), w0=w.copy(), p=p.copy(), q=q.copy()) if config["save_params"] else {}
     return {**train_to_stationarity(x, y, p, a, b, c, w, h, config["tol"], config["epochs_per_check"],
                                     config["max_epochs"], config["save_params"], data.probs, config["leak"]), **kept}
@@ -277,10 +279,10 @@ def check_budget(epochs_per_check, max_epochs):
 
 
 def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
-                data=None, probs=None, leak=0.0):
+                data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT):
     """The validated configuration of a risk run (a plain dict, recorded in run.json), complete
-    in the sense of ``kinks.study.complete_config`` (so a run folder from before --data and
-    --leak resumes as the paper's data with relu)."""
+    in the sense of ``kinks.study.complete_config`` (so a run folder from before --data, --leak
+    and --samples resumes as the paper's data with relu and N = n^2)."""
     offsets = as_list("offsets", offsets, check_offset)
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
@@ -288,11 +290,12 @@ def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, 
     epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
     chunk_size = check_int("chunk_size", chunk_size)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
-    dataset, leak = parse_data(data, probs), check_leak(leak)
+    dataset, leak, samples = parse_data(data, probs), check_leak(leak), SampleRule(samples)
+    samples.count(max(widths))  # N must be drawable at every width
     return complete_config(dict(
         kind="risk", optimizer="gd", init="he", step="theory", offsets=offsets, widths=widths, runs=runs,
         seed=seed, tol=tol, epochs_per_check=epochs_per_check, max_epochs=max_epochs,
-        chunk_sizes=[chunk_size] * len(widths), save_params=save_params, leak=leak,
+        chunk_sizes=[chunk_size] * len(widths), save_params=save_params, leak=leak, samples=samples.text,
         data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist()))
 
 
@@ -303,12 +306,7 @@ RISK_KEYS = ("status", "stop_epoch", "first_cross_epoch", "converged", "grad_nor
 def load_risk(run_dir, config):
     """The finished chunks' per-network arrays, pooled per (offset, width): {(offset, width): dict}."""
     pooled = {}
-    for task in chunk_tasks(run_dir, config):
-        try:
-            _, arrays = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config)
-        except ChunkError as error:
-            warn(f"{error}; left out")
-            continue
+    for task, arrays in finished_chunks(run_dir, config):
         cell = pooled.setdefault((task["offset"], task["width"]), {k: [] for k in RISK_KEYS})
         for key in RISK_KEYS:
             cell[key].append(arrays[key])

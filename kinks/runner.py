@@ -67,6 +67,18 @@ def load_chunk(path, config=None, runs=None):
     return meta, arrays
 
 
+def finished_chunks(run_dir, config):
+    """(task, arrays) of every valid chunk of ``config`` in ``run_dir``, in the order of
+    ``chunk_tasks``; an invalid or missing one is named in a warning and left out."""
+    for task in chunk_tasks(run_dir, config):
+        try:
+            _, arrays = load_chunk(chunk_path(run_dir, task["offset"], task["width"], task["chunk"]), config)
+        except ChunkError as error:
+            warn(f"{error}; left out")
+            continue
+        yield task, arrays
+
+
 def compute_chunk(task):
     """Compute one chunk without writing it: (task, result arrays, the chunk's JSON metadata).
     The task's ``simulate`` (default ``simulate_chunk``) trains its networks: a function

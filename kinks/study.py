@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 from kinks.checks import as_list, check_choice, check_int, check_leak, check_offset, require
-from kinks.data import X_DATA, Y_DATA, DataSet, parse_data
+from kinks.data import X_DATA, Y_DATA, DataSet, SampleRule, parse_data
 from kinks.engines import ENGINES, make_trainer, resolve_engine
 from kinks.optimizers import OPTIMIZERS, SGD_BATCH, batch_of
 from kinks.theory import certificate_applies
@@ -26,15 +26,16 @@ PRESETS = {
 }
 PRESET_DEFAULTS = dict(optimizer="gd", step="theory", init="he", seed=0, epochs_per_check=None,
                        max_checks=None, engine="auto", chunk_size=None, save_params=False,
-                       batch_size=None, leak=0.0, data=None, probs=None)
+                       batch_size=None, leak=0.0, data=None, probs=None, samples=SampleRule.DEFAULT)
 
 
 def complete_config(config):
     """A run configuration with the fields added after its format was fixed, given their old
     meaning where missing (run folders written before them): batch_size 16 for sgd, else
-    'full'; leak 0; the paper's data with uniform probabilities."""
+    'full'; leak 0; the paper's data with uniform probabilities; samples n^2."""
     old = {"batch_size": SGD_BATCH if config.get("optimizer") == "sgd" else "full", "leak": 0.0,
-           "data": np.stack([X_DATA, Y_DATA], 1).tolist(), "probs": DataSet().probs.tolist()}
+           "data": np.stack([X_DATA, Y_DATA], 1).tolist(), "probs": DataSet().probs.tolist(),
+           "samples": SampleRule.DEFAULT}
     return {**old, **config}
 
 
@@ -59,7 +60,7 @@ def default_chunk_size(width, engine):
 EXTENT = ("offsets", "widths", "runs", "chunk_sizes")  # what an extension of a run folder may grow
 USER_OPTIONS = ("optimizer", "init", "step", "stopping", "engine", "offsets", "widths", "runs", "seed",
                 "epochs_per_check", "max_checks", "chunk_sizes", "save_params", "batch_size", "leak",
-                "data", "probs")  # config keys set by options
+                "data", "probs", "samples")  # config keys set by options
 
 
 def study_settings(config):
@@ -96,8 +97,8 @@ def option_text(key, value):
 
 
 def run_label(config):
-    """'optimizer[, batch B], init, step[, leak alpha][, data ...]': the parts that differ from
-    the published gd runs on the paper's data."""
+    """'optimizer[, batch B], init, step[, leak alpha][, N rule][, data ...]': the parts that
+    differ from the published gd runs on the paper's data (N = n^2 is left out)."""
     config = complete_config(config)
     parts = [config["optimizer"]]
     if config["batch_size"] != batch_of(config["optimizer"]) and config["batch_size"] != "full":
@@ -105,6 +106,8 @@ def run_label(config):
     parts += [f"{config['init']} init", f"{config['step']} step"]
     if config["leak"]:
         parts.append(f"leak {config['leak']:g}")
+    if config["samples"] != SampleRule.DEFAULT:
+        parts.append(SampleRule(config["samples"]).label())
     dataset = DataSet.from_config(config)
     if not dataset.is_paper():
         parts.append(f"data {dataset.label()}")
@@ -114,19 +117,20 @@ def run_label(config):
 def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
                 widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None,
                 engine=None, chunk_size=None, save_params=None, batch_size=None, leak=None,
-                data=None, probs=None):
+                data=None, probs=None, samples=None):
     """The validated configuration of a study: the preset's values, overridden by the options given.
 
     Args:
         preset: quick | paper | paper_sgd | paper_adam | paper_swapped | leaky (see ``PRESETS``).
         optimizer, step, init, stopping, offsets, widths, runs, seed, epochs_per_check, max_checks,
-            engine, chunk_size, save_params, batch_size, leak, data, probs: the options of
+            engine, chunk_size, save_params, batch_size, leak, data, probs, samples: the options of
             ``mc_training.py run`` (its --help says what each means and allows); None takes the
             preset's value.
     Returns:
         A plain dict, as recorded in run.json: every option checked and completed (stopping always
         with crossing; engine 'auto' resolved to reduced or dense; batch_size 'full' or B;
-        chunk_sizes, one per width, instead of chunk_size; data [[x, y], ...] sorted by x, probs).
+        chunk_sizes, one per width, instead of chunk_size; data [[x, y], ...] sorted by x, probs;
+        samples as text, e.g. 'n^2').
     Raises:
         UsageError: a bad value, in one line naming its option (nothing has been written).
     Example:
@@ -143,6 +147,7 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
     check_choice("engine", config["engine"], ENGINES)
     config["batch_size"] = check_batch_size(config["optimizer"], config["batch_size"])
     config["leak"] = check_leak(config["leak"])
+    config["samples"] = SampleRule(config["samples"]).text
     dataset = parse_data(config.pop("data"), config.pop("probs"))
     config["data"], config["probs"] = np.stack([dataset.x, dataset.y], 1).tolist(), dataset.probs.tolist()
     swapped = config["init"] == "swapped" and config["epochs_per_check"] is None \
@@ -160,6 +165,7 @@ def make_config(preset="quick", optimizer=None, step=None, init=None, stopping=N
     config["stopping"] = sorted(set(criteria) | {"crossing"}, key=CRITERIA.index)
     config["offsets"] = as_list("offsets", config["offsets"], check_offset)
     config["widths"] = as_list("widths", config["widths"], lambda o, v: check_int(o, v, 2))
+    SampleRule(config["samples"]).count(max(config["widths"]))  # N must be drawable at every width
     for option in ("runs", "epochs_per_check", "max_checks"):
         config[option] = check_int(option, config[option], 1)
     config["seed"] = check_int("seed", config["seed"], 0)
@@ -190,6 +196,8 @@ def run_dir_name(preset, config, given):
             parts.append("params")
         elif key in ("data", "probs"):  # a short digest of the points or probabilities
             parts.append(key + hashlib.sha1(repr(config[key]).encode()).hexdigest()[:8])
+        elif key == "samples":
+            parts.append(SampleRule(config[key]).folder_part())
         else:
             parts.append(option + option_text(key, config[key])[1].replace(",", "_"))
     return "-".join(parts)
@@ -250,7 +258,8 @@ def simulate_chunk(config, offset, width, chunk, runs, reference=False):
     config = complete_config(config)
     rng = np.random.default_rng(chunk_seed(config, offset, width, chunk))
     x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, config["init"], config["step"],
-                                                DataSet.from_config(config), config["leak"])
+                                                DataSet.from_config(config), config["leak"],
+                                                SampleRule(config["samples"]))
     return train(make_trainer(config, a, b, c, w, x, y, h, reference), x, y, p, q, h, config["optimizer"],
                  config["stopping"], config["epochs_per_check"], config["max_checks"], rng,
                  config["save_params"], batch_size=config["batch_size"])

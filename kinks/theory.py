@@ -5,7 +5,7 @@ applies; the degenerate cases; and the theorem's event at initialisation (condit
 D1, D2) with the frequency of each. Shapes: P networks of width n, m data points."""
 import numpy as np
 
-from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
+from kinks.data import X_DATA, Y_DATA, SampleRule, data_gap, init_params
 from kinks.stats import clopper_pearson
 
 Q_MATRIX = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
@@ -95,19 +95,45 @@ def inf_norm(A):
     return np.abs(A).sum(-1).max(-1)
 
 
+def units_in_gap(a, b, err, gap):
+    """Whether every unit's kink provably stays in the gap (x_-, x_+) = (-x_left, x_right), (P,) bool.
+
+    Let a'_i = sign(a_i) a_i = |a_i| and b'_i = sign(a_i) b_i (a unit that has not crossed keeps the
+    sign of a_i(0)). The kink -b_i/a_i = -b'_i/a'_i lies in (-x_left, x_right) iff a'_i > 0,
+    -b'_i < x_right a'_i and b'_i < x_left a'_i. While every kink is in the gap, the activity
+    patterns are those at the check, so the certificate's bounds hold: for all later t,
+    |a_i(t) - a_i| <= E_i and |b_i(t) - b_i| <= E_i (E_a,i = E_b,i = E_i = ``err``, (P, n)). The
+    worst case of both inequalities over that box is a'_i(t) = |a_i| - E_i, b'_i(t) = b'_i -+ E_i,
+    so the kink stays in the gap at every t (by induction over the epochs) if
+
+        x_right (|a_i| - E_i) > -b'_i + E_i   and   x_left (|a_i| - E_i) > b'_i + E_i;
+
+    their sum gives |a_i| - E_i > 0, so a_i never changes sign. For a symmetric gap,
+    x_left = x_right = x_min, the two read x_min (|a_i| - E_i) > |b_i| + E_i, the paper's
+    condition, and give the same booleans bit for bit (|b_i| = max(b'_i, -b'_i) exactly)."""
+    x_left, x_right = gap
+    reach = np.abs(a) - err
+    b_ = np.sign(a) * b
+    return np.all((x_right * reach > -b_ + err) & (x_left * reach > b_ + err), axis=1)
+
+
 def certify(a, b, c, w, x, y, p, h, sigma=None):
     """The paper's sufficient certificate that gradient descent with step h never moves a kink
-    across a data point, vectorised over P networks; returns (P,) bool.
+    across a data point, against the real gap (x_-, x_+) of the data; vectorised over P
+    networks; returns (P,) bool.
 
     psi_0 = M^{-1/2} u_hat; S = U diag(lambda) U^T; mu_k = 1 - h lambda_k; rho = max|mu_k| < 1;
     S_bound = 2h / (1 - rho); S_psi = sum_k h/|1 - mu_k| |(U^T psi_0)_k| ||u_k||_inf;
     kappa = 2 ||M^{1/2}||_inf S_psi < 1/2;
     D_s = kappa (Q|Sigma_s| + |Sigma_s| Q) + 8 kappa^2 e^{4 kappa} ||Sigma_s||_inf;
     delta = S_bound ||M^{1/2}||_inf^2 (G_w + G_ab + G_wab) <= 1/2;
-    per unit: x_min (|a_i| - E_a,i) > |b_i| + E_b,i with E = kappa Q|theta_i| + 2 kappa^2 e^{2 kappa}
-    max|theta_i| (for the paper's data x_min = 1). Networks whose kinks already passed a data point
-    are never certified. ``sigma``: the unit moments (see ``unit_moments``) if already known."""
-    x_min = np.min(np.abs(x))
+    per unit, with E_i = E_a,i = E_b,i = kappa Q|theta_i| + 2 kappa^2 e^{2 kappa} max|theta_i| the
+    bound on how far a_i and b_i move: x_+ (|a_i| - E_i) > -b'_i + E_i and -x_- (|a_i| - E_i) >
+    b'_i + E_i, b'_i = sign(a_i) b_i (``units_in_gap``, which derives it). The bounds E_i use only
+    the data matrix M and the activity patterns of the check, never where the data points lie, so
+    the only place the points enter is this gap; for symmetric gaps (the paper's data: x_min = 1)
+    it is the paper's x_min (|a_i| - E_i) > |b_i| + E_i. Networks whose kinks already passed a data
+    point are never certified. ``sigma``: the unit moments (see ``unit_moments``) if already known."""
     M_half, M_inv_half = symmetric_powers(data_matrix(x, p), [0.5, -0.5])
     sigma = unit_moments(a, b, w) if sigma is None else sigma
     lam, U = np.linalg.eigh(theory_matrix(sigma, M_half))
@@ -131,7 +157,7 @@ def certify(a, b, c, w, x, y, p, h, sigma=None):
         k2 = kappa[:, None]
         spread = 2.0 * k2**2 * np.exp(2.0 * k2) * np.maximum(np.maximum(np.abs(a), np.abs(b)), np.abs(w))
         err = k2 * np.abs(w) + spread  # E[a, i] = E[b, i]
-        units_ok = np.all(x_min * (np.abs(a) - err) > np.abs(b) + err, axis=1)
+        units_ok = units_in_gap(a, b, err, data_gap(x))
     return (rho < 1.0) & (kappa < 0.5) & (delta <= 0.5) & units_ok
 
 
@@ -166,9 +192,10 @@ def optimal_fits(x, y, p):
     return (M_pinv @ u0[:, :, None])[:, :, 0]
 
 
-def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA):
+def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA, samples=None):
     """Which of the theorem's conditions hold for P networks (a, w (P, n); b = c = 0) and data
-    weights p (P, m) of N = n^2 samples; {name: (P,) bool}. With r = ``factor``, Sigma_s the unit
+    weights p (P, m) of N samples (the SampleRule ``samples``, default N = n^2; the population
+    has N = infinity, so D1 asks v_opt(p) = v_opt(u) exactly, which p = u meets); {name: (P,) bool}. With r = ``factor``, Sigma_s the unit
     moments of side s and u the uniform weights:
     W2: max|w_i| <= r n^(-1/2 + eps);  W3: max|a_i| <= r n^eps;  W4: min|a_i| >= n^(-1 - gamma) / r;
     W5: n c_a / 4 <= Sigma_s[a, a] <= n c_a;  W6: c_w / 4 <= Sigma_s[w, w] <= c_w;
@@ -176,7 +203,7 @@ def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA):
     D1: max|v_opt(p) - v_opt(u)| <= r N^((eps - 1) / 2);
     D2: the eigenvalues of M(p) lie in [lambda_min(M(u)) / 2, 2 lambda_max(M(u))]."""
     n = a.shape[1]
-    N = n**2
+    N = (samples or SampleRule()).count(n)
     sigma = unit_moments(a, np.zeros_like(a), w)  # (P, 2, 3, 3)
     s_aa, s_ww, s_wa = sigma[:, :, 0, 0], sigma[:, :, 2, 2], sigma[:, :, 2, 0]  # (P, 2)
     uniform = np.full((1, len(x)), 1.0 / len(x))
@@ -190,36 +217,39 @@ def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA):
         "W5": np.all((n * C_A / 4 <= s_aa) & (s_aa <= n * C_A), axis=1),
         "W6": np.all((C_W / 4 <= s_ww) & (s_ww <= C_W), axis=1),
         "W7": np.all(np.abs(s_wa) <= factor * n**epsilon, axis=1),
-        "D1": fit_gap <= factor * N ** ((epsilon - 1) / 2),
+        "D1": np.all(p == uniform, axis=1) if np.isinf(N) else fit_gap <= factor * N ** ((epsilon - 1) / 2),
         "D2": (lam_p[:, 0] >= lam_u[0] / 2) & (lam_p[:, -1] <= 2 * lam_u[-1]),
     }
 
 
-def event_counts(width, runs, epsilon, gamma, factor, seed):
-    """How many of ``runs`` draws (p ~ Multinomial(n^2, uniform) / n^2, He initialisation) meet each
-    condition and all of them: {name: count} with 'joint'. Drawn in chunks of about EVENT_CHUNK
-    numbers, chunk k from SeedSequence(seed, spawn_key=(n, k))."""
+def event_counts(width, runs, epsilon, gamma, factor, seed, samples=None):
+    """How many of ``runs`` draws (p ~ Multinomial(N, uniform) / N with N from the SampleRule
+    ``samples``, default n^2; He initialisation) meet each condition and all of them: {name: count}
+    with 'joint'. Drawn in chunks of about EVENT_CHUNK numbers, chunk k from
+    SeedSequence(seed, spawn_key=(n, k))."""
+    samples = samples or SampleRule()
     size = max(1, EVENT_CHUNK // width)
     counts = dict.fromkeys(EVENT_CONDITIONS + ("joint",), 0)
     for chunk, start in enumerate(range(0, runs, size)):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(width, chunk)))
         P = min(size, runs - start)
-        p = sample_weights(rng, P, width**2)
+        p = samples.draw(rng, P, width, np.full(len(X_DATA), 1.0 / len(X_DATA)))
         a, _, _, w = init_params(rng, P, width, "he")
-        held = event_conditions(a, w, p, epsilon, gamma, factor)
+        held = event_conditions(a, w, p, epsilon, gamma, factor, samples=samples)
         for name, ok in held.items():
             counts[name] += int(ok.sum())
         counts["joint"] += int(np.all(list(held.values()), axis=0).sum())
     return counts
 
 
-def event_rows(widths, runs, epsilon, gamma, factor, seed):
+def event_rows(widths, runs, epsilon, gamma, factor, seed, samples=None):
     """One row per width: n, runs, and per condition (and 'joint') the count, fraction and 95 %
-    Clopper-Pearson interval (columns NAME, NAME_frac, NAME_low, NAME_high)."""
+    Clopper-Pearson interval (columns NAME, NAME_frac, NAME_low, NAME_high); N from the SampleRule
+    ``samples`` (default n^2)."""
     rows = []
     for width in widths:
         row = {"n": width, "runs": runs}
-        for name, count in event_counts(width, runs, epsilon, gamma, factor, seed).items():
+        for name, count in event_counts(width, runs, epsilon, gamma, factor, seed, samples).items():
             low, high = clopper_pearson(count, runs)
             row.update({name: count, f"{name}_frac": count / runs, f"{name}_low": float(low),
                         f"{name}_high": float(high)})

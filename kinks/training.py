@@ -4,7 +4,7 @@ empirical soundness check of the certificate."""
 import numpy as np
 from tqdm import trange
 
-from kinks.data import DataSet, init_params, sample_weights
+from kinks.data import DataSet, SampleRule, data_gap, init_params
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.optimizers import batch_of
 from kinks.theory import certificate_applies, certify, degenerate_data, degenerate_units, theory_step_size
@@ -16,14 +16,14 @@ CRITERIA = ("crossing", "sufficient", "early")
 EARLY_PATIENCE, EARLY_TOL = 10, 1e-8
 
 
-def draw_problems(rng, runs, width, offset, init, step, data=None, leak=0.0):
+def draw_problems(rng, runs, width, offset, init, step, data=None, leak=0.0, samples=None):
     """The random part of ``runs`` Monte Carlo runs, in a fixed order of draws: data (x, y),
-    weights p and q (runs, m) from the DataSet ``data`` (default the paper's), initial
-    (a, b, c, w) and step sizes h (runs,)."""
-    data = data or DataSet()
+    weights p and q (runs, m) from the DataSet ``data`` (default the paper's) and the SampleRule
+    ``samples`` (default n^2; population draws nothing), initial (a, b, c, w) and step sizes h (runs,)."""
+    data, samples = data or DataSet(), samples or SampleRule()
     x, y = data.x, data.y + offset
-    p = sample_weights(rng, runs, width**2, probs=data.probs)
-    q = sample_weights(rng, runs, width**2, probs=data.probs)
+    p = samples.draw(rng, runs, width, data.probs)
+    q = samples.draw(rng, runs, width, data.probs)
     a, b, c, w = init_params(rng, runs, width, init)
     h = theory_step_size(a, b, w, x, p, leak) if step == "theory" else np.full(runs, 0.01 / width)
     return x, y, p, q, (a, b, c, w), h
@@ -146,23 +146,33 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     return out
 
 
-def soundness_row(width, runs, epochs, offset=0.0, seed=0):
+def gap_reach(a, b, gap):
+    """How far into the gap (x_-, x_+) = (-x_left, x_right) each network's kinks reach, (P,): the
+    largest kink / x_right over kinks -b_i/a_i > 0 and -kink / x_left over the others (1 = at a data
+    point; for the paper's data max |b_i / a_i|)."""
+    kink = -b / a
+    return np.max(np.where(kink > 0, kink / gap[1], -kink / gap[0]), axis=1)
+
+
+def soundness_row(width, runs, epochs, offset=0.0, seed=0, data=None, block=100):
     """The certificate checked empirically at one width: ``runs`` gd networks (theory step, He
-    initialisation, problems from the seed [seed, width]) trained on the reduced engine until
-    certified or crossed; then every certified network trained ``epochs`` more epochs on the dense
-    engine, with the crossing test after every epoch. Returns (certified, crossed later (the
-    theory says 0), the largest |b_i / a_i| / min|x_j| reached by a certified network)."""
+    initialisation, problems from the seed [seed, width] on the DataSet ``data``, default the
+    paper's) trained on the reduced engine until certified or crossed; then every certified network
+    trained ``epochs`` more epochs on the dense engine, with the crossing test (against the gap
+    (x_-, x_+)) after every epoch in the compiled loop, and the reach of the kinks (``gap_reach``)
+    after every ``block`` epochs. Returns (certified, crossed later (the theory says 0), the largest
+    reach of a certified network's kinks, < 1)."""
     rng = np.random.default_rng([seed, width])
-    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory")
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, runs, width, offset, "he", "theory", data)
     out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd",
                 ["crossing", "sufficient"], 1000, 1000, rng, keep_params=True)
     certified = out["status"] == "LOCALLY_CONVERGED"
     trainer = DenseTrainer(*(out[k][certified] for k in "abcw"), x, y, h[certified], "gd",
                            sign_a0=a[certified])
     p_t = np.ascontiguousarray(p[certified].T)
-    crossed, max_kink = trainer.crossed_now(), np.zeros(certified.sum())
-    for _ in trange(epochs, desc=f"n = {width}", mininterval=2.0, leave=False):
-        trainer.step(p_t)
-        crossed |= trainer.crossed_now()
-        max_kink = np.maximum(max_kink, np.max(np.abs(trainer.b / trainer.a), axis=1))
-    return int(certified.sum()), int(crossed.sum()), max_kink.max(initial=0.0) / np.min(np.abs(x))
+    crossed, gap = trainer.crossed_now(), data_gap(x)
+    reach = gap_reach(trainer.a, trainer.b, gap) if certified.any() else np.zeros(0)
+    for done in trange(0, epochs, block, desc=f"n = {width}", mininterval=2.0, leave=False):
+        trainer.advance(min(block, epochs - done), p_t, p_t, None, crossed)
+        reach = np.maximum(reach, gap_reach(trainer.a, trainer.b, gap)) if certified.any() else reach
+    return int(certified.sum()), int(crossed.sum()), reach.max(initial=0.0)

@@ -33,28 +33,38 @@ BAD = {
              "-1:1,1:1"],
     "probs": ["", "abc", "0.5,0.5"],  # with the paper's data: --probs needs --data
     "text": [""],
+    "samples": ["", "abc", "n^0", "n^-1", "n^", "0", "-1", "1.5", "1e300", "nan"],
 }
+ANIMATE = dict(optimizer="choice", step="choice", leak="number", width="count", epochs="count", frames="count",
+               seed="count0", data="data", probs="probs", mp4="flag", out="folder")
 OPTIONS = {  # (script, command): {option: kind}
     ("mc_training", "run"): dict(
         preset="choice", optimizer="choice", step="choice", init="choice", stopping="choice", offsets="numbers",
         widths="counts", runs="count", seed="count0", epochs_per_check="count", max_checks="count",
         engine="choice", chunk_size="count", save_params="flag", batch_size="count", leak="number", data="data",
-        probs="probs", jobs="jobs", out="folder", backend="choice", scheduler="text", results_on_client="flag"),
+        probs="probs", jobs="jobs", out="folder", backend="choice", scheduler="text", results_on_client="flag",
+        samples="samples"),
     ("mc_training", "status"): dict(input="input"),
     ("mc_training", "event"): dict(widths="counts", runs="count", epsilon="positive", gamma="positive",
-                                   factor="positive", seed="count0", out="folder", compile="choice"),
+                                   factor="positive", seed="count0", out="folder", compile="choice",
+                                   samples="samples"),
     ("mc_training", "soundness"): dict(widths="counts", runs="count", epochs="count", offset="number",
-                                       seed="count0"),
+                                       seed="count0", data="data", probs="probs"),
     ("mc_training", "benchmark"): dict(widths="counts", seconds="positive", threads="count", study_width="count",
                                        study_runs="count0"),
     ("mc_plotting", "report"): dict(results="input", input="input", out="folder", compile="choice",
-                                    against="input"),
+                                    against="input", epsilon="positive", gamma="positive", event_runs="count0"),
+    ("mc_plotting", "animate"): ANIMATE,
     ("mc_plotting", "reference"): dict(input="input", preset="choice", out="folder"),
     ("mc_plotting", "examples"): dict(out="folder", seed="count0"),
     ("mc_minima", "risk"): dict(
         offsets="numbers", widths="counts", runs="count", seed="count0", tol="positive", max_epochs="count",
         epochs_per_check="count", chunk_size="count", save_params="flag", data="data", probs="probs",
-        leak="number", jobs="jobs", out="folder"),
+        leak="number", jobs="jobs", out="folder", samples="samples"),
+    ("mc_minima", "trace"): dict(
+        offsets="numbers", widths="counts", runs="count", seed="count0", optimizer="choice", step="choice",
+        epochs="count", per_decade="count", chunk_size="count", data="data", probs="probs", leak="number",
+        samples="samples", jobs="jobs", out="folder"),
     ("mc_minima", "diagnose"): dict(
         widths="counts", runs="count", pairs="count0", offset="number", seed="count0", tol="positive",
         max_epochs="count", epochs_per_check="count", top="count", rtol="positive", data="data", probs="probs",
@@ -67,6 +77,8 @@ OPTIONS = {  # (script, command): {option: kind}
     ("train_star_dataset", "experiments"): dict(
         preset="choice", step="choice", lr_factor="positive", activation="choice", random_bias="flag",
         dtype="choice", device="device", results="folder", max_epochs="count"),
+    ("train_star_dataset", "animate"): dict(dataset="choice", width="count", epochs="count", frames="count",
+                                            seed="count0", samples="samples", mp4="flag", out="folder"),
     ("train_star_dataset", "benchmark"): dict(device="device", dtype="choice", seconds="positive",
                                               threads="count", results="folder"),
     ("eval_star_dataset", "report"): dict(results="input", input="input", out="folder", epochs="count",

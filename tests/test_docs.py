@@ -17,9 +17,9 @@ import utils  # noqa: E402
 # The users' interface: the commands of each script (issue 19 keeps them).
 COMMANDS = {
     "mc_training.py": ("run", "status", "event", "soundness", "benchmark"),
-    "mc_plotting.py": ("report", "reference", "examples"),
-    "mc_minima.py": ("risk", "diagnose", "benchmark"),
-    "train_star_dataset.py": ("train", "experiments", "benchmark"),
+    "mc_plotting.py": ("report", "reference", "examples", "animate"),
+    "mc_minima.py": ("risk", "diagnose", "trace", "benchmark"),
+    "train_star_dataset.py": ("train", "experiments", "animate", "benchmark"),
     "eval_star_dataset.py": ("report",),
     "run_nn_setups.py": ("fit", "sweep", "benchmark"),
     "eval_nn_setups.py": ("table", "figures", "report"),

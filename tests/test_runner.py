@@ -113,7 +113,7 @@ def test_old_run_directory_without_new_fields_resumes(tmp_path):
     settings = dict(optimizer="sgd", widths=[16], runs=30, offsets=[0.0], chunk_size=10, max_checks=2,
                     epochs_per_check=50, jobs=1, out=tmp_path / "old")
     mc_training.run(**settings)
-    new_fields = ("batch_size", "leak", "data", "probs")
+    new_fields = ("batch_size", "leak", "data", "probs", "samples")
     for path in [tmp_path / "old" / "run.json", *(tmp_path / "old").rglob("chunk_*.json")]:
         document = load_json(path)
         document["config"] = {k: v for k, v in document["config"].items() if k not in new_fields}

@@ -1,0 +1,94 @@
+"""Tests of the certificate against the real gap (x_-, x_+) (``kinks.theory.units_in_gap``): the
+per-unit condition against a brute-force search over the box the parameters may move in, the same
+booleans as the paper's x_min condition on symmetric gaps, equal statuses on the paper's six points
+in a whole training run, and soundness on asymmetric data sets (certified networks trained 10^5
+more epochs by the dense engine never cross)."""
+import numpy as np
+import pytest
+
+import kinks.theory
+from kinks.data import DataSet
+from kinks.engines import ReducedTrainer
+from kinks.theory import units_in_gap
+from kinks.training import draw_problems, soundness_row, train
+from mc_checks import ASYMMETRIC
+
+PAPER_Y, UNEVEN = [-1.0, 2.0, -1.0, 1.0, -2.0, 1.0], [0.2, 0.1, 0.2, 0.15, 0.2, 0.15]
+ASYMMETRIC_SETS = [
+    ASYMMETRIC,
+    DataSet([-3.0, -2.0, -1.0, 0.5, 1.5, 2.0, 3.5], [1.0, -1.0, 1.0, 0.5, -1.0, 1.0, -0.5],
+            [0.1, 0.1, 0.2, 0.2, 0.2, 0.1, 0.1]),  # the README's 7 points
+    DataSet([-3.0, -2.0, -0.6, 1.4, 2.0, 3.0], PAPER_Y, UNEVEN),  # the paper's targets, points moved
+    DataSet([-2.5, -1.5, -0.8, 0.4, 1.8, 3.2], PAPER_Y, UNEVEN),
+    DataSet([-4.0, -3.0, -2.0, 0.3, 1.0, 2.0], PAPER_Y, UNEVEN),
+]
+
+
+def paper_condition(a, b, err, x_min):
+    """The certificate's per-unit test before the gap: x_min (|a_i| - E_i) > |b_i| + E_i."""
+    return np.all(x_min * (np.abs(a) - err) > np.abs(b) + err, axis=1)
+
+
+def test_gap_condition_equals_brute_force_over_the_box():
+    """Where the condition holds, every (a, b) in [a - E, a + E] x [b - E, b + E] (a grid with its
+    corners) has its kink strictly in the gap with a of the same sign; where it fails, some corner
+    does not."""
+    rng = np.random.default_rng(0)
+    x_left, x_right = 1.0, 0.5
+    a = rng.choice([-1, 1], 4000) * rng.uniform(0.05, 2, 4000)
+    b = rng.uniform(-1.5, 1.5, 4000)
+    err = rng.uniform(0, 0.3, 4000)
+    held = units_in_gap(a[:, None], b[:, None], err[:, None], (x_left, x_right))
+    grid = np.linspace(-1, 1, 21)
+    da, db = np.meshgrid(grid, grid)
+    at, bt = a[:, None] + err[:, None] * da.ravel(), b[:, None] + err[:, None] * db.ravel()
+    kink = -bt / at
+    inside = (np.sign(at) == np.sign(a)[:, None]) & (kink > -x_left) & (kink < x_right)
+    np.testing.assert_array_equal(held, inside.all(1))
+    assert 0.1 < held.mean() < 0.9  # both outcomes are tested
+
+
+def test_symmetric_gap_gives_the_paper_condition_bit_for_bit():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(500, 8)), rng.normal(size=(500, 8)) * 0.3
+    a[0, 0], b[1, 0], a[2, 0], b[2, 0] = 0.0, 0.0, 0.0, 0.0  # edge values
+    err = rng.uniform(0, 0.2, size=(500, 8))
+    err[3, 0] = 0.0
+    for x_min in (1.0, 0.5, 2.7):
+        np.testing.assert_array_equal(units_in_gap(a, b, err, (x_min, x_min)), paper_condition(a, b, err, x_min))
+
+
+@pytest.mark.slow
+def test_equal_statuses_on_the_papers_six_points(monkeypatch):
+    """A whole chunk trained with the gap certificate and with the paper's x_min condition."""
+    statuses = []
+    for condition in (units_in_gap, lambda a, b, err, gap: paper_condition(a, b, err, min(gap))):
+        monkeypatch.setattr(kinks.theory, "units_in_gap", condition)
+        rng = np.random.default_rng([7, 16])
+        x, y, p, q, (a, b, c, w), h = draw_problems(rng, 1000, 16, 0.0, "he", "theory")
+        out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd", ["crossing", "sufficient"],
+                    1000, 50, rng)
+        statuses.append(out)
+    for key in ("status", "stop_epoch", "first_cross_epoch"):
+        np.testing.assert_array_equal(statuses[0][key], statuses[1][key])
+    assert (statuses[0]["status"] == "LOCALLY_CONVERGED").sum() > 100
+
+
+def test_gap_certificate_certifies_more_on_asymmetric_data(monkeypatch):
+    """On the README's 7 points the x_min condition leaves networks uncertified that the gap certifies."""
+    rng = np.random.default_rng([3, 16])
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, 400, 16, 0.0, "he", "theory", ASYMMETRIC_SETS[1])
+    certified = {}
+    for name, condition in (("gap", units_in_gap), ("x_min", lambda a, b, err, gap: paper_condition(a, b, err, min(gap)))):
+        monkeypatch.setattr(kinks.theory, "units_in_gap", condition)
+        out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd", ["crossing", "sufficient"],
+                    1000, 30, np.random.default_rng(0))
+        certified[name] = out["status"] == "LOCALLY_CONVERGED"
+    assert certified["gap"].sum() > certified["x_min"].sum() and np.all(certified["gap"] >= certified["x_min"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ASYMMETRIC_SETS, ids=["nine", "seven", "moved", "stretched", "shifted"])
+def test_certified_networks_never_cross_in_1e5_more_epochs(data):
+    certified, crossed, reach = soundness_row(16, 120, 100_000, data=data, seed=5)
+    assert certified >= 10 and crossed == 0 and reach < 1.0
