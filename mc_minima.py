@@ -202,7 +202,7 @@ def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], ru
           optimizer="gd", step="theory", epochs=TRACE_DEFAULTS["epochs"], per_decade=TRACE_DEFAULTS["per_decade"],
           chunk_size=TRACE_DEFAULTS["chunk_size"], data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT,
           jobs=-1, out=None):
-    """Trace the landscape along training: eight metrics at log-spaced epochs, stayed vs crossed.
+    """Trace the landscape along training: eight metrics at log-spaced epochs.
 
     Every network is trained for --epochs epochs on the dense engine (never stopping at a
     crossing); at epoch 0, about --per_decade epochs per decade and the last it records: train
