@@ -16,7 +16,7 @@ from pathlib import Path
 from kinks.checks import UsageError, warn
 
 LOCK_NAME = ".kinks.lock"
-_HELD = {}  # lock file (resolved) -> how many nested output_lock blocks of this process hold it
+_HELD = {}  # lock file (resolved) -> [its open fd, how many nested output_lock blocks of this process hold it]
 
 
 def holder_text(text):
