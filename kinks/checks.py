@@ -4,6 +4,8 @@ reported as one line and exit 2 by ``utils.run_cli``), ``require`` and the optio
 import sys
 
 import numpy as np
+
+
 class UsageError(Exception):
     """Bad input from the command line: reported as one line, exit code 2, nothing written."""
 
@@ -66,6 +68,7 @@ def check_offset(option, value):
 
 
 def _parse_number(text):
+    """A comma-list item as an int, else a float, else the text itself ('16' -> 16, '1e3' -> 1000.0)."""
     for kind in (int, float):
         try:
             return kind(text)

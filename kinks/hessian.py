@@ -156,6 +156,7 @@ class HessianStructure:
             return values
         return values, self._top_vectors(groups, lam, Y, vectors)
 
+
 def spectrum_summary(values, rtol):
     """lambda_min, lambda_max, the counts of eigenvalues above rtol lambda_max, below
     -rtol lambda_max and in between (near zero), and the minimal ratio: the share of positive
