@@ -34,6 +34,18 @@ def read_holder(fd):
     return holder_text(os.read(fd, 4096).decode(errors="replace"))
 
 
+def awaited_holder(fd, seconds=2.0):
+    """The holder of a lock just found taken (see ``read_holder``). A holder writes its record
+    right after it took the lock, so a process that lost the race by microseconds may find the
+    file still empty: it reads again for up to ``seconds`` before giving up ('')."""
+    deadline = time.monotonic() + seconds
+    holder = read_holder(fd)
+    while not holder and time.monotonic() < deadline:
+        time.sleep(0.02)
+        holder = read_holder(fd)
+    return holder
+
+
 def write_holder(fd):
     """Record this process (PID, host, time) in the lock file open as ``fd``."""
     record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -50,7 +62,7 @@ def acquire(path, target, option):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = read_holder(fd) or "another process"
+        holder = awaited_holder(fd) or "another process"
         os.close(fd)
         raise UsageError(f"{option} {target} is in use by {holder}; rerun when it ends") from None
     stale = read_holder(fd)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from conftest import run_script, start_script
 from kinks.checks import UsageError
 from kinks.files import load_json
-from kinks.locks import LOCK_NAME, output_lock
+from kinks.locks import LOCK_NAME, output_lock, write_holder
 
 TINY = ["--widths", "16", "--offsets", "0", "--runs", "64", "--jobs", "1"]
 
@@ -92,3 +93,14 @@ def test_a_killed_holders_lock_is_taken_over_by_the_next_run(tmp_path):
     assert again.returncode == 2
     assert f"took over the lock of PID {holder.pid} on host {socket.gethostname()}" in again.stderr
     assert "holds a different study" in again.stderr  # the lock taken, then the folder checked
+
+
+def test_a_process_that_loses_the_race_by_microseconds_still_names_the_holder(tmp_path):
+    """The winner records itself only after it took the lock: the loser waits for the record."""
+    fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, record still empty, as in the race
+    threading.Timer(0.2, write_holder, [fd]).start()
+    with pytest.raises(UsageError, match=f"is in use by PID {os.getpid()} on host"):
+        with output_lock(tmp_path):
+            pass
+    os.close(fd)
