@@ -241,14 +241,14 @@ class ErrorBarPlot:
         return styles
 
     def shifts(self):
-        """The factor (log x) or offset (linear x) by which each series' x is moved (dodged)."""
+        """The factor by which each series' x is multiplied (dodged) on a log x axis, 1 on a linear
+        one: solid series spread symmetrically about 1, a dashed one at its solid partner's."""
         solid = [k for k, s in enumerate(self.series) if not s.dashed] or [0]
-        count = len(solid)
-        centred = {k: i - (count - 1) / 2 for i, k in enumerate(solid)}
+        centred = {k: i - (len(solid) - 1) / 2 for i, k in enumerate(solid)}
         shifts, last = [], 0.0
-        for k, s in enumerate(self.series):
+        for k in range(len(self.series)):
             last = centred.get(k, last)
-            shifts.append(self.dodge ** last if self.log_x else 0.0)
+            shifts.append(self.dodge ** last if self.log_x else 1.0)
         return shifts
 
     def x_limits(self):
@@ -265,7 +265,7 @@ class ErrorBarPlot:
         figure, ax = new_figure(width, height)
         handles = []
         for s, (style, dashed), shift in zip(self.series, self.styles(), self.shifts()):
-            x = s.x * shift if self.log_x else s.x
+            x = s.x * shift
             errors = None if s.low is None else [s.y - s.low, s.high - s.y]
             handles.append(ax.errorbar(x, s.y, yerr=errors, color=f"#{style.color}", marker=style.marker,
                                        markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT,
@@ -311,7 +311,7 @@ class ErrorBarPlot:
         lines += [r"\definecolor{guide}{HTML}{" + GUIDE_COLOR + "}", r"\begin{tikzpicture}",
                   r"\begin{axis}[" + ",\n  ".join(axis) + "]"]
         for k, (s, (style, dashed), shift) in enumerate(zip(self.series, styles, self.shifts())):
-            x = s.x * shift if self.log_x else s.x
+            x = s.x * shift
             if s.low is None:
                 points = " ".join(f"({xi:.6g}, {yi:.6g})" for xi, yi in zip(x, s.y))
                 bars = ""
