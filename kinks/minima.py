@@ -7,12 +7,12 @@ import copy
 
 import numpy as np
 
-from kinks.checks import as_list, check_float, check_int, check_leak, check_offset, require
+from kinks.checks import check_float, check_int, require
 from kinks.data import (
-    X_DATA, Y_DATA, ActivityPatterns, DataSet, SampleRule, init_params, loss_gradient, parse_data)
+    X_DATA, Y_DATA, ActivityPatterns, DataSet, SampleRule, init_params, loss_gradient)
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.stats import mean_interval
-from kinks.study import chunk_seed, complete_config
+from kinks.study import cell_settings, chunk_seed, complete_config
 from kinks.runner import finished_chunks
 from kinks.theory import certificate_applies, theory_step_size
 from kinks.training import check_stops, draw_problems
@@ -283,20 +283,13 @@ def risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, 
     """The validated configuration of a risk run (a plain dict, recorded in run.json), complete
     in the sense of ``kinks.study.complete_config`` (so a run folder from before --data, --leak
     and --samples resumes as the paper's data with relu and N = n^2)."""
-    offsets = as_list("offsets", offsets, check_offset)
-    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
-    runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
+    shared = cell_settings(offsets, widths, runs, seed, chunk_size, data, probs, leak, samples)
     tol = check_float("tol", tol, 0.0, strict=True, maximum=1.0)
     epochs_per_check, max_epochs = check_budget(epochs_per_check, max_epochs)
-    chunk_size = check_int("chunk_size", chunk_size)
     require(isinstance(save_params, bool), f"--save_params must be true or false; got {save_params!r}")
-    dataset, leak, samples = parse_data(data, probs), check_leak(leak), SampleRule(samples)
-    samples.count(max(widths))  # N must be drawable at every width
-    return complete_config(dict(
-        kind="risk", optimizer="gd", init="he", step="theory", offsets=offsets, widths=widths, runs=runs,
-        seed=seed, tol=tol, epochs_per_check=epochs_per_check, max_epochs=max_epochs,
-        chunk_sizes=[chunk_size] * len(widths), save_params=save_params, leak=leak, samples=samples.text,
-        data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist()))
+    return complete_config(dict(kind="risk", optimizer="gd", init="he", step="theory", tol=tol,
+                                epochs_per_check=epochs_per_check, max_epochs=max_epochs, save_params=save_params,
+                                **shared))
 
 
 RISK_KEYS = ("status", "stop_epoch", "first_cross_epoch", "converged", "grad_norm", "loss", "risk",

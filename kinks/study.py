@@ -39,6 +39,23 @@ def complete_config(config):
     return {**old, **config}
 
 
+def cell_settings(offsets, widths, runs, seed, chunk_size, data=None, probs=None, leak=0.0,
+                  samples=SampleRule.DEFAULT):
+    """The checked settings that name a study's cells and their problems, as run.json records
+    them: offsets, widths (n >= 2), runs, seed, one chunk size per width, the data and its
+    probabilities, the leak and the samples rule (N drawable at every width). Shared by the
+    configurations of ``mc_minima.py risk`` and ``trace``."""
+    offsets = as_list("offsets", offsets, check_offset)
+    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
+    chunk_size = check_int("chunk_size", chunk_size)
+    dataset, leak, samples = parse_data(data, probs), check_leak(leak), SampleRule(samples)
+    samples.count(max(widths))  # N must be drawable at every width
+    return dict(offsets=offsets, widths=widths, runs=runs, seed=seed, chunk_sizes=[chunk_size] * len(widths),
+                leak=leak, samples=samples.text, data=np.stack([dataset.x, dataset.y], 1).tolist(),
+                probs=dataset.probs.tolist())
+
+
 def check_batch_size(optimizer, batch_size):
     """'full' or an integer B >= 1; sgd is gd with B = 16 and takes no other batch size."""
     if optimizer == "sgd":

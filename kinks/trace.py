@@ -6,14 +6,14 @@ that stay put (the AUC per metric and epoch). Shapes: P networks of width n, m d
 T traced epochs, theta = (a, b, w, c) of dimension 3n + 1."""
 import numpy as np
 
-from kinks.checks import as_list, check_choice, check_int, check_leak, check_offset
-from kinks.data import ActivityPatterns, DataSet, SampleRule, loss_gradient, network_output, parse_data
+from kinks.checks import check_choice, check_int
+from kinks.data import ActivityPatterns, DataSet, SampleRule, loss_gradient, network_output
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
 from kinks.optimizers import OPTIMIZERS, batch_of
 from kinks.runner import finished_chunks
 from kinks.stats import mean_interval
-from kinks.study import STEPS, chunk_seed, complete_config
+from kinks.study import STEPS, cell_settings, chunk_seed, complete_config
 from kinks.training import draw_problems, epoch_blocks
 
 TRACE_DEFAULTS = dict(offsets=[0.0], widths=[16, 64, 256], runs=200, epochs=100_000, per_decade=50,
@@ -121,18 +121,11 @@ def trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decad
                  probs=None, leak=0.0, samples=SampleRule.DEFAULT):
     """The validated configuration of a trace run (a plain dict, recorded in run.json; the chunk
     machinery of ``kinks.runner`` carries it out)."""
-    offsets = as_list("offsets", offsets, check_offset)
-    widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
-    runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
+    shared = cell_settings(offsets, widths, runs, seed, chunk_size, data, probs, leak, samples)
     optimizer, step = check_choice("optimizer", optimizer, OPTIMIZERS), check_choice("step", step, STEPS)
     epochs, per_decade = check_int("epochs", epochs), check_int("per_decade", per_decade)
-    chunk_size = check_int("chunk_size", chunk_size)
-    dataset, leak, samples = parse_data(data, probs), check_leak(leak), SampleRule(samples)
-    samples.count(max(widths))  # N must be drawable at every width
-    return complete_config(dict(
-        kind="trace", optimizer=optimizer, init="he", step=step, offsets=offsets, widths=widths, runs=runs,
-        seed=seed, epochs=epochs, per_decade=per_decade, chunk_sizes=[chunk_size] * len(widths), leak=leak,
-        data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist(), samples=samples.text))
+    return complete_config(dict(kind="trace", optimizer=optimizer, init="he", step=step, epochs=epochs,
+                                per_decade=per_decade, **shared))
 
 
 def trace_problems(config, offset, width, chunk, runs):
