@@ -18,7 +18,7 @@ from kinks.checks import require, warn
 from kinks.data import data_gap, network_output
 from kinks.engines import DenseTrainer
 from kinks.figures import FIGURE_RC, GUIDE_COLOR, new_figure, series_style
-from kinks.optimizers import batch_of
+from kinks.optimizers import MinibatchDraws, batch_of
 from kinks.theory import theory_step_size
 from kinks.training import draw_problems
 
@@ -67,17 +67,17 @@ def write_animation(figure, draw, count, stem, mp4=True):
 def train_snapshots(trainer, p, epochs_at, optimizer, rng):
     """Train the networks of ``trainer`` (a DenseTrainer) to the last of ``epochs_at``, keeping
     (a, b, c, w) and L at each of those epochs and the running crossing flag. With a minibatch
-    optimizer (sgd: B = 16) every step uses Multinomial(B, p) / B from ``rng``. Returns
+    optimizer (sgd: B = 16) every step uses Multinomial(B, p) / B drawn from ``rng``. Returns
     (params: list of (a, b, c, w) per snapshot, loss (K, P), crossed (P,) bool)."""
     batch = batch_of(optimizer, None)
+    draws = MinibatchDraws(batch, rng) if batch else None
     p_t = np.ascontiguousarray(p.T)
     cum_p = np.cumsum(p_t, axis=0)
     crossed = trainer.crossed_now()
     params, loss, done = [], [], 0
     for epoch in epochs_at:
         if epoch > done:
-            uniforms = rng.random((epoch - done, len(p), batch)) if batch else None
-            trainer.advance(epoch - done, p_t, cum_p, uniforms, crossed)
+            trainer.advance(epoch - done, p_t, cum_p, draws, crossed)
             done = epoch
         params.append(tuple(np.array(q) for q in trainer.params()))
         loss.append(0.5 * np.sum(p * (trainer.outputs() - trainer.y) ** 2, axis=1))

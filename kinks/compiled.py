@@ -25,6 +25,7 @@ def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
     return q - h * g, m1, m2
 
 
+LANES = 64  # networks per block of both loops, which fixes the order of the minibatch draws
 PARTIAL_SUMS = 4  # the per-code sums of dense_epochs accumulate unit i in column i mod 4 (a power of 2)
 
 
@@ -55,11 +56,13 @@ def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, bias1, bias2, grads)
 
 
 @numba.njit(cache=True)
-def block_weights(weights, t, start, stop, p_t, cum_p, uniforms):
-    """The data weights of epoch t for networks start..stop-1 into ``weights`` (m, >= stop - start): p for
-    full batch (no uniforms), else Multinomial(B, p) / B by inverse-cdf sampling: a draw u falls
-    in category j = #{k < m - 1: cum_p_k <= u} (the counts of ``minibatch_weights``)."""
-    m, batch = p_t.shape[0], uniforms.shape[2]
+def draw_weights(weights, start, stop, p_t, cum_p, batch, rng):
+    """The data weights of one epoch for networks start..stop-1 into ``weights`` (m, >= stop - start):
+    p for full batch (batch 0: no draws), else Multinomial(B, p) / B by inverse-cdf sampling of B
+    uniforms ``rng.random()`` per network, network after network: a draw u falls in category
+    j = #{k < m - 1: cum_p_k <= u} (the counts of ``minibatch_weights``), counted without a branch
+    (a branch on a random category is mispredicted half the time: four times slower)."""
+    m = p_t.shape[0]
     for k in range(start, stop):
         if batch == 0:
             for j in range(m):
@@ -67,80 +70,137 @@ def block_weights(weights, t, start, stop, p_t, cum_p, uniforms):
             continue
         for j in range(m):
             weights[j, k - start] = 0.0
-        for draw in range(batch):
-            u, j = uniforms[t, k, draw], 0
-            while j < m - 1 and u >= cum_p[j, k]:
-                j += 1
+        for _ in range(batch):
+            u, j = rng.random(), 0
+            for below in range(m - 1):
+                j += u >= cum_p[below, k]
             weights[j, k - start] += 1.0
         for j in range(m):
             weights[j, k - start] /= batch
 
 
+@numba.njit(cache=True, inline="always")
+def pattern_codes(codes, a, b, x):
+    """Every unit's pattern code g_i (``ActivityPatterns.codes``) into codes (n,): O(n m)."""
+    m = x.shape[0]
+    codes[:] = 0
+    for j in range(m):
+        for i in range(a.shape[0]):
+            codes[i] += a[i] * x[j] + b[i] > 0
+    for i in range(a.shape[0]):
+        codes[i] += (m + 1) * (a[i] < 0)
+
+
+@numba.njit(cache=True, inline="always")
+def side_codes(codes, sign_a0, x):
+    """The pattern codes of a network none of whose kinks has crossed, O(n): each kink lies in the
+    gap between the data points next to 0 and a_i keeps the sign of a_i(0) (see ``kinks_crossed``),
+    so a unit of side + is active on the positive points (code #{x_j > 0}) and one of side - on the
+    negative ones (code m + 1 + #{x_j < 0}): the codes ``pattern_codes`` computes, without the data."""
+    m, positive = x.shape[0], 0
+    for j in range(m):
+        positive += x[j] > 0
+    for i in range(sign_a0.shape[0]):
+        codes[i] = positive if sign_a0[i] > 0 else 2 * m + 1 - positive
+
+
+@numba.njit(cache=True, inline="always")
+def kinks_hit(a, b, sign_a0, x_left, x_right):
+    """Whether a kink of the network's units (a, b) (n,) lies outside the gap (-x_left, x_right) or
+    a unit has lost the sign of a_i(0) (``kinks_crossed``)."""
+    hit = False
+    for i in range(a.shape[0]):
+        a_, b_ = sign_a0[i] * a[i], sign_a0[i] * b[i]
+        hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+    return hit
+
+
 @numba.njit(cache=True, error_model="numpy")
-def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniforms, sign_a0, gap,
-                 code, crossed, first):
-    """``uniforms.shape[0]`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the
-    slopes of the activity patterns), each a step then the crossing test; updated in place.
-    Epoch t of network k, O(n + G m): pattern code g_i of every unit (``ActivityPatterns.codes``);
-    per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units of
-    one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
+def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, sign_a0, gap,
+                         code, crossed, first, codes, wa, wb, R, Rx, r, grads):
+    """Epochs t_from..t_to-1 of network k of the dense trainer, each a step on the data weights
+    ``weights[t - t_from]`` (m,) (``weights[0]`` every epoch unless ``vary``) then the crossing test; updated in place (the other arrays are
+    scratch). Epoch t, O(n + G m): pattern code g_i of every unit (``side_codes`` while the network
+    is ``inside``: not crossed before and no kink out of the gap at t_from, else ``pattern_codes``);
+    per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units
+    of one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
     r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j, Rx_g = sum_j B_gj r_j x_j; gradients
     (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j (``loss_gradient``); the optimiser update
-    (step t0 + t + 1, ``update_units``); then ``kinks_crossed``: crossed[k] = True, first[k] = t + 1
-    for a network not crossed before. One network at a time through all its epochs, its units the
-    inner loops."""
-    m, P, n, G, epochs = len(x), theta.shape[1], theta.shape[2], B.shape[0], uniforms.shape[0]
-    x_left, x_right = gap[0], gap[1]
-    weights = np.empty((m, 1))
+    (step t0 + t + 1, ``update_units``); then ``kinks_hit``: crossed[k] = True, first[k] = t + 1 for
+    a network not crossed before."""
+    m, n, G = len(x), theta.shape[2], B.shape[0]
+    a, b, w = theta[0, k], theta[1, k], theta[2, k]
+    inside = not (crossed[k] or kinks_hit(a, b, sign_a0[k], gap[0], gap[1]))
+    for t in range(t_from, t_to):
+        if inside:
+            side_codes(codes, sign_a0[k], x)
+        else:
+            pattern_codes(codes, a, b, x)
+        wa[:], wb[:] = 0.0, 0.0
+        for i in range(n):
+            wa[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * a[i]
+            wb[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * b[i]
+        for g in range(G):  # the partial sums' totals into column 0
+            for column in range(1, PARTIAL_SUMS):
+                wa[g, 0] += wa[g, column]
+                wb[g, 0] += wb[g, column]
+        gc = 0.0
+        for j in range(m):
+            fa, fb = 0.0, 0.0
+            for g in range(G):
+                fa += wa[g, 0] * B[g, j]
+                fb += wb[g, 0] * B[g, j]
+            r[j] = weights[t - t_from if vary else 0, j] * (c[k] + fa * x[j] + fb - y[j])
+            gc += r[j]
+        for g in range(G):
+            R[g], Rx[g] = 0.0, 0.0
+            for j in range(m):
+                R[g] += r[j] * B[g, j]
+                Rx[g] += r[j] * x[j] * B[g, j]
+        step = t0 + t + 1
+        bias1, bias2 = 1 - ADAM_BETAS[0] ** step, 1 - ADAM_BETAS[1] ** step
+        if code == 0:  # one call per optimiser, each with a constant code (see update_units)
+            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, bias1, bias2, grads)
+        elif code == 1:
+            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, bias1, bias2, grads)
+        else:
+            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, bias1, bias2, grads)
+        c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, bias1, bias2)
+        hit = kinks_hit(a, b, sign_a0[k], gap[0], gap[1])
+        first[k] = t + 1 if hit and not crossed[k] else first[k]
+        crossed[k] |= hit
+        inside &= not hit
+
+
+DRAWN_WEIGHTS = 2**19  # doubles of minibatch weights the dense loop draws ahead (4 MB)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, epochs, batch, rng, sign_a0, gap,
+                 code, crossed, first):
+    """``epochs`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the slopes of
+    the activity patterns), each a step then the crossing test (``dense_network_epochs``); updated
+    in place. One network at a time through its epochs, its units the inner loops. With a batch
+    size B > 0 the minibatch weights are drawn from ``rng`` in the order of the reduced loop (blocks
+    of LANES networks, each block epoch after epoch, each epoch its networks in order), a slice of
+    epochs of a block at a time, so that both engines train on the same minibatches."""
+    m, n, G, P = len(x), theta.shape[2], B.shape[0], theta.shape[1]
     codes = np.empty(n, dtype=np.int64)
     wa, wb = np.empty((G, PARTIAL_SUMS)), np.empty((G, PARTIAL_SUMS))
     R, Rx, r, grads = np.empty(G), np.empty(G), np.empty(m), np.empty((3, n))
-    for k in range(P):
-        a, b, w = theta[0, k], theta[1, k], theta[2, k]
-        for t in range(epochs):
-            if t == 0 or uniforms.shape[2] > 0:
-                block_weights(weights, t, k, k + 1, p_t, cum_p, uniforms)
-            codes[:] = 0
-            for j in range(m):
-                for i in range(n):
-                    codes[i] += a[i] * x[j] + b[i] > 0
-            wa[:], wb[:] = 0.0, 0.0
-            for i in range(n):
-                codes[i] += (m + 1) * (a[i] < 0)
-                wa[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * a[i]
-                wb[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * b[i]
-            for g in range(G):  # the partial sums' totals into column 0
-                for column in range(1, PARTIAL_SUMS):
-                    wa[g, 0] += wa[g, column]
-                    wb[g, 0] += wb[g, column]
-            gc = 0.0
-            for j in range(m):
-                fa, fb = 0.0, 0.0
-                for g in range(G):
-                    fa += wa[g, 0] * B[g, j]
-                    fb += wb[g, 0] * B[g, j]
-                r[j] = weights[j, 0] * (c[k] + fa * x[j] + fb - y[j])
-                gc += r[j]
-            for g in range(G):
-                R[g], Rx[g] = 0.0, 0.0
-                for j in range(m):
-                    R[g] += r[j] * B[g, j]
-                    Rx[g] += r[j] * x[j] * B[g, j]
-            step = t0 + t + 1
-            bias1, bias2 = 1 - ADAM_BETAS[0] ** step, 1 - ADAM_BETAS[1] ** step
-            if code == 0:  # one call per optimiser, each with a constant code (see update_units)
-                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, bias1, bias2, grads)
-            elif code == 1:
-                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, bias1, bias2, grads)
-            else:
-                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, bias1, bias2, grads)
-            c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, bias1, bias2)
-            hit = False
-            for i in range(n):
-                a_, b_ = sign_a0[k, i] * a[i], sign_a0[k, i] * b[i]
-                hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
-            first[k] = t + 1 if hit and not crossed[k] else first[k]
-            crossed[k] |= hit
+    per_slice = max(1, DRAWN_WEIGHTS // (m * LANES) if batch > 0 else epochs)
+    drawn = np.empty((per_slice if batch > 0 else 1, m, LANES))
+    weights = np.empty((drawn.shape[0], m))
+    for start in range(0, P, LANES):
+        stop = min(start + LANES, P)
+        for t_from in range(0, epochs, per_slice):
+            t_to = min(t_from + per_slice, epochs)
+            for t in range(t_to - t_from if batch > 0 else 1):
+                draw_weights(drawn[t], start, stop, p_t, cum_p, batch, rng)
+            for k in range(start, stop):
+                weights[:, :] = drawn[:, :, k - start]
+                dense_network_epochs(k, t_from, t_to, weights, batch > 0, theta, c, m1, m1c, m2, m2c, t0, h, x, y, B,
+                                     sign_a0, gap, code, crossed, first, codes, wa, wb, R, Rx, r, grads)
 
 
 # ============================================================================ the reduced loop
@@ -149,7 +209,6 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, uniform
 # is a few loops over the block's lanes whose rows lie at constant offsets: the compiler can see
 # that they never overlap and runs LANES networks side by side in SIMD registers. 64 lanes keep
 # Z (50 rows, 25 kB) in the L1 cache.
-LANES = 64
 Z_T = 0  # the maps T, 12 rows: entry (row, column, side) of T (3, 2, sides, P) at Z_T + 4 row + 2 column + side
 Z_V = 12  # the momentum maps h V, laid out as T
 Z_C, Z_VC, Z_H = 24, 25, 26  # c, its velocity h v_c, the step h
@@ -273,16 +332,17 @@ def lane_step(Z, l, t, x_left, x_right, momentum):
 
 
 @numba.njit(cache=True)
-def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, uniforms, r_ends, nonempty, gap,
+def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, epochs, batch, rng, r_ends, nonempty, gap,
                    momentum, crossed, first):
-    """``uniforms.shape[0]`` epochs of the reduced trainer (arrays as in ``ReducedTrainer``,
-    networks last), each a step then the crossing test; updated in place. Epoch t of a network:
+    """``epochs`` epochs of the reduced trainer (arrays as in ``ReducedTrainer``, networks last),
+    each a step then the crossing test; updated in place. With a batch size B > 0 every epoch draws
+    the minibatch weights of the block's networks from ``rng`` (``draw_weights``). Epoch t of a network:
     fits F = Sigma_s[w, (a, b)] from T_s Sigma_s(0) T_s^T; r_j = p_j (E_j F + c - y_j); h G = h E^T r;
     the maps' step and likewise c (``lane_step``). A network not yet ``crossed`` whose phi at a
     side's extreme r_i is >= 0 gets crossed[k] = True, first[k] = t + 1. Blocks of LANES networks
     go through all their epochs in the scratch Z (``load_block``); each network's arithmetic is
     the same whatever its lane, so results do not depend on the block a network falls in."""
-    m, P, epochs = E.shape[0], h.shape[0], uniforms.shape[0]
+    m, P = E.shape[0], h.shape[0]
     x_left, x_right = gap[0], gap[1]
     weights = np.zeros((m, LANES))
     Z = np.empty((Z_ROWS, LANES))
@@ -295,8 +355,8 @@ def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, uniforms, r_ends, n
                 lane_fits(Z, l, s, Z[Z_T + s, l], Z[Z_T + 2 + s, l], Z[Z_T + 4 + s, l], Z[Z_T + 6 + s, l],
                           Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l])
         for t in range(epochs):
-            if t == 0 or uniforms.shape[2] > 0:
-                block_weights(weights, t, start, stop, p_t, cum_p, uniforms)
+            if t == 0 or batch > 0:
+                draw_weights(weights, start, stop, p_t, cum_p, batch, rng)
             lane_gradient_sums(Z, weights, E, y)
             if momentum:  # two loops, each with a constant flag, so that both vectorise
                 for l in range(LANES):

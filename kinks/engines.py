@@ -6,26 +6,23 @@ benchmark only); and the choice of engine for a configuration."""
 import numpy as np
 
 from kinks.checks import require
-from kinks.compiled import dense_epochs, reduced_epochs
+from kinks.compiled import LANES, dense_epochs, reduced_epochs
 from kinks.data import ActivityPatterns, data_gap, kinks_crossed, loss_gradient
-from kinks.optimizers import MOMENTUM, Optimizer, minibatch_weights
+from kinks.optimizers import FULL_BATCH, MOMENTUM, Optimizer, minibatch_weights
 from kinks.theory import unit_moments
 
 ENGINES = ("auto", "dense", "reduced")
 
 
-def empty_uniforms(epochs, uniforms):
-    """The minibatch uniforms (epochs, P, B) as given, or an (epochs, 0, 0) array for full batch."""
-    return np.empty((epochs, 0, 0)) if uniforms is None else uniforms
-
-
-def advance_by_steps(trainer, epochs, p_t, cum_p, uniforms, crossed):
+def advance_by_steps(trainer, epochs, p_t, cum_p, draws, crossed):
     """Run ``epochs`` epochs, each one ``trainer.step`` then ``trainer.crossed_now``. p_t (m, P):
-    the weights p; cum_p (m, P) their cumulative sums; uniforms (epochs, P, B): the minibatch
-    uniforms of each epoch, or None for full batch; crossed (P,) bool: the running crossing flag,
-    updated in place. Returns (P,) int64: the epoch 1..epochs after which a network that had not
-    crossed before crossed first, else -1."""
+    the weights p; cum_p (m, P) their cumulative sums; draws: the MinibatchDraws of the run, or None
+    for full batch (its uniforms are taken in the order of the compiled loops, blocks of LANES
+    networks); crossed (P,) bool: the running crossing flag, updated in place.
+    Returns (P,) int64: the epoch 1..epochs after which a network that had not crossed before
+    crossed first, else -1."""
     first = np.full(len(crossed), -1, dtype=np.int64)
+    uniforms = None if draws is None or draws.batch == 0 else draws.uniforms(epochs, len(crossed), LANES)
     for t in range(epochs):
         trainer.step(p_t if uniforms is None else minibatch_weights(uniforms[t], cum_p))
         new = trainer.crossed_now() & ~crossed
@@ -41,7 +38,7 @@ class CompiledSteps:
     def step(self, weights):
         """One gradient step of all networks on the data weights (m, P)."""
         weights = np.ascontiguousarray(weights, dtype=float)
-        self.advance(1, weights, weights, None, np.zeros(len(self.h), dtype=bool))
+        self.advance(1, weights, weights, None, self.crossed_now())
 
 
 class DenseTrainer(CompiledSteps):
@@ -73,12 +70,13 @@ class DenseTrainer(CompiledSteps):
         """[a, b, c, w]: views of the parameters, which an update changes in place."""
         return [self.a, self.b, self.c, self.w]
 
-    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+    def advance(self, epochs, p_t, cum_p, draws, crossed):
         """Run ``epochs`` epochs of all networks in one compiled call (``dense_epochs``) with the
         crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
         first = np.full(len(self.h), -1, dtype=np.int64)
+        draws = draws or FULL_BATCH
         dense_epochs(self.theta, self.c, self.m1, self.m1c, self.m2, self.m2c, self.t, self.h, self.x,
-                     self.y, self.patterns.B, p_t, cum_p, empty_uniforms(epochs, uniforms), self.sign_a0,
+                     self.y, self.patterns.B, p_t, cum_p, epochs, draws.batch, draws.rng, self.sign_a0,
                      np.array(self.gap), self.OPTIMIZER_CODES[self.optimizer], crossed, first)
         self.t += epochs
         return first
@@ -130,9 +128,9 @@ class ReferenceDenseTrainer(DenseTrainer):
                                           self.patterns)
         self.reference_optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
 
-    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+    def advance(self, epochs, p_t, cum_p, draws, crossed):
         """``epochs`` NumPy epochs, one ``step`` and crossing test each (see ``advance_by_steps``)."""
-        return advance_by_steps(self, epochs, p_t, cum_p, uniforms, crossed)
+        return advance_by_steps(self, epochs, p_t, cum_p, draws, crossed)
 
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds, with their optimiser state."""
@@ -205,15 +203,16 @@ class ReducedTrainer(CompiledSteps):
         u = T_w[0] * self.sigma0[0] + T_w[1] * self.sigma0[1]  # row w of T Sigma(0), columns a, w
         return (u[0] * self.T[:2, 0] + u[1] * self.T[:2, 1]).reshape(4, -1)
 
-    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+    def advance(self, epochs, p_t, cum_p, draws, crossed):
         """Run ``epochs`` epochs of all networks in one compiled call (``reduced_epochs``) with the
         crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
         first = np.full(len(self.h), -1, dtype=np.int64)
         momentum = self.optimizer == "momentum"
         V = self.V if momentum else self.T  # read, never written, without momentum
-        reduced_epochs(self.T, V, self.c, self.vc, self.h, self.sigma0, self.E, self.y, p_t, cum_p,
-                       empty_uniforms(epochs, uniforms), self.r_ends, self.nonempty,
-                       np.array(self.gap), momentum, crossed, first)
+        draws = draws or FULL_BATCH
+        reduced_epochs(self.T, V, self.c, self.vc, self.h, self.sigma0, self.E, self.y, p_t, cum_p, epochs,
+                       draws.batch, draws.rng, self.r_ends, self.nonempty, np.array(self.gap), momentum,
+                       crossed, first)
         return first
 
     def crossed_now(self):
@@ -289,9 +288,9 @@ class ReferenceReducedTrainer(ReducedTrainer):
             self.T -= hKT
             self.c -= h_gc
 
-    def advance(self, epochs, p_t, cum_p, uniforms, crossed):
+    def advance(self, epochs, p_t, cum_p, draws, crossed):
         """``epochs`` NumPy epochs, one ``step`` and crossing test each (see ``advance_by_steps``)."""
-        return advance_by_steps(self, epochs, p_t, cum_p, uniforms, crossed)
+        return advance_by_steps(self, epochs, p_t, cum_p, draws, crossed)
 
 
 def resolve_engine(engine, optimizer):

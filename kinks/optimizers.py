@@ -1,7 +1,7 @@
 """The optimisers by name, as the glossary defines them: gd (full batch), sgd (gd on minibatches
 of B = 16), momentum (heavy ball) and adam; their constants, their update rules in NumPy
-(``Optimizer``: the reference the compiled loops are held to) and the minibatch weights
-Multinomial(B, p) / B of a step."""
+(``Optimizer``: the reference the compiled loops are held to), the source of the minibatches
+(``MinibatchDraws``) and the minibatch weights Multinomial(B, p) / B of a step."""
 import numpy as np
 
 OPTIMIZERS = ("gd", "momentum", "sgd", "adam")
@@ -58,6 +58,29 @@ class Optimizer:
     def keep(self, mask):
         """Drop the state of stopped networks."""
         self.state = [[s[mask] for s in group] for group in self.state]
+
+
+class MinibatchDraws:
+    """The source of a run's minibatches: B uniforms per network and epoch from one Generator
+    ``rng`` (a chunk's), which the compiled loops draw themselves, for running networks only
+    (``batch`` 0: full batch, no draws). The order of the draws is fixed by the loops: blocks of
+    ``lanes`` networks (LANES of ``kinks.compiled``), each block through all the epochs of one
+    ``advance``, each epoch the block's networks in order, B draws each."""
+
+    def __init__(self, batch, rng):
+        self.batch, self.rng = int(batch), rng
+
+    def uniforms(self, epochs, networks, lanes):
+        """The draws of ``epochs`` epochs of ``networks`` networks in the compiled loops' order, as
+        the array (epochs, P, B) that ``minibatch_weights`` takes epoch by epoch (NumPy references)."""
+        uniforms = np.empty((epochs, networks, self.batch))
+        for start in range(0, networks, lanes):
+            stop = min(start + lanes, networks)
+            uniforms[:, start:stop] = self.rng.random((epochs, stop - start, self.batch))
+        return uniforms
+
+
+FULL_BATCH = MinibatchDraws(0, np.random.default_rng(0))  # draws nothing: its rng is never called
 
 
 def minibatch_weights(uniforms, cum_p):

@@ -10,11 +10,11 @@ from kinks.checks import check_choice, check_int
 from kinks.data import ActivityPatterns, DataSet, SampleRule, loss_gradient, network_output
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
-from kinks.optimizers import OPTIMIZERS, batch_of
+from kinks.optimizers import OPTIMIZERS, MinibatchDraws, batch_of
 from kinks.runner import finished_chunks
 from kinks.stats import mean_interval
 from kinks.study import STEPS, cell_settings, chunk_seed, complete_config
-from kinks.training import draw_problems, epoch_blocks
+from kinks.training import draw_problems
 
 TRACE_DEFAULTS = dict(offsets=[0.0], widths=[16, 64, 256], runs=200, epochs=100_000, per_decade=50,
                       chunk_size=100)
@@ -138,19 +138,6 @@ def trace_problems(config, offset, width, chunk, runs):
     return rng, x, y, p, init, h
 
 
-def advance_to(trainer, epochs, p_t, cum_p, rng, batch, crossed):
-    """Run ``epochs`` epochs of all networks (minibatch uniforms (epochs, P, B) from ``rng`` when
-    ``batch``, in blocks of ``epoch_blocks``); returns the epoch 1 ... epochs after which each
-    network first crossed, else -1 (``crossed`` updated in place)."""
-    first, done = np.full(len(crossed), -1, dtype=np.int64), 0
-    for block in epoch_blocks(epochs, len(crossed) * (batch or 0)):
-        uniforms = np.ascontiguousarray(rng.random((block, len(crossed), batch))) if batch else None
-        new = trainer.advance(block, p_t, cum_p, uniforms, crossed)
-        first[new >= 0] = done + new[new >= 0]
-        done += block
-    return first
-
-
 def simulate_trace_chunk(config, offset, width, chunk, runs):
     """One chunk of the trace study: its networks trained by the dense engine (exact for every
     optimizer, never stopping at a crossing) for ``epochs`` epochs, the metrics of
@@ -162,12 +149,13 @@ def simulate_trace_chunk(config, offset, width, chunk, runs):
     pi, epochs = np.array(config["probs"]), trace_epochs(config["epochs"], config["per_decade"])
     trainer = DenseTrainer(*init, x, y, h, config["optimizer"], leak=config["leak"])
     p_t = np.ascontiguousarray(p.T)
-    cum_p, batch = np.cumsum(p_t, axis=0), batch_of(config["optimizer"], config["batch_size"])
+    batch = batch_of(config["optimizer"], config["batch_size"])
+    cum_p, draws = np.cumsum(p_t, axis=0), MinibatchDraws(batch, rng) if batch else None
     crossed, first_cross = np.zeros(runs, dtype=bool), np.full(runs, -1, dtype=np.int64)
     traces = {}
     for k, epoch in enumerate(epochs):
         if k:
-            first = advance_to(trainer, int(epoch - epochs[k - 1]), p_t, cum_p, rng, batch, crossed)
+            first = trainer.advance(int(epoch - epochs[k - 1]), p_t, cum_p, draws, crossed)
             first_cross[first >= 0] = epochs[k - 1] + first[first >= 0]
         with np.errstate(all="ignore"):
             metrics = state_metrics(trainer.params(), init, x, y, p, pi, h, config["leak"])

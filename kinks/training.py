@@ -6,7 +6,7 @@ from tqdm import trange
 
 from kinks.data import DataSet, SampleRule, data_gap, init_params
 from kinks.engines import DenseTrainer, ReducedTrainer
-from kinks.optimizers import batch_of
+from kinks.optimizers import MinibatchDraws, batch_of
 from kinks.theory import certificate_applies, certify, degenerate_data, degenerate_units, theory_step_size
 
 # How a network stopped, as written into the chunk files (text, one per network).
@@ -56,12 +56,6 @@ def check_stops(trainer, x, y, q, p, h, stopping, early):
     return status
 
 
-def epoch_blocks(epochs, draws_per_epoch, max_draws=2**22):
-    """Split ``epochs`` into blocks of at most ``max_draws`` minibatch uniforms (32 MB) each."""
-    size = max(1, max_draws // max(draws_per_epoch, 1))
-    return [min(size, epochs - start) for start in range(0, epochs, size)]
-
-
 def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_checks, rng,
           keep_params=False, batch_size=None):
     """Train P networks until every one has stopped or ``max_checks`` checks have passed.
@@ -71,9 +65,9 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     Every ``epochs_per_check`` epochs: CROSSED networks leave first, then non-finite ones
     (DIVERGED), then those that ``check_stops`` stops; stopped networks are dropped from the
     working arrays. With a minibatch size B (see ``batch_of``) each step uses the weights
-    Multinomial(B, p) / B from ``rng``: one (P, B) block of uniforms per epoch for all P networks
-    (drawn for several epochs at once, the same numbers in the same order), so the draws of a
-    network do not depend on when the others stop.
+    Multinomial(B, p) / B, whose uniforms the compiled loop draws from ``rng`` for the running
+    networks only (``MinibatchDraws``: its order is fixed, so a chunk's numbers are fixed by its
+    seed).
 
     Args:
         trainer: an engine holding the P networks (``kinks.engines``: DenseTrainer, ReducedTrainer
@@ -114,16 +108,15 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     p_t = np.ascontiguousarray(p.T)  # weights are passed data-major, (m, P)
     cum_p = np.cumsum(p_t, axis=0)
     early = {"best": np.full(P, np.inf), "wait": np.zeros(P, dtype=np.int64)}
+    draws = MinibatchDraws(batch, rng) if batch else None
     crossed = trainer.crossed_now()
     out["first_cross_epoch"][crossed] = 0
     epoch = 0
     for _ in range(max_checks):
-        for epochs in epoch_blocks(epochs_per_check, P * (batch or 0)):
-            uniforms = np.ascontiguousarray(rng.random((epochs, P, batch))[:, alive]) if batch else None
-            first = trainer.advance(epochs, p_t, cum_p, uniforms, crossed)
-            new = first >= 0
-            out["first_cross_epoch"][alive[new]] = epoch + first[new]
-            epoch += epochs
+        first = trainer.advance(epochs_per_check, p_t, cum_p, draws, crossed)
+        new = first >= 0
+        out["first_cross_epoch"][alive[new]] = epoch + first[new]
+        epoch += epochs_per_check
         status = check_stops(trainer, x, y, q, p, h, stopping, early)
         status[~trainer.finite()] = "DIVERGED"
         status[crossed] = "CROSSED"

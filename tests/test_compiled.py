@@ -4,10 +4,10 @@ parameters within 1e-10 relative, on 2,000 networks per optimiser at n = 16 and 
 import numpy as np
 import pytest
 
-from kinks.compiled import LANES, block_weights
+from kinks.compiled import LANES, draw_weights
 from kinks.data import X_DATA, Y_DATA, DataSet, init_params, sample_weights
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
-from kinks.optimizers import minibatch_weights
+from kinks.optimizers import MinibatchDraws, minibatch_weights
 from kinks.theory import theory_step_size
 from kinks.training import train
 from mc_checks import ASYMMETRIC
@@ -67,18 +67,40 @@ def test_compiled_dense_engine_with_leak_minibatch_and_own_data():
                                     batch_size=8, leak=0.1, data=ASYMMETRIC, checks=4, epochs_per_check=50))
 
 
-def test_compiled_minibatch_weights_are_the_inverse_cdf_counts():
-    """block_weights draws the categories of ``minibatch_weights`` from the same uniforms,
-    including draws exactly on a cumulative sum and categories of probability 0."""
+@pytest.mark.parametrize("batch", [1, 9, 16])
+def test_compiled_minibatch_weights_are_the_inverse_cdf_counts(batch):
+    """draw_weights draws from its generator, network after network, the uniforms that
+    ``MinibatchDraws.uniforms`` gives the NumPy references, and counts the categories as
+    ``minibatch_weights`` does, including a draw exactly
+    on a cumulative sum and categories of probability 0; the generator is left where the NumPy
+    draws leave it."""
     rng = np.random.default_rng(3)
     p = rng.multinomial(40, [0.3, 0.0, 0.2, 0.25, 0.25], size=70).T / 40  # some p_j = 0
     cum_p = np.cumsum(p, axis=0)
-    uniforms = rng.random((2, 70, 9))
-    uniforms[1, :, 0] = cum_p[0]  # on the boundary: the next category
+    u = np.random.default_rng(5).random()  # network 6's first draw: on its first boundary, category 1 empty
+    cum_p[:, 6] = [u, u, (1 + 2 * u) / 3, (2 + u) / 3, 1.0]
+    compiled, reference = np.random.default_rng(5), MinibatchDraws(batch, np.random.default_rng(5))
     weights = np.empty((5, 64))
-    for t in range(2):
-        block_weights(weights, t, 6, 70, p, cum_p, uniforms)
-        np.testing.assert_array_equal(weights, minibatch_weights(uniforms[t, 6:], cum_p[:, 6:]))
+    for epoch in range(2):
+        draw_weights(weights, 6, 70, p, cum_p, batch, compiled)
+        uniforms = reference.uniforms(1, 64, 64)[0]
+        assert uniforms[0, 0] == cum_p[0, 6] or epoch == 1
+        np.testing.assert_array_equal(weights, minibatch_weights(uniforms, cum_p[:, 6:]))
+    assert compiled.random() == reference.rng.random()
+
+
+def test_minibatch_draws_follow_the_blocks_of_the_compiled_loop():
+    """MinibatchDraws.uniforms: blocks of ``lanes`` networks, each through all epochs, each epoch
+    network after network; a brute-force loop over one generator in that order."""
+    draws, rng = MinibatchDraws(3, np.random.default_rng(8)), np.random.default_rng(8)
+    uniforms = draws.uniforms(4, 10, 4)
+    expected = np.empty((4, 10, 3))
+    for start in (0, 4, 8):
+        for t in range(4):
+            for k in range(start, min(start + 4, 10)):
+                for d in range(3):
+                    expected[t, k, d] = rng.random()
+    np.testing.assert_array_equal(uniforms, expected)
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum"])

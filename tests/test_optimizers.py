@@ -1,6 +1,6 @@
 """Tests of the optimisers (kinks.optimizers, as run by the dense engine) against torch's: gd,
 momentum and adam step by step, adam on the same minibatches, and the minibatch weights against
-brute-force categorical draws."""
+brute-force categorical draws and against the multinomial's moments."""
 import numpy as np
 import pytest
 import torch
@@ -46,6 +46,22 @@ def test_minibatch_weights_equal_brute_force_categorical_draws():
             expected[i, np.searchsorted(np.cumsum(p[i]), draw, side="right")] += 1 / SGD_BATCH
     np.testing.assert_allclose(weights, expected, atol=1e-15)
     assert np.all(weights[p == 0] == 0)
+
+
+def test_minibatch_weights_have_the_multinomial_moments():
+    """Over 400,000 minibatches of 16 among 6 points with unequal p: every weight's mean is p_j and
+    its variance p_j (1 - p_j) / B, each within 4 standard errors; two weights' covariance is
+    -p_i p_j / B."""
+    rng = np.random.default_rng(4)
+    probs = np.array([0.05, 0.1, 0.15, 0.2, 0.22, 0.28])
+    cum_p = np.repeat(np.cumsum(probs)[:, None], 400_000, axis=1)
+    weights = minibatch_weights(rng.random((400_000, SGD_BATCH)), cum_p)
+    var = probs * (1 - probs) / SGD_BATCH
+    assert np.all(np.abs(weights.mean(1) - probs) < 4 * np.sqrt(var / 400_000))
+    sample_var = weights.var(1)
+    assert np.all(np.abs(sample_var - var) < 4 * var * np.sqrt(2 / 400_000) * 2)
+    covariance = np.cov(weights)[0, 5]
+    assert abs(covariance + probs[0] * probs[5] / SGD_BATCH) < 4 * np.sqrt(var[0] * var[5] / 400_000)
 
 
 def test_minibatch_adam_equals_torch_adam_on_the_same_batches():
