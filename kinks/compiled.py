@@ -7,13 +7,15 @@ worker processes reuse because they import this module."""
 import numba
 import numpy as np
 
-from kinks.optimizers import ADAM_BETAS, ADAM_EPS, MOMENTUM
+from kinks.optimizers import ADAM_BETAS, ADAM_EPS, MOMENTUM, adam_scales
+
+compiled_adam_scales = numba.njit(cache=True, inline="always")(adam_scales)  # the same source, compiled
 
 
 @numba.njit(cache=True, error_model="numpy")  # x / 0 = inf as in NumPy: no branch per division
-def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
+def optimizer_update(q, g, m1, m2, h, code, step_size, inv_root):
     """One optimiser update of one parameter q with gradient g and state (m1, m2), as ``Optimizer``:
-    code 0 gd, 1 momentum (m1 = velocity), 2 adam (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
+    code 0 gd, 1 momentum (m1 = velocity), 2 adam (step_size, inv_root of ``adam_scales``).
     Returns the new (q, m1, m2)."""
     if code == 1:
         m1 = MOMENTUM * m1 + g
@@ -21,7 +23,7 @@ def optimizer_update(q, g, m1, m2, h, code, bias1, bias2):
     if code == 2:
         m1 = ADAM_BETAS[0] * m1 + (1 - ADAM_BETAS[0]) * g
         m2 = ADAM_BETAS[1] * m2 + (1 - ADAM_BETAS[1]) * g * g
-        return q - h * (m1 / bias1) / (np.sqrt(m2 / bias2) + ADAM_EPS), m1, m2
+        return q - step_size * m1 / (np.sqrt(m2) * inv_root + ADAM_EPS), m1, m2
     return q - h * g, m1, m2
 
 
@@ -30,14 +32,14 @@ PARTIAL_SUMS = 4  # the per-code sums of dense_epochs accumulate unit i in colum
 
 
 @numba.njit(cache=True, inline="always")
-def update_row(q, m1, m2, g, h, code, bias1, bias2):
+def update_row(q, m1, m2, g, h, code, step_size, inv_root):
     """``optimizer_update`` of every entry of one parameter row q (n,) with its state and gradient."""
     for i in range(q.shape[0]):
-        q[i], m1[i], m2[i] = optimizer_update(q[i], g[i], m1[i], m2[i], h, code, bias1, bias2)
+        q[i], m1[i], m2[i] = optimizer_update(q[i], g[i], m1[i], m2[i], h, code, step_size, inv_root)
 
 
 @numba.njit(cache=True, inline="always")
-def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, bias1, bias2, grads):
+def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, step_size, inv_root, grads):
     """The units' gradients (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g), g = codes[i], and the
     optimiser update of network k's (a, b, w) (n,) each; m1, m2 (3, P, n) the optimiser state, grads (3, n)
     scratch. ``code`` must be a constant: gd then updates in the same loop, the others write the
@@ -52,7 +54,7 @@ def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, bias1, bias2, grads)
         g_x, g_1 = Rx[codes[i]], R[codes[i]]
         grads[0, i], grads[1, i], grads[2, i] = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
     for row, q in enumerate((a, b, w)):
-        update_row(q, m1[row, k], m2[row, k], grads[row], h, code, bias1, bias2)
+        update_row(q, m1[row, k], m2[row, k], grads[row], h, code, step_size, inv_root)
 
 
 @numba.njit(cache=True)
@@ -119,8 +121,8 @@ def kinks_hit(a, b, sign_a0, x_left, x_right):
 def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, sign_a0, gap,
                          code, crossed, first, codes, wa, wb, R, Rx, r, grads):
     """Epochs t_from..t_to-1 of network k of the dense trainer, each a step on the data weights
-    ``weights[t - t_from]`` (m,) (``weights[0]`` every epoch unless ``vary``) then the crossing test; updated in place (the other arrays are
-    scratch). Epoch t, O(n + G m): pattern code g_i of every unit (``side_codes`` while the network
+    ``weights[t - t_from]`` (m,) (``weights[0]`` every epoch unless ``vary``) then the crossing
+    test; updated in place (the other arrays are scratch). Epoch t, O(n + G m): pattern code g_i of every unit (``side_codes`` while the network
     is ``inside``: not crossed before and no kink out of the gap at t_from, else ``pattern_codes``);
     per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units
     of one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
@@ -157,15 +159,14 @@ def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, 
             for j in range(m):
                 R[g] += r[j] * B[g, j]
                 Rx[g] += r[j] * x[j] * B[g, j]
-        step = t0 + t + 1
-        bias1, bias2 = 1 - ADAM_BETAS[0] ** step, 1 - ADAM_BETAS[1] ** step
+        step_size, inv_root = compiled_adam_scales(h[k], t0 + t + 1)
         if code == 0:  # one call per optimiser, each with a constant code (see update_units)
-            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, bias1, bias2, grads)
+            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, step_size, inv_root, grads)
         elif code == 1:
-            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, bias1, bias2, grads)
+            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, step_size, inv_root, grads)
         else:
-            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, bias1, bias2, grads)
-        c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, bias1, bias2)
+            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, step_size, inv_root, grads)
+        c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, step_size, inv_root)
         hit = kinks_hit(a, b, sign_a0[k], gap[0], gap[1])
         first[k] = t + 1 if hit and not crossed[k] else first[k]
         crossed[k] |= hit

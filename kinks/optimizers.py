@@ -18,6 +18,13 @@ def batch_of(optimizer, batch_size=None):
     return None if batch_size == "full" else int(batch_size)
 
 
+def adam_scales(h, t):
+    """Adam's step size and second-moment scale at step t: (h / (1 - b1^t), 1 / sqrt(1 - b2^t)),
+    so that the update h m1_hat / (sqrt(m2_hat) + eps) is step_size m1 / (sqrt(m2) inv_root + eps):
+    one square root and one division per parameter (torch's order of operations, within round-off)."""
+    return h / (1 - ADAM_BETAS[0] ** t), 1 / np.sqrt(1 - ADAM_BETAS[1] ** t)
+
+
 class Optimizer:
     """Update rules on lists of parameter arrays, with one step size h per network (P,).
 
@@ -50,8 +57,8 @@ class Optimizer:
                 m1 += (1 - b1) * g
                 m2 *= b2
                 m2 += (1 - b2) * g * g
-                m1_hat, m2_hat = m1 / (1 - b1**self.t), m2 / (1 - b2**self.t)
-                q -= hq * m1_hat / (np.sqrt(m2_hat) + ADAM_EPS)
+                step_size, inv_root = adam_scales(hq, self.t)
+                q -= step_size * m1 / (np.sqrt(m2) * inv_root + ADAM_EPS)
             else:
                 q -= hq * g
 
