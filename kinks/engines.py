@@ -177,6 +177,7 @@ class ReducedTrainer(CompiledSteps):
         self.E = np.concatenate([slopes * x[:, None], slopes], axis=1)  # (m, 4)
         self.a0, self.w0 = np.array(a, dtype=float), np.array(w, dtype=float)
         self.plus = self.a0 > 0  # (P, n)
+        self.rows = np.arange(len(self.a0))  # the networks kept, as rows of a0, w0 and plus
         sides = np.stack([self.plus, ~self.plus])  # (2, P, n)
         s_aa = np.sum(sides * self.a0**2, axis=2)  # Sigma_s(0) entries, (sides, P)
         s_aw = np.sum(sides * self.a0 * self.w0, axis=2)
@@ -225,11 +226,17 @@ class ReducedTrainer(CompiledSteps):
         hit = (np.maximum(phi[0], phi[1]) >= 0) & self.nonempty
         return hit[0] | hit[1]
 
+    def initial_a(self):
+        """a_i(0) of the networks kept, (P, n)."""
+        return self.a0[self.rows]
+
     def params(self):
         """(a, b, c, w) reconstructed as theta_i = T_s theta_i(0), O(n) per network."""
+        plus, a0, w0 = self.plus[self.rows], self.a0[self.rows], self.w0[self.rows]
+
         def unit_coef(row, col):  # the T entry of each unit's side, (P, n)
-            return np.where(self.plus, self.T[row, col, 0][:, None], self.T[row, col, 1][:, None])
-        a, b, w = (unit_coef(row, 0) * self.a0 + unit_coef(row, 1) * self.w0 for row in range(3))
+            return np.where(plus, self.T[row, col, 0][:, None], self.T[row, col, 1][:, None])
+        a, b, w = (unit_coef(row, 0) * a0 + unit_coef(row, 1) * w0 for row in range(3))
         return a, b, self.c, w
 
     def moments(self):
@@ -258,8 +265,9 @@ class ReducedTrainer(CompiledSteps):
         return np.isfinite(self.T).all((0, 1, 2)) & np.isfinite(self.c)
 
     def keep(self, mask):
-        """Keep only the networks where ``mask`` holds."""
-        for name in ("h", "c", "vc", "a0", "w0", "plus"):
+        """Keep only the networks where ``mask`` holds: O(P) per call, as the (P, n) arrays a0, w0
+        and plus stay whole and ``rows`` names the networks kept."""
+        for name in ("h", "c", "vc", "rows"):
             setattr(self, name, getattr(self, name)[mask])
         for name in ("nonempty", "T", "V", "r_ends", "sigma0"):  # networks on the last axis
             value = getattr(self, name)

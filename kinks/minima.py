@@ -136,7 +136,7 @@ class StationaryTraining:
             done = t
             now = first == t
             handed = DenseTrainer(*(q[now] for q in replay.params()), self.x, self.y, self.h[networks[now]],
-                                  "gd", sign_a0=np.sign(replay.a0[now]), leak=self.leak)
+                                  "gd", sign_a0=np.sign(replay.initial_a()[now]), leak=self.leak)
             if epochs > t:
                 p_now = np.ascontiguousarray(p_t[:, now])
                 handed.advance(epochs - t, p_now, p_now, None, np.ones(int(now.sum()), dtype=bool))

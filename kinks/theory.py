@@ -64,6 +64,11 @@ def reference_matrix(sigma, leak=0.0):
     return A + C_MATRIX
 
 
+def data_powers(x, p):
+    """(M^{1/2}, M^{-1/2}) of the data matrix (``data_matrix``), (P, 4, 4) each."""
+    return symmetric_powers(data_matrix(x, p), [0.5, -0.5])
+
+
 def theory_matrix(sigma, M_half, leak=0.0):
     """S = M^{1/2} A_ref M^{1/2}, (P, 4, 4)."""
     return M_half @ reference_matrix(sigma, leak) @ M_half
@@ -117,7 +122,7 @@ def units_in_gap(a, b, err, gap):
     return np.all((x_right * reach > -b_ + err) & (x_left * reach > b_ + err), axis=1)
 
 
-def certify(a, b, c, w, x, y, p, h, sigma=None):
+def certify(a, b, c, w, x, y, p, h, sigma=None, m_powers=None):
     """The paper's sufficient certificate that gradient descent with step h never moves a kink
     across a data point, against the real gap (x_-, x_+) of the data; vectorised over P
     networks; returns (P,) bool.
@@ -133,8 +138,9 @@ def certify(a, b, c, w, x, y, p, h, sigma=None):
     the data matrix M and the activity patterns of the check, never where the data points lie, so
     the only place the points enter is this gap; for symmetric gaps (the paper's data: x_min = 1)
     it is the paper's x_min (|a_i| - E_i) > |b_i| + E_i. Networks whose kinks already passed a data
-    point are never certified. ``sigma``: the unit moments (see ``unit_moments``) if already known."""
-    M_half, M_inv_half = symmetric_powers(data_matrix(x, p), [0.5, -0.5])
+    point are never certified. ``sigma``: the unit moments (see ``unit_moments``) if already known;
+    ``m_powers``: (M^{1/2}, M^{-1/2}) (``data_powers``) if already known (they depend on p only)."""
+    M_half, M_inv_half = data_powers(x, p) if m_powers is None else m_powers
     sigma = unit_moments(a, b, w) if sigma is None else sigma
     lam, U = np.linalg.eigh(theory_matrix(sigma, M_half))
     psi0 = (M_inv_half @ linear_residual(sigma, c, x, y, p)[:, :, None])[:, :, 0]

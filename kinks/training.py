@@ -7,7 +7,8 @@ from tqdm import trange
 from kinks.data import DataSet, SampleRule, data_gap, init_params
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.optimizers import MinibatchDraws, batch_of
-from kinks.theory import certificate_applies, certify, degenerate_data, degenerate_units, theory_step_size
+from kinks.theory import (
+    certificate_applies, certify, data_powers, degenerate_data, degenerate_units, theory_step_size)
 
 # How a network stopped, as written into the chunk files (text, one per network).
 STATUSES = ("CROSSED", "DIVERGED", "EARLY_STOPPED", "LOCALLY_CONVERGED", "A_DEGENERATE", "X_DEGENERATE",
@@ -35,11 +36,12 @@ def default_stopping(optimizer, batch_size="full", leak=0.0):
     return ["crossing", "sufficient"] if applies else ["crossing", "early"]
 
 
-def check_stops(trainer, x, y, q, p, h, stopping, early):
+def check_stops(trainer, x, y, q, p, h, stopping, early, m_powers=None):
     """The stopping criteria of one check for the running networks, in the paper's order
     (a later status overrides an earlier one): EARLY_STOPPED < LOCALLY_CONVERGED < A_DEGENERATE
     < X_DEGENERATE. ``early`` holds the running best validation loss and wait count (P,) and is
-    updated in place. Returns the new status per network ('' = keeps running), (P,)."""
+    updated in place; ``m_powers`` are the data matrices' (M^{1/2}, M^{-1/2}) of the networks, if
+    known (``data_powers``). Returns the new status per network ('' = keeps running), (P,)."""
     status = np.full(len(h), "", dtype="<U17")
     if "early" in stopping:
         V = np.sum(q * (y - trainer.outputs()) ** 2, axis=1)
@@ -50,7 +52,7 @@ def check_stops(trainer, x, y, q, p, h, stopping, early):
     if "sufficient" in stopping:
         sigma = trainer.moments()
         a, b, w = trainer.check_units()
-        status[certify(a, b, trainer.c, w, x, y, p, h, sigma)] = "LOCALLY_CONVERGED"
+        status[certify(a, b, trainer.c, w, x, y, p, h, sigma, m_powers)] = "LOCALLY_CONVERGED"
         status[degenerate_units(sigma)] = "A_DEGENERATE"
         status[degenerate_data(x, p)] = "X_DEGENERATE"
     return status
@@ -109,6 +111,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     cum_p = np.cumsum(p_t, axis=0)
     early = {"best": np.full(P, np.inf), "wait": np.zeros(P, dtype=np.int64)}
     draws = MinibatchDraws(batch, rng) if batch else None
+    m_powers = data_powers(x, p) if "sufficient" in stopping else None  # fixed per network: once
     crossed = trainer.crossed_now()
     out["first_cross_epoch"][crossed] = 0
     epoch = 0
@@ -117,7 +120,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         new = first >= 0
         out["first_cross_epoch"][alive[new]] = epoch + first[new]
         epoch += epochs_per_check
-        status = check_stops(trainer, x, y, q, p, h, stopping, early)
+        status = check_stops(trainer, x, y, q, p, h, stopping, early, m_powers)
         status[~trainer.finite()] = "DIVERGED"
         status[crossed] = "CROSSED"
         stop = status != ""
@@ -130,6 +133,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         alive, p, q, h, crossed = alive[run], p[run], q[run], h[run], crossed[run]
         p_t, cum_p = np.ascontiguousarray(p_t[:, run]), np.ascontiguousarray(cum_p[:, run])
         early = {k: v[run] for k, v in early.items()}
+        m_powers = m_powers and [power[run] for power in m_powers]
         trainer.keep(run)
         if len(alive) == 0:
             break

@@ -91,7 +91,7 @@ def per_epoch_switch(x, y, p, a, b, c, w, h, epochs, leak):
             k = on_reduced[row]
             first[k] = epoch
             dense[k] = DenseTrainer(*(q[row:row + 1] for q in reduced.params()), x, y, h[k:k + 1], "gd",
-                                    sign_a0=np.sign(reduced.a0[row:row + 1]), leak=leak)
+                                    sign_a0=np.sign(reduced.initial_a()[row:row + 1]), leak=leak)
         reduced.keep(~crossed)
         on_reduced = on_reduced[~crossed]
     final = [np.zeros_like(a), np.zeros_like(a), np.zeros_like(c), np.zeros_like(a)]
