@@ -21,7 +21,8 @@ from pathlib import Path
 
 import custom_paths
 import utils
-from kinks.benchmarks import certificate_seconds, engine_rate, study_wall_time
+from kinks.benchmarks import (
+    adam_rate, certificate_seconds, chunk_cost, engine_rate, straightforward_adam_rate, study_wall_time)
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_offset, require
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
 from kinks.figures import check_compile, write_plot
@@ -209,15 +210,18 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0, da
         print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {kink:>19.4f}")
 
 
-def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, study_runs=2000):
+def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, study_runs=2000, sgd_width=64,
+              adam_width=512):
     """Measure the speed of the compiled engines against their NumPy references.
 
     Side by side in one process on ``threads`` BLAS threads: network-epochs per second of
     full-batch gd (step + crossing test) of the reduced trainer (4096 networks) and the dense
-    trainer (2^16 / n networks, at least 8), and their ratio compiled / NumPy. Then the wall time
-    of the study ``run --widths study_width --runs study_runs --offsets 0`` (paper settings, one
-    process) with each engine (study_runs 0 skips it), and of one certificate check of 4,096
-    networks at n = 16.
+    trainer (2^16 / n networks, at least 8), and their ratio compiled / NumPy. Then the cost per
+    network-epoch of sgd against gd (one chunk of 4,096 networks of ``sgd_width``, small step,
+    crossing + early stopping, each); minibatch Adam (B = 16) of the compiled dense trainer against
+    a straightforward dense NumPy step at ``adam_width`` (2^16 / n networks); the wall time of the
+    study ``run --widths study_width --runs study_runs --offsets 0`` (paper settings, one process)
+    with each engine (study_runs 0 skips it); and one certificate check of 4,096 networks at n = 16.
 
     Args:
         widths: comma list of widths n >= 2.
@@ -225,6 +229,8 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
         threads: BLAS threads, >= 1.
         study_width: width n >= 2 of the timed study.
         study_runs: networks of the timed study, >= 0 (0 skips it).
+        sgd_width: width n >= 2 of the sgd-against-gd chunks, 0 skips them.
+        adam_width: width n >= 2 of the Adam measurement, 0 skips it.
     """
     from threadpoolctl import threadpool_limits
 
@@ -233,6 +239,9 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
     threads = check_int("threads", threads, 1)
     study_width = check_int("study_width", study_width, 2)
     study_runs = check_int("study_runs", study_runs, 0)
+    sgd_width, adam_width = (check_int(name, value, 0) for name, value in (("sgd_width", sgd_width),
+                                                                            ("adam_width", adam_width)))
+    require(1 not in (sgd_width, adam_width), "--sgd_width and --adam_width must be 0 (skip) or a width n >= 2")
     with threadpool_limits(threads):
         print(f"{'n':>6} {'engine':>8} {'networks':>9} {'NumPy':>12} {'compiled':>12} {'ratio':>7}"
               f"   (network-epochs/s, {threads} thread(s))")
@@ -243,6 +252,15 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
                 numpy_rate, compiled_rate = (engine_rate(cls, n, P, epochs, seconds) for cls in classes)
                 print(f"{n:>6} {name:>8} {P:>9} {numpy_rate:>12.4g} {compiled_rate:>12.4g}"
                       f" {compiled_rate / numpy_rate:>7.1f}", flush=True)
+        if sgd_width:
+            gd, sgd = (chunk_cost(optimizer, sgd_width, 4096) for optimizer in ("gd", "sgd"))
+            print(f"sgd against gd, 4096 networks at n = {sgd_width}, small step, crossing + early: gd "
+                  f"{1e9 * gd:.1f} ns, sgd {1e9 * sgd:.1f} ns per network-epoch, ratio {sgd / gd:.1f}", flush=True)
+        if adam_width:
+            P = max(2**16 // adam_width, 8)
+            compiled, numpy_step = adam_rate(adam_width, P, 100, seconds), straightforward_adam_rate(adam_width, P, seconds)
+            print(f"minibatch adam, {P} networks at n = {adam_width}: compiled {compiled:.4g}, straightforward NumPy "
+                  f"step {numpy_step:.4g} network-epochs/s, ratio {compiled / numpy_step:.1f}", flush=True)
         if study_runs:
             times = [study_wall_time(study_width, study_runs, reference) for reference in (True, False)]
             print(f"study --widths {study_width} --runs {study_runs} --offsets 0, one process: NumPy "

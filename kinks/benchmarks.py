@@ -1,5 +1,6 @@
 """Speed measurements (never part of the tests): units of work per second, the compiled engines
-against their NumPy references, the wall time of a small study, and the seconds per Hessian
+against their NumPy references, the cost of minibatch training against full batch, Adam against a
+straightforward NumPy step, the wall time of a small study, and the seconds per Hessian
 spectrum."""
 import time
 
@@ -8,6 +9,7 @@ import numpy as np
 from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
+from kinks.optimizers import SGD_BATCH, MinibatchDraws, Optimizer, minibatch_weights
 from kinks.study import chunk_tasks, make_config, simulate_chunk
 from kinks.theory import certify, theory_step_size
 from kinks.training import draw_problems
@@ -43,6 +45,53 @@ def engine_rate(trainer_class, n, P, epochs, seconds):
         trainer.advance(epochs, p_t, cum_p, None, crossed)
         return P * epochs
     return per_second(advance, seconds)
+
+
+def chunk_cost(optimizer, width, runs):
+    """Seconds per network-epoch of one chunk of ``runs`` networks of ``width`` trained by
+    ``optimizer`` (paper preset, small step, crossing + early stopping, Delta = 0, one process;
+    network-epochs: the sum of the stop epochs)."""
+    config = make_config("paper", optimizer=optimizer, step="small", stopping=["crossing", "early"],
+                         widths=[width], runs=runs, offsets=[0.0])
+    simulate_chunk(config, 0.0, width, 0, min(runs, 64))  # loads the compiled loop
+    start = time.perf_counter()
+    out = simulate_chunk(config, 0.0, width, 0, runs)
+    return (time.perf_counter() - start) / out["stop_epoch"].sum()
+
+
+def adam_rate(n, P, epochs, seconds):
+    """Network-epochs per second of the compiled dense trainer's minibatch Adam (B = 16, step 0.01 / n)."""
+    a, b, c, w, p, _ = benchmark_setup(n, P)
+    trainer = DenseTrainer(a, b, c, w, X_DATA, Y_DATA, np.full(P, 0.01 / n), "adam")
+    p_t = np.ascontiguousarray(p.T)
+    cum_p, crossed = np.cumsum(p_t, axis=0), np.zeros(P, dtype=bool)
+    draws = MinibatchDraws(SGD_BATCH, np.random.default_rng(1))
+
+    def advance():
+        trainer.advance(epochs, p_t, cum_p, draws, crossed)
+        return P * epochs
+    return per_second(advance, seconds)
+
+
+def straightforward_adam_rate(n, P, seconds):
+    """Network-epochs per second of a straightforward NumPy minibatch-Adam step of P networks: the
+    pre-activations z = a x_j + b as a dense (P, n, m) array, f_j = c + sum_i w_i relu(z_ij),
+    r_j = p~_j (f_j - y_j) on minibatch weights p~, the gradients (w_i sum_j r_j x_j [z_ij > 0],
+    w_i sum_j r_j [z_ij > 0], c: sum_j r_j, sum_j r_j relu(z_ij)) and ``Optimizer``'s Adam update:
+    the baseline the compiled loop is compared with."""
+    a, b, c, w, p, _ = benchmark_setup(n, P)
+    params, h, rng = [a, b, c, w], np.full(P, 0.01 / n), np.random.default_rng(1)
+    optimizer, cum_p = Optimizer("adam", params), np.cumsum(p.T, axis=0)
+
+    def step():
+        z = a[:, :, None] * X_DATA + b[:, :, None]
+        active, relu = z > 0, np.maximum(z, 0.0)
+        r = minibatch_weights(rng.random((P, SGD_BATCH)), cum_p).T * (c[:, None] + np.einsum("pi,pij->pj", w, relu) - Y_DATA)
+        r_active = r[:, None, :] * active
+        grads = [w * (r_active @ X_DATA), w * r_active.sum(2), r.sum(1), np.einsum("pj,pij->pi", r, relu)]
+        optimizer.update(params, grads, h)
+        return P
+    return per_second(step, seconds)
 
 
 def study_wall_time(width, runs, reference):

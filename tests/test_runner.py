@@ -20,9 +20,10 @@ SMALL = dict(widths=[16, 32], runs=60, offsets=[0.0, 0.1], chunk_size=25, max_ch
 
 
 @pytest.mark.slow
-def test_results_identical_for_any_number_of_jobs(tmp_path):
-    mc_training.run(**SMALL, jobs=1, out=tmp_path / "one")
-    mc_training.run(**SMALL, jobs=2, out=tmp_path / "two")
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])  # sgd: minibatches drawn in the compiled loop
+def test_results_identical_for_any_number_of_jobs(tmp_path, optimizer):
+    mc_training.run(**SMALL, optimizer=optimizer, jobs=1, out=tmp_path / "one")
+    mc_training.run(**SMALL, optimizer=optimizer, jobs=2, out=tmp_path / "two")
     assert_same_chunks(chunk_contents(tmp_path / "one"), chunk_contents(tmp_path / "two"))
 
 
@@ -83,11 +84,13 @@ def test_different_configuration_is_refused_naming_only_user_facing_options(tmp_
         mc_training.run(widths=[32], runs=10, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
 
 
-@pytest.mark.parametrize("grow", [dict(runs=70), dict(widths=[16, 32]), dict(offsets=[0.0, 0.1])])
+@pytest.mark.parametrize("grow", [dict(runs=70), dict(widths=[16, 32]), dict(offsets=[0.0, 0.1]),
+                                  dict(runs=70, optimizer="sgd")])
 def test_extended_study_equals_the_larger_study_run_from_the_start_bitwise(tmp_path, capsys, grow):
     """50 runs in chunks of 20 (the last partial: 10 runs), grown to 70 runs (that chunk is
-    recomputed with 20), or by a width or an offset (their chunks are added)."""
-    start = dict(widths=[16], runs=50, offsets=[0.0], chunk_size=20, max_checks=3, epochs_per_check=200, jobs=1)
+    recomputed with 20), or by a width or an offset (their chunks are added); gd, and sgd grown in runs."""
+    start = dict(widths=[16], runs=50, offsets=[0.0], chunk_size=20, max_checks=3, epochs_per_check=200, jobs=1,
+                 optimizer=grow.get("optimizer", "gd"))
     mc_training.run(**start, out=tmp_path / "grown")
     before = chunk_contents(tmp_path / "grown")
     capsys.readouterr()

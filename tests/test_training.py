@@ -1,6 +1,6 @@
 """Tests of kinks.training: the certificate's soundness, empirically (every network certified at a
 check stays uncrossed for tens of thousands of further gd epochs, on the paper's data and on data
-of one's own)."""
+of one's own), and the minibatch draws of a chunk (running networks only, the same for both engines)."""
 import numpy as np
 import pytest
 
@@ -54,3 +54,28 @@ def test_certificate_sound_on_asymmetric_data():
 
 def test_the_example_of_train_holds():
     assert_examples_hold(train)
+
+
+def test_minibatch_draws_only_for_running_networks():
+    """sgd (B = 16) on 300 networks, 6 checks of 50 epochs, crossing + early stopping: the chunk's
+    generator gives exactly B uniforms per network and epoch trained (the sum of the stop epochs,
+    networks dropped at a check draw nothing after it), and both engines draw the same ones."""
+    results, after = [], []
+    for engine_class in (ReducedTrainer, DenseTrainer):
+        rng = np.random.default_rng(9)
+        p, q = sample_weights(rng, 300, 256), sample_weights(rng, 300, 256)
+        a, b, c, w = init_params(rng, 300, 16)
+        h = theory_step_size(a, b, w, X, p)
+        start = rng.bit_generator.state
+        out = train(engine_class(a, b, c, w, X, Y, h, "sgd"), X, Y, p, q, h, "sgd", ["crossing", "early"], 50, 6, rng)
+        results.append(out)
+        replay = np.random.default_rng(0)
+        replay.bit_generator.state = start
+        replay.random(16 * int(out["stop_epoch"].sum()))
+        after.append((rng.random(), replay.random()))
+    stopped_early = results[0]["stop_epoch"] < 300
+    assert 0 < stopped_early.sum() < 300  # some networks stop before the last check
+    for drawn, counted in after:
+        assert drawn == counted
+    np.testing.assert_array_equal(results[0]["stop_epoch"], results[1]["stop_epoch"])
+    np.testing.assert_array_equal(results[0]["status"], results[1]["status"])
