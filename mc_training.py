@@ -239,9 +239,9 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
     threads = check_int("threads", threads, 1)
     study_width = check_int("study_width", study_width, 2)
     study_runs = check_int("study_runs", study_runs, 0)
-    sgd_width, adam_width = (check_int(name, value, 0) for name, value in (("sgd_width", sgd_width),
-                                                                            ("adam_width", adam_width)))
-    require(1 not in (sgd_width, adam_width), "--sgd_width and --adam_width must be 0 (skip) or a width n >= 2")
+    sgd_width, adam_width = check_int("sgd_width", sgd_width, 0), check_int("adam_width", adam_width, 0)
+    for name, value in (("sgd_width", sgd_width), ("adam_width", adam_width)):
+        require(value != 1, f"--{name} must be 0 (skip) or a width n >= 2; got 1")
     with threadpool_limits(threads):
         print(f"{'n':>6} {'engine':>8} {'networks':>9} {'NumPy':>12} {'compiled':>12} {'ratio':>7}"
               f"   (network-epochs/s, {threads} thread(s))")
