@@ -30,7 +30,7 @@ from kinks.mc_figures import event_plot
 from kinks.runner import read_manifest, run_chunks, summarize
 from kinks.data import SampleRule, parse_data
 from kinks.study import make_config, run_dir_name, run_label
-from kinks.theory import C_A, C_W, EVENT_CONDITIONS, event_rows
+from kinks.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
 from kinks.training import STATUSES, soundness_row
 
 
@@ -170,10 +170,9 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     for row in rows:
         print(f"{row['n']:>6} " + " ".join(f"{row[f'{c}_frac']:>6.3f}" for c in names)
               + f"   [{row['joint_low']:.4f}, {row['joint_high']:.4f}]")
-    columns = ["n", "runs"] + [f"{c}{suffix}" for c in names for suffix in ("", "_frac", "_low", "_high")]
     settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
                     samples=rule.text, c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
-    save_csv(out / "event.csv", rows, columns)
+    save_csv(out / "event.csv", rows, EVENT_COLUMNS)
     save_json(out / "event.json", settings)
     notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}, $r$ = {factor:g}; {runs:,} runs per $n$",
              "95 % Clopper–Pearson intervals; series offset horizontally"]
