@@ -44,8 +44,8 @@ from kinks.crossing import (
 from kinks.figures import check_compile, save_png_and_pdf, write_plot
 from kinks.files import save_csv
 from kinks.mc_figures import (
-    FIGURE_NAME, THEORY_NAME, count_text, crossing_plot, example_kink_figure, example_loss_figure,
-    example_networks_figure, figure_note, theory_plot)
+    FIGURE_NAME, THEORY_NAME, crossing_plot, example_kink_figure, example_loss_figure,
+    example_networks_figure, figure_note, theory_note, theory_plot)
 from kinks.minima import EXAMPLE_EPOCHS, example_pair, train_example
 from kinks.study import PRESETS, complete_config, make_config
 
@@ -94,10 +94,8 @@ def report(results=None, input=None, out=None, compile="auto", against=None, eve
     theory = theory_rows(loaded, rows, event_runs, epsilon, gamma) if event_runs else []
     if theory:  # written before the crossing figure, whose path is the last line printed
         save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
-        theory_notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
-                        "Monte Carlo: " + count_text([row["runs"] for row in theory], "runs") + " per point",
-                        "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
-        theory_paths = write_plot(theory_plot(theory, theory_notes), out / THEORY_NAME, compile)
+        theory_paths = write_plot(theory_plot(theory, theory_note(theory, event_runs, epsilon, gamma)),
+                                  out / THEORY_NAME, compile)
         print(f"theory against experiment: {out / THEORY_NAME}.csv, {theory_paths[0]}, {theory_paths[-1]}")
     png, tex, pdf = write_plot(plot, out / FIGURE_NAME, compile)
     print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")

@@ -13,8 +13,9 @@ p_hat = 1 - (LOCALLY_CONVERGED + EARLY_STOPPED) / total as a function of n (``mc
 
 Commands: run (carry out a study, resumable), status (what a run folder holds), event (the
 probability of the theorem's event at initialisation), soundness (the certificate checked by long
-training), benchmark (speed). The machinery lives in kinks/: study (configuration), runner (chunks
-and run folders), training, engines, compiled, theory, data.
+training), benchmark (speed), experiments (every published 1-D preset run or resumed, and one
+document of them all). The machinery lives in kinks/: study (configuration), runner (chunks and run
+folders), training, engines, compiled, theory, data, experiments_1d (the document).
 """
 import time
 from pathlib import Path
@@ -23,15 +24,17 @@ import custom_paths
 import utils
 from kinks.benchmarks import (
     adam_rate, certificate_seconds, chunk_cost, engine_rate, straightforward_adam_rate, study_wall_time)
-from kinks.checks import as_list, check_float, check_int, check_jobs, check_offset, require
+from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
+from kinks.experiments_1d import PUBLISHED, document_folder, planned_studies, run_studies, write_document
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
+from kinks.locks import output_lock
 from kinks.mc_figures import event_plot
 from kinks.runner import read_manifest, run_chunks, summarize
 from kinks.data import SampleRule, parse_data
 from kinks.study import make_config, run_dir_name, run_label
-from kinks.theory import C_A, C_W, EVENT_CONDITIONS, event_rows
+from kinks.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
 from kinks.training import STATUSES, soundness_row
 
 
@@ -171,10 +174,9 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     for row in rows:
         print(f"{row['n']:>6} " + " ".join(f"{row[f'{c}_frac']:>6.3f}" for c in names)
               + f"   [{row['joint_low']:.4f}, {row['joint_high']:.4f}]")
-    columns = ["n", "runs"] + [f"{c}{suffix}" for c in names for suffix in ("", "_frac", "_low", "_high")]
     settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
                     samples=rule.text, c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
-    save_csv(out / "event.csv", rows, columns)
+    save_csv(out / "event.csv", rows, EVENT_COLUMNS)
     save_json(out / "event.json", settings)
     notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}, $r$ = {factor:g}; {runs:,} runs per $n$",
              "95 % Clopper–Pearson intervals; series offset horizontally"]
@@ -268,7 +270,59 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
         print(f"certificate check, 4096 networks at n = 16: {1e3 * certificate_seconds(seconds):.2f} ms")
 
 
-COMMANDS = {"run": run, "status": status, "event": event, "soundness": soundness, "benchmark": benchmark}
+def experiments(presets=PUBLISHED, runs=None, widths=None, jobs=-1, results=None, out=None, compile="auto",
+                event_runs=10_000):
+    """Run or resume the published 1-D presets, then write one document of them all.
+
+    Each preset is run, resumed or extended in the run folder that run --preset P uses with the same
+    --runs and --widths (below <results>/mc), then experiments_1d.tex (compiled to
+    experiments_1d.pdf where pdflatex is installed) is written with, per preset, the p_hat-against-n
+    figure; theory against experiment (paper preset); the theorem's event at initialisation
+    (eps = gamma = 0.1, r = 1 and 10); every cell against the shipped reference with its z-score;
+    and the 1-D deviations from the published code. Its tables are written beside it as CSV.
+
+    Args:
+        presets: comma list of paper, paper_sgd, paper_adam, paper_swapped, leaky; default all five.
+        runs: networks per (Delta, n) for every preset; default each preset's (10000; leaky 2000).
+        widths: comma list of widths n >= 2 for every preset; default each preset's.
+        jobs: worker processes, -1 for all cores.
+        results: the results root; the run folders are <results>/mc/<preset>...; default results
+            (or $KINKS_RESULTS).
+        out: the folder of the document; default <results>/mc/experiments, followed by the presets
+            when not all five and by --runs and --widths where given (e.g.
+            experiments-paper+paper_sgd-widths16_32-runs40).
+        compile: auto (pdflatex when installed; else the LaTeX only) | yes (an error without
+            pdflatex) | no.
+        event_runs: draws per width of the theorem's event (its table and the theory figure), an
+            integer >= 0; 0 leaves both out; default 10000.
+    """
+    start = time.perf_counter()
+    presets = as_list("presets", presets, lambda option, value: check_choice(option, value, PUBLISHED))
+    presets = [preset for preset in PUBLISHED if preset in presets]
+    runs = None if runs is None else check_int("runs", runs)
+    widths = None if widths is None else as_list("widths", widths, lambda o, v: check_int(o, v, 2))
+    jobs, compile, event_runs = check_jobs(jobs), check_compile(compile), check_int("event_runs", event_runs, 0)
+    planned = planned_studies(results, presets, runs, widths)
+    out = (Path(out) if out is not None else document_folder(results, presets, runs, widths)).absolute()
+    with output_lock(out, "--out"):
+        done = run_studies(planned, jobs)
+        written = write_document(planned, out, compile, event_runs)
+    for preset, _, run_dir in planned:
+        print(f"{preset}: {done[preset][0]} chunks computed, {done[preset][1]} reused: {run_dir}")
+    left_out = [preset for preset in PUBLISHED if preset not in presets]
+    if left_out:
+        print(f"left out (not in --presets): {', '.join(left_out)}")
+    if not event_runs:
+        print("left out (--event_runs 0): the theorem's event and theory against experiment")
+    for what, paths in written.items():
+        print(f"{what}: " + ", ".join(map(str, paths)))
+    if compile == "no":
+        print("skipped (--compile no): the document's PDF")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+COMMANDS = {"run": run, "status": status, "event": event, "soundness": soundness, "benchmark": benchmark,
+            "experiments": experiments}
 ALIASES = {"out": "input"}  # status --out, the old spelling of --input
 
 if __name__ == "__main__":

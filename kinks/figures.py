@@ -1,6 +1,7 @@
 """The one figure stack: the shared palette (colour and marker per series, the same in matplotlib and
 pgfplots), matplotlib figures without pyplot's global state, PNG and PDF writers, TeX escaping, and
 standalone LaTeX documents compiled to PDF with pdflatex."""
+import os
 import re
 import shutil
 import subprocess
@@ -117,12 +118,21 @@ def check_compile(mode):
     return mode
 
 
-def compile_tex(tex_path, mode="auto"):
+def tex_inputs(folder):
+    """This process's environment with ``folder`` searched first for TeX inputs and graphics (the
+    empty entry TEXINPUTS ends with stands for TeX's own search path)."""
+    return {**os.environ, "TEXINPUTS": f"{folder}{os.pathsep}{os.environ.get('TEXINPUTS', '')}"}
+
+
+def compile_tex(tex_path, mode="auto", passes=1):
     """Compile ``tex_path`` with pdflatex to a PDF beside it and return the PDF's path.
 
     mode: 'yes' (error if pdflatex is missing), 'no' (skip), 'auto' (compile when pdflatex is
     found, else say so and skip). Returns None when skipped. Compiles in a temporary folder, so
-    a failed compilation leaves no partial PDF."""
+    a failed compilation leaves no partial PDF; files the document includes by a relative path
+    (``\\includegraphics{figure.pdf}``) are found beside ``tex_path`` (its folder leads TEXINPUTS).
+    passes: pdflatex runs, each reading what the one before wrote (2 settles the column widths of
+    tables that span pages)."""
     tex_path = Path(tex_path)
     if check_compile(mode) == "no":
         return None
@@ -131,9 +141,13 @@ def compile_tex(tex_path, mode="auto"):
         warn(f"pdflatex not found: skipped compiling {tex_path} (install TeX Live: bash install.sh --tex)")
         return None
     with tempfile.TemporaryDirectory() as build:
-        result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error",
-                                 f"-output-directory={build}", str(tex_path.resolve())],
-                                capture_output=True, text=True, cwd=build)
+        command = [pdflatex, "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={build}",
+                   str(tex_path.resolve())]
+        for _ in range(passes):
+            result = subprocess.run(command, capture_output=True, text=True, cwd=build,
+                                    env=tex_inputs(tex_path.resolve().parent))
+            if result.returncode != 0:
+                break
         built = Path(build) / (tex_path.stem + ".pdf")
         if result.returncode != 0 or not built.exists():
             log_tail = "\n".join(result.stdout.splitlines()[-20:])

@@ -94,6 +94,15 @@ def event_plot(rows, notes, samples=None):
 THEORY_NAME = "theory_vs_experiment"
 
 
+def theory_note(rows, event_runs, epsilon, gamma):
+    """The title lines of the theory-against-experiment figure of ``rows`` (``crossing.theory_rows``):
+    the event's epsilon, gamma and draws per n, the Monte Carlo runs per point, the setting and the
+    interval level."""
+    return [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}; event: {event_runs:,} draws per $n$, "
+            "Monte Carlo: " + count_text([row["runs"] for row in rows], "runs") + " per point",
+            "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
+
+
 def theory_plot(rows, notes):
     """The theorem against the Monte Carlo runs, per run in the theorem's setting (its N rule named
     in the legend when several are shown): the stuck fraction 1 - p_hat (solid), the event

@@ -185,6 +185,25 @@ def pending_tasks(run_dir, config):
     return pending
 
 
+def carry_out(run_dir, config, jobs=-1, backend="loky", scheduler=None, results_on_client=False, label="",
+              simulate=simulate_chunk):
+    """The work of ``run_chunks`` (which see), returning how many chunks it computed and how many
+    it found finished: (computed, reused)."""
+    with backend_client(backend, scheduler, jobs) as client, output_lock(run_dir, "--out"):
+        prepare_run_dir(run_dir, config)
+        tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
+        total = len(chunk_tasks(run_dir, config))
+        print(f"{run_dir}: {label}; {total - len(tasks)} of {total} chunks already finished")
+        start = time.perf_counter()
+        function = compute_chunk if results_on_client else run_chunk
+        tasks = [{**task, "simulate": simulate} for task in tasks]
+        for outcome in parallel_map(function, tasks, jobs, "chunks", backend, client):
+            if results_on_client:
+                write_chunk(*outcome)
+        print(f"{len(tasks)} chunks computed, {total - len(tasks)} reused, in {time.perf_counter() - start:.1f} s")
+    return len(tasks), total - len(tasks)
+
+
 def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results_on_client=False,
                label="", simulate=simulate_chunk):
     """Carry out a study: compute (or resume, or extend) the chunks of ``config`` in ``run_dir``.
@@ -218,18 +237,7 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
         >>> summarize(run_dir)[(0.0, 16)]["runs"]
         100
     """
-    with backend_client(backend, scheduler, jobs) as client, output_lock(run_dir, "--out"):
-        prepare_run_dir(run_dir, config)
-        tasks = sorted(pending_tasks(run_dir, config), key=lambda task: -task["width"])  # longest first
-        total = len(chunk_tasks(run_dir, config))
-        print(f"{run_dir}: {label}; {total - len(tasks)} of {total} chunks already finished")
-        start = time.perf_counter()
-        function = compute_chunk if results_on_client else run_chunk
-        tasks = [{**task, "simulate": simulate} for task in tasks]
-        for outcome in parallel_map(function, tasks, jobs, "chunks", backend, client):
-            if results_on_client:
-                write_chunk(*outcome)
-        print(f"{len(tasks)} chunks computed, {total - len(tasks)} reused, in {time.perf_counter() - start:.1f} s")
+    carry_out(run_dir, config, jobs, backend, scheduler, results_on_client, label, simulate)
     return str(run_dir)
 
 

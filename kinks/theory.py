@@ -185,6 +185,8 @@ def degenerate_data(x, p):
 
 # ============================================================================ the theorem's event
 EVENT_CONDITIONS = ("W2", "W3", "W4", "W5", "W6", "W7", "D1", "D2")
+EVENT_COLUMNS = ["n", "runs"] + [f"{name}{suffix}" for name in EVENT_CONDITIONS + ("joint",)
+                                 for suffix in ("", "_frac", "_low", "_high")]  # of ``event_rows``
 C_A = C_W = 2.0  # the variances of He initialisation: a_i ~ N(0, c_a), w_i ~ N(0, c_w / n)
 EVENT_CHUNK = 2**21  # networks x units drawn at once
 

@@ -52,6 +52,8 @@ OPTIONS = {  # (script, command): {option: kind}
                                        seed="count0", data="data", probs="probs"),
     ("mc_training", "benchmark"): dict(widths="counts", seconds="positive", threads="count", study_width="count",
                                        study_runs="count0", sgd_width="count0", adam_width="count0"),
+    ("mc_training", "experiments"): dict(presets="choice", runs="count", widths="counts", jobs="jobs",
+                                         results="folder", out="folder", compile="choice", event_runs="count0"),
     ("mc_plotting", "report"): dict(results="input", input="input", out="folder", compile="choice",
                                     against="input", epsilon="positive", gamma="positive", event_runs="count0"),
     ("mc_plotting", "animate"): ANIMATE,

@@ -16,7 +16,7 @@ import utils  # noqa: E402
 
 # The users' interface: the commands of each script (issue 19 keeps them).
 COMMANDS = {
-    "mc_training.py": ("run", "status", "event", "soundness", "benchmark"),
+    "mc_training.py": ("run", "status", "event", "soundness", "benchmark", "experiments"),
     "mc_plotting.py": ("report", "reference", "examples", "animate"),
     "mc_minima.py": ("risk", "diagnose", "trace", "benchmark"),
     "train_star_dataset.py": ("train", "experiments", "animate", "benchmark"),
