@@ -223,7 +223,10 @@ def against_section(table):
              for row in table]
     missing = sum(row["z"] is None for row in table)
     caption = (r"Every cell beside the shipped reference (\texttt{reference/<preset>.csv}, runs in brackets) "
-               r"with the two-proportion $z$-score; $|z| > 3$ would be a real difference. "
+               r"with the two-proportion $z$-score; $|z| > 3$ would be a real difference. The runs here use "
+               r"the presets' seed 0, as the references do, so a cell's networks are the reference's first "
+               r"ones: at equal runs $z = 0$ means the shipped numbers were reproduced exactly, and an "
+               r"independent check needs another seed (	exttt{run --seed 1}). "
                + (f"{missing} of {len(table)} cells have no reference (missing)." if missing else
                   "Every cell has a reference."))
     return "\n".join([r"\section{Against the shipped references}", longtable_tex(
