@@ -41,12 +41,9 @@ from kinks.crossing import (
     fit_rows, format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
     reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows,
     theory_rows)
-from kinks.figures import check_compile, save_png_and_pdf, write_plot
+from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv
-from kinks.mc_figures import (
-    FIGURE_NAME, THEORY_NAME, crossing_plot, example_kink_figure, example_loss_figure,
-    example_networks_figure, figure_note, theory_note, theory_plot)
-from kinks.minima import EXAMPLE_EPOCHS, example_pair, train_example
+from kinks.mc_figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot, write_examples
 from kinks.study import PRESETS, complete_config, make_config
 
 
@@ -154,14 +151,8 @@ def examples(out=None, seed=0):
     """
     seed = check_int("seed", seed, 0)
     out = Path(out) if out is not None else custom_paths.results_root() / "examples"
-    p, inits, outcomes = example_pair(seed, epochs=EXAMPLE_EPOCHS)
-    examples = [train_example(p, init, EXAMPLE_EPOCHS, (0, EXAMPLE_EPOCHS)) for init in inits]
-    figures = {"example_networks": lambda: example_networks_figure(p, examples, outcomes),
-               "example_kinks": lambda: example_kink_figure(examples, outcomes),
-               "example_loss": lambda: example_loss_figure(p, examples, outcomes)}
-    for name, draw in figures.items():
-        figure = draw()
-        for saved in save_png_and_pdf(figure, out / name):
+    for paths in write_examples(out, seed).values():
+        for saved in paths:
             print(saved)
 
 

@@ -2,7 +2,8 @@
 (paper, paper_sgd, paper_adam, paper_swapped, leaky), each run or resumed in the run folder that
 ``mc_training.py run --preset P`` uses with the same options (``runner.carry_out``: locked, resumed,
 validated), and one LaTeX document, experiments_1d.tex (compiled by pdflatex where installed), of
-what they show: per preset the p_hat-against-n figure, theory against experiment for the paper
+what they show: the two example networks (one stays put, one crosses), per preset the
+p_hat-against-n figure, theory against experiment for the paper
 preset, the theorem's event at initialisation, every cell against the shipped reference (z-scores)
 and the 1-D deviations from the published code (read from docs/deviations.md). Its tables are also
 written beside it as CSV."""
@@ -16,7 +17,9 @@ from kinks.crossing import (
     runs_folder, series, series_labels, table_rows, theory_rows)
 from kinks.figures import compile_tex, tex_escape, write_plot
 from kinks.files import save_csv, save_text
-from kinks.mc_figures import THEORY_NAME, count_text, crossing_plot, figure_note, theory_note, theory_plot
+from kinks.mc_figures import (
+    THEORY_NAME, count_text, crossing_plot, figure_note, theory_note, theory_plot, write_examples)
+from kinks.minima import EXAMPLE_EPOCHS
 from kinks.runner import carry_out
 from kinks.study import complete_config, make_config, option_text, run_dir_name, run_label
 from kinks.theory import EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
@@ -180,6 +183,25 @@ def longtable_tex(spec, header, lines, caption):
                       r"\bottomrule", r"\end{longtable}}", ""])
 
 
+EXAMPLE_CAPTIONS = {  # what each figure of ``mc_figures.write_examples`` shows
+    "example_networks": r"the function at initialisation and at the last epoch, its kinks $-b_i/a_i$ (ticks at the "
+                        r"top) and the side-wise least-squares lines of $p$ (marker area proportional to $p_j$)",
+    "example_kinks": r"every unit's kink $-b_i/a_i$ against epochs, coloured by the sign of $a_i(0)$; dotted: the "
+                     r"data points",
+    "example_loss": r"the loss $L$ with the floor $L_{lin}$ of $p$ (left) and the gradient norm (right) at every epoch",
+}
+
+
+def examples_section(figures):
+    """The example pair (``mc_figures.write_examples``: {name: [png, pdf]}), one captioned figure each."""
+    parts = [r"\section{Two example networks}"]
+    for name, (_, pdf) in figures.items():
+        parts.append(figure_tex(pdf, rf"Two networks of width 16 on the same data weights $p$ (the first problem "
+                                     rf"of seed 0), one that stays put and one whose kink crosses a data point, gd "
+                                     rf"with the theory step for {EXAMPLE_EPOCHS:,} epochs: {EXAMPLE_CAPTIONS[name]}."))
+    return "\n".join(parts)
+
+
 def crossing_section(studies, figures):
     """Per preset its p_hat-against-n figure, captioned with its settings, runs and interval."""
     parts = [r"\section{Crossing probability per preset}"]
@@ -226,7 +248,7 @@ def against_section(table):
                r"with the two-proportion $z$-score; $|z| > 3$ would be a real difference. The runs here use "
                r"the presets' seed 0, as the references do, so a cell's networks are the reference's first "
                r"ones: at equal runs $z = 0$ means the shipped numbers were reproduced exactly, and an "
-               r"independent check needs another seed (	exttt{run --seed 1}). "
+               r"independent check needs another seed (\texttt{run --seed 1}). "
                + (f"{missing} of {len(table)} cells have no reference (missing)." if missing else
                   "Every cell has a reference."))
     return "\n".join([r"\section{Against the shipped references}", longtable_tex(
@@ -299,8 +321,9 @@ def theory_figure(run, rows, out, compile, event_runs):
 
 
 def write_document(planned, out, compile, event_runs):
-    """Write the document of the planned studies into ``out``: the figures (PNG, pgfplots LaTeX and
-    PDF each), the CSV tables, experiments_1d.tex and, with pdflatex, experiments_1d.pdf.
+    """Write the document of the planned studies into ``out``: the example pair's figures (PNG and
+    PDF each), the studies' figures (PNG, pgfplots LaTeX and PDF each), the CSV tables,
+    experiments_1d.tex and, with pdflatex, experiments_1d.pdf.
 
     Args:
         planned: (preset, configuration, run folder) per preset (``planned_studies``), all run.
@@ -314,8 +337,10 @@ def write_document(planned, out, compile, event_runs):
     """
     compile = document_compile(compile)
     studies = load_studies(planned)
+    examples = write_examples(out)
     figures = crossing_figures(studies, out, compile)
-    sections = [crossing_section(studies, figures)]
+    sections = [examples_section(examples), crossing_section(studies, figures)]
+    figures = [pdf for _, pdf in examples.values()] + figures
     tables = {"crossing_probability": ([row for _, _, rows in studies for row in rows], ["preset", *ROW_COLUMNS])}
     for run, rows in [(run, rows) for preset, run, rows in studies if preset == "paper" and event_runs]:
         theory, pdf = theory_figure(run, rows, out, compile, event_runs)

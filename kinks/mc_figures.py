@@ -4,6 +4,7 @@ experiment figure (``ErrorBarPlot``s, written as PNG and pgfplots by ``write_plo
 the diagnose figures (Hessian spectra, extremes, lines, interpolation), whose legends sit inside
 their axes or below them (``place_legend``), never beyond the figure's edge."""
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from kinks.data import X_DATA, Y_DATA, DataSet, SampleRule, network_output
 from kinks.figures import (
     GUIDE_COLOR, LINE_WIDTH_PT, ErrorBarPlot, Guide, Series, new_figure, place_legend, plain_log_ticks,
     save_png_and_pdf, series_style)
-from kinks.minima import side_fits
+from kinks.minima import EXAMPLE_EPOCHS, example_pair, side_fits, train_example
 from kinks.theory import EVENT_CONDITIONS
 
 # ============================================================================ crossing probability
@@ -243,6 +244,22 @@ def example_loss_figure(p, examples, outcomes):
         ax.legend(fontsize=8, frameon=False)
     example_title(figure, examples, "loss and gradient norm at every epoch")
     return figure
+
+
+EXAMPLE_FIGURES = ("example_networks", "example_kinks", "example_loss")
+
+
+def write_examples(out, seed=0):
+    """The example pair: two networks of width 16 on the same data weights p (the problem of
+    ``seed``), one that stays put and one whose kink crosses a data point, trained by gd for
+    EXAMPLE_EPOCHS epochs (``minima.example_pair``, ``train_example``), drawn as the figures
+    EXAMPLE_FIGURES (``example_networks_figure``, ``example_kink_figure``, ``example_loss_figure``),
+    each written as <out>/<name>.png and .pdf. Returns {name: [png, pdf]}."""
+    p, inits, outcomes = example_pair(seed, epochs=EXAMPLE_EPOCHS)
+    examples = [train_example(p, init, EXAMPLE_EPOCHS, (0, EXAMPLE_EPOCHS)) for init in inits]
+    figures = (example_networks_figure(p, examples, outcomes), example_kink_figure(examples, outcomes),
+               example_loss_figure(p, examples, outcomes))
+    return {name: save_png_and_pdf(figure, Path(out) / name) for name, figure in zip(EXAMPLE_FIGURES, figures)}
 
 
 # ============================================================================ risk

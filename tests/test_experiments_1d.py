@@ -14,6 +14,7 @@ import mc_training
 from conftest import call_script
 from kinks import experiments_1d
 from kinks.crossing import REFERENCE_DIR
+from kinks.mc_figures import EXAMPLE_FIGURES
 from kinks.experiments_1d import (
     PUBLISHED, deviation_rows, document_compile, document_folder, latex, markdown_latex, planned_studies)
 from kinks.runner import summarize
@@ -71,6 +72,9 @@ def test_a_small_study_end_to_end_then_resumed_without_pdflatex(tmp_path, monkey
     # the document: a caption per figure, each stating the runs per point and the interval level
     tex = (out / "experiments_1d.tex").read_text()
     figures = re.findall(r"\\begin\{figure\}.*?\\end\{figure\}", tex, re.DOTALL)
+    examples, figures = figures[:3], figures[3:]  # the example pair first, then the studies' figures
+    assert all(r"\caption{" in f and "20,000 epochs" in f for f in examples)
+    assert [name for f in examples for name in EXAMPLE_FIGURES if f"{{{name}.pdf}}" in f] == list(EXAMPLE_FIGURES)
     assert len(figures) == 3
     assert all(r"\caption{" in f and "40 runs per point" in f and "Clopper" in f for f in figures)
     assert r"\includegraphics" in figures[0] and "crossing_paper.pdf" in figures[0]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import mc_plotting
+from kinks import mc_figures
 from kinks.crossing import run_name
 from kinks.figures import new_figure, save_figure, series_style
 from kinks.mc_figures import DODGE, crossing_plot, event_plot, figure_note
@@ -78,7 +79,7 @@ def test_compared_runs_compile_to_pdf_and_png(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_example_figures_are_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(mc_plotting, "EXAMPLE_EPOCHS", 2000)
+    monkeypatch.setattr(mc_figures, "EXAMPLE_EPOCHS", 2000)
     mc_plotting.examples(out=tmp_path, seed=3)
     for name in ("example_networks", "example_kinks", "example_loss"):
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
