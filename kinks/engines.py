@@ -38,7 +38,7 @@ class CompiledSteps:
     def step(self, weights):
         """One gradient step of all networks on the data weights (m, P)."""
         weights = np.ascontiguousarray(weights, dtype=float)
-        self.advance(1, weights, weights, None, self.crossed_now())
+        self.advance(1, weights, weights, None, np.zeros(len(self.h), dtype=bool))
 
 
 class DenseTrainer(CompiledSteps):

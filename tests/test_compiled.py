@@ -122,3 +122,22 @@ def test_compiled_reduced_networks_do_not_depend_on_their_block(optimizer):
     assert 0 < runs[0][1].sum() < P  # some cross, some do not
     for whole, shifted in zip(runs[0], runs[1]):
         np.testing.assert_array_equal(whole[..., 37:], shifted)
+
+
+def test_dense_loop_finds_crossed_networks_itself():
+    """The dense loop takes a unit's pattern code from its side only while the network is inside
+    the gap, which it tests itself at the start of every call: networks whose kinks already lie
+    beyond data points, passed as not crossed (as ``step`` passes them), train exactly as the
+    NumPy reference trains them."""
+    rng = np.random.default_rng(12)
+    a, b, c, w = init_params(rng, 50, 16)
+    b = -a * rng.uniform(-3.5, 3.5, size=a.shape)  # kinks anywhere in [-3.5, 3.5]: most networks crossed
+    p = sample_weights(rng, 50, 256)
+    h = np.full(50, 0.002)
+    compiled, reference = (engine(a, b, c, w, X_DATA, Y_DATA, h, "gd") for engine in (DenseTrainer, ReferenceDenseTrainer))
+    assert compiled.crossed_now().mean() > 0.9
+    for _ in range(20):
+        compiled.step(p.T)
+        reference.step(p.T)
+    for ours, theirs in zip(compiled.params(), reference.params()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
