@@ -409,11 +409,13 @@ def theorem_setting(config):
         ("gd", "full", "theory", "he", 0.0) and DataSet.from_config(config).is_paper()
 
 
-def theory_rows(runs, rows, event_runs, epsilon, gamma, seed=0):
+def theory_rows(runs, rows, event_runs, epsilon, gamma, seed=0, drawn=()):
     """Per (run in the theorem's setting, width) at Delta = 0: the stuck fraction 1 - p_hat with its
     95 % Clopper-Pearson interval (1 - upper, 1 - lower) and the event probability of
     ``theory.event_rows`` for r = 1 and r = 10, drawn with the run's own samples rule N (so theory
-    and experiment share epsilon, gamma and N) from ``event_runs`` draws per width."""
+    and experiment share epsilon, gamma and N) from ``event_runs`` draws per width. ``drawn``: rows
+    of ``event_rows`` already drawn with these settings and N = n^2, each with its factor r, which
+    are used instead of drawing them again."""
     out = []
     for run in runs:
         if not theorem_setting(run["config"]):
@@ -424,7 +426,9 @@ def theory_rows(runs, rows, event_runs, epsilon, gamma, seed=0):
             continue
         rule = SampleRule(complete_config(run["config"])["samples"])
         widths = [row["width"] for row in own]
-        events = {r: event_rows(widths, event_runs, epsilon, gamma, r, seed, rule) for r in THEORY_FACTORS}
+        known = {(row["factor"], row["n"]): row for row in drawn} if rule.text == SampleRule.DEFAULT else {}
+        events = {r: [known.get((r, n)) or event_rows([n], event_runs, epsilon, gamma, r, seed, rule)[0]
+                      for n in widths] for r in THEORY_FACTORS}
         for k, row in enumerate(own):
             line = dict(run=run["name"], label=run["label"], samples=rule.text, width=row["width"], runs=row["runs"],
                         stuck=1 - row["p_hat"], stuck_low=1 - row["ci_high"], stuck_high=1 - row["ci_low"],

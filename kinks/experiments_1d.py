@@ -311,11 +311,11 @@ def crossing_figures(studies, out, compile):
                        out / f"crossing_{preset}", compile)[-1] for preset, run, rows in studies]
 
 
-def theory_figure(run, rows, out, compile, event_runs):
-    """Theory against experiment for the paper preset's run (``crossing.theory_rows``,
-    ``mc_figures.theory_plot``), written as theory_vs_experiment.png, .tex and .pdf: (its rows,
-    the PDF's path)."""
-    theory = theory_rows([run], rows, event_runs, EPSILON, GAMMA)
+def theory_figure(run, rows, out, compile, event_runs, events):
+    """Theory against experiment for the paper preset's run (``crossing.theory_rows``, reusing the
+    event table's draws ``events``; ``mc_figures.theory_plot``), written as theory_vs_experiment.png,
+    .tex and .pdf: (its rows, the PDF's path)."""
+    theory = theory_rows([run], rows, event_runs, EPSILON, GAMMA, drawn=events)
     plot = theory_plot(theory, theory_note(theory, event_runs, EPSILON, GAMMA))
     return theory, write_plot(plot, out / THEORY_NAME, compile)[-1]
 
@@ -342,13 +342,14 @@ def write_document(planned, out, compile, event_runs):
     sections = [examples_section(examples), crossing_section(studies, figures)]
     figures = [pdf for _, pdf in examples.values()] + figures
     tables = {"crossing_probability": ([row for _, _, rows in studies for row in rows], ["preset", *ROW_COLUMNS])}
+    events = event_table(sorted({n for _, config, _ in planned for n in config["widths"]}), event_runs) \
+        if event_runs else []
     for run, rows in [(run, rows) for preset, run, rows in studies if preset == "paper" and event_runs]:
-        theory, pdf = theory_figure(run, rows, out, compile, event_runs)
+        theory, pdf = theory_figure(run, rows, out, compile, event_runs, events)
         figures.append(pdf)
         sections.append(theory_section(run, theory, pdf, event_runs))
         tables[THEORY_NAME] = (theory, THEORY_COLUMNS)
     if event_runs:
-        events = event_table(sorted({n for _, config, _ in planned for n in config["widths"]}), event_runs)
         sections.append(event_section(events))
         tables["event"] = (events, ["factor", *EVENT_COLUMNS])
     references = load_references(REFERENCE_DIR)

@@ -19,6 +19,7 @@ from kinks.experiments_1d import (
     PUBLISHED, deviation_rows, document_compile, document_folder, latex, markdown_latex, planned_studies)
 from kinks.runner import summarize
 from kinks.study import make_config, run_dir_name
+from kinks.theory import event_rows
 
 SMALL = ["--runs", "40", "--widths", "16,32", "--event_runs", "200", "--jobs", "1"]
 
@@ -67,7 +68,13 @@ def test_a_small_study_end_to_end_then_resumed_without_pdflatex(tmp_path, monkey
     events = read_csv(out / "event.csv")
     assert [(row["factor"], row["n"], row["runs"]) for row in events] == \
         [(r, n, "200") for r in ("1.0", "10.0") for n in ("16", "32")]
-    assert [row["width"] for row in read_csv(out / "theory_vs_experiment.csv")] == ["16", "32"]
+    theory = read_csv(out / "theory_vs_experiment.csv")
+    assert [row["width"] for row in theory] == ["16", "32"]
+    for row in theory:  # the theory figure reuses the event table's draws: the numbers of drawing them afresh
+        for r in (1.0, 10.0):
+            fresh = event_rows([int(row["width"])], 200, 0.1, 0.1, r, 0)[0]
+            assert float(row[f"event_r{r:g}"]) == fresh["joint_frac"]
+            assert float(row[f"event_r{r:g}_high"]) == pytest.approx(fresh["joint_high"], rel=1e-12)
     assert len(read_csv(out / "deviations.csv")) == len(deviation_rows()) >= 3
     # the document: a caption per figure, each stating the runs per point and the interval level
     tex = (out / "experiments_1d.tex").read_text()
