@@ -23,7 +23,7 @@ from pathlib import Path
 import custom_paths
 import utils
 from kinks.benchmarks import (
-    adam_rate, certificate_seconds, chunk_cost, engine_rate, straightforward_adam_rate, study_wall_time)
+    certificate_seconds, chunk_cost, engine_rate, straightforward_adam_rate, study_wall_time)
 from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
 from kinks.experiments_1d import PUBLISHED, document_folder, planned_studies, run_studies, write_document
@@ -31,6 +31,7 @@ from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
 from kinks.locks import output_lock
 from kinks.mc_figures import event_plot
+from kinks.optimizers import SGD_BATCH
 from kinks.runner import read_manifest, run_chunks, summarize
 from kinks.data import SampleRule, parse_data
 from kinks.study import make_config, run_dir_name, run_label
@@ -260,7 +261,8 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
                   f"{1e9 * gd:.1f} ns, sgd {1e9 * sgd:.1f} ns per network-epoch, ratio {sgd / gd:.1f}", flush=True)
         if adam_width:
             P = max(2**16 // adam_width, 8)
-            compiled, numpy_step = adam_rate(adam_width, P, 100, seconds), straightforward_adam_rate(adam_width, P, seconds)
+            compiled = engine_rate(DenseTrainer, adam_width, P, 100, seconds, "adam", SGD_BATCH)
+            numpy_step = straightforward_adam_rate(adam_width, P, seconds)
             print(f"minibatch adam, {P} networks at n = {adam_width}: compiled {compiled:.4g}, straightforward NumPy "
                   f"step {numpy_step:.4g} network-epochs/s, ratio {compiled / numpy_step:.1f}", flush=True)
         if study_runs:

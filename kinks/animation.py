@@ -69,8 +69,7 @@ def train_snapshots(trainer, p, epochs_at, optimizer, rng):
     (a, b, c, w) and L at each of those epochs and the running crossing flag. With a minibatch
     optimizer (sgd: B = 16) every step uses Multinomial(B, p) / B drawn from ``rng``. Returns
     (params: list of (a, b, c, w) per snapshot, loss (K, P), crossed (P,) bool)."""
-    batch = batch_of(optimizer, None)
-    draws = MinibatchDraws(batch, rng) if batch else None
+    draws = MinibatchDraws(batch_of(optimizer, None), rng)
     p_t = np.ascontiguousarray(p.T)
     cum_p = np.cumsum(p_t, axis=0)
     crossed = trainer.crossed_now()

@@ -33,16 +33,19 @@ def benchmark_setup(n, P, seed=0):
     return a, b, c, w, p, theory_step_size(a, b, w, X_DATA, p)
 
 
-def engine_rate(trainer_class, n, P, epochs, seconds):
-    """Network-epochs per second of full-batch gd (step + crossing test per epoch) of P networks
-    of width n, ``epochs`` epochs per call of ``advance``."""
+def engine_rate(trainer_class, n, P, epochs, seconds, optimizer="gd", batch=None):
+    """Network-epochs per second (step + crossing test per epoch) of P networks of width n,
+    ``epochs`` epochs per call of ``advance``: full-batch gd with the theory step by default; with a
+    batch size B, minibatches drawn from a fixed generator and the small step 0.01 / n."""
     a, b, c, w, p, h = benchmark_setup(n, P)
-    trainer = trainer_class(a, b, c, w, X_DATA, Y_DATA, h, "gd")
+    h = h if batch is None else np.full(P, 0.01 / n)
+    trainer = trainer_class(a, b, c, w, X_DATA, Y_DATA, h, optimizer)
     p_t = np.ascontiguousarray(p.T)
     cum_p, crossed = np.cumsum(p_t, axis=0), np.zeros(P, dtype=bool)
+    draws = MinibatchDraws(batch, np.random.default_rng(1))
 
     def advance():
-        trainer.advance(epochs, p_t, cum_p, None, crossed)
+        trainer.advance(epochs, p_t, cum_p, draws, crossed)
         return P * epochs
     return per_second(advance, seconds)
 
@@ -57,20 +60,6 @@ def chunk_cost(optimizer, width, runs):
     start = time.perf_counter()
     out = simulate_chunk(config, 0.0, width, 0, runs)
     return (time.perf_counter() - start) / out["stop_epoch"].sum()
-
-
-def adam_rate(n, P, epochs, seconds):
-    """Network-epochs per second of the compiled dense trainer's minibatch Adam (B = 16, step 0.01 / n)."""
-    a, b, c, w, p, _ = benchmark_setup(n, P)
-    trainer = DenseTrainer(a, b, c, w, X_DATA, Y_DATA, np.full(P, 0.01 / n), "adam")
-    p_t = np.ascontiguousarray(p.T)
-    cum_p, crossed = np.cumsum(p_t, axis=0), np.zeros(P, dtype=bool)
-    draws = MinibatchDraws(SGD_BATCH, np.random.default_rng(1))
-
-    def advance():
-        trainer.advance(epochs, p_t, cum_p, draws, crossed)
-        return P * epochs
-    return per_second(advance, seconds)
 
 
 def straightforward_adam_rate(n, P, seconds):

@@ -94,16 +94,21 @@ def pattern_codes(codes, a, b, x):
 
 
 @numba.njit(cache=True, inline="always")
-def side_codes(codes, sign_a0, x):
-    """The pattern codes of a network none of whose kinks has crossed, O(n): each kink lies in the
-    gap between the data points next to 0 and a_i keeps the sign of a_i(0) (see ``kinks_crossed``),
-    so a unit of side + is active on the positive points (code #{x_j > 0}) and one of side - on the
-    negative ones (code m + 1 + #{x_j < 0}): the codes ``pattern_codes`` computes, without the data."""
-    m, positive = x.shape[0], 0
-    for j in range(m):
-        positive += x[j] > 0
+def codes_of_sides(x):
+    """The pattern codes of the units of side + and of side - of a network none of whose kinks has
+    crossed: each kink lies in the gap between the data points next to 0 and a_i keeps the sign of
+    a_i(0) (see ``kinks_crossed``), so a unit of side + is active on the positive points (code
+    #{x_j > 0}) and one of side - on the negative ones (code m + 1 + #{x_j < 0})."""
+    positive = np.sum(x > 0)
+    return positive, 2 * x.shape[0] + 1 - positive
+
+
+@numba.njit(cache=True, inline="always")
+def side_codes(codes, sign_a0, sides):
+    """The codes ``pattern_codes`` computes, for a network none of whose kinks has crossed: each
+    unit's side's (``sides`` from ``codes_of_sides``), O(n) without the data."""
     for i in range(sign_a0.shape[0]):
-        codes[i] = positive if sign_a0[i] > 0 else 2 * m + 1 - positive
+        codes[i] = sides[0] if sign_a0[i] > 0 else sides[1]
 
 
 @numba.njit(cache=True, inline="always")
@@ -118,13 +123,13 @@ def kinks_hit(a, b, sign_a0, x_left, x_right):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, sign_a0, gap,
-                         code, crossed, first, codes, wa, wb, R, Rx, r, grads):
+def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, sign_a0,
+                         gap, code, crossed, first, codes, wa, wb, R, Rx, r, grads):
     """Epochs t_from..t_to-1 of network k of the dense trainer, each a step on the data weights
     ``weights[t - t_from]`` (m,) (``weights[0]`` every epoch unless ``vary``) then the crossing
-    test; updated in place (the other arrays are scratch). Epoch t, O(n + G m): pattern code g_i of every unit (``side_codes`` while the network
-    is ``inside``: not crossed before and no kink out of the gap at t_from, else ``pattern_codes``);
-    per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units
+    test; updated in place (the other arrays are scratch). Epoch t, O(n + G m): pattern code g_i of
+    every unit (``side_codes`` while the network is ``inside``: not crossed before and no kink out
+    of the gap at t_from, else ``pattern_codes``); per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units
     of one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
     r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j, Rx_g = sum_j B_gj r_j x_j; gradients
     (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j (``loss_gradient``); the optimiser update
@@ -132,10 +137,11 @@ def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, 
     a network not crossed before."""
     m, n, G = len(x), theta.shape[2], B.shape[0]
     a, b, w = theta[0, k], theta[1, k], theta[2, k]
+    sides = codes_of_sides(x)
     inside = not (crossed[k] or kinks_hit(a, b, sign_a0[k], gap[0], gap[1]))
     for t in range(t_from, t_to):
         if inside:
-            side_codes(codes, sign_a0[k], x)
+            side_codes(codes, sign_a0[k], sides)
         else:
             pattern_codes(codes, a, b, x)
         wa[:], wb[:] = 0.0, 0.0
@@ -200,8 +206,8 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, epochs,
                 draw_weights(drawn[t], start, stop, p_t, cum_p, batch, rng)
             for k in range(start, stop):
                 weights[:, :] = drawn[:, :, k - start]
-                dense_network_epochs(k, t_from, t_to, weights, batch > 0, theta, c, m1, m1c, m2, m2c, t0, h, x, y, B,
-                                     sign_a0, gap, code, crossed, first, codes, wa, wb, R, Rx, r, grads)
+                dense_network_epochs(k, t_from, t_to, weights, batch > 0, theta, c, m1, m1c, m2, m2c, t0, h, x, y,
+                                     B, sign_a0, gap, code, crossed, first, codes, wa, wb, R, Rx, r, grads)
 
 
 # ============================================================================ the reduced loop

@@ -70,12 +70,12 @@ class Optimizer:
 class MinibatchDraws:
     """The source of a run's minibatches: B uniforms per network and epoch from one Generator
     ``rng`` (a chunk's), which the compiled loops draw themselves, for running networks only
-    (``batch`` 0: full batch, no draws). The order of the draws is fixed by the loops: blocks of
+    (``batch`` None or 0, as ``batch_of`` gives it: full batch, no draws). The order of the draws is fixed by the loops: blocks of
     ``lanes`` networks (LANES of ``kinks.compiled``), each block through all the epochs of one
     ``advance``, each epoch the block's networks in order, B draws each."""
 
     def __init__(self, batch, rng):
-        self.batch, self.rng = int(batch), rng
+        self.batch, self.rng = int(batch or 0), rng
 
     def uniforms(self, epochs, networks, lanes):
         """The draws of ``epochs`` epochs of ``networks`` networks in the compiled loops' order, as
@@ -87,7 +87,7 @@ class MinibatchDraws:
         return uniforms
 
 
-FULL_BATCH = MinibatchDraws(0, np.random.default_rng(0))  # draws nothing: its rng is never called
+FULL_BATCH = MinibatchDraws(None, np.random.default_rng(0))  # draws nothing: its rng is never called
 
 
 def minibatch_weights(uniforms, cum_p):

@@ -149,8 +149,8 @@ def simulate_trace_chunk(config, offset, width, chunk, runs):
     pi, epochs = np.array(config["probs"]), trace_epochs(config["epochs"], config["per_decade"])
     trainer = DenseTrainer(*init, x, y, h, config["optimizer"], leak=config["leak"])
     p_t = np.ascontiguousarray(p.T)
-    batch = batch_of(config["optimizer"], config["batch_size"])
-    cum_p, draws = np.cumsum(p_t, axis=0), MinibatchDraws(batch, rng) if batch else None
+    cum_p = np.cumsum(p_t, axis=0)
+    draws = MinibatchDraws(batch_of(config["optimizer"], config["batch_size"]), rng)
     crossed, first_cross = np.zeros(runs, dtype=bool), np.full(runs, -1, dtype=np.int64)
     traces = {}
     for k, epoch in enumerate(epochs):

@@ -97,7 +97,6 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         ...             ["crossing", "sufficient"], 1000, 1000, rng)
         >>> p_hat = 1 - np.isin(out["status"], ["LOCALLY_CONVERGED", "EARLY_STOPPED"]).mean()
     """
-    batch = batch_of(optimizer, batch_size)
     P = len(h)
     out = {"status": np.full(P, "UNFINISHED", dtype="<U17"),
            "stop_epoch": np.full(P, epochs_per_check * max_checks, dtype=np.int64),
@@ -110,7 +109,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     p_t = np.ascontiguousarray(p.T)  # weights are passed data-major, (m, P)
     cum_p = np.cumsum(p_t, axis=0)
     early = {"best": np.full(P, np.inf), "wait": np.zeros(P, dtype=np.int64)}
-    draws = MinibatchDraws(batch, rng) if batch else None
+    draws = MinibatchDraws(batch_of(optimizer, batch_size), rng)
     m_powers = data_powers(x, p) if "sufficient" in stopping else None  # fixed per network: once
     crossed = trainer.crossed_now()
     out["first_cross_epoch"][crossed] = 0
