@@ -18,7 +18,7 @@ from kinks.checks import require, warn
 from kinks.data import data_gap, network_output
 from kinks.engines import DenseTrainer
 from kinks.figures import FIGURE_RC, GUIDE_COLOR, new_figure, series_style
-from kinks.optimizers import MinibatchDraws, batch_of
+from kinks.optimizers import MinibatchDraws, batch_of, minibatch_cuts
 from kinks.theory import theory_step_size
 from kinks.training import draw_problems
 
@@ -71,12 +71,12 @@ def train_snapshots(trainer, p, epochs_at, optimizer, rng):
     (params: list of (a, b, c, w) per snapshot, loss (K, P), crossed (P,) bool)."""
     draws = MinibatchDraws(batch_of(optimizer, None), rng)
     p_t = np.ascontiguousarray(p.T)
-    cum_p = np.cumsum(p_t, axis=0)
+    cuts = minibatch_cuts(p_t)
     crossed = trainer.crossed_now()
     params, loss, done = [], [], 0
     for epoch in epochs_at:
         if epoch > done:
-            trainer.advance(epoch - done, p_t, cum_p, draws, crossed)
+            trainer.advance(epoch - done, p_t, cuts, draws, crossed)
             done = epoch
         params.append(tuple(np.array(q) for q in trainer.params()))
         loss.append(0.5 * np.sum(p * (trainer.outputs() - trainer.y) ** 2, axis=1))

@@ -9,7 +9,7 @@ import numpy as np
 from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
-from kinks.optimizers import SGD_BATCH, MinibatchDraws, Optimizer, minibatch_weights
+from kinks.optimizers import DRAW_BITS, SGD_BATCH, MinibatchDraws, Optimizer, minibatch_cuts, minibatch_weights
 from kinks.study import chunk_tasks, make_config, simulate_chunk
 from kinks.theory import certify, theory_step_size
 from kinks.training import draw_problems
@@ -41,11 +41,11 @@ def engine_rate(trainer_class, n, P, epochs, seconds, optimizer="gd", batch=None
     h = h if batch is None else np.full(P, 0.01 / n)
     trainer = trainer_class(a, b, c, w, X_DATA, Y_DATA, h, optimizer)
     p_t = np.ascontiguousarray(p.T)
-    cum_p, crossed = np.cumsum(p_t, axis=0), np.zeros(P, dtype=bool)
+    cuts, crossed = minibatch_cuts(p_t), np.zeros(P, dtype=bool)
     draws = MinibatchDraws(batch, np.random.default_rng(1))
 
     def advance():
-        trainer.advance(epochs, p_t, cum_p, draws, crossed)
+        trainer.advance(epochs, p_t, cuts, draws, crossed)
         return P * epochs
     return per_second(advance, seconds)
 
@@ -70,12 +70,12 @@ def straightforward_adam_rate(n, P, seconds):
     the baseline the compiled loop is compared with."""
     a, b, c, w, p, _ = benchmark_setup(n, P)
     params, h, rng = [a, b, c, w], np.full(P, 0.01 / n), np.random.default_rng(1)
-    optimizer, cum_p = Optimizer("adam", params), np.cumsum(p.T, axis=0)
+    optimizer, cuts = Optimizer("adam", params), minibatch_cuts(p.T)
 
     def step():
         z = a[:, :, None] * X_DATA + b[:, :, None]
         active, relu = z > 0, np.maximum(z, 0.0)
-        r = minibatch_weights(rng.random((P, SGD_BATCH)), cum_p).T * (c[:, None] + np.einsum("pi,pij->pj", w, relu) - Y_DATA)
+        r = minibatch_weights(rng.integers(0, 2**DRAW_BITS, (P, SGD_BATCH)), cuts).T * (c[:, None] + np.einsum("pi,pij->pj", w, relu) - Y_DATA)
         r_active = r[:, None, :] * active
         grads = [w * (r_active @ X_DATA), w * r_active.sum(2), r.sum(1), np.einsum("pj,pij->pi", r, relu)]
         optimizer.update(params, grads, h)

@@ -6,8 +6,9 @@ of ``kinks.engines`` by the tests; each is compiled once and cached on disk (``c
 worker processes reuse because they import this module."""
 import numba
 import numpy as np
+from numba.np.random.generator_core import next_uint64  # a Generator's raw 64-bit output, as NumPy's C code takes it
 
-from kinks.optimizers import ADAM_BETAS, ADAM_EPS, MOMENTUM, adam_scales
+from kinks.optimizers import ADAM_BETAS, ADAM_EPS, DRAW_BITS, MOMENTUM, adam_scales
 
 compiled_adam_scales = numba.njit(cache=True, inline="always")(adam_scales)  # the same source, compiled
 
@@ -28,6 +29,7 @@ def optimizer_update(q, g, m1, m2, h, code, step_size, inv_root):
 
 
 LANES = 64  # networks per block of both loops, which fixes the order of the minibatch draws
+HIGH_HALF, LOW_HALF = np.uint64(DRAW_BITS), np.uint64(2**DRAW_BITS - 1)  # the two draws of one output
 PARTIAL_SUMS = 4  # the per-code sums of dense_epochs accumulate unit i in column i mod 4 (a power of 2)
 
 
@@ -57,28 +59,35 @@ def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, step_size, inv_root,
         update_row(q, m1[row, k], m2[row, k], grads[row], h, code, step_size, inv_root)
 
 
-@numba.njit(cache=True)
-def draw_weights(weights, start, stop, p_t, cum_p, batch, rng):
+@numba.njit(cache=True, inline="always")
+def draw_weights(weights, start, stop, p_t, cuts, batch, rng, draws, fractions):
     """The data weights of one epoch for networks start..stop-1 into ``weights`` (m, >= stop - start):
-    p for full batch (batch 0: no draws), else Multinomial(B, p) / B by inverse-cdf sampling of B
-    uniforms ``rng.random()`` per network, network after network: a draw u falls in category
-    j = #{k < m - 1: cum_p_k <= u} (the counts of ``minibatch_weights``), counted without a branch
-    (a branch on a random category is mispredicted half the time: four times slower)."""
-    m = p_t.shape[0]
-    for k in range(start, stop):
-        if batch == 0:
-            for j in range(m):
-                weights[j, k - start] = p_t[j, k]
-            continue
+    p for full batch (batch 0: no draws), else Multinomial(B, p) / B: B draws k per network, the
+    halves of ceil(B / 2) outputs ``next_uint64`` of the generator, network after network (the
+    order of ``MinibatchDraws``), each on data point j = #{i: k >= c_i} (``minibatch_cuts``):
+    weight_j = (#{draws >= c_(j-1)} - #{draws >= c_j}) / B, with c_(-1) = 0 and c_(m-1) = 2^32,
+    counted without a branch (a branch on a random point is mispredicted half the time) and read
+    from ``fractions`` (c / B for c = 0..B, as NumPy divides, without a division per weight).
+    draws (LANES, B + 1) int64 is scratch."""
+    m, lanes = p_t.shape[0], stop - start
+    if batch == 0:
         for j in range(m):
-            weights[j, k - start] = 0.0
-        for _ in range(batch):
-            u, j = rng.random(), 0
-            for below in range(m - 1):
-                j += u >= cum_p[below, k]
-            weights[j, k - start] += 1.0
-        for j in range(m):
-            weights[j, k - start] /= batch
+            for l in range(lanes):
+                weights[j, l] = p_t[j, start + l]
+        return
+    for l in range(lanes):
+        for i in range(0, batch, 2):
+            output = next_uint64(rng.bit_generator)
+            draws[l, i], draws[l, i + 1] = np.int64(output >> HIGH_HALF), np.int64(output & LOW_HALF)
+    for l in range(lanes):  # a second loop: a lane's draws are read long after they were written
+        above = batch  # #{draws >= c_-1}, c_-1 = 0
+        for j in range(m - 1):
+            count, cut = 0, cuts[j, start + l]
+            for i in range(batch):
+                count += draws[l, i] >= cut
+            weights[j, l] = fractions[above - count]
+            above = count
+        weights[m - 1, l] = fractions[above]
 
 
 @numba.njit(cache=True, inline="always")
@@ -183,7 +192,7 @@ DRAWN_WEIGHTS = 2**19  # doubles of minibatch weights the dense loop draws ahead
 
 
 @numba.njit(cache=True, error_model="numpy")
-def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, epochs, batch, rng, sign_a0, gap,
+def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cuts, epochs, batch, rng, sign_a0, gap,
                  code, crossed, first):
     """``epochs`` epochs of the dense trainer (arrays as in ``DenseTrainer``; B (G, m) the slopes of
     the activity patterns), each a step then the crossing test (``dense_network_epochs``); updated
@@ -197,13 +206,14 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cum_p, epochs,
     R, Rx, r, grads = np.empty(G), np.empty(G), np.empty(m), np.empty((3, n))
     per_slice = max(1, DRAWN_WEIGHTS // (m * LANES) if batch > 0 else epochs)
     drawn = np.empty((per_slice if batch > 0 else 1, m, LANES))
+    draws, fractions = np.empty((LANES, batch + 1), dtype=np.int64), np.arange(batch + 1) / max(batch, 1)
     weights = np.empty((drawn.shape[0], m))
     for start in range(0, P, LANES):
         stop = min(start + LANES, P)
         for t_from in range(0, epochs, per_slice):
             t_to = min(t_from + per_slice, epochs)
             for t in range(t_to - t_from if batch > 0 else 1):
-                draw_weights(drawn[t], start, stop, p_t, cum_p, batch, rng)
+                draw_weights(drawn[t], start, stop, p_t, cuts, batch, rng, draws, fractions)
             for k in range(start, stop):
                 weights[:, :] = drawn[:, :, k - start]
                 dense_network_epochs(k, t_from, t_to, weights, batch > 0, theta, c, m1, m1c, m2, m2c, t0, h, x, y,
@@ -339,7 +349,7 @@ def lane_step(Z, l, t, x_left, x_right, momentum):
 
 
 @numba.njit(cache=True)
-def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, epochs, batch, rng, r_ends, nonempty, gap,
+def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cuts, epochs, batch, rng, r_ends, nonempty, gap,
                    momentum, crossed, first):
     """``epochs`` epochs of the reduced trainer (arrays as in ``ReducedTrainer``, networks last),
     each a step then the crossing test; updated in place. With a batch size B > 0 every epoch draws
@@ -352,6 +362,7 @@ def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, epochs, batch, rng,
     m, P = E.shape[0], h.shape[0]
     x_left, x_right = gap[0], gap[1]
     weights = np.zeros((m, LANES))
+    draws, fractions = np.empty((LANES, batch + 1), dtype=np.int64), np.arange(batch + 1) / max(batch, 1)
     Z = np.empty((Z_ROWS, LANES))
     for start in range(0, P, LANES):
         stop = min(start + LANES, P)
@@ -363,7 +374,7 @@ def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cum_p, epochs, batch, rng,
                           Z[Z_T + 8 + s, l], Z[Z_T + 10 + s, l])
         for t in range(epochs):
             if t == 0 or batch > 0:
-                draw_weights(weights, start, stop, p_t, cum_p, batch, rng)
+                draw_weights(weights, start, stop, p_t, cuts, batch, rng, draws, fractions)
             lane_gradient_sums(Z, weights, E, y)
             if momentum:  # two loops, each with a constant flag, so that both vectorise
                 for l in range(LANES):

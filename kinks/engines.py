@@ -14,17 +14,17 @@ from kinks.theory import unit_moments
 ENGINES = ("auto", "dense", "reduced")
 
 
-def advance_by_steps(trainer, epochs, p_t, cum_p, draws, crossed):
+def advance_by_steps(trainer, epochs, p_t, cuts, draws, crossed):
     """Run ``epochs`` epochs, each one ``trainer.step`` then ``trainer.crossed_now``. p_t (m, P):
-    the weights p; cum_p (m, P) their cumulative sums; draws: the MinibatchDraws of the run, or None
-    for full batch (its uniforms are taken in the order of the compiled loops, blocks of LANES
-    networks); crossed (P,) bool: the running crossing flag, updated in place.
+    the weights p; cuts (m - 1, P) their ``minibatch_cuts``; draws: the MinibatchDraws of the run,
+    or None for full batch (taken in the order of the compiled loops, blocks of LANES networks);
+    crossed (P,) bool: the running crossing flag, updated in place.
     Returns (P,) int64: the epoch 1..epochs after which a network that had not crossed before
     crossed first, else -1."""
     first = np.full(len(crossed), -1, dtype=np.int64)
-    uniforms = None if draws is None or draws.batch == 0 else draws.uniforms(epochs, len(crossed), LANES)
+    drawn = None if draws is None or draws.batch == 0 else draws.draws(epochs, len(crossed), LANES)
     for t in range(epochs):
-        trainer.step(p_t if uniforms is None else minibatch_weights(uniforms[t], cum_p))
+        trainer.step(p_t if drawn is None else minibatch_weights(drawn[t], cuts))
         new = trainer.crossed_now() & ~crossed
         first[new] = t + 1
         crossed |= new
@@ -70,13 +70,13 @@ class DenseTrainer(CompiledSteps):
         """[a, b, c, w]: views of the parameters, which an update changes in place."""
         return [self.a, self.b, self.c, self.w]
 
-    def advance(self, epochs, p_t, cum_p, draws, crossed):
+    def advance(self, epochs, p_t, cuts, draws, crossed):
         """Run ``epochs`` epochs of all networks in one compiled call (``dense_epochs``) with the
         crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
         first = np.full(len(self.h), -1, dtype=np.int64)
         draws = draws or FULL_BATCH
         dense_epochs(self.theta, self.c, self.m1, self.m1c, self.m2, self.m2c, self.t, self.h, self.x,
-                     self.y, self.patterns.B, p_t, cum_p, epochs, draws.batch, draws.rng, self.sign_a0,
+                     self.y, self.patterns.B, p_t, cuts, epochs, draws.batch, draws.rng, self.sign_a0,
                      np.array(self.gap), self.OPTIMIZER_CODES[self.optimizer], crossed, first)
         self.t += epochs
         return first
@@ -128,9 +128,9 @@ class ReferenceDenseTrainer(DenseTrainer):
                                           self.patterns)
         self.reference_optimizer.update(self._params(), [ga, gb, gc, gw], self.h)
 
-    def advance(self, epochs, p_t, cum_p, draws, crossed):
+    def advance(self, epochs, p_t, cuts, draws, crossed):
         """``epochs`` NumPy epochs, one ``step`` and crossing test each (see ``advance_by_steps``)."""
-        return advance_by_steps(self, epochs, p_t, cum_p, draws, crossed)
+        return advance_by_steps(self, epochs, p_t, cuts, draws, crossed)
 
     def keep(self, mask):
         """Keep only the networks where ``mask`` holds, with their optimiser state."""
@@ -204,14 +204,14 @@ class ReducedTrainer(CompiledSteps):
         u = T_w[0] * self.sigma0[0] + T_w[1] * self.sigma0[1]  # row w of T Sigma(0), columns a, w
         return (u[0] * self.T[:2, 0] + u[1] * self.T[:2, 1]).reshape(4, -1)
 
-    def advance(self, epochs, p_t, cum_p, draws, crossed):
+    def advance(self, epochs, p_t, cuts, draws, crossed):
         """Run ``epochs`` epochs of all networks in one compiled call (``reduced_epochs``) with the
         crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
         first = np.full(len(self.h), -1, dtype=np.int64)
         momentum = self.optimizer == "momentum"
         V = self.V if momentum else self.T  # read, never written, without momentum
         draws = draws or FULL_BATCH
-        reduced_epochs(self.T, V, self.c, self.vc, self.h, self.sigma0, self.E, self.y, p_t, cum_p, epochs,
+        reduced_epochs(self.T, V, self.c, self.vc, self.h, self.sigma0, self.E, self.y, p_t, cuts, epochs,
                        draws.batch, draws.rng, self.r_ends, self.nonempty, np.array(self.gap), momentum,
                        crossed, first)
         return first
@@ -296,9 +296,9 @@ class ReferenceReducedTrainer(ReducedTrainer):
             self.T -= hKT
             self.c -= h_gc
 
-    def advance(self, epochs, p_t, cum_p, draws, crossed):
+    def advance(self, epochs, p_t, cuts, draws, crossed):
         """``epochs`` NumPy epochs, one ``step`` and crossing test each (see ``advance_by_steps``)."""
-        return advance_by_steps(self, epochs, p_t, cum_p, draws, crossed)
+        return advance_by_steps(self, epochs, p_t, cuts, draws, crossed)
 
 
 def resolve_engine(engine, optimizer):

@@ -11,6 +11,7 @@ from kinks.checks import check_float, check_int, require
 from kinks.data import (
     X_DATA, Y_DATA, ActivityPatterns, DataSet, SampleRule, init_params, loss_gradient)
 from kinks.engines import DenseTrainer, ReducedTrainer
+from kinks.optimizers import minibatch_cuts
 from kinks.stats import mean_interval
 from kinks.study import cell_settings, chunk_seed, complete_config
 from kinks.runner import finished_chunks
@@ -132,7 +133,7 @@ class StationaryTraining:
         done = 0
         for t in np.unique(first):
             p_t = np.ascontiguousarray(self.p[networks].T)
-            replay.advance(t - done, p_t, p_t, None, np.zeros(len(networks), dtype=bool))
+            replay.advance(t - done, p_t, minibatch_cuts(p_t), None, np.zeros(len(networks), dtype=bool))
             done = t
             now = first == t
             handed = DenseTrainer(*(q[now] for q in replay.params()), self.x, self.y, self.h[networks[now]],

@@ -1,7 +1,8 @@
 """The optimisers by name, as the glossary defines them: gd (full batch), sgd (gd on minibatches
 of B = 16), momentum (heavy ball) and adam; their constants, their update rules in NumPy
 (``Optimizer``: the reference the compiled loops are held to), the source of the minibatches
-(``MinibatchDraws``) and the minibatch weights Multinomial(B, p) / B of a step."""
+(``MinibatchDraws``), the cuts that turn a draw into a data point (``minibatch_cuts``) and the
+minibatch weights Multinomial(B, p) / B of a step."""
 import numpy as np
 
 OPTIMIZERS = ("gd", "momentum", "sgd", "adam")
@@ -67,33 +68,49 @@ class Optimizer:
         self.state = [[s[mask] for s in group] for group in self.state]
 
 
+DRAW_BITS = 32  # a draw is a 32-bit integer: each 64-bit output of the generator gives two
+
+
 class MinibatchDraws:
-    """The source of a run's minibatches: B uniforms per network and epoch from one Generator
-    ``rng`` (a chunk's), which the compiled loops draw themselves, for running networks only
-    (``batch`` None or 0, as ``batch_of`` gives it: full batch, no draws). The order of the draws is fixed by the loops: blocks of
-    ``lanes`` networks (LANES of ``kinks.compiled``), each block through all the epochs of one
-    ``advance``, each epoch the block's networks in order, B draws each."""
+    """The source of a run's minibatches: B draws per network and epoch, each a uniform integer k in
+    {0, ..., 2^32 - 1}, from one Generator ``rng`` (a chunk's), which the compiled loops draw
+    themselves, for running networks only (``batch`` None or 0, as ``batch_of`` gives it: full
+    batch, no draws). A network's B draws are the high then the low halves of ceil(B / 2)
+    consecutive 64-bit outputs of the generator (an odd B leaves the last low half unused). The
+    order is fixed by the loops: blocks of ``lanes`` networks (LANES of ``kinks.compiled``), each
+    block through all the epochs of one ``advance``, each epoch the block's networks in order."""
 
     def __init__(self, batch, rng):
         self.batch, self.rng = int(batch or 0), rng
 
-    def uniforms(self, epochs, networks, lanes):
+    def draws(self, epochs, networks, lanes):
         """The draws of ``epochs`` epochs of ``networks`` networks in the compiled loops' order, as
-        the array (epochs, P, B) that ``minibatch_weights`` takes epoch by epoch (NumPy references)."""
-        uniforms = np.empty((epochs, networks, self.batch))
+        the int64 array (epochs, P, B) that ``minibatch_weights`` takes epoch by epoch (NumPy
+        references)."""
+        pairs = (self.batch + 1) // 2
+        draws = np.empty((epochs, networks, 2 * pairs), dtype=np.int64)
         for start in range(0, networks, lanes):
             stop = min(start + lanes, networks)
-            uniforms[:, start:stop] = self.rng.random((epochs, stop - start, self.batch))
-        return uniforms
+            outputs = self.rng.bit_generator.random_raw((epochs, stop - start, pairs))
+            draws[:, start:stop, 0::2] = outputs >> DRAW_BITS
+            draws[:, start:stop, 1::2] = outputs & (2**DRAW_BITS - 1)
+        return draws[:, :, :self.batch]
 
 
 FULL_BATCH = MinibatchDraws(None, np.random.default_rng(0))  # draws nothing: its rng is never called
 
 
-def minibatch_weights(uniforms, cum_p):
-    """Minibatch weights Multinomial(B, p) / B from B uniforms per network: counts of the categories
-    given by inverse-cdf sampling, (m, P). uniforms (P, B); cum_p (m, P) cumulative sums of p."""
-    below = (uniforms[None, :, :] < cum_p[:-1, :, None]).sum(2)  # #{draws below cum_j}, (m-1, P)
-    batch = uniforms.shape[1]
+def minibatch_cuts(p_t):
+    """The cuts c_j = ceil(2^32 (p_0 + ... + p_j)), j < m - 1, that split the draws: a draw k falls
+    on data point j = #{i: k >= c_i}, with probability (c_j - c_{j-1}) / 2^32, which is p_j to
+    within 2^-32 (the inverse cdf of p on k / 2^32). p_t (m, P); returns (m - 1, P) int64."""
+    return np.ceil(np.cumsum(p_t, axis=0)[:-1] * 2.0**DRAW_BITS).astype(np.int64)
+
+
+def minibatch_weights(draws, cuts):
+    """Minibatch weights Multinomial(B, p) / B from B draws per network: the counts of the data
+    points the draws fall on (``minibatch_cuts``), divided by B, (m, P). draws (P, B); cuts (m - 1, P)."""
+    below = (draws[None, :, :] < cuts[:, :, None]).sum(2)  # #{draws below c_j}, (m - 1, P)
+    batch = draws.shape[1]
     counts = np.diff(below, prepend=0, append=batch, axis=0)
     return counts / batch

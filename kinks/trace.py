@@ -10,7 +10,7 @@ from kinks.checks import check_choice, check_int
 from kinks.data import ActivityPatterns, DataSet, SampleRule, loss_gradient, network_output
 from kinks.engines import DenseTrainer
 from kinks.hessian import HessianStructure
-from kinks.optimizers import OPTIMIZERS, MinibatchDraws, batch_of
+from kinks.optimizers import OPTIMIZERS, MinibatchDraws, batch_of, minibatch_cuts
 from kinks.runner import finished_chunks
 from kinks.stats import mean_interval
 from kinks.study import STEPS, cell_settings, chunk_seed, complete_config
@@ -149,13 +149,13 @@ def simulate_trace_chunk(config, offset, width, chunk, runs):
     pi, epochs = np.array(config["probs"]), trace_epochs(config["epochs"], config["per_decade"])
     trainer = DenseTrainer(*init, x, y, h, config["optimizer"], leak=config["leak"])
     p_t = np.ascontiguousarray(p.T)
-    cum_p = np.cumsum(p_t, axis=0)
+    cuts = minibatch_cuts(p_t)
     draws = MinibatchDraws(batch_of(config["optimizer"], config["batch_size"]), rng)
     crossed, first_cross = np.zeros(runs, dtype=bool), np.full(runs, -1, dtype=np.int64)
     traces = {}
     for k, epoch in enumerate(epochs):
         if k:
-            first = trainer.advance(int(epoch - epochs[k - 1]), p_t, cum_p, draws, crossed)
+            first = trainer.advance(int(epoch - epochs[k - 1]), p_t, cuts, draws, crossed)
             first_cross[first >= 0] = epochs[k - 1] + first[first >= 0]
         with np.errstate(all="ignore"):
             metrics = state_metrics(trainer.params(), init, x, y, p, pi, h, config["leak"])

@@ -6,7 +6,7 @@ from tqdm import trange
 
 from kinks.data import DataSet, SampleRule, data_gap, init_params
 from kinks.engines import DenseTrainer, ReducedTrainer
-from kinks.optimizers import MinibatchDraws, batch_of
+from kinks.optimizers import MinibatchDraws, batch_of, minibatch_cuts
 from kinks.theory import (
     certificate_applies, certify, data_powers, degenerate_data, degenerate_units, theory_step_size)
 
@@ -107,7 +107,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
                    w0=w0.copy(), p=p.copy(), q=q.copy())
     alive = np.arange(P)
     p_t = np.ascontiguousarray(p.T)  # weights are passed data-major, (m, P)
-    cum_p = np.cumsum(p_t, axis=0)
+    cuts = minibatch_cuts(p_t)
     early = {"best": np.full(P, np.inf), "wait": np.zeros(P, dtype=np.int64)}
     draws = MinibatchDraws(batch_of(optimizer, batch_size), rng)
     m_powers = data_powers(x, p) if "sufficient" in stopping else None  # fixed per network: once
@@ -115,7 +115,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
     out["first_cross_epoch"][crossed] = 0
     epoch = 0
     for _ in range(max_checks):
-        first = trainer.advance(epochs_per_check, p_t, cum_p, draws, crossed)
+        first = trainer.advance(epochs_per_check, p_t, cuts, draws, crossed)
         new = first >= 0
         out["first_cross_epoch"][alive[new]] = epoch + first[new]
         epoch += epochs_per_check
@@ -130,7 +130,7 @@ def train(trainer, x, y, p, q, h, optimizer, stopping, epochs_per_check, max_che
         out["stop_epoch"][alive[stop]] = epoch
         run = ~stop
         alive, p, q, h, crossed = alive[run], p[run], q[run], h[run], crossed[run]
-        p_t, cum_p = np.ascontiguousarray(p_t[:, run]), np.ascontiguousarray(cum_p[:, run])
+        p_t, cuts = np.ascontiguousarray(p_t[:, run]), np.ascontiguousarray(cuts[:, run])
         early = {k: v[run] for k, v in early.items()}
         m_powers = m_powers and [power[run] for power in m_powers]
         trainer.keep(run)
@@ -169,6 +169,6 @@ def soundness_row(width, runs, epochs, offset=0.0, seed=0, data=None, block=100)
     crossed, gap = trainer.crossed_now(), data_gap(x)
     reach = gap_reach(trainer.a, trainer.b, gap) if certified.any() else np.zeros(0)
     for done in trange(0, epochs, block, desc=f"n = {width}", mininterval=2.0, leave=False):
-        trainer.advance(min(block, epochs - done), p_t, p_t, None, crossed)
+        trainer.advance(min(block, epochs - done), p_t, minibatch_cuts(p_t), None, crossed)
         reach = np.maximum(reach, gap_reach(trainer.a, trainer.b, gap)) if certified.any() else reach
     return int(certified.sum()), int(crossed.sum()), reach.max(initial=0.0)

@@ -7,7 +7,7 @@ import pytest
 from kinks.compiled import LANES, draw_weights
 from kinks.data import X_DATA, Y_DATA, DataSet, init_params, sample_weights
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
-from kinks.optimizers import MinibatchDraws, minibatch_weights
+from kinks.optimizers import DRAW_BITS, MinibatchDraws, minibatch_cuts, minibatch_weights
 from kinks.theory import theory_step_size
 from kinks.training import train
 from mc_checks import ASYMMETRIC
@@ -69,38 +69,39 @@ def test_compiled_dense_engine_with_leak_minibatch_and_own_data():
 
 @pytest.mark.parametrize("batch", [1, 9, 16])
 def test_compiled_minibatch_weights_are_the_inverse_cdf_counts(batch):
-    """draw_weights draws from its generator, network after network, the uniforms that
-    ``MinibatchDraws.uniforms`` gives the NumPy references, and counts the categories as
-    ``minibatch_weights`` does, including a draw exactly
-    on a cumulative sum and categories of probability 0; the generator is left where the NumPy
-    draws leave it."""
+    """draw_weights draws from its generator, network after network, the draws that
+    ``MinibatchDraws.draws`` gives the NumPy references, and counts the data points as
+    ``minibatch_weights`` does, including a draw exactly on a cut and data points of probability 0;
+    the generator is left where the NumPy draws leave it."""
     rng = np.random.default_rng(3)
     p = rng.multinomial(40, [0.3, 0.0, 0.2, 0.25, 0.25], size=70).T / 40  # some p_j = 0
-    cum_p = np.cumsum(p, axis=0)
-    u = np.random.default_rng(5).random()  # network 6's first draw: on its first boundary, category 1 empty
-    cum_p[:, 6] = [u, u, (1 + 2 * u) / 3, (2 + u) / 3, 1.0]
+    cuts = minibatch_cuts(p)
+    k = int(np.random.default_rng(5).bit_generator.random_raw() >> DRAW_BITS)  # network 6's first draw
+    cuts[:, 6] = [k, k, k + 2**30, k + 2**31]  # the draw lies on the first cut: data point 1 gets nothing
     compiled, reference = np.random.default_rng(5), MinibatchDraws(batch, np.random.default_rng(5))
     weights = np.empty((5, 64))
+    draws, fractions = np.empty((LANES, batch + 1), dtype=np.int64), np.arange(batch + 1) / batch
     for epoch in range(2):
-        draw_weights(weights, 6, 70, p, cum_p, batch, compiled)
-        uniforms = reference.uniforms(1, 64, 64)[0]
-        assert uniforms[0, 0] == cum_p[0, 6] or epoch == 1
-        np.testing.assert_array_equal(weights, minibatch_weights(uniforms, cum_p[:, 6:]))
-    assert compiled.random() == reference.rng.random()
+        draw_weights(weights, 6, 70, p, cuts, batch, compiled, draws, fractions)
+        drawn = reference.draws(1, 64, 64)[0]
+        assert drawn[0, 0] == cuts[0, 6] or epoch == 1
+        np.testing.assert_array_equal(weights, minibatch_weights(drawn, cuts[:, 6:]))
+    assert compiled.bit_generator.random_raw() == reference.rng.bit_generator.random_raw()
 
 
 def test_minibatch_draws_follow_the_blocks_of_the_compiled_loop():
-    """MinibatchDraws.uniforms: blocks of ``lanes`` networks, each through all epochs, each epoch
-    network after network; a brute-force loop over one generator in that order."""
+    """MinibatchDraws.draws: blocks of ``lanes`` networks, each through all epochs, each epoch
+    network after network, each network the high and low halves of its 64-bit outputs (B = 3: the
+    second output's low half unused); a brute-force loop over one generator in that order."""
     draws, rng = MinibatchDraws(3, np.random.default_rng(8)), np.random.default_rng(8)
-    uniforms = draws.uniforms(4, 10, 4)
-    expected = np.empty((4, 10, 3))
+    drawn = draws.draws(4, 10, 4)
+    expected = np.empty((4, 10, 3), dtype=np.int64)
     for start in (0, 4, 8):
         for t in range(4):
             for k in range(start, min(start + 4, 10)):
-                for d in range(3):
-                    expected[t, k, d] = rng.random()
-    np.testing.assert_array_equal(uniforms, expected)
+                first, second = (int(rng.bit_generator.random_raw()) for _ in range(2))
+                expected[t, k] = [first // 2**32, first % 2**32, second // 2**32]
+    np.testing.assert_array_equal(drawn, expected)
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum"])
@@ -117,7 +118,7 @@ def test_compiled_reduced_networks_do_not_depend_on_their_block(optimizer):
         trainer = ReducedTrainer(a[rows], b[rows], c[rows], w[rows], X_DATA, Y_DATA, h[rows], optimizer)
         p_t = np.ascontiguousarray(p[rows].T)
         crossed = np.zeros(len(rows), dtype=bool)
-        first = trainer.advance(3000, p_t, np.cumsum(p_t, axis=0), None, crossed)
+        first = trainer.advance(3000, p_t, minibatch_cuts(p_t), None, crossed)
         runs.append((first, crossed, trainer.T, trainer.c))
     assert 0 < runs[0][1].sum() < P  # some cross, some do not
     for whole, shifted in zip(runs[0], runs[1]):

@@ -7,7 +7,7 @@ import torch
 
 from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
 from kinks.engines import DenseTrainer
-from kinks.optimizers import ADAM_BETAS, ADAM_EPS, MOMENTUM, SGD_BATCH, minibatch_weights
+from kinks.optimizers import ADAM_BETAS, ADAM_EPS, DRAW_BITS, MOMENTUM, SGD_BATCH, minibatch_cuts, minibatch_weights
 from mc_checks import random_networks, torch_loss
 
 X, Y = X_DATA, Y_DATA
@@ -36,16 +36,27 @@ def test_optimizer_steps_equal_torch(name, make_torch):
 
 
 def test_minibatch_weights_equal_brute_force_categorical_draws():
+    """A draw k falls on the first data point j with k / 2^32 < p_0 + ... + p_j (searchsorted on the
+    cumulative sums scaled by 2^32, exact in floating point), including draws exactly on a cut."""
     rng = np.random.default_rng(3)
     p = sample_weights(rng, 200, 16)  # some zero weights
-    u = rng.random((200, SGD_BATCH))
-    weights = minibatch_weights(u, np.cumsum(p, axis=1).T).T
+    draws = rng.integers(0, 2**DRAW_BITS, (200, SGD_BATCH))
+    cuts = minibatch_cuts(p.T)
+    draws[:50, 0] = cuts[2, :50]  # on a cut: the draw belongs to the point above it
+    weights = minibatch_weights(draws, cuts).T
     expected = np.zeros_like(p)
     for i in range(200):
-        for draw in u[i]:
-            expected[i, np.searchsorted(np.cumsum(p[i]), draw, side="right")] += 1 / SGD_BATCH
+        for draw in draws[i]:
+            expected[i, np.searchsorted(np.cumsum(p[i]) * 2.0**DRAW_BITS, draw, side="right")] += 1 / SGD_BATCH
     np.testing.assert_allclose(weights, expected, atol=1e-15)
     assert np.all(weights[p == 0] == 0)
+
+
+def test_minibatch_cuts_give_the_probabilities_within_2_to_the_minus_32():
+    """(c_j - c_{j-1}) / 2^32, the probability that a draw falls on point j, is p_j within 2^-32."""
+    p = np.random.default_rng(7).dirichlet(np.ones(6), size=1000).T
+    cuts = np.vstack([np.zeros((1, 1000)), minibatch_cuts(p), np.full((1, 1000), 2**DRAW_BITS)])
+    assert np.all(np.abs(np.diff(cuts, axis=0) / 2.0**DRAW_BITS - p) <= 2.0**-DRAW_BITS)
 
 
 def test_minibatch_weights_have_the_multinomial_moments():
@@ -54,8 +65,8 @@ def test_minibatch_weights_have_the_multinomial_moments():
     -p_i p_j / B."""
     rng = np.random.default_rng(4)
     probs = np.array([0.05, 0.1, 0.15, 0.2, 0.22, 0.28])
-    cum_p = np.repeat(np.cumsum(probs)[:, None], 400_000, axis=1)
-    weights = minibatch_weights(rng.random((400_000, SGD_BATCH)), cum_p)
+    cuts = np.repeat(minibatch_cuts(probs[:, None]), 400_000, axis=1)
+    weights = minibatch_weights(rng.integers(0, 2**DRAW_BITS, (400_000, SGD_BATCH)), cuts)
     var = probs * (1 - probs) / SGD_BATCH
     assert np.all(np.abs(weights.mean(1) - probs) < 4 * np.sqrt(var / 400_000))
     sample_var = weights.var(1)
@@ -73,7 +84,7 @@ def test_minibatch_adam_equals_torch_adam_on_the_same_batches():
     params = [torch.tensor(v, requires_grad=True) for v in (a, b, c, w)]
     optimizer = torch.optim.Adam(params, lr=0.01)  # torch's default betas and eps
     for _ in range(30):
-        weights = minibatch_weights(rng.random((1, 16)), np.cumsum(p.T, axis=0))
+        weights = minibatch_weights(rng.integers(0, 2**DRAW_BITS, (1, 16)), minibatch_cuts(p.T))
         trainer.step(weights)
         optimizer.zero_grad()
         z = params[0][:, None, :] * torch.tensor(X_DATA)[None, :, None] + params[1][:, None, :]

@@ -6,6 +6,7 @@ import pytest
 
 from kinks.data import X_DATA, Y_DATA, init_params, sample_weights
 from kinks.engines import DenseTrainer, ReducedTrainer
+from kinks.optimizers import minibatch_cuts
 from kinks.theory import theory_step_size
 from kinks.training import train
 from mc_checks import assert_examples_hold
@@ -30,7 +31,7 @@ def test_certified_networks_never_cross_in_50000_more_epochs():
                            sign_a0=a[certified])
     ever_crossed = trainer.crossed_now()
     p_t = np.ascontiguousarray(p[certified].T)
-    trainer.advance(50_000, p_t, p_t, None, ever_crossed)  # crossing tested after every epoch
+    trainer.advance(50_000, p_t, minibatch_cuts(p_t), None, ever_crossed)  # crossing tested after every epoch
     assert not ever_crossed.any()
 
 
@@ -48,7 +49,7 @@ def test_certificate_sound_on_asymmetric_data():
                            sign_a0=a[certified])
     ever = trainer.crossed_now()
     p_t = np.ascontiguousarray(p[certified].T)
-    trainer.advance(20_000, p_t, p_t, None, ever)  # crossing tested after every epoch
+    trainer.advance(20_000, p_t, minibatch_cuts(p_t), None, ever)  # crossing tested after every epoch
     assert not ever.any()
 
 
@@ -58,7 +59,7 @@ def test_the_example_of_train_holds():
 
 def test_minibatch_draws_only_for_running_networks():
     """sgd (B = 16) on 300 networks, 6 checks of 50 epochs, crossing + early stopping: the chunk's
-    generator gives exactly B uniforms per network and epoch trained (the sum of the stop epochs,
+    generator gives exactly B / 2 outputs (2 draws each) per network and epoch trained (the sum of the stop epochs,
     networks dropped at a check draw nothing after it), and both engines draw the same ones."""
     results, after = [], []
     for engine_class in (ReducedTrainer, DenseTrainer):
@@ -71,7 +72,7 @@ def test_minibatch_draws_only_for_running_networks():
         results.append(out)
         replay = np.random.default_rng(0)
         replay.bit_generator.state = start
-        replay.random(16 * int(out["stop_epoch"].sum()))
+        replay.bit_generator.random_raw(8 * int(out["stop_epoch"].sum()))  # 16 draws: 8 outputs
         after.append((rng.random(), replay.random()))
     stopped_early = results[0]["stop_epoch"] < 300
     assert 0 < stopped_early.sum() < 300  # some networks stop before the last check
