@@ -9,7 +9,7 @@ from kinks.checks import require
 from kinks.compiled import LANES, dense_epochs, reduced_epochs
 from kinks.data import ActivityPatterns, data_gap, kinks_crossed, loss_gradient
 from kinks.optimizers import FULL_BATCH, MOMENTUM, Optimizer, minibatch_weights
-from kinks.theory import unit_moments
+from kinks.theory import MOMENT_BLOCK, unit_moments
 
 ENGINES = ("auto", "dense", "reduced")
 
@@ -175,26 +175,35 @@ class ReducedTrainer(CompiledSteps):
         own = np.stack([x > 0, x < 0], axis=1).astype(float)  # (m, 2)
         slopes = own + leak * own[:, ::-1]  # sigma' of the units of each side at each point
         self.E = np.concatenate([slopes * x[:, None], slopes], axis=1)  # (m, 4)
-        self.a0, self.w0 = np.array(a, dtype=float), np.array(w, dtype=float)
+        self.a0, self.w0 = np.asarray(a, dtype=float), np.asarray(w, dtype=float)  # kept, not copied: read only
         self.plus = self.a0 > 0  # (P, n)
         self.rows = np.arange(len(self.a0))  # the networks kept, as rows of a0, w0 and plus
-        sides = np.stack([self.plus, ~self.plus])  # (2, P, n)
-        s_aa = np.sum(sides * self.a0**2, axis=2)  # Sigma_s(0) entries, (sides, P)
-        s_aw = np.sum(sides * self.a0 * self.w0, axis=2)
-        s_ww = np.sum(sides * self.w0**2, axis=2)
-        self.sigma0 = np.array([[s_aa, s_aw], [s_aw, s_ww]])  # Sigma_s(0) on (a, w), (2, 2, sides, P)
         P = len(self.h)
+        self.sigma0 = np.empty((2, 2, 2, P))  # Sigma_s(0) on (a, w), (2, 2, sides, P)
+        self.nonempty, self.r_ends = np.empty((2, P), dtype=bool), np.empty((2, 2, P))
+        for start in range(0, P, MOMENT_BLOCK):  # blocks of networks: the (2, P, n) temporaries stay small
+            self._initial_sides(slice(start, start + MOMENT_BLOCK))
         self.T = np.zeros((3, 2, 2, P))
         self.T[0, 0] = self.T[2, 1] = 1.0
         self.V = np.zeros_like(self.T) if optimizer == "momentum" else None
         self.c = np.array(c, dtype=float)
         self.vc = np.zeros(P)
+
+    def _initial_sides(self, rows):
+        """Sigma_s(0), ``nonempty`` and ``r_ends`` (the extreme r_i = w_i(0) / a_i(0) per side, 0 for
+        an empty side) of the networks ``rows``: per network sums and extremes over its units."""
+        a0, w0 = self.a0[rows], self.w0[rows]
+        sides = np.stack([self.plus[rows], ~self.plus[rows]])  # (2, block, n)
+        s_aa = np.sum(sides * a0**2, axis=2)  # Sigma_s(0) entries, (sides, block)
+        s_aw = np.sum(sides * a0 * w0, axis=2)
+        s_ww = np.sum(sides * w0**2, axis=2)
+        self.sigma0[:, :, :, rows] = np.array([[s_aa, s_aw], [s_aw, s_ww]])
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = self.w0 / self.a0
-        self.nonempty = sides.any(2)  # (2, P)
+            ratio = w0 / a0
+        self.nonempty[:, rows] = nonempty = sides.any(2)  # (2, block)
         r_min = np.where(sides, ratio, np.inf).min(2)
         r_max = np.where(sides, ratio, -np.inf).max(2)
-        self.r_ends = np.where(self.nonempty, np.stack([r_min, r_max]), 0.0)  # per side, (2, 2, P)
+        self.r_ends[:, :, rows] = np.where(nonempty, np.stack([r_min, r_max]), 0.0)  # per side, (2, 2, block)
 
     def _side_fits(self):
         """The per-side unit sums (Sigma_+[w, a], Sigma_-[w, a], Sigma_+[w, b], Sigma_-[w, b]) (the

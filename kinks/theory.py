@@ -3,6 +3,7 @@ moments Sigma_s, the reference matrix A_ref and the step size h = 1 / lambda_max
 the certificate that gradient descent never moves a kink across a data point, and where it
 applies; the degenerate cases; and the theorem's event at initialisation (conditions W2 ... W7,
 D1, D2) with the frequency of each. Shapes: P networks of width n, m data points."""
+import numba
 import numpy as np
 
 from kinks.data import X_DATA, Y_DATA, SampleRule, data_gap, init_params
@@ -35,12 +36,21 @@ def data_matrix(x, p):
     return M
 
 
+MOMENT_BLOCK = 64  # networks per block of unit_moments: its temporaries stay in the cache
+
+
 def unit_moments(a, b, w):
     """Sigma_s = sum over units with sign(a_i) = s of theta_i theta_i^T, theta_i = (a_i, b_i, w_i):
-    (P, 2, 3, 3), side 0 is +, side 1 is -."""
-    theta = np.stack([a, b, w], axis=1)  # (P, 3, n)
-    theta_t = np.swapaxes(theta, 1, 2)
-    return np.stack([(theta * side[:, None, :]) @ theta_t for side in (a > 0, a < 0)], axis=1)
+    (P, 2, 3, 3), side 0 is +, side 1 is -. Computed MOMENT_BLOCK networks at a time (each
+    network's products are the same whatever the block, so the result is too, bit for bit)."""
+    sigma = np.empty((a.shape[0], 2, 3, 3))
+    for start in range(0, a.shape[0], MOMENT_BLOCK):
+        rows = slice(start, start + MOMENT_BLOCK)
+        theta = np.stack([a[rows], b[rows], w[rows]], axis=1)  # (block, 3, n)
+        theta_t = np.swapaxes(theta, 1, 2)
+        for s, side in enumerate((a[rows] > 0, a[rows] < 0)):
+            sigma[rows, s] = (theta * side[:, None, :]) @ theta_t
+    return sigma
 
 
 def leak_mixing(leak):
@@ -165,6 +175,140 @@ def certify(a, b, c, w, x, y, p, h, sigma=None, m_powers=None):
         err = k2 * np.abs(w) + spread  # E[a, i] = E[b, i]
         units_ok = units_in_gap(a, b, err, data_gap(x))
     return (rho < 1.0) & (kappa < 0.5) & (delta <= 0.5) & units_ok
+
+
+JACOBI_SWEEPS = 30  # a 4 x 4 cyclic Jacobi converges quadratically: a handful of sweeps in practice
+
+
+@numba.njit(cache=True)
+def jacobi_eigen(S, lam, U):
+    """The eigenvalues lam (4,) and eigenvectors U (4, 4) (columns, unordered) of the symmetric
+    matrix S (4, 4), which is overwritten, by cyclic Jacobi rotations: for each p < q the rotation
+    J (J_pp = J_qq = c, J_pq = s = -J_qp, t = s / c the root of t^2 + 2 theta t - 1 = 0 of smaller
+    modulus, theta = (S_qq - S_pp) / (2 S_pq)) zeroes S_pq in J^T S J, and U accumulates the J. A
+    sweep skips entries already negligible against their diagonal, |S_pq| <= eps sqrt|S_pp S_qq|
+    (which keeps small eigenvalues to high relative accuracy); it stops after a sweep without a
+    rotation. The size is the constant 4, so that the compiler unrolls the loops."""
+    k = 4
+    U[:, :] = 0.0
+    for i in range(k):
+        U[i, i] = 1.0
+    for _ in range(JACOBI_SWEEPS):
+        rotated = False
+        for p in range(k - 1):
+            for q in range(p + 1, k):
+                if abs(S[p, q]) <= 2.2e-16 * np.sqrt(abs(S[p, p] * S[q, q])) or S[p, q] == 0.0:
+                    continue
+                rotated = True
+                theta = (S[q, q] - S[p, p]) / (2.0 * S[p, q])
+                t = (1.0 if theta >= 0 else -1.0) / (abs(theta) + np.sqrt(theta * theta + 1.0))
+                c = 1.0 / np.sqrt(t * t + 1.0)
+                s = t * c
+                for r in range(k):  # S <- S J
+                    s_rp, s_rq = S[r, p], S[r, q]
+                    S[r, p], S[r, q] = c * s_rp - s * s_rq, s * s_rp + c * s_rq
+                for r in range(k):  # S <- J^T S
+                    s_pr, s_qr = S[p, r], S[q, r]
+                    S[p, r], S[q, r] = c * s_pr - s * s_qr, s * s_pr + c * s_qr
+                for r in range(k):  # U <- U J
+                    u_rp, u_rq = U[r, p], U[r, q]
+                    U[r, p], U[r, q] = c * u_rp - s * u_rq, s * u_rp + c * u_rq
+        if not rotated:
+            break
+    for i in range(k):
+        lam[i] = S[i, i]
+
+
+@numba.njit(cache=True, inline="always")
+def bound_entry(A, i, j, kappa, extra):
+    """D_s[i, j] = kappa (Q|Sigma_s| + |Sigma_s| Q)_ij + extra from Sigma_s = A (3, 3), where
+    (Q|A|)_ij = |A|_2j (i < 2) or |A|_0j + |A|_1j (i = 2), and (|A|Q)_ij likewise on columns."""
+    QA = abs(A[2, j]) if i < 2 else abs(A[0, j]) + abs(A[1, j])
+    AQ = abs(A[i, 2]) if j < 2 else abs(A[i, 0]) + abs(A[i, 1])
+    return kappa * (QA + AQ) + extra
+
+
+@numba.njit(cache=True, inline="always")
+def moment_bounds(sig, kappa):
+    """(g_w, g_ab, g_wab) of ``certify`` from the moments of both sides sig (2, 3, 3) and kappa,
+    with D_s = kappa (Q|Sigma_s| + |Sigma_s| Q) + 8 kappa^2 e^(4 kappa) ||Sigma_s||_inf."""
+    g_w, g_ab, g_wab = -np.inf, -np.inf, -np.inf
+    for s in range(2):
+        A = sig[s]
+        norm = 0.0
+        for i in range(3):
+            norm = max(norm, abs(A[i, 0]) + abs(A[i, 1]) + abs(A[i, 2]))
+        extra = 8.0 * kappa * kappa * np.exp(4.0 * kappa) * norm
+        g_w = max(g_w, bound_entry(A, 2, 2, kappa, extra))
+        g_ab = max(g_ab, bound_entry(A, 0, 0, kappa, extra) + bound_entry(A, 0, 1, kappa, extra)
+                   + bound_entry(A, 1, 1, kappa, extra))
+        g_wab = max(g_wab, abs(A[2, 0]) + abs(A[2, 1]) + bound_entry(A, 2, 0, kappa, extra)
+                    + bound_entry(A, 2, 1, kappa, extra))
+    return g_w, g_ab, kappa * g_wab
+
+
+@numba.njit(cache=True, error_model="numpy")
+def compiled_certify(a, b, c, w, x, y, p, h, sigma, M_half, M_inv_half, x_left, x_right):
+    """``certify`` network by network in one compiled pass, (P,) bool: the same formulas, with
+    S = M^{1/2} A_ref M^{1/2} decomposed by ``jacobi_eigen`` instead of LAPACK (the two agree to
+    round-off, tested) and the per-unit test only for networks that pass the others. a, b, w (P, n);
+    sigma (P, 2, 3, 3); M_half, M_inv_half (P, 4, 4) (``data_powers``); (x_left, x_right) the gap."""
+    P, n = a.shape
+    out = np.zeros(P, dtype=np.bool_)
+    A_ref, S, U = np.zeros((4, 4)), np.empty((4, 4)), np.empty((4, 4))
+    lam, u_hat, psi0 = np.empty(4), np.empty(4), np.empty(4)
+    for k in range(P):
+        sig, Mh = sigma[k], M_half[k]
+        A_ref[:, :] = 0.0
+        for s in range(2):
+            for i in range(2):
+                for j in range(2):
+                    A_ref[2 * s + i, 2 * s + j] = sig[s, i, j] + (sig[s, 2, 2] if i == j else 0.0)
+        for i in (1, 3):  # C: the shared output bias
+            for j in (1, 3):
+                A_ref[i, j] += 1.0
+        for i in range(4):  # S = M^{1/2} A_ref M^{1/2}, by loops (numba's @ calls BLAS: slow at 4 x 4)
+            for j in range(4):
+                total = 0.0
+                for q in range(4):
+                    total += Mh[i, q] * (A_ref[q, 0] * Mh[0, j] + A_ref[q, 1] * Mh[1, j]
+                                         + A_ref[q, 2] * Mh[2, j] + A_ref[q, 3] * Mh[3, j])
+                S[i, j] = total
+        jacobi_eigen(S, lam, U)
+        for s, side in enumerate((1.0, -1.0)):  # linear_residual
+            u_x, u_1 = 0.0, 0.0
+            for j in range(x.shape[0]):
+                if x[j] * side > 0:
+                    e = p[k, j] * (y[j] - (c[k] + sig[s, 2, 0] * x[j] + sig[s, 2, 1]))
+                    u_x += e * x[j]
+                    u_1 += e
+            u_hat[2 * s], u_hat[2 * s + 1] = u_x, u_1
+        for i in range(4):
+            psi0[i] = (M_inv_half[k, i, 0] * u_hat[0] + M_inv_half[k, i, 1] * u_hat[1]
+                       + M_inv_half[k, i, 2] * u_hat[2] + M_inv_half[k, i, 3] * u_hat[3])
+        rho, s_psi = 0.0, 0.0
+        for j in range(4):
+            mu = 1.0 - h[k] * lam[j]
+            rho = max(rho, abs(mu))
+            coeff = abs(U[0, j] * psi0[0] + U[1, j] * psi0[1] + U[2, j] * psi0[2] + U[3, j] * psi0[3])
+            top = max(max(abs(U[0, j]), abs(U[1, j])), max(abs(U[2, j]), abs(U[3, j])))
+            s_psi += h[k] / abs(1.0 - mu) * coeff * top
+        m_norm = 0.0
+        for i in range(4):
+            m_norm = max(m_norm, abs(Mh[i, 0]) + abs(Mh[i, 1]) + abs(Mh[i, 2]) + abs(Mh[i, 3]))
+        kappa = 2.0 * m_norm * s_psi
+        g_w, g_ab, g_wab = moment_bounds(sig, kappa)
+        delta = 2.0 * h[k] / (1.0 - rho) * m_norm**2 * (g_w + g_ab + g_wab)
+        if not ((rho < 1.0) and (kappa < 0.5) and (delta <= 0.5)):
+            continue
+        spread = 2.0 * kappa**2 * np.exp(2.0 * kappa)
+        ok = True
+        for i in range(n):  # units_in_gap
+            err = kappa * abs(w[k, i]) + spread * max(max(abs(a[k, i]), abs(b[k, i])), abs(w[k, i]))
+            reach, b_ = abs(a[k, i]) - err, np.sign(a[k, i]) * b[k, i]
+            ok &= (x_right * reach > -b_ + err) and (x_left * reach > b_ + err)
+        out[k] = ok
+    return out
 
 
 def certificate_applies(optimizer, batch_size="full", leak=0.0):

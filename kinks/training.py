@@ -8,7 +8,7 @@ from kinks.data import DataSet, SampleRule, data_gap, init_params
 from kinks.engines import DenseTrainer, ReducedTrainer
 from kinks.optimizers import MinibatchDraws, batch_of, minibatch_cuts
 from kinks.theory import (
-    certificate_applies, certify, data_powers, degenerate_data, degenerate_units, theory_step_size)
+    certificate_applies, compiled_certify, data_powers, degenerate_data, degenerate_units, theory_step_size)
 
 # How a network stopped, as written into the chunk files (text, one per network).
 STATUSES = ("CROSSED", "DIVERGED", "EARLY_STOPPED", "LOCALLY_CONVERGED", "A_DEGENERATE", "X_DEGENERATE",
@@ -41,7 +41,8 @@ def check_stops(trainer, x, y, q, p, h, stopping, early, m_powers=None):
     (a later status overrides an earlier one): EARLY_STOPPED < LOCALLY_CONVERGED < A_DEGENERATE
     < X_DEGENERATE. ``early`` holds the running best validation loss and wait count (P,) and is
     updated in place; ``m_powers`` are the data matrices' (M^{1/2}, M^{-1/2}) of the networks, if
-    known (``data_powers``). Returns the new status per network ('' = keeps running), (P,)."""
+    known (``data_powers``). The certificate is ``compiled_certify`` (the NumPy ``certify`` is its
+    reference). Returns the new status per network ('' = keeps running), (P,)."""
     status = np.full(len(h), "", dtype="<U17")
     if "early" in stopping:
         V = np.sum(q * (y - trainer.outputs()) ** 2, axis=1)
@@ -52,7 +53,9 @@ def check_stops(trainer, x, y, q, p, h, stopping, early, m_powers=None):
     if "sufficient" in stopping:
         sigma = trainer.moments()
         a, b, w = trainer.check_units()
-        status[certify(a, b, trainer.c, w, x, y, p, h, sigma, m_powers)] = "LOCALLY_CONVERGED"
+        M_half, M_inv_half = data_powers(x, p) if m_powers is None else m_powers
+        certified = compiled_certify(a, b, trainer.c, w, x, y, p, h, sigma, M_half, M_inv_half, *data_gap(x))
+        status[certified] = "LOCALLY_CONVERGED"
         status[degenerate_units(sigma)] = "A_DEGENERATE"
         status[degenerate_data(x, p)] = "X_DEGENERATE"
     return status

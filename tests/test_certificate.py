@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 import kinks.theory
-from kinks.data import DataSet
-from kinks.engines import ReducedTrainer
-from kinks.theory import units_in_gap
+import kinks.optimizers
+import kinks.training
+from kinks.data import DataSet, data_gap
+from kinks.engines import DenseTrainer, ReducedTrainer
+from kinks.theory import certify, compiled_certify, data_powers, jacobi_eigen, units_in_gap
 from kinks.training import draw_problems, soundness_row, train
 from mc_checks import ASYMMETRIC
 
@@ -27,6 +29,12 @@ ASYMMETRIC_SETS = [
 def paper_condition(a, b, err, x_min):
     """The certificate's per-unit test before the gap: x_min (|a_i| - E_i) > |b_i| + E_i."""
     return np.all(x_min * (np.abs(a) - err) > np.abs(b) + err, axis=1)
+
+
+def numpy_certify(a, b, c, w, x, y, p, h, sigma, M_half, M_inv_half, x_left, x_right):
+    """``compiled_certify``'s signature on the NumPy ``certify`` (which calls ``units_in_gap``, so
+    that a test can swap the per-unit condition)."""
+    return kinks.theory.certify(a, b, c, w, x, y, p, h, sigma, (M_half, M_inv_half))
 
 
 def test_gap_condition_equals_brute_force_over_the_box():
@@ -62,6 +70,7 @@ def test_symmetric_gap_gives_the_paper_condition_bit_for_bit():
 def test_equal_statuses_on_the_papers_six_points(monkeypatch):
     """A whole chunk trained with the gap certificate and with the paper's x_min condition."""
     statuses = []
+    monkeypatch.setattr(kinks.training, "compiled_certify", numpy_certify)
     for condition in (units_in_gap, lambda a, b, err, gap: paper_condition(a, b, err, min(gap))):
         monkeypatch.setattr(kinks.theory, "units_in_gap", condition)
         rng = np.random.default_rng([7, 16])
@@ -79,6 +88,7 @@ def test_gap_certificate_certifies_more_on_asymmetric_data(monkeypatch):
     rng = np.random.default_rng([3, 16])
     x, y, p, q, (a, b, c, w), h = draw_problems(rng, 400, 16, 0.0, "he", "theory", ASYMMETRIC_SETS[1])
     certified = {}
+    monkeypatch.setattr(kinks.training, "compiled_certify", numpy_certify)
     for name, condition in (("gap", units_in_gap), ("x_min", lambda a, b, err, gap: paper_condition(a, b, err, min(gap)))):
         monkeypatch.setattr(kinks.theory, "units_in_gap", condition)
         out = train(ReducedTrainer(a, b, c, w, x, y, h, "gd"), x, y, p, q, h, "gd", ["crossing", "sufficient"],
@@ -92,3 +102,49 @@ def test_gap_certificate_certifies_more_on_asymmetric_data(monkeypatch):
 def test_certified_networks_never_cross_in_1e5_more_epochs(data):
     certified, crossed, reach = soundness_row(16, 120, 100_000, data=data, seed=5)
     assert certified >= 10 and crossed == 0 and reach < 1.0
+
+
+def test_jacobi_eigen_agrees_with_lapack():
+    """On 2,000 symmetric 4 x 4 matrices, some of condition number about 1e8: S U = U diag(lambda)
+    and U^T U = I to round-off, and the sorted eigenvalues are LAPACK's within 1e-12 ||S||; a
+    diagonal matrix needs no rotation."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(2000, 4, 4))
+    S = X @ np.swapaxes(X, 1, 2)
+    S[1000:, 0] *= 1e-4
+    S[1000:, :, 0] *= 1e-4
+    lam, U = np.empty((2000, 4)), np.empty((2000, 4, 4))
+    for k in range(2000):
+        jacobi_eigen(S[k].copy(), lam[k], U[k])
+    scale = np.abs(S).max((1, 2))
+    assert np.abs(S @ U - U * lam[:, None, :]).max((1, 2)).max() / scale.min() < 1e-10
+    assert np.abs(np.swapaxes(U, 1, 2) @ U - np.eye(4)).max() < 1e-14
+    assert np.all(np.abs(np.sort(lam, axis=1) - np.linalg.eigvalsh(S)) <= 1e-12 * scale[:, None])
+    diagonal, lam1, U1 = np.diag([3.0, 1.0, 2.0, 5.0]), np.empty(4), np.empty((4, 4))
+    jacobi_eigen(diagonal.copy(), lam1, U1)
+    np.testing.assert_array_equal(lam1, [3.0, 1.0, 2.0, 5.0])
+    np.testing.assert_array_equal(U1, np.eye(4))
+
+
+@pytest.mark.parametrize("data", [DataSet(), ASYMMETRIC], ids=["paper", "nine"])
+@pytest.mark.parametrize("engine", [ReducedTrainer, DenseTrainer])
+def test_compiled_certificate_equals_numpy_certificate(data, engine):
+    """The compiled certificate gives the NumPy certificate's booleans at every check of 600
+    networks trained 30 checks of 500 epochs (the reduced trainer's stand-in units, or every unit
+    of the dense trainer), certified and uncertified ones among them, and a network with a nan."""
+    rng = np.random.default_rng(5)
+    x, y, p, q, (a, b, c, w), h = draw_problems(rng, 600, 16, 0.0, "he", "theory", data)
+    trainer = engine(a, b, c, w, x, y, h, "gd")
+    M_half, M_inv_half = data_powers(x, p)
+    p_t, crossed = np.ascontiguousarray(p.T), trainer.crossed_now()
+    verdicts = []
+    for _ in range(30):
+        trainer.advance(500, p_t, kinks.optimizers.minibatch_cuts(p_t), None, crossed)
+        sigma, (A, B, W) = trainer.moments(), trainer.check_units()
+        A = A.copy()
+        A[0, 0] = np.nan
+        expected = certify(A, B, trainer.c, W, x, y, p, h, sigma, (M_half, M_inv_half))
+        got = compiled_certify(A, B, trainer.c, W, x, y, p, h, sigma, M_half, M_inv_half, *data_gap(x))
+        np.testing.assert_array_equal(got, expected)
+        verdicts.append(got)
+    assert 0 < np.sum(verdicts) < np.size(verdicts) and not np.any(np.array(verdicts)[:, 0])
