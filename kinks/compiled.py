@@ -41,6 +41,28 @@ def update_row(q, m1, m2, g, h, code, step_size, inv_root):
 
 
 @numba.njit(cache=True, inline="always")
+def update_units_inside(a, b, w, m1, m2, k, sign_a0, R, Rx, sides, h, code, step_size, inv_root, x_left, x_right):
+    """``update_units`` then ``kinks_hit`` in one pass over the units, for a network none of whose
+    kinks has crossed: unit i's gradient sums are its side's, (Rx_g, R_g) with g = sides[0] if
+    a_i(0) > 0 else sides[1], picked without the codes (a gather of Rx[codes[i]] keeps the compiler
+    from vectorising the loop). Bitwise the same numbers as the two passes; the Adam and momentum
+    updates run about a quarter faster (gd is faster in the two passes). ``code`` must be a
+    constant. Returns whether a kink has left the gap (-x_left, x_right)."""
+    g_x_plus, g_1_plus, g_x_minus, g_1_minus = Rx[sides[0]], R[sides[0]], Rx[sides[1]], R[sides[1]]
+    m1a, m1b, m1w, m2a, m2b, m2w = m1[0, k], m1[1, k], m1[2, k], m2[0, k], m2[1, k], m2[2, k]
+    hit = False
+    for i in range(a.shape[0]):
+        g_x, g_1 = (g_x_plus, g_1_plus) if sign_a0[i] > 0 else (g_x_minus, g_1_minus)
+        ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+        a[i], m1a[i], m2a[i] = optimizer_update(a[i], ga, m1a[i], m2a[i], h, code, step_size, inv_root)
+        b[i], m1b[i], m2b[i] = optimizer_update(b[i], gb, m1b[i], m2b[i], h, code, step_size, inv_root)
+        w[i], m1w[i], m2w[i] = optimizer_update(w[i], gw, m1w[i], m2w[i], h, code, step_size, inv_root)
+        a_, b_ = sign_a0[i] * a[i], sign_a0[i] * b[i]
+        hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+    return hit
+
+
+@numba.njit(cache=True, inline="always")
 def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, step_size, inv_root, grads):
     """The units' gradients (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g), g = codes[i], and the
     optimiser update of network k's (a, b, w) (n,) each; m1, m2 (3, P, n) the optimiser state, grads (3, n)
@@ -121,6 +143,40 @@ def side_codes(codes, sign_a0, sides):
 
 
 @numba.njit(cache=True, inline="always")
+def side_add(pa, ma, pb, mb, w_i, a_i, b_i, positive):
+    """The running sums (pa, ma, pb, mb) of w a and w b over side + and side - with unit i added to
+    its side's."""
+    va, vb = w_i * a_i, w_i * b_i
+    return (pa + va, ma, pb + vb, mb) if positive else (pa, ma + va, pb, mb + vb)
+
+
+@numba.njit(cache=True, inline="always")
+def side_partial_sums(wa, wb, a, b, w, sign_a0, sides):
+    """The per-code partial sums of w_i a_i and w_i b_i (into wa, wb (G, PARTIAL_SUMS), which hold 0
+    before) of a network none of whose kinks has crossed: only the sides' codes sides[0] (a_i(0)
+    > 0) and sides[1] have units. Bitwise the scatter of ``dense_network_epochs`` (column
+    i mod 4, each column adding its units in order), but in 16 running sums the compiler keeps in
+    registers, without the codes: about twice as fast. Assumes PARTIAL_SUMS = 4."""
+    pa0 = ma0 = pb0 = mb0 = pa1 = ma1 = pb1 = mb1 = pa2 = ma2 = pb2 = mb2 = pa3 = ma3 = pb3 = mb3 = 0.0
+    n = a.shape[0]
+    whole = n - n % PARTIAL_SUMS
+    for i in range(0, whole, PARTIAL_SUMS):
+        pa0, ma0, pb0, mb0 = side_add(pa0, ma0, pb0, mb0, w[i], a[i], b[i], sign_a0[i] > 0)
+        pa1, ma1, pb1, mb1 = side_add(pa1, ma1, pb1, mb1, w[i + 1], a[i + 1], b[i + 1], sign_a0[i + 1] > 0)
+        pa2, ma2, pb2, mb2 = side_add(pa2, ma2, pb2, mb2, w[i + 2], a[i + 2], b[i + 2], sign_a0[i + 2] > 0)
+        pa3, ma3, pb3, mb3 = side_add(pa3, ma3, pb3, mb3, w[i + 3], a[i + 3], b[i + 3], sign_a0[i + 3] > 0)
+    plus, minus = sides
+    wa[plus, 0], wa[plus, 1], wa[plus, 2], wa[plus, 3] = pa0, pa1, pa2, pa3
+    wa[minus, 0], wa[minus, 1], wa[minus, 2], wa[minus, 3] = ma0, ma1, ma2, ma3
+    wb[plus, 0], wb[plus, 1], wb[plus, 2], wb[plus, 3] = pb0, pb1, pb2, pb3
+    wb[minus, 0], wb[minus, 1], wb[minus, 2], wb[minus, 3] = mb0, mb1, mb2, mb3
+    for i in range(whole, n):  # the last n mod 4 units, one per column
+        code = plus if sign_a0[i] > 0 else minus
+        wa[code, i - whole] += w[i] * a[i]
+        wb[code, i - whole] += w[i] * b[i]
+
+
+@numba.njit(cache=True, inline="always")
 def kinks_hit(a, b, sign_a0, x_left, x_right):
     """Whether a kink of the network's units (a, b) (n,) lies outside the gap (-x_left, x_right) or
     a unit has lost the sign of a_i(0) (``kinks_crossed``)."""
@@ -137,26 +193,30 @@ def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, 
     """Epochs t_from..t_to-1 of network k of the dense trainer, each a step on the data weights
     ``weights[t - t_from]`` (m,) (``weights[0]`` every epoch unless ``vary``) then the crossing
     test; updated in place (the other arrays are scratch). Epoch t, O(n + G m): pattern code g_i of
-    every unit (``side_codes`` while the network is ``inside``: not crossed before and no kink out
-    of the gap at t_from, else ``pattern_codes``); per-code sums of w_i a_i and w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units
-    of one code do not wait on each other); f_j = c + x_j sum_g B_gj Sigma_g[wa] + sum_g B_gj Sigma_g[wb];
-    r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j, Rx_g = sum_j B_gj r_j x_j; gradients
-    (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j (``loss_gradient``); the optimiser update
-    (step t0 + t + 1, ``update_units``); then ``kinks_hit``: crossed[k] = True, first[k] = t + 1 for
-    a network not crossed before."""
+    every unit (``pattern_codes``; while the network is ``inside``, not crossed before and no kink
+    out of the gap at t_from, its side's, set once by ``side_codes``); per-code sums of w_i a_i and
+    w_i b_i (in PARTIAL_SUMS interleaved partial sums, so that units of one code do not wait on
+    each other; ``side_partial_sums`` while inside); f_j = c + x_j sum_g B_gj Sigma_g[wa] +
+    sum_g B_gj Sigma_g[wb]; r_j = p_j (f_j - y_j); per code R_g = sum_j B_gj r_j,
+    Rx_g = sum_j B_gj r_j x_j; gradients (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) and sum_j r_j
+    (``loss_gradient``); the optimiser update (step t0 + t + 1, ``update_units``) and ``kinks_hit``
+    (one pass, ``update_units_inside``, for momentum and adam while inside): crossed[k] = True,
+    first[k] = t + 1 for a network not crossed before."""
     m, n, G = len(x), theta.shape[2], B.shape[0]
     a, b, w = theta[0, k], theta[1, k], theta[2, k]
     sides = codes_of_sides(x)
     inside = not (crossed[k] or kinks_hit(a, b, sign_a0[k], gap[0], gap[1]))
+    if inside:  # the codes stay the sides' until a kink leaves the gap
+        side_codes(codes, sign_a0[k], sides)
     for t in range(t_from, t_to):
+        wa[:], wb[:] = 0.0, 0.0
         if inside:
-            side_codes(codes, sign_a0[k], sides)
+            side_partial_sums(wa, wb, a, b, w, sign_a0[k], sides)
         else:
             pattern_codes(codes, a, b, x)
-        wa[:], wb[:] = 0.0, 0.0
-        for i in range(n):
-            wa[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * a[i]
-            wb[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * b[i]
+            for i in range(n):
+                wa[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * a[i]
+                wb[codes[i], i & (PARTIAL_SUMS - 1)] += w[i] * b[i]
         for g in range(G):  # the partial sums' totals into column 0
             for column in range(1, PARTIAL_SUMS):
                 wa[g, 0] += wa[g, column]
@@ -175,14 +235,21 @@ def dense_network_epochs(k, t_from, t_to, weights, vary, theta, c, m1, m1c, m2, 
                 R[g] += r[j] * B[g, j]
                 Rx[g] += r[j] * x[j] * B[g, j]
         step_size, inv_root = compiled_adam_scales(h[k], t0 + t + 1)
-        if code == 0:  # one call per optimiser, each with a constant code (see update_units)
-            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, step_size, inv_root, grads)
-        elif code == 1:
-            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, step_size, inv_root, grads)
+        if inside and code == 1:  # one call per optimiser, each with a constant code (see update_units)
+            hit = update_units_inside(a, b, w, m1, m2, k, sign_a0[k], R, Rx, sides, h[k], 1, step_size, inv_root,
+                                      gap[0], gap[1])
+        elif inside and code == 2:
+            hit = update_units_inside(a, b, w, m1, m2, k, sign_a0[k], R, Rx, sides, h[k], 2, step_size, inv_root,
+                                      gap[0], gap[1])
         else:
-            update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, step_size, inv_root, grads)
+            if code == 0:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 0, step_size, inv_root, grads)
+            elif code == 1:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 1, step_size, inv_root, grads)
+            else:
+                update_units(a, b, w, m1, m2, k, codes, R, Rx, h[k], 2, step_size, inv_root, grads)
+            hit = kinks_hit(a, b, sign_a0[k], gap[0], gap[1])
         c[k], m1c[k], m2c[k] = optimizer_update(c[k], gc, m1c[k], m2c[k], h[k], code, step_size, inv_root)
-        hit = kinks_hit(a, b, sign_a0[k], gap[0], gap[1])
         first[k] = t + 1 if hit and not crossed[k] else first[k]
         crossed[k] |= hit
         inside &= not hit

@@ -142,3 +142,28 @@ def test_dense_loop_finds_crossed_networks_itself():
         reference.step(p.T)
     for ours, theirs in zip(compiled.params(), reference.params()):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+@pytest.mark.parametrize("n", [13, 16])  # 13: three units past the last group of four
+def test_dense_loop_inside_path_is_bitwise_the_general_path(optimizer, n):
+    """While no kink has crossed, the dense loop sums by side (``side_partial_sums``) and, for
+    momentum and adam, updates and tests the crossing in one pass (``update_units_inside``); the
+    same networks passed as crossed take the general path (pattern codes from the data, the
+    scatter by code, ``update_units``, ``kinks_hit``). Networks that never cross end bitwise equal."""
+    rng = np.random.default_rng(14)
+    a, b, c, w = init_params(rng, 40, n)
+    p = sample_weights(rng, 40, n**2)
+    h = np.full(40, 0.02 / n)
+    p_t = np.ascontiguousarray(p.T)
+    cuts, results = minibatch_cuts(p_t), []
+    for flagged in (False, True):
+        trainer = DenseTrainer(a, b, c, w, X_DATA, Y_DATA, h, optimizer)
+        crossed = np.full(40, flagged)
+        trainer.advance(300, p_t, cuts, MinibatchDraws(16 if optimizer == "adam" else None, np.random.default_rng(2)),
+                        crossed)
+        results.append((trainer.params(), crossed))  # the first run's flags: ever crossed
+    never = ~results[0][1]
+    assert never.sum() >= 10
+    for inside, general in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(inside[never], general[never])
