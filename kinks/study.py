@@ -20,7 +20,7 @@ PRESETS = {
     "quick": dict(offsets=[0.0, 0.1], widths=[16, 32, 64], runs=500),
     "paper": PAPER,
     "paper_sgd": dict(PAPER, optimizer="sgd", step="small"),
-    "paper_adam": dict(PAPER, optimizer="adam", batch_size=16, step="small"),  # dense: about 2 h on 2 cores
+    "paper_adam": dict(PAPER, optimizer="adam", batch_size=16, step="small"),  # dense: about 50 min on 2 cores
     "paper_swapped": dict(PAPER, init="swapped", epochs_per_check=100, max_checks=10_000),
     "leaky": dict(offsets=[0.0], widths=[16, 32, 64, 128, 256], runs=2000, leak=0.1),
 }
