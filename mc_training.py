@@ -80,7 +80,7 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
         chunk_size: networks per chunk file; default 4096 (reduced engine), 2^16/n within
             16 ... 4096 (dense engine).
         save_params: also store the final a, b, c, w of every network.
-        batch_size: full | B: every step uses the weights Multinomial(B, p) / B; default full
+        batch_size: full | B (at most 65536): every step uses the weights Multinomial(B, p) / B; default full
             (sgd: 16).
         leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu).
         data: your own points "x:y,x:y,..." (x != 0, distinct, two or more on each side of 0);

@@ -9,6 +9,7 @@ OPTIMIZERS = ("gd", "momentum", "sgd", "adam")
 MOMENTUM = 0.9  # heavy ball beta
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 SGD_BATCH = 16  # samples drawn with replacement per sgd step: sgd = gd with --batch_size 16
+LARGEST_BATCH = 2**16  # the compiled loops keep a block's draws, 64 (B + 1) numbers; beyond, use full batch
 
 
 def batch_of(optimizer, batch_size=None):

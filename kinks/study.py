@@ -9,7 +9,7 @@ import numpy as np
 from kinks.checks import as_list, check_choice, check_int, check_leak, check_offset, require
 from kinks.data import X_DATA, Y_DATA, DataSet, SampleRule, parse_data
 from kinks.engines import ENGINES, make_trainer, resolve_engine
-from kinks.optimizers import OPTIMIZERS, SGD_BATCH, batch_of
+from kinks.optimizers import LARGEST_BATCH, OPTIMIZERS, SGD_BATCH, batch_of
 from kinks.theory import certificate_applies
 from kinks.training import CRITERIA, default_stopping, draw_problems, train
 
@@ -57,14 +57,14 @@ def cell_settings(offsets, widths, runs, seed, chunk_size, data=None, probs=None
 
 
 def check_batch_size(optimizer, batch_size):
-    """'full' or an integer B >= 1; sgd is gd with B = 16 and takes no other batch size."""
+    """'full' or an integer 1 <= B <= LARGEST_BATCH; sgd is gd with B = 16 and takes no other batch size."""
     if optimizer == "sgd":
         require(batch_size in (None, SGD_BATCH), f"--batch_size: sgd is gd with batch size {SGD_BATCH}; "
                 f"for batch size {batch_size} use --optimizer gd --batch_size {batch_size}")
         return SGD_BATCH
     if batch_size is None or batch_size == "full":
         return "full"
-    return check_int("batch_size", batch_size, 1)
+    return check_int("batch_size", batch_size, 1, LARGEST_BATCH)
 
 
 def default_chunk_size(width, engine):

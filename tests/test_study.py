@@ -8,7 +8,8 @@ import pytest
 import mc_training
 from kinks.checks import UsageError
 from kinks.files import load_npz
-from kinks.study import make_config
+from kinks.optimizers import LARGEST_BATCH
+from kinks.study import check_batch_size, make_config
 from mc_checks import assert_examples_hold
 
 
@@ -43,3 +44,11 @@ def test_paper_presets_are_todays_sgd_and_swapped_runs():
 
 def test_the_example_of_make_config_holds():
     assert_examples_hold(make_config)
+
+
+def test_batch_size_is_at_most_the_largest_the_loops_keep():
+    """A block's draws take 64 (B + 1) numbers of scratch, so B is at most LARGEST_BATCH; beyond it
+    one clear line (full batch is --batch_size full)."""
+    assert check_batch_size("gd", LARGEST_BATCH) == LARGEST_BATCH
+    with pytest.raises(UsageError, match="--batch_size must be an integer >= 1 \\(at most 65536"):
+        check_batch_size("adam", LARGEST_BATCH + 1)
