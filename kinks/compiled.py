@@ -41,6 +41,20 @@ def update_row(q, m1, m2, g, h, code, step_size, inv_root):
 
 
 @numba.njit(cache=True, inline="always")
+def unit_gradients(a_i, b_i, w_i, g_x, g_1):
+    """Unit i's gradient (w_i Rx_g, w_i R_g, a_i Rx_g + b_i R_g) from its pattern's sums (g_x, g_1) = (Rx_g, R_g)."""
+    return w_i * g_x, w_i * g_1, a_i * g_x + b_i * g_1
+
+
+@numba.njit(cache=True, inline="always")
+def unit_left_gap(a_i, b_i, sign, x_left, x_right):
+    """Whether unit i's kink lies outside the gap (-x_left, x_right) or a_i has lost the sign of a_i(0)
+    (``kinks_crossed``): with a' = sign a_i, b' = sign b_i, -b' >= x_right a' or b' >= x_left a'."""
+    a_, b_ = sign * a_i, sign * b_i
+    return (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+
+
+@numba.njit(cache=True, inline="always")
 def update_units_inside(a, b, w, m1, m2, k, sign_a0, R, Rx, sides, h, code, step_size, inv_root, x_left, x_right):
     """``update_units`` then ``kinks_hit`` in one pass over the units, for a network none of whose
     kinks has crossed: unit i's gradient sums are its side's, (Rx_g, R_g) with g = sides[0] if
@@ -53,12 +67,11 @@ def update_units_inside(a, b, w, m1, m2, k, sign_a0, R, Rx, sides, h, code, step
     hit = False
     for i in range(a.shape[0]):
         g_x, g_1 = (g_x_plus, g_1_plus) if sign_a0[i] > 0 else (g_x_minus, g_1_minus)
-        ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+        ga, gb, gw = unit_gradients(a[i], b[i], w[i], g_x, g_1)
         a[i], m1a[i], m2a[i] = optimizer_update(a[i], ga, m1a[i], m2a[i], h, code, step_size, inv_root)
         b[i], m1b[i], m2b[i] = optimizer_update(b[i], gb, m1b[i], m2b[i], h, code, step_size, inv_root)
         w[i], m1w[i], m2w[i] = optimizer_update(w[i], gw, m1w[i], m2w[i], h, code, step_size, inv_root)
-        a_, b_ = sign_a0[i] * a[i], sign_a0[i] * b[i]
-        hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+        hit |= unit_left_gap(a[i], b[i], sign_a0[i], x_left, x_right)
     return hit
 
 
@@ -70,15 +83,20 @@ def update_units(a, b, w, m1, m2, k, codes, R, Rx, h, code, step_size, inv_root,
     gradients first and update row by row, so that the compiler vectorises every loop."""
     if code == 0:
         for i in range(a.shape[0]):
-            g_x, g_1 = Rx[codes[i]], R[codes[i]]
-            ga, gb, gw = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+            ga, gb, gw = unit_gradients(a[i], b[i], w[i], Rx[codes[i]], R[codes[i]])
             a[i], b[i], w[i] = a[i] - h * ga, b[i] - h * gb, w[i] - h * gw
         return
     for i in range(a.shape[0]):
-        g_x, g_1 = Rx[codes[i]], R[codes[i]]
-        grads[0, i], grads[1, i], grads[2, i] = w[i] * g_x, w[i] * g_1, a[i] * g_x + b[i] * g_1
+        grads[0, i], grads[1, i], grads[2, i] = unit_gradients(a[i], b[i], w[i], Rx[codes[i]], R[codes[i]])
     for row, q in enumerate((a, b, w)):
         update_row(q, m1[row, k], m2[row, k], grads[row], h, code, step_size, inv_root)
+
+
+@numba.njit(cache=True, inline="always")
+def draw_scratch(batch):
+    """What ``draw_weights`` needs besides its arguments: the draws of a block (LANES, B + 1) int64
+    and the table c / B, c = 0..B (B = 0: full batch, nothing drawn)."""
+    return np.empty((LANES, batch + 1), dtype=np.int64), np.arange(batch + 1) / max(batch, 1)
 
 
 @numba.njit(cache=True, inline="always")
@@ -182,8 +200,7 @@ def kinks_hit(a, b, sign_a0, x_left, x_right):
     a unit has lost the sign of a_i(0) (``kinks_crossed``)."""
     hit = False
     for i in range(a.shape[0]):
-        a_, b_ = sign_a0[i] * a[i], sign_a0[i] * b[i]
-        hit |= (-b_ >= x_right * a_) | (b_ >= x_left * a_)
+        hit |= unit_left_gap(a[i], b[i], sign_a0[i], x_left, x_right)
     return hit
 
 
@@ -273,7 +290,7 @@ def dense_epochs(theta, c, m1, m1c, m2, m2c, t0, h, x, y, B, p_t, cuts, epochs, 
     R, Rx, r, grads = np.empty(G), np.empty(G), np.empty(m), np.empty((3, n))
     per_slice = max(1, DRAWN_WEIGHTS // (m * LANES) if batch > 0 else epochs)
     drawn = np.empty((per_slice if batch > 0 else 1, m, LANES))
-    draws, fractions = np.empty((LANES, batch + 1), dtype=np.int64), np.arange(batch + 1) / max(batch, 1)
+    draws, fractions = draw_scratch(batch)
     weights = np.empty((drawn.shape[0], m))
     for start in range(0, P, LANES):
         stop = min(start + LANES, P)
@@ -429,7 +446,7 @@ def reduced_epochs(T, V, c, vc, h, sigma0, E, y, p_t, cuts, epochs, batch, rng, 
     m, P = E.shape[0], h.shape[0]
     x_left, x_right = gap[0], gap[1]
     weights = np.zeros((m, LANES))
-    draws, fractions = np.empty((LANES, batch + 1), dtype=np.int64), np.arange(batch + 1) / max(batch, 1)
+    draws, fractions = draw_scratch(batch)
     Z = np.empty((Z_ROWS, LANES))
     for start in range(0, P, LANES):
         stop = min(start + LANES, P)
