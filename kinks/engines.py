@@ -12,12 +12,14 @@ from kinks.optimizers import FULL_BATCH, MOMENTUM, Optimizer, minibatch_weights
 from kinks.theory import MOMENT_BLOCK, unit_moments
 
 ENGINES = ("auto", "dense", "reduced")
+NO_CUTS = np.zeros((0, 0), dtype=np.int64)  # what the compiled loops get for cuts in full batch: nothing to cut
 
 
 def advance_by_steps(trainer, epochs, p_t, cuts, draws, crossed):
     """Run ``epochs`` epochs, each one ``trainer.step`` then ``trainer.crossed_now``. p_t (m, P):
-    the weights p; cuts (m - 1, P) their ``minibatch_cuts``; draws: the MinibatchDraws of the run,
-    or None for full batch (taken in the order of the compiled loops, blocks of LANES networks);
+    the weights p; cuts (m - 1, P) their ``minibatch_cuts`` (None for full batch); draws: the
+    MinibatchDraws of the run, or None for full batch (taken in the order of the compiled loops,
+    blocks of LANES networks);
     crossed (P,) bool: the running crossing flag, updated in place.
     Returns (P,) int64: the epoch 1..epochs after which a network that had not crossed before
     crossed first, else -1."""
@@ -38,7 +40,7 @@ class CompiledSteps:
     def step(self, weights):
         """One gradient step of all networks on the data weights (m, P)."""
         weights = np.ascontiguousarray(weights, dtype=float)
-        self.advance(1, weights, weights, None, np.zeros(len(self.h), dtype=bool))
+        self.advance(1, weights, None, None, np.zeros(len(self.h), dtype=bool))
 
 
 class DenseTrainer(CompiledSteps):
@@ -74,7 +76,7 @@ class DenseTrainer(CompiledSteps):
         """Run ``epochs`` epochs of all networks in one compiled call (``dense_epochs``) with the
         crossing test after each; see ``advance_by_steps`` for the arguments and the result."""
         first = np.full(len(self.h), -1, dtype=np.int64)
-        draws = draws or FULL_BATCH
+        draws, cuts = (draws, cuts) if draws and draws.batch else (FULL_BATCH, NO_CUTS)
         dense_epochs(self.theta, self.c, self.m1, self.m1c, self.m2, self.m2c, self.t, self.h, self.x,
                      self.y, self.patterns.B, p_t, cuts, epochs, draws.batch, draws.rng, self.sign_a0,
                      np.array(self.gap), self.OPTIMIZER_CODES[self.optimizer], crossed, first)
@@ -219,7 +221,7 @@ class ReducedTrainer(CompiledSteps):
         first = np.full(len(self.h), -1, dtype=np.int64)
         momentum = self.optimizer == "momentum"
         V = self.V if momentum else self.T  # read, never written, without momentum
-        draws = draws or FULL_BATCH
+        draws, cuts = (draws, cuts) if draws and draws.batch else (FULL_BATCH, NO_CUTS)
         reduced_epochs(self.T, V, self.c, self.vc, self.h, self.sigma0, self.E, self.y, p_t, cuts, epochs,
                        draws.batch, draws.rng, self.r_ends, self.nonempty, np.array(self.gap), momentum,
                        crossed, first)

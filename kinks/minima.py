@@ -11,7 +11,6 @@ from kinks.checks import check_float, check_int, require
 from kinks.data import (
     X_DATA, Y_DATA, ActivityPatterns, DataSet, SampleRule, init_params, loss_gradient)
 from kinks.engines import DenseTrainer, ReducedTrainer
-from kinks.optimizers import minibatch_cuts
 from kinks.stats import mean_interval
 from kinks.study import cell_settings, chunk_seed, complete_config
 from kinks.runner import finished_chunks
@@ -133,14 +132,14 @@ class StationaryTraining:
         done = 0
         for t in np.unique(first):
             p_t = np.ascontiguousarray(self.p[networks].T)
-            replay.advance(t - done, p_t, minibatch_cuts(p_t), None, np.zeros(len(networks), dtype=bool))
+            replay.advance(t - done, p_t, None, None, np.zeros(len(networks), dtype=bool))
             done = t
             now = first == t
             handed = DenseTrainer(*(q[now] for q in replay.params()), self.x, self.y, self.h[networks[now]],
                                   "gd", sign_a0=np.sign(replay.initial_a()[now]), leak=self.leak)
             if epochs > t:
                 p_now = np.ascontiguousarray(p_t[:, now])
-                handed.advance(epochs - t, p_now, p_now, None, np.ones(int(now.sum()), dtype=bool))
+                handed.advance(epochs - t, p_now, None, None, np.ones(int(now.sum()), dtype=bool))
             self._join_dense(handed, networks[now])
             replay.keep(~now)
             networks, first = networks[~now], first[~now]
@@ -155,10 +154,10 @@ class StationaryTraining:
         engines treat networks independently and deterministically), handed to the dense engine,
         and run there for the block's remaining epochs."""
         start = copy.deepcopy(self.reduced)
-        first = self.reduced.advance(epochs, self.p_reduced, self.p_reduced, None,
+        first = self.reduced.advance(epochs, self.p_reduced, None, None,
                                      np.zeros(len(self.on_reduced), dtype=bool))
         if self.dense is not None:  # all of them have crossed: no crossing epochs to report
-            self.dense.advance(epochs, self.p_dense, self.p_dense, None, np.ones(len(self.on_dense), dtype=bool))
+            self.dense.advance(epochs, self.p_dense, None, None, np.ones(len(self.on_dense), dtype=bool))
         crossed = first >= 0
         if crossed.any():
             start.keep(crossed)

@@ -172,6 +172,6 @@ def soundness_row(width, runs, epochs, offset=0.0, seed=0, data=None, block=100)
     crossed, gap = trainer.crossed_now(), data_gap(x)
     reach = gap_reach(trainer.a, trainer.b, gap) if certified.any() else np.zeros(0)
     for done in trange(0, epochs, block, desc=f"n = {width}", mininterval=2.0, leave=False):
-        trainer.advance(min(block, epochs - done), p_t, minibatch_cuts(p_t), None, crossed)
+        trainer.advance(min(block, epochs - done), p_t, None, None, crossed)
         reach = np.maximum(reach, gap_reach(trainer.a, trainer.b, gap)) if certified.any() else reach
     return int(certified.sum()), int(crossed.sum()), reach.max(initial=0.0)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import kinks.theory
-import kinks.optimizers
 import kinks.training
 from kinks.data import DataSet, data_gap
 from kinks.engines import DenseTrainer, ReducedTrainer
@@ -139,7 +138,7 @@ def test_compiled_certificate_equals_numpy_certificate(data, engine):
     p_t, crossed = np.ascontiguousarray(p.T), trainer.crossed_now()
     verdicts = []
     for _ in range(30):
-        trainer.advance(500, p_t, kinks.optimizers.minibatch_cuts(p_t), None, crossed)
+        trainer.advance(500, p_t, None, None, crossed)
         sigma, (A, B, W) = trainer.moments(), trainer.check_units()
         A = A.copy()
         A[0, 0] = np.nan

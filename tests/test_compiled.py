@@ -118,7 +118,7 @@ def test_compiled_reduced_networks_do_not_depend_on_their_block(optimizer):
         trainer = ReducedTrainer(a[rows], b[rows], c[rows], w[rows], X_DATA, Y_DATA, h[rows], optimizer)
         p_t = np.ascontiguousarray(p[rows].T)
         crossed = np.zeros(len(rows), dtype=bool)
-        first = trainer.advance(3000, p_t, minibatch_cuts(p_t), None, crossed)
+        first = trainer.advance(3000, p_t, None, None, crossed)
         runs.append((first, crossed, trainer.T, trainer.c))
     assert 0 < runs[0][1].sum() < P  # some cross, some do not
     for whole, shifted in zip(runs[0], runs[1]):

@@ -6,7 +6,6 @@ import pytest
 
 from kinks.data import X_DATA, Y_DATA, DataSet, init_params, sample_weights
 from kinks.engines import DenseTrainer, ReducedTrainer
-from kinks.optimizers import minibatch_cuts
 from kinks.theory import theory_step_size, unit_moments
 from kinks.training import train
 from mc_checks import ASYMMETRIC, problems
@@ -78,7 +77,7 @@ def test_reduced_moments_equal_moments_of_reconstructed_units():
     trainer = ReducedTrainer(a, b, c, w, X, Y, theory_step_size(a, b, w, X, p), "momentum")
     crossed = trainer.crossed_now()
     p_t = np.ascontiguousarray(p.T)
-    trainer.advance(100, p_t, minibatch_cuts(p_t), None, crossed)
+    trainer.advance(100, p_t, None, None, crossed)
     a_t, b_t, _, w_t = trainer.params()
     assert (~crossed).sum() > 25
     np.testing.assert_allclose(trainer.moments()[~crossed], unit_moments(a_t, b_t, w_t)[~crossed],
