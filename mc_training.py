@@ -23,7 +23,7 @@ from pathlib import Path
 import custom_paths
 import utils
 from kinks.benchmarks import (
-    certificate_seconds, chunk_cost, engine_rate, straightforward_adam_rate, study_wall_time)
+    certificate_seconds, chunk_cost, dense_networks, engine_rate, straightforward_adam_rate, study_wall_time)
 from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
 from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
 from kinks.experiments_1d import PUBLISHED, document_folder, planned_studies, run_studies, write_document
@@ -252,7 +252,7 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
         for n in widths:
             for name, classes, P, epochs in (
                     ("reduced", (ReferenceReducedTrainer, ReducedTrainer), 4096, 100),
-                    ("dense", (ReferenceDenseTrainer, DenseTrainer), max(2**16 // n, 8), 10)):
+                    ("dense", (ReferenceDenseTrainer, DenseTrainer), dense_networks(n), 10)):
                 numpy_rate, compiled_rate = (engine_rate(cls, n, P, epochs, seconds) for cls in classes)
                 print(f"{n:>6} {name:>8} {P:>9} {numpy_rate:>12.4g} {compiled_rate:>12.4g}"
                       f" {compiled_rate / numpy_rate:>7.1f}", flush=True)
@@ -261,7 +261,7 @@ def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, s
             print(f"sgd against gd, 4096 networks at n = {sgd_width}, small step, crossing + early: gd "
                   f"{1e9 * gd:.1f} ns, sgd {1e9 * sgd:.1f} ns per network-epoch, ratio {sgd / gd:.1f}", flush=True)
         if adam_width:
-            P = max(2**16 // adam_width, 8)
+            P = dense_networks(adam_width)
             compiled = engine_rate(DenseTrainer, adam_width, P, 100, seconds, "adam", SGD_BATCH)
             numpy_step = straightforward_adam_rate(adam_width, P, seconds)
             print(f"minibatch adam, {P} networks at n = {adam_width}: compiled {compiled:.4g}, straightforward NumPy "

@@ -33,6 +33,11 @@ def benchmark_setup(n, P, seed=0):
     return a, b, c, w, p, theory_step_size(a, b, w, X_DATA, p)
 
 
+def dense_networks(n):
+    """Networks of a dense-engine measurement at width n: 2^16 / n (the dense chunks' size), at least 8."""
+    return max(2**16 // n, 8)
+
+
 def engine_rate(trainer_class, n, P, epochs, seconds, optimizer="gd", batch=None):
     """Network-epochs per second (step + crossing test per epoch) of P networks of width n,
     ``epochs`` epochs per call of ``advance``: full-batch gd with the theory step by default; with a
