@@ -3,7 +3,7 @@
 For every configuration (parameterisation, optimizer, hidden-bias mode) and data set the step size
 with the smallest mean best-validation RMSE (no network diverged) is chosen among all steps tried;
 reported is the mean over the P networks of the test RMSE at each network's best validation check,
-+- its standard error (see kinks.sweep_report, which owns the choosing, tables and figures).
++- its standard error (see kinks.sweeps.report, which owns the choosing, tables and figures).
 
 Commands: ``table`` (printed, CSV, LaTeX/PDF), ``figures`` (PNG and PDF) and ``report`` (both).
 """
@@ -12,12 +12,12 @@ from pathlib import Path
 import matplotlib
 
 import utils
-from kinks import sweep_report as sr
 from kinks.checks import check_choice, checked_as, require
 from kinks.figures import check_compile, compile_tex
 from kinks.files import save_csv, save_text
-from kinks.sweep_nets import OPTIMIZERS, PARAMETERISATIONS, check_bias
-from kinks.sweeps import GRIDS
+from kinks.sweeps import report as sr
+from kinks.sweeps.grid import GRIDS
+from kinks.sweeps.nets import OPTIMIZERS, PARAMETERISATIONS, check_bias
 
 
 def table(grid="quick", input=None, results=None, out=None, compile="auto"):  # noqa: A002

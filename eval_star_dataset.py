@@ -2,7 +2,7 @@
 and width, and the function of a median network.
 
 The command ``report`` reads every configuration folder below --input, pools and evaluates it with
-kinks.star_report (which says what counts as crossed and how folders are pooled) and writes a printed
+kinks.star.report (which says what counts as crossed and how folders are pooled) and writes a printed
 table, CSV, the figure of both fractions against the width (PNG; pgfplots LaTeX compiled to PDF where
 pdflatex is found) and, per series, the function of the median network at its largest width.
 """
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import utils
 from custom_paths import results_root
-from kinks import star_report as sr
 from kinks.checks import as_list, check_int, require
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv
+from kinks.star import report as sr
 
 FIGURE_NAME = "crossed_fractions"
 

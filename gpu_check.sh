@@ -111,22 +111,23 @@ run_step() {  # run_step NAME COMMAND...: output to logs/NAME.log; NAME, seconds
 star_times() {  # star_times OUT.json WIDTH:NETWORKS:FIRST:TOTAL...: time star_11 runs under runs/
     "$PYTHON" - "$OUT/runs" "$DEVICE" "$@" <<'EOF'
 """Each case W:P:F:T trains star_11 (n = W, P networks, otherwise the train command's defaults)
-by kinks.star.train to F epochs and then on to T epochs in the same process. Recorded: the
+by kinks.star.training.train to F epochs and then on to T epochs in the same process. Recorded: the
 wall time of both calls and the seconds per epoch of the second, (its wall time) / (T - F), with
 CUDA and the kernels warm (it includes loading the checkpoint and writing the final one)."""
 import sys
 import time
 
-from kinks import star
 from kinks.files import save_json
 from kinks.nets import synchronize, torch_device
+from kinks.star.config import StarConfig
+from kinks.star.training import train
 
 folder, device, out, cases = sys.argv[1], torch_device(sys.argv[2]), sys.argv[3], sys.argv[4:]
 
 
 def timed_training(config, epochs):
     start = time.perf_counter()
-    star.train(config, epochs, device, results=folder, progress=False)
+    train(config, epochs, device, results=folder, progress=False)
     synchronize(device)
     return time.perf_counter() - start
 
@@ -134,7 +135,7 @@ def timed_training(config, epochs):
 rows = []
 for case in cases:
     width, networks, first, total = map(int, case.split(":"))
-    config = star.StarConfig(dataset="star_11", width=width, runs=networks)
+    config = StarConfig(dataset="star_11", width=width, runs=networks)
     warm, timed = timed_training(config, first), timed_training(config, total)
     rows.append(dict(width=width, n_networks=networks, epochs=total, wall_seconds=warm + timed,
                      seconds_per_epoch=timed / (total - first)))
@@ -155,8 +156,8 @@ run_step benchmark_sweep "$PYTHON" run_nn_setups.py benchmark --device "$DEVICE"
 run_step star_stage star_times "$OUT/star_stage.json" "$STAR_STAGE"
 run_step star_grid star_times "$OUT/star_grid.json" "${STAR_GRID[@]}"
 for d in 64 1; do
-    chunks=$("$PYTHON" -c "from kinks import sweeps; g = sweeps.GRIDS['paper']
-print(sweeps.n_chunks_for(g['runs'], 256 * $d, g['max_chunk_points']))")      # the paper grid's chunks at d
+    chunks=$("$PYTHON" -c "from kinks.sweeps import grid; g = grid.GRIDS['paper']
+print(grid.n_chunks_for(g['runs'], 256 * $d, g['max_chunk_points']))")      # the paper grid's chunks at d
     run_step "sweep_cell_d$d" "$PYTHON" run_nn_setups.py fit --dataset "radial_$d" --n_chunks "$chunks" \
         "${SWEEP_CELL[@]}" --device "$DEVICE" --out "$OUT/sweep_cell_d$d.json"
 done
@@ -174,8 +175,9 @@ from pathlib import Path
 
 import torch
 
-from kinks import star, sweeps
 from kinks.files import load_json, save_json, save_text
+from kinks.star.config import PRESETS as STAR_PRESETS
+from kinks.sweeps.grid import GRIDS
 
 out, smoke = Path(sys.argv[1]), sys.argv[2] == "yes"
 steps = {name: dict(seconds=float(seconds), exit=int(rc))
@@ -199,7 +201,7 @@ def test_counts(name):
 def paper_star_hours(seconds_per_epoch):
     """The paper_star grid, every run to its last stage: sum over runs of seconds/epoch x epochs,
     in hours; None where a run's (width, networks) was not timed."""
-    spec = star.PRESETS["paper_star"]
+    spec = STAR_PRESETS["paper_star"]
     runs = [(width, group["runs"]) for group in spec["groups"] for width in group["widths"]
             for _ in group["seeds"]]
     if any(run not in seconds_per_epoch for run in runs):
@@ -209,7 +211,7 @@ def paper_star_hours(seconds_per_epoch):
 
 def paper_sweep_fits():
     """Fits in the sweep paper grid: configurations x (coarse + fine steps)."""
-    grid = sweeps.GRIDS["paper"]
+    grid = GRIDS["paper"]
     lists = [v for k, v in grid.items() if k in ("params", "optimizers", "datasets", "biases")]
     return math.prod(map(len, lists)) * (len(grid["coarse"]) + len(grid["fine"]))
 

@@ -33,7 +33,7 @@ if [[ "${1:-}" == "--tex" ]] && ! command -v pdflatex >/dev/null; then
         echo "install.sh: pdflatex not found and apt-get unavailable; figures will not be compiled to PDF" >&2
     fi
 fi
-# Compile the numba loops once: numba caches them on disk (kinks/__pycache__), so that a new user's
+# Compile the numba loops once: numba caches them on disk (kinks/mc/__pycache__), so that a new user's
 # first study runs at the speed the README states instead of compiling first (docs/performance.md).
 echo "install.sh: compiling the numba loops once (about a minute)"
 warm=$(mktemp -d)

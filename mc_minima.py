@@ -8,7 +8,7 @@ points x_j (the paper's six, or --data) with y_j + Delta, p ~ Multinomial(n^2, p
 
 risk: every network is trained to a stationary point, ||grad L|| < tol (or an epoch budget),
 WITHOUT stopping at a crossing: on the exact reduced engine until a kink reaches a data point, on
-the dense engine after (``kinks.minima.StationaryTraining``). Per network: crossed and when, the
+the dense engine after (``kinks.minima.stationary.StationaryTraining``). Per network: crossed and when, the
 empirical loss L, the population risk R(f) = 1/2 sum_j pi_j (f(x_j) - y_j)^2 under the data
 distribution pi, the side-wise linear-regression floor L_lin and its risk, ||grad L|| and the
 epochs used. The Bayes risk is 0 (y is a function of x); the population linear-regression risk is
@@ -16,11 +16,11 @@ R_lin = L_lin with p = pi. The paper's claim: networks that stay put end at L = 
 n -> infinity (p -> pi, crossings rarer) the mean risk tends to R_lin, not to the Bayes risk.
 
 diagnose: the exact Hessian of L in all 3n + 1 parameters at the found points, its full spectrum
-from the block-plus-low-rank structure (``kinks.hessian``), the loss along lines through them and
-between a network that stayed put and one that crossed on the same data (``kinks.landscape``).
+from the block-plus-low-rank structure (``kinks.minima.hessian``), the loss along lines through them and
+between a network that stayed put and one that crossed on the same data (``kinks.minima.landscape``).
 
 trace: networks of the study trained for a fixed number of epochs (never stopping at a crossing),
-the landscape metrics recorded at log-spaced epochs (``kinks.trace``): losses, gradient norm,
+the landscape metrics recorded at log-spaced epochs (``kinks.minima.trace``): losses, gradient norm,
 Hessian sharpness and its ratio to 2/h, the gradient covariance, weight norm and movement.
 
 benchmark: seconds per Hessian spectrum, structured against dense.
@@ -32,24 +32,25 @@ import numpy as np
 
 import custom_paths
 import utils
-from kinks.benchmarks import hessian_seconds
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak, check_offset
-from kinks.data import SampleRule, parse_data
-from kinks.files import save_csv, save_json, save_npz
 from kinks.figures import save_png_and_pdf
+from kinks.files import save_csv, save_json, save_npz
 from kinks.locks import output_lock
-from kinks.landscape import DIAGNOSE_COLUMNS, diagnose_width, format_diagnose_table
-from kinks.mc_figures import (
-    extremes_figure, interpolation_figure, lines_figure, risk_figure, setting_text, spectrum_figure)
-from kinks.minima import (
+from kinks.mc.data import parse_data
+from kinks.mc.runner import run_chunks
+from kinks.mc.study import run_label
+from kinks.minima.benchmarks import hessian_seconds
+from kinks.minima.figures import (
+    auc_figure, extremes_figure, interpolation_figure, lines_figure, risk_figure, setting_text, spectrum_figure,
+    trace_figure)
+from kinks.minima.landscape import DIAGNOSE_COLUMNS, diagnose_width, format_diagnose_table
+from kinks.minima.stationary import (
     RISK_COLUMNS, RISK_DEFAULTS, RISK_KEYS, check_budget, format_risk_table, load_risk, risk_config, risk_rows,
     simulate_risk_chunk)
-from kinks.runner import run_chunks
-from kinks.study import run_label
-from kinks.trace import (
+from kinks.minima.trace import (
     TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, sharpness_rows, simulate_trace_chunk, trace_columns,
     trace_config, trace_rows)
-from kinks.trace_figures import auc_figure, trace_figure
+from kinks.samples import SampleRule
 
 
 def run_folder(out, name, config):

@@ -36,15 +36,16 @@ from pathlib import Path
 import custom_paths
 import utils
 from kinks.checks import check_choice, check_float, check_int, require
-from kinks.crossing import (
+from kinks.figures import check_compile, write_plot
+from kinks.files import save_csv
+from kinks.mc.crossing import (
     AGAINST_COLUMNS, FIT_COLUMNS, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, against_rows,
     fit_rows, format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
     reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows,
     theory_rows)
-from kinks.figures import check_compile, write_plot
-from kinks.files import save_csv
-from kinks.mc_figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot, write_examples
-from kinks.study import PRESETS, complete_config, make_config
+from kinks.mc.figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot
+from kinks.mc.study import PRESETS, complete_config, make_config
+from kinks.minima.examples import write_examples
 
 
 def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
@@ -179,11 +180,11 @@ def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=
         mp4: also write an MP4 where ffmpeg is installed; default true.
         out: the folder to write; default <results root>/animations.
     """
-    from kinks.animation import animate_1d, stayed_and_crossed
     from kinks.checks import check_leak
-    from kinks.data import parse_data
-    from kinks.optimizers import OPTIMIZERS
-    from kinks.study import STEPS
+    from kinks.mc.animation import animate_1d, stayed_and_crossed
+    from kinks.mc.data import parse_data
+    from kinks.mc.optimizers import OPTIMIZERS
+    from kinks.mc.study import STEPS
 
     width, epochs = check_int("width", width, 2), check_int("epochs", epochs)
     frames, seed = check_int("frames", frames, 2), check_int("seed", seed, 0)

@@ -22,21 +22,23 @@ from pathlib import Path
 
 import custom_paths
 import utils
-from kinks.benchmarks import (
-    certificate_seconds, chunk_cost, dense_networks, engine_rate, straightforward_adam_rate, study_wall_time)
 from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
-from kinks.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
-from kinks.experiments_1d import PUBLISHED, document_folder, planned_studies, run_studies, write_document
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
 from kinks.locks import output_lock
-from kinks.mc_figures import event_plot
-from kinks.optimizers import SGD_BATCH
-from kinks.runner import read_manifest, run_chunks, summarize
-from kinks.data import SampleRule, parse_data
-from kinks.study import make_config, run_dir_name, run_label
-from kinks.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
-from kinks.training import STATUSES, soundness_row
+from kinks.mc.benchmarks import (
+    certificate_seconds, chunk_cost, dense_networks, engine_rate, straightforward_adam_rate, study_wall_time)
+from kinks.mc.data import parse_data
+from kinks.mc.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
+from kinks.mc.experiments import PUBLISHED, document_folder, planned_studies, run_studies, write_document
+from kinks.mc.figures import event_plot
+from kinks.mc.optimizers import SGD_BATCH
+from kinks.mc.runner import read_manifest, run_chunks, summarize
+from kinks.mc.study import make_config, run_dir_name, run_label
+from kinks.mc.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
+from kinks.mc.training import STATUSES, soundness_row
+from kinks.minima.examples import example_section
+from kinks.samples import SampleRule
 
 
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
@@ -311,7 +313,7 @@ def experiments(presets=PUBLISHED, runs=None, widths=None, jobs=-1, results=None
     out = (Path(out) if out is not None else document_folder(results, presets, runs, widths)).absolute()
     with output_lock(out, "--out"):
         done = run_studies(planned, jobs)
-        written = write_document(planned, out, compile, event_runs)
+        written = write_document(planned, out, compile, event_runs, [example_section(out)])
     for preset, _, run_dir in planned:
         print(f"{preset}: {done[preset][0]} chunks computed, {done[preset][1]} reused: {run_dir}")
     left_out = [preset for preset in PUBLISHED if preset not in presets]

@@ -6,8 +6,8 @@ minibatch mean squared error, so every network gets exactly its own gradient.
 
 Commands: ``fit`` (one configuration and step size), ``sweep`` (coarse then fine step-size search
 over a grid, resumable: one JSON file per configuration and step) and ``benchmark``. The machinery
-lives in kinks.sweeps (tasks, result files, grids, step search), kinks.sweep_nets (networks, biases,
-training) and kinks.sweep_data; ``eval_nn_setups.py`` reads what these commands write.
+lives in kinks.sweeps.grid (tasks, result files, grids, step search), kinks.sweeps.nets (networks, biases,
+training) and kinks.sweeps.data; ``eval_nn_setups.py`` reads what these commands write.
 """
 import time
 from pathlib import Path
@@ -16,13 +16,13 @@ import torch
 
 import utils
 from custom_paths import results_root
-from kinks import sweeps
 from kinks.checks import UsageError, as_list, check_choice, check_int, check_jobs, renamed_value, require
 from kinks.files import save_json
 from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
 from kinks.parallel import backend_client
-from kinks.sweep_nets import OLD_OPTIMIZERS, OPTIMIZERS
+from kinks.sweeps import grid as sweeps
+from kinks.sweeps.nets import OLD_OPTIMIZERS, OPTIMIZERS
 
 
 def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, biases=None, bias_gain=1.0,

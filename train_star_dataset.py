@@ -6,8 +6,8 @@ piecewise-linear-regression fit, which is all it can reach while its kinks stay 
 
 Commands: ``train`` (one configuration into its folder, resumable), ``experiments`` (a preset's
 configurations stage by stage), ``animate`` (one network's kink lines as it trains, a GIF) and
-``benchmark``. The machinery lives in kinks.star (configuration,
-networks, step rules, epochs, training state and files) and kinks.star_data (data sets, thresholds);
+``benchmark``. The machinery lives in kinks.star.training (configuration,
+networks, step rules, epochs, training state and files) and kinks.star.data (data sets, thresholds);
 ``eval_star_dataset.py report`` reads what these commands write.
 """
 from pathlib import Path
@@ -16,17 +16,18 @@ import torch
 
 import utils
 from custom_paths import results_root
-from kinks import star
 from kinks.checks import check_float, check_int, renamed_value
 from kinks.files import save_json
 from kinks.nets import set_threads, torch_device, torch_dtype
+from kinks.star import training
+from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
 
 
 def checked_config(**settings):
     """The StarConfig of the command-line settings; the old step rule name ntk is accepted with a warning."""
     if settings.get("step") is not None:
-        settings["step"] = renamed_value("step", settings["step"], star.OLD_STEP_RULES)
-    return star.StarConfig(**settings)
+        settings["step"] = renamed_value("step", settings["step"], OLD_STEP_RULES)
+    return StarConfig(**settings)
 
 
 def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, activation="relu",
@@ -58,7 +59,7 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
                             random_bias=random_bias, step=step, lr_factor=lr_factor, seed=seed, dtype=dtype)
     epochs = check_int("epochs", epochs)
     log_every, checkpoint_every = check_int("log_every", log_every), check_int("checkpoint_every", checkpoint_every)
-    folder, state = star.train(config, epochs, torch_device(device), results, log_every, checkpoint_every)
+    folder, state = training.train(config, epochs, torch_device(device), results, log_every, checkpoint_every)
     print(f"{folder}: {state.summary()}")
 
 
@@ -83,15 +84,15 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
         results: the results root; default $KINKS_RESULTS or ./results.
         max_epochs: caps the preset's epoch counts, an integer >= 1; default none (the preset's stages).
     """
-    preset = renamed_value("preset", preset, star.OLD_PRESETS)
-    step = None if step is None else renamed_value("step", step, star.OLD_STEP_RULES)
-    configs = star.preset_configs(preset, step=step, activation=activation, random_bias=random_bias,
+    preset = renamed_value("preset", preset, OLD_PRESETS)
+    step = None if step is None else renamed_value("step", step, OLD_STEP_RULES)
+    configs = preset_configs(preset, step=step, activation=activation, random_bias=random_bias,
                                   lr_factor=lr_factor, dtype=dtype)
-    stages = star.preset_stages(preset, max_epochs)
+    stages = preset_stages(preset, max_epochs)
     device = torch_device(device)
     for stage in stages:
         for config in configs:
-            _, state = star.train(config, stage, device, results)
+            _, state = training.train(config, stage, device, results)
             print(f"{config.dataset} n={config.width} seed={config.seed} {config.step} step: {state.summary()}")
 
 
@@ -112,8 +113,8 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
     seconds = check_float("seconds", seconds, 0, strict=True, maximum=3600)
     set_threads(threads)
     rows = []
-    for width, runs in star.BENCHMARK_CASES:
-        rows.append(star.benchmark_case(width, runs, dtype, seconds, device))
+    for width, runs in training.BENCHMARK_CASES:
+        rows.append(training.benchmark_case(width, runs, dtype, seconds, device))
         fast, slow = rows[-1]["epochs_per_s"], rows[-1]["autograd_epochs_per_s"]
         print(f"star_11 n={width} P={runs}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; x{fast / slow:.2f})")
     path = Path(results if results is not None else results_root()) / "star" / f"benchmark_{device.type}.json"
@@ -141,10 +142,10 @@ def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples
         mp4: also write an MP4 where ffmpeg is installed; default true.
         out: the folder to write; default <results>/animations.
     """
-    from kinks.animation import animate_2d, train_2d
     from kinks.checks import require
-    from kinks.data import SampleRule
-    from kinks.star_data import make_data
+    from kinks.samples import SampleRule
+    from kinks.star.animation import animate_2d, train_2d
+    from kinks.star.data import make_data
 
     X, y = make_data(dataset)
     require(X.shape[1] == 2, f"--dataset {dataset} has d = {X.shape[1]}; animate draws 2-D data sets only")

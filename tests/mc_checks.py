@@ -10,12 +10,13 @@ import pytest
 import torch
 
 import mc_training
-from kinks.data import X_DATA, Y_DATA, DataSet, init_params, sample_weights
 from kinks.files import save_json, save_npz
-from kinks.runner import CHUNK_FORMAT, chunk_path, load_chunk
-from kinks.study import make_config, run_label
-from kinks.theory import theory_step_size
-from kinks.training import draw_problems
+from kinks.mc.data import DataSet, init_params
+from kinks.mc.runner import CHUNK_FORMAT, chunk_path, load_chunk
+from kinks.mc.study import make_config, run_label
+from kinks.mc.theory import theory_step_size
+from kinks.mc.training import draw_problems
+from kinks.samples import X_DATA, Y_DATA, sample_weights
 
 X, Y = X_DATA, Y_DATA
 ASYMMETRIC = DataSet([-4.0, -2.5, -1.5, -0.5, 0.7, 1.2, 2.0, 3.5, 5.0],

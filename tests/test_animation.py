@@ -1,4 +1,4 @@
-"""Tests of kinks.animation: log-spaced snapshot epochs, the stayed and crossed pair (its kinks in
+"""Tests of kinks.animation, kinks.mc.animation and kinks.star.animation: log-spaced snapshot epochs, the stayed and crossed pair (its kinks in
 and out of the gap, checked directly), and the GIFs of both commands (frame count, size, a refusal
 in one line)."""
 import numpy as np
@@ -8,8 +8,9 @@ from PIL import Image
 import mc_plotting
 import train_star_dataset
 from conftest import call_script
-from kinks.animation import snapshot_epochs, stayed_and_crossed
-from kinks.data import DataSet
+from kinks.animation import snapshot_epochs
+from kinks.mc.animation import stayed_and_crossed
+from kinks.mc.data import DataSet
 
 
 def test_snapshot_epochs_are_log_spaced_from_zero():

@@ -12,7 +12,7 @@ import mc_training
 import utils
 from conftest import start_script
 from kinks.checks import UsageError
-from kinks.runner import summarize
+from kinks.mc.runner import summarize
 
 
 def one_line_error(process):

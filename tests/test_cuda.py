@@ -22,13 +22,15 @@ import pytest
 import torch
 
 from conftest import ROOT, run_script
-from kinks import star, sweeps
 from kinks.checks import UsageError
-from kinks.data import sample_weights
 from kinks.files import load_json
 from kinks.nets import cuda_absence, torch_device, torch_dtype
-from kinks.star import StarConfig, TrainingState
-from kinks.star_data import make_data
+from kinks.samples import sample_weights
+from kinks.star import networks, training
+from kinks.star.config import StarConfig
+from kinks.star.data import make_data
+from kinks.star.state import TrainingState
+from kinks.sweeps import grid as sweeps
 
 CPU = torch.device("cpu")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -70,12 +72,12 @@ def test_fast_relu_epoch_equals_autograd_on_the_device(device, dtype):
     device = torch.device(device)
     config = StarConfig(dataset="star_7", width=11, runs=6, random_bias=True, dtype=dtype)
     state = TrainingState.initial(config, device)
-    data = state.epoch_data(device)
+    data = training.epoch_data(state, device)
     data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20], device=device)   # larger steps move kinks sooner
     params, changes = state.params, []
     for _ in range(5):
-        fast, fast_loss, fast_changed = star.relu_epoch([A.clone() for A in params], data)
-        slow, slow_loss, slow_changed = star.autograd_epoch([A.clone() for A in params], data)
+        fast, fast_loss, fast_changed = networks.relu_epoch([A.clone() for A in params], data)
+        slow, slow_loss, slow_changed = networks.autograd_epoch([A.clone() for A in params], data)
         assert fast[0].device.type == device.type and fast_loss.dtype == torch_dtype(dtype)
         assert_same_tensors(slow, fast, dtype)
         assert_same_tensors(slow_loss, fast_loss, dtype)
@@ -95,7 +97,7 @@ def star_start_and_run(dtype, device_name, folder):
     config = StarConfig(**STAR_RUN, dtype=dtype)
     with comparison_device(device_name) as device:
         start = TrainingState.initial(config, device)
-        _, state = star.train(config, STAR_EPOCHS, device, results=Path(folder, device_name, dtype), progress=False)
+        _, state = training.train(config, STAR_EPOCHS, device, results=Path(folder, device_name, dtype), progress=False)
     return start, state
 
 
@@ -124,12 +126,12 @@ def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factor
 def test_gram_step_sizes_agree_with_the_cpu(other, layers, activation, dtype):
     X, _ = make_data("star_7")
     p = sample_weights(np.random.default_rng(0), 5, 64, len(X))
-    params = star.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
+    params = networks.init_params(5, 2, 8, layers, True, torch.Generator().manual_seed(1))
 
     def steps(device):
         on = dict(device=device, dtype=torch_dtype(dtype))
-        K = star.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
-        return star.gram_step_sizes(K, torch.as_tensor(p, **on), 1.0)
+        K = networks.ntk_gram([A.to(**on) for A in params], torch.as_tensor(X, **on), activation)
+        return networks.gram_step_sizes(K, torch.as_tensor(p, **on), 1.0)
 
     reference = steps(CPU)
     with comparison_device(other) as device:

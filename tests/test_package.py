@@ -1,6 +1,6 @@
 """The package's public entry points and its layout rules: ``kinks.NAME`` is the function of its
 module, importing a light module does not load numba, every module opens with a docstring, no
-source file is over 900 lines, and every file reads top-down (no function or class uses a
+source file is over 600 lines, and every file reads top-down (no function or class uses a
 module-level function or class defined further down)."""
 import ast
 import subprocess
@@ -11,18 +11,18 @@ import pytest
 
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted(ROOT.glob("*.py")) + sorted((ROOT / "kinks").glob("*.py"))
+SOURCES = sorted(ROOT.glob("*.py")) + sorted((ROOT / "kinks").rglob("*.py"))
 
 
 def test_public_entry_points_are_their_modules_functions():
-    import kinks.crossing
-    import kinks.data
-    import kinks.runner
-    import kinks.study
-    import kinks.training
+    import kinks.mc.crossing
+    import kinks.mc.data
+    import kinks.mc.runner
+    import kinks.mc.study
+    import kinks.mc.training
 
-    modules = {"DataSet": kinks.data, "make_config": kinks.study, "run_chunks": kinks.runner,
-               "train": kinks.training, "load_run": kinks.crossing, "crossing_estimate": kinks.crossing}
+    modules = {"DataSet": kinks.mc.data, "make_config": kinks.mc.study, "run_chunks": kinks.mc.runner,
+               "train": kinks.mc.training, "load_run": kinks.mc.crossing, "crossing_estimate": kinks.mc.crossing}
     assert sorted(modules) == kinks.__all__
     for name, module in modules.items():
         assert getattr(kinks, name) is getattr(module, name)
@@ -33,7 +33,8 @@ def test_public_entry_points_are_their_modules_functions():
 
 
 def test_light_modules_do_not_load_numba():
-    code = "import sys, kinks.checks, kinks.figures, kinks.nets; print('numba' in sys.modules)"
+    code = ("import sys, kinks.checks, kinks.figures, kinks.nets, kinks.samples, kinks.star.training, "
+            "kinks.sweeps.grid; print('numba' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 
@@ -58,7 +59,7 @@ def later_uses(path):
 @pytest.mark.parametrize("path", SOURCES, ids=lambda path: str(path.relative_to(ROOT)))
 def test_source_file_opens_with_a_docstring_is_short_and_reads_top_down(path):
     assert ast.get_docstring(ast.parse(path.read_text())), f"{path.name} has no module docstring"
-    assert len(path.read_text().splitlines()) <= 900
+    assert len(path.read_text().splitlines()) <= 600
     assert later_uses(path) == []
 
 

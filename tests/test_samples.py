@@ -1,4 +1,4 @@
-"""Tests of --samples (``kinks.data.SampleRule``): its forms and the one-line refusals, the n^2 draws
+"""Tests of --samples (``kinks.samples.SampleRule``): its forms and the one-line refusals, the n^2 draws
 equal to the draws before the rule existed, the population's identical data weights in every
 run, the rule in run.json, labels, folder names and the settings resume checks, and the option
 in run, event and risk as typed."""
@@ -11,11 +11,12 @@ import mc_minima
 import mc_training
 from conftest import call_script, run_script
 from kinks.checks import UsageError
-from kinks.data import DataSet, SampleRule, sample_weights
 from kinks.files import load_json
-from kinks.study import complete_config, make_config, run_dir_name, run_label
-from kinks.theory import event_conditions, event_counts
-from kinks.training import draw_problems
+from kinks.mc.data import DataSet
+from kinks.mc.study import complete_config, make_config, run_dir_name, run_label
+from kinks.mc.theory import event_conditions, event_counts
+from kinks.mc.training import draw_problems
+from kinks.samples import SampleRule, sample_weights
 from mc_checks import assert_examples_hold
 
 SMALL = dict(widths=[8], runs=12, offsets=[0.0], max_checks=2, epochs_per_check=50, jobs=1)
@@ -129,7 +130,7 @@ def test_report_draws_theory_against_experiment(tmp_path, monkeypatch, capsys):
     import csv
 
     import mc_plotting
-    from kinks.theory import event_rows
+    from kinks.mc.theory import event_rows
 
     monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
     for samples in ("n^2", "population"):

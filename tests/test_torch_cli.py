@@ -15,8 +15,9 @@ import run_nn_setups as rn
 import train_star_dataset as ts
 import utils
 from conftest import call_script, run_script
-from kinks import star
-from kinks.sweeps import read_result
+from kinks.star import training
+from kinks.star.config import preset_configs
+from kinks.sweeps.grid import read_result
 
 SCRIPTS = {"train_star_dataset.py": ts, "eval_star_dataset.py": eval_star_dataset, "run_nn_setups.py": rn,
            "eval_nn_setups.py": eval_nn_setups}
@@ -110,19 +111,19 @@ def test_a_different_configuration_is_refused(monkeypatch, capsys, tmp_path):
 
 def test_old_preset_names_give_one_warning_and_the_same_configurations(monkeypatch, capsys, tmp_path):
     trained = []
-    monkeypatch.setattr(star, "train", lambda config, stage, device, results: (
+    monkeypatch.setattr(training, "train", lambda config, stage, device, results: (
         trained.append((config, stage)) or (None, SimpleNamespace(summary=lambda: "stub"))))
     code, _, err = cli(monkeypatch, capsys, "train_star_dataset.py", "experiments", "--preset", "paper_deep_ntk",
                        "--max_epochs", 5, "--device", "cpu")
     assert code == 0 and err == ["warning: --preset paper_deep_ntk is deprecated; use --preset paper_deep_gram"]
-    assert trained == [(config, 5) for config in star.preset_configs("paper_deep_gram")]
+    assert trained == [(config, 5) for config in preset_configs("paper_deep_gram")]
 
 
 @pytest.mark.slow
 def test_experiments_run_every_configuration_of_a_preset(tmp_path, capsys):
     ts.experiments("quick", device="cpu", results=tmp_path, max_epochs=3)
     folders = sorted((tmp_path / "star").glob("*/*"))
-    assert len(folders) == len(star.preset_configs("quick")) == 8
+    assert len(folders) == len(preset_configs("quick")) == 8
     assert all(json.loads((f / "result.json").read_text())["epoch"] == 3 for f in folders)
     assert capsys.readouterr().out.count("epoch 3:") == 8
 

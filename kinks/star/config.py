@@ -1,0 +1,128 @@
+"""The star study's configuration (Holzmüller & Steinwart, Section 7): ``StarConfig``, every setting
+that decides a result (data set, width n, layers L, networks P, activation, bias, step rule and its
+factor, seed, dtype), parsed and validated once, with its folder name; and the presets, the
+configurations and epoch stages of the published experiments."""
+import math
+from pathlib import Path
+
+from custom_paths import results_root
+from kinks.checks import check_choice, check_float, check_int, require
+from kinks.star.data import make_data
+
+ACTIVATIONS = ("relu", "tanh")
+DTYPES = ("float32", "float64")
+STEP_RULES = ("gram", "published")
+OLD_STEP_RULES = {"ntk": "gram"}                      # old name: new name (read from files silently)
+DEFAULT_LR_FACTOR = {"gram": 1.0, "published": 2.0}   # published: the effective step 2 / |theta|^2
+
+
+# ============================================================================= configuration
+class StarConfig:
+    """Every setting that decides a result of the star study, validated (a bad value is a
+    UsageError naming its option), except the epoch count and the device. lr_factor None: the
+    step rule's default (``DEFAULT_LR_FACTOR``). The old step rule name ``ntk`` is read as ``gram``
+    without a word (the command line warns where a user types it)."""
+
+    SETTINGS = ("dataset", "width", "layers", "runs", "activation", "random_bias", "step", "lr_factor", "seed",
+                "dtype")
+
+    def __init__(self, dataset="star_11", width=256, layers=1, runs=1000, activation="relu", random_bias=False,
+                 step="gram", lr_factor=None, seed=0, dtype="float32"):
+        make_data(dataset)
+        require(isinstance(random_bias, bool), f"--random_bias must be true or false; got {random_bias!r}")
+        step = check_choice("step", OLD_STEP_RULES.get(step, step), STEP_RULES)
+        self.dataset, self.width, self.layers = dataset, check_int("width", width), check_int("layers", layers)
+        self.runs = check_int("runs", runs)
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
+        self.random_bias, self.step = random_bias, step
+        self.lr_factor = check_float("lr_factor", DEFAULT_LR_FACTOR[step] if lr_factor is None else lr_factor, 0,
+                                     strict=True, maximum=100)
+        self.seed, self.dtype = check_int("seed", seed, minimum=0), check_choice("dtype", dtype, DTYPES)
+
+    @classmethod
+    def from_dict(cls, saved):
+        """The configuration of a config.json (or a state's or result's ``config``), also as written by
+        older versions: 'n_networks' for 'runs', no 'step' (the Gram rule, the only one then), or
+        step 'ntk'. A ValueError where its settings are not those of this version."""
+        saved = dict(saved)
+        if "n_networks" in saved:
+            saved["runs"] = saved.pop("n_networks")
+        saved.setdefault("step", "gram")
+        if set(saved) != set(cls.SETTINGS):
+            raise ValueError(f"its settings {sorted(saved)} are not those of this version ({', '.join(cls.SETTINGS)})")
+        return cls(**saved)
+
+    def as_dict(self):
+        return {key: getattr(self, key) for key in self.SETTINGS}
+
+    def __eq__(self, other):
+        return isinstance(other, StarConfig) and self.as_dict() == other.as_dict()
+
+    def __repr__(self):
+        return f"StarConfig({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
+
+    def replace(self, **changes):
+        """The configuration with ``changes`` (a step rule changed without lr_factor takes its default)."""
+        settings = self.as_dict()
+        if "step" in changes and "lr_factor" not in changes:
+            settings["lr_factor"] = None
+        return StarConfig(**{**settings, **changes})
+
+    def label(self, step=None):
+        """Folder name, e.g. L1_n256_P1000_relu_zerobias_gram-lr1_seed0_float32 (``step``: another name
+        of the step rule, for the folders of older versions)."""
+        bias = "randbias" if self.random_bias else "zerobias"
+        return (f"L{self.layers}_n{self.width}_P{self.runs}_{self.activation}_{bias}_"
+                f"{step or self.step}-lr{self.lr_factor:g}_seed{self.seed}_{self.dtype}")
+
+    def folder(self, results=None):
+        """<results>/star/<dataset>/<label>/ (results: default the results root). A folder written before
+        the step rule ``ntk`` became ``gram`` (named ..._ntk-lr...) is used where it exists and the new
+        one does not, so that its training resumes there."""
+        parent = Path(results if results is not None else results_root()) / "star" / self.dataset
+        new = parent / self.label()
+        old = [parent / self.label(name) for name, rule in OLD_STEP_RULES.items() if rule == self.step]
+        return next((folder for folder in old if folder.exists() and not new.exists()), new)
+
+    def uses_relu_epoch(self):
+        """The fast ReLU epoch serves one hidden layer of ReLU units; autograd everything else."""
+        return self.activation == "relu" and self.layers == 1
+
+
+# ============================================================================= presets
+def widths_of(low, high):
+    return [2 ** k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)]
+
+
+STAR_GROUPS = [dict(dataset="star_11", widths=widths_of(128, 4096), runs=1000, seeds=[0]),
+               dict(dataset="star_11", widths=[8192], runs=500, seeds=[0, 1])]
+DEEP_GROUPS = [dict(dataset="standard", widths=widths_of(16, 256), runs=1000, seeds=[0])]
+STAR_STAGES = list(range(100_000, 1_000_001, 100_000))
+DEEP_STAGES = list(range(10_000, 100_001, 10_000))
+PRESETS = {
+    "paper_star": dict(groups=STAR_GROUPS, layers=1, stages=STAR_STAGES, step="published"),
+    "paper_star_gram": dict(groups=STAR_GROUPS, layers=1, stages=STAR_STAGES, step="gram"),
+    "paper_deep": dict(groups=DEEP_GROUPS, layers=3, stages=DEEP_STAGES, step="published"),
+    "paper_deep_gram": dict(groups=DEEP_GROUPS, layers=3, stages=DEEP_STAGES, step="gram"),
+    "quick": dict(groups=[dict(dataset="star_11", widths=widths_of(16, 1024)[::2], runs=200, seeds=[0]),
+                          dict(dataset="cross", widths=widths_of(16, 1024)[::2], runs=200, seeds=[0])],
+                  layers=1, stages=[5_000, 10_000], step="gram"),
+}
+OLD_PRESETS = {"paper_star_ntk": "paper_star_gram", "paper_deep_ntk": "paper_deep_gram"}
+
+
+def preset_configs(preset, step=None, **common):
+    """Every configuration of a preset (step None: the preset's rule): a list of StarConfig."""
+    spec = PRESETS[check_choice("preset", preset, tuple(PRESETS))]
+    step = spec["step"] if step is None else step
+    return [StarConfig(dataset=group["dataset"], width=width, layers=spec["layers"], runs=group["runs"],
+                       step=step, seed=seed, **common)
+            for group in spec["groups"] for width in group["widths"] for seed in group["seeds"]]
+
+
+def preset_stages(preset, max_epochs=None):
+    """The epoch counts of a preset's stages, capped at ``max_epochs`` (None: uncapped)."""
+    stages = PRESETS[check_choice("preset", preset, tuple(PRESETS))]["stages"]
+    if max_epochs is None:
+        return list(stages)
+    return sorted({min(stage, check_int("max_epochs", max_epochs)) for stage in stages})

@@ -1,0 +1,130 @@
+"""The star study's training by torch (Holzmüller & Steinwart, Section 7): P networks of L hidden
+layers of width n trained at once by full-batch gradient descent (``gd``) on the data of
+``kinks.star.data``, each with its own data weights p = Multinomial(n^2, uniform)/n^2 and step size
+h (``kinks.star.networks``), epoch by epoch with the state's records (``kinks.star.state``);
+``train`` runs one configuration into its folder (locked, resumable from its checkpoint); and the
+benchmark's timing of the fast ReLU epoch against autograd."""
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from kinks.checks import UsageError, require
+from kinks.files import file_problem, load_json, save_json
+from kinks.locks import output_lock
+from kinks.nets import synchronize, torch_dtype
+from kinks.star.config import StarConfig
+from kinks.star.data import make_data
+from kinks.star.networks import autograd_epoch, bit_weights, pattern_codes, relu_epoch
+from kinks.star.state import TrainingState
+
+
+# ============================================================================= epochs
+def epoch_data(state, device):
+    """The tensors a torch epoch of ``state`` needs on ``device``: X (m, d), X1 = [X, 1] (m, d+1), y (m,), p (P, m), h (P,), the
+    initial pattern; for the fast ReLU epoch also X expanded to (P, m, d), the bit weights B
+    expanded to (P, m, k), the initial codes (P, k, n) and the (P, m, n) buffer."""
+    X, y = make_data(state.config.dataset)
+    dtype = torch_dtype(state.config.dtype)
+    X = torch.as_tensor(X, device=device, dtype=dtype)
+    data = dict(X=X, X1=torch.cat([X, torch.ones_like(X[:, :1])], dim=1),
+                y=torch.as_tensor(y, device=device, dtype=dtype), p=state.p, h=state.step_size,
+                activation=state.config.activation, initial_pattern=state.initial_pattern)
+    if state.config.uses_relu_epoch():
+        P, m, n = state.initial_pattern.shape
+        bits = bit_weights(m, dtype, device)
+        data.update(X_batch=X.expand(P, m, X.shape[1]), bits=bits.expand(P, *bits.shape),
+                    initial_code=pattern_codes(state.initial_pattern, bits),
+                    buffer=torch.empty((P, m, n), dtype=dtype, device=device))
+    return data
+
+
+def train_epochs(state, data, epochs, log_every=1000, checkpoint=None, checkpoint_every=10_000, progress=False):
+    """Continue gradient descent of ``state`` from ``state.epoch`` to ``epochs`` by torch epochs on
+    ``data`` (``epoch_data``): epoch t evaluates theta_t (loss, pattern, first epochs, log when
+    t % log_every == 0) and steps to theta_{t+1}. ``checkpoint(state)`` is called every
+    ``checkpoint_every`` epochs and at the end. Returns the state."""
+    epoch_step = relu_epoch if state.config.uses_relu_epoch() else autograd_epoch
+    bar = tqdm(total=epochs, initial=state.epoch, desc="epochs", disable=not progress, mininterval=1.0)
+    for t in range(state.epoch, epochs):
+        state.params, loss, changed = epoch_step(state.params, data)
+        state.record(t, loss, changed)
+        state.loss, state.epoch = loss, t + 1
+        if t % log_every == 0:
+            state.log = torch.cat([state.log, state.log_row(t, loss)[None]])
+            bar.set_postfix(state.bar_values(loss))
+        bar.update()
+        if checkpoint is not None and (state.epoch % checkpoint_every == 0 or state.epoch == epochs):
+            checkpoint(state)
+    if state.loss is not None:
+        bar.set_postfix(state.bar_values(state.loss))  # the bar ends on the values the summary prints
+    bar.close()
+    return state
+
+
+# ============================================================================= one configuration
+def open_folder(config, folder, device):
+    """The saved state of the configuration in ``folder`` (after checking that it holds ``config``), or
+    a fresh one with config.json written. A different configuration there is refused."""
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        try:
+            saved = StarConfig.from_dict(load_json(folder / "config.json"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as error:
+            raise UsageError(f"{folder}/config.json is not a star configuration ({file_problem(error)}); remove "
+                             f"the folder or choose another --results") from None
+        require(saved == config, f"{folder} holds a different configuration ({saved.as_dict()}); refusing to "
+                                 "overwrite it (choose another --results folder or remove it)")
+        if (folder / "state.pt").exists():
+            state = TrainingState.load(folder, device)
+            require(state.config == config, f"{folder}/state.pt belongs to another configuration")
+            return state
+    save_json(folder / "config.json", config.as_dict())
+    return TrainingState.initial(config, device)
+
+
+def train(config, epochs, device, results=None, log_every=1000, checkpoint_every=10_000, progress=True):
+    """Train the networks of ``config`` to ``epochs`` epochs in its folder under ``results``, resuming
+    from its checkpoint; returns (folder, state)."""
+    folder = config.folder(results)
+    with output_lock(folder, "--results"):
+        state = open_folder(config, folder, device)
+        if state.epoch < epochs:
+            train_epochs(state, epoch_data(state, device), epochs, log_every, lambda s: s.save(folder),
+                         checkpoint_every, progress)
+    return folder, state
+
+
+# ============================================================================= benchmark
+BENCHMARK_CASES = ((256, 1000), (4096, 100))
+
+
+def timed_epochs(epoch_step, state, data, seconds, device):
+    """Epochs per second of ``epoch_step`` with crossing tracking, run for about ``seconds`` (after
+    two warm-up epochs) on a copy of ``state``."""
+    state = state.copy()
+    params, done = state.params, 0
+    for _ in range(2):
+        params = epoch_step(params, data)[0]
+    synchronize(device)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        params, loss, changed = epoch_step(params, data)
+        state.record(done, loss, changed)
+        done += 1
+        if done % 8 == 0:
+            synchronize(device)
+    synchronize(device)
+    return done / (time.perf_counter() - start)
+
+
+def benchmark_case(width, runs, dtype, seconds, device):
+    """One benchmark row on star_11 at width n and P networks: epochs per second of the fast ReLU
+    epoch and of the straightforward autograd epoch on the same tensors, and the speed-up."""
+    state = TrainingState.initial(StarConfig("star_11", width, runs=runs, dtype=dtype), device)
+    data = epoch_data(state, device)
+    fast = timed_epochs(relu_epoch, state, data, seconds, device)
+    slow = timed_epochs(autograd_epoch, state, data, seconds, device)
+    return dict(dataset="star_11", width=width, runs=runs, epochs_per_s=fast, autograd_epochs_per_s=slow,
+                speedup=fast / slow)
