@@ -48,8 +48,8 @@ from kinks.minima.stationary import (
     RISK_COLUMNS, RISK_DEFAULTS, RISK_KEYS, check_budget, format_risk_table, load_risk, risk_config, risk_rows,
     simulate_risk_chunk)
 from kinks.minima.trace import (
-    TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, sharpness_rows, simulate_trace_chunk, trace_columns,
-    trace_config, trace_rows)
+    TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, recorded_config, sharpness_rows,
+    simulate_trace_chunk, trace_columns, trace_config, trace_rows)
 from kinks.samples import SampleRule
 
 
@@ -181,22 +181,50 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
 
 
 def format_trace_summary(sharpness, separation):
-    """The printed summary of a trace run: per cell and group the edge-of-stability fractions,
-    then per cell the earliest epoch with a separating metric."""
-    lines = [f"{'Delta':>6} {'n':>5} {'group':>8} {'nets':>5} {'epochs with lambda_max > 2/h':>29} "
-             f"{'95% t interval':>17} {'time share':>10} {'ever':>5} {'median max lambda h':>19} "
-             f"{'max lambda h before crossing':>28}"]
+    """The printed summary of a trace run: per cell, group and kind of state the edge-of-stability
+    fractions (and where kinks on points were not recorded, a line saying so), then per cell the
+    earliest epoch with a separating metric."""
+    lines = [f"{'Delta':>6} {'n':>5} {'group':>8} {'states':>13} {'nets':>5} {'traced':>7} "
+             f"{'epochs with lambda_max > 2/h':>29} {'95% t interval':>17} {'time share':>10} {'ever':>5} "
+             f"{'max lambda h before crossing':>28} {'above on every/some side':>24}"]
     for r in sharpness:
-        lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['group']:>8} {r['networks']:>5} "
-                     f"{r['fraction_above']:>29.4f} [{r['ci_low']:>6.4f}, {r['ci_high']:>6.4f}] "
-                     f"{r['time_fraction_above']:>10.4f} {r['networks_ever_above']:>5} "
-                     f"{r['median_max_sharpness']:>19.4f} {r['max_sharpness_before_crossing']:>28.4f}")
+        sides = f"{r['epochs_above_every_side']}/{r['epochs_above_some_side']}" if "epochs_above_every_side" in r \
+            else "-"
+        lines.append(f"{r['offset']:>6g} {r['width']:>5} {r['group']:>8} {r['states']:>13} {r['networks']:>5} "
+                     f"{r['traced_states']:>7} {r['epochs_above']:>6} = {r['fraction_above']:>20.4f} "
+                     f"[{r['ci_low']:>6.4f}, {r['ci_high']:>6.4f}] {r['time_fraction_above']:>10.4f} "
+                     f"{r['networks_ever_above']:>5} {r['max_sharpness_before_crossing']:>28.4f} {sides:>24}")
+    if all(r["states"] == "all" for r in sharpness):
+        lines.append("kinks on points: not recorded in this run folder (a trace written before 6 December 2026)")
     for (offset, width), row in sorted(separation.items()):
         found = "none" if row is None else (
             f"epoch {row['epoch']}: {row['metric']} AUC {row['auc']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] "
             f"({row['will_cross']} will cross, {row['stays']} stay)")
         lines.append(f"Delta = {offset:g}, n = {width}: earliest AUC >= 0.9 (either way): {found}")
     return "\n".join(lines)
+
+
+def trace_tables(run_dir, config, jobs):
+    """``trace``'s work in its locked run folder: the chunks (a folder written before kinks on
+    points were recorded is reported as it is, ``recorded_config``), then the summary, CSVs, npz,
+    settings and figures."""
+    config = recorded_config(run_dir, config)
+    run_chunks(run_dir, config, jobs, label=f"training traces of {run_label(config)}", simulate=simulate_trace_chunk)
+    pooled = load_traces(run_dir, config)
+    sharpness, aucs = sharpness_rows(pooled), auc_rows(pooled)
+    separation = earliest_separation(aucs)
+    print(setting_text(config))
+    print(format_trace_summary(sharpness, separation))
+    save_npz(run_dir / "trace.npz", **pooled)
+    save_csv(run_dir / "trace.csv", trace_rows(pooled), trace_columns(pooled))
+    save_csv(run_dir / "sharpness.csv", sharpness, list(sharpness[0]))
+    save_csv(run_dir / "auc.csv", aucs, ["offset", "width", "metric", "epoch", "auc", "ci_low", "ci_high",
+                                         "separation", "will_cross", "stays"])
+    save_json(run_dir / "settings.json", dict(config, traced_epochs=pooled["epochs"].tolist()))
+    for offset, width, members in cells(pooled):
+        save_png_and_pdf(trace_figure(pooled, config, offset, width, members),
+                         run_dir / f"trace_{offset:g}_{width}")
+    save_png_and_pdf(auc_figure(aucs, pooled, config), run_dir / "auc")
 
 
 def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], runs=TRACE_DEFAULTS["runs"], seed=0,
@@ -212,8 +240,12 @@ def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], ru
     lambda_max(H) h (2 is the edge of stability), |cos(grad L, v_k)| with the top 3 Hessian
     eigenvectors, the m - 1 nonzero eigenvalues of the per-sample gradient covariance under the
     data weights p (its rank is at most m - 1), ||theta||, cos(theta, theta_0) and
-    ||theta - theta_0||; and whether and when each network crossed. Rerunning the same command
-    resumes. Written to the run folder: trace.csv (one row per network and traced epoch),
+    ||theta - theta_0||; the units whose kink sits on a data point (within 1e-13 max|x_j|), where
+    L is not twice differentiable, with the range of lambda_max(H) and lambda_min(H) over the
+    sides of those kinks; and whether and when each network crossed. The sharpness summary is
+    given for all, smooth and kink-on-point states. Rerunning the same command resumes; a run
+    folder written before kinks on points were recorded is reported as it is. Written to the run
+    folder: trace.csv (one row per network and traced epoch),
     trace.npz, settings.json, sharpness.csv, auc.csv and the figures trace_<Delta>_<n> and auc
     (PNG and PDF).
 
@@ -243,22 +275,8 @@ def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], ru
     jobs = check_jobs(jobs)
     run_dir = run_folder(out, "trace", config)
     start = time.perf_counter()
-    run_chunks(run_dir, config, jobs, label=f"training traces of {run_label(config)}", simulate=simulate_trace_chunk)
-    pooled = load_traces(run_dir, config)
-    sharpness, aucs = sharpness_rows(pooled), auc_rows(pooled)
-    separation = earliest_separation(aucs)
-    print(setting_text(config))
-    print(format_trace_summary(sharpness, separation))
-    save_npz(run_dir / "trace.npz", **pooled)
-    save_csv(run_dir / "trace.csv", trace_rows(pooled), trace_columns(pooled))
-    save_csv(run_dir / "sharpness.csv", sharpness, list(sharpness[0]))
-    save_csv(run_dir / "auc.csv", aucs, ["offset", "width", "metric", "epoch", "auc", "ci_low", "ci_high",
-                                         "separation", "will_cross", "stays"])
-    save_json(run_dir / "settings.json", dict(config, traced_epochs=pooled["epochs"].tolist()))
-    for offset, width, members in cells(pooled):
-        save_png_and_pdf(trace_figure(pooled, config, offset, width, members),
-                         run_dir / f"trace_{offset:g}_{width}")
-    save_png_and_pdf(auc_figure(aucs, pooled, config), run_dir / "auc")
+    with output_lock(run_dir, "--out"):  # held through the tables and figures, which run_chunks does not write
+        trace_tables(run_dir, config, jobs)
     print(f"written to {run_dir} in {time.perf_counter() - start:.1f} s")
     return str(run_dir)
 

@@ -1,4 +1,4 @@
-"""Shared by the tests of the 1-D study: data sets and problems, torch's loss, independent
+"""Shared by the tests of the 1-D study: data sets and problems, torch's losses, independent
 computations (the weighted least-squares floor), hand-made and small real run folders, and the
 checks that two results agree (parameters of two engines, chunk files of two runs)."""
 import doctest
@@ -39,6 +39,27 @@ def torch_loss(a, b, c, w, p):
     z = a[:, None, :] * torch.tensor(X)[None, :, None] + b[:, None, :]
     f = c[:, None] + (torch.relu(z) * w[:, None, :]).sum(-1)
     return 0.5 * (torch.tensor(p) * (f - torch.tensor(Y)) ** 2).sum()
+
+
+def torch_theta_loss(theta, x, y, weights, leak=0.0, active=None):
+    """1/2 sum_j weights_j (f(x_j) - y_j)^2 of one network's theta = (a, b, w, c) in torch; weights
+    (m,), or (k, m) for one loss per row. With ``active`` (m, n) bool the activity of every unit at
+    every point is fixed (sigma(z) = z where active, leak z where not, also at z = 0: one side of a
+    kink on a point); else sigma = leaky_relu, inactive at z = 0."""
+    n = (len(theta) - 1) // 3
+    z = torch.tensor(x)[:, None] * theta[:n] + theta[n:2 * n]
+    sigma = torch.nn.functional.leaky_relu(z, leak) if active is None else torch.where(torch.tensor(active), z,
+                                                                                           leak * z)
+    f = theta[-1] + sigma @ theta[2 * n:3 * n]
+    return 0.5 * torch.tensor(weights) @ (f - torch.tensor(y)) ** 2
+
+
+def pinned_network():
+    """(a, b, c, w, p) of four units on the paper's data: unit 0's kink exactly on x = 2
+    (1.5 * 2 - 3 = 0 in floating point), unit 1's exactly on x = -1, units 2 and 3 between
+    points; with residuals."""
+    a, b = np.array([1.5, -0.5, 1.0, -2.0]), np.array([-3.0, -0.5, 0.3, 3.0])
+    return a, b, 0.2, np.array([0.9, -1.3, 0.7, 1.1]), np.array([0.1, 0.2, 0.15, 0.25, 0.2, 0.1])
 
 
 def problems(rng, P, n, data, leak=0.0):

@@ -169,8 +169,9 @@ def prepare_run_dir(run_dir, config):
     save_json(manifest_path, manifest)
 
 
-def pending_tasks(run_dir, config):
-    """The tasks whose chunk is not finished; a corrupt chunk is named in a warning and redone."""
+def pending_tasks(run_dir, config, announce=True):
+    """The tasks whose chunk is not finished; with ``announce`` a corrupt chunk is named in a
+    warning, as it is to be redone."""
     pending = []
     for task in chunk_tasks(run_dir, config):
         path = chunk_path(run_dir, task["offset"], task["width"], task["chunk"])
@@ -180,7 +181,8 @@ def pending_tasks(run_dir, config):
         try:
             load_chunk(path, config, task["runs"])
         except ChunkError as error:
-            warn(f"{error}; recomputing it")
+            if announce:
+                warn(f"{error}; recomputing it")
             pending.append(task)
     return pending
 

@@ -14,7 +14,7 @@ from kinks.figures import (
     GUIDE_COLOR, LINE_WIDTH_PT, new_figure, place_legend, plain_log_ticks, save_png_and_pdf, series_style)
 from kinks.mc.data import DataSet
 from kinks.mc.figures import samples_axis_text
-from kinks.minima.trace import AUC_METRICS, GROUPS, MIN_GROUP, cells
+from kinks.minima.trace import AUC_METRICS, GROUPS, MIN_GROUP, cells, kinks_recorded
 from kinks.samples import SampleRule
 
 
@@ -224,22 +224,34 @@ def interpolation_figure(curves, settings):
 
 # ============================================================================ trace
 SINGLE = 3  # single networks drawn thin per group
-# (title, values of (N, T) from the pooled traces, log y)
+
+
+def scaled_sides(pooled, low, high, traced, sign=1.0):
+    """(low, high, traced) of a Hessian eigenvalue over the sides of the kinks on points, times
+    sign h, each (N, T); the bounds swap where sign < 0."""
+    h = sign * pooled["step_size"][:, None]
+    low, high = pooled[low] * h, pooled[high] * h
+    return np.minimum(low, high), np.maximum(low, high), pooled[traced] * h
+
+
+# (title, values of (N, T) from the pooled traces, log y, and for a Hessian eigenvalue its range
+# over the sides of the kinks on points as (low, high, traced) (N, T) each, else None)
 PANELS = (
-    ("train loss $L$", lambda t: t["loss"], True),
-    ("test loss: population risk $R$", lambda t: t["risk"], True),
-    (r"gradient norm $\|\nabla L\|$", lambda t: t["grad_norm"], True),
-    (r"sharpness $\lambda_{\max}(H)\, h$ (edge of stability: 2)", lambda t: t["sharpness"], False),
+    ("train loss $L$", lambda t: t["loss"], True, None),
+    ("test loss: population risk $R$", lambda t: t["risk"], True, None),
+    (r"gradient norm $\|\nabla L\|$", lambda t: t["grad_norm"], True, None),
+    (r"sharpness $\lambda_{\max}(H)\, h$ (edge of stability: 2)", lambda t: t["sharpness"], False,
+     lambda t: scaled_sides(t, "lambda_max_low", "lambda_max_high", "sharpness")),
     (r"$-\lambda_{\min}(H)\, h$ (0 where $H \succeq 0$)", lambda t: -t["hessian_min"] * t["step_size"][:, None],
-     False),
-    (r"$|\cos(\nabla L, v_1)|$, $v_1$ top eigenvector of $H$", lambda t: t["grad_cosine"][..., 0], False),
-    (r"gradient covariance: largest eigenvalue", lambda t: t["covariance"][..., 0], True),
+     False, lambda t: scaled_sides(t, "lambda_min_low", "lambda_min_high", "hessian_min", -1.0)),
+    (r"$|\cos(\nabla L, v_1)|$, $v_1$ top eigenvector of $H$", lambda t: t["grad_cosine"][..., 0], False, None),
+    (r"gradient covariance: largest eigenvalue", lambda t: t["covariance"][..., 0], True, None),
     (r"covariance: $(m-1)$-th / largest eigenvalue",
-     lambda t: np.maximum(t["covariance"][..., -1] / t["covariance"][..., 0], 1e-17), True),
-    (r"weight norm $\|\theta\|$", lambda t: t["weight_norm"], False),
+     lambda t: np.maximum(t["covariance"][..., -1] / t["covariance"][..., 0], 1e-17), True, None),
+    (r"weight norm $\|\theta\|$", lambda t: t["weight_norm"], False, None),
     (r"$1 - \cos(\theta, \theta_0)$",
-     lambda t: np.where(t["init_cosine"] < 1 - 1e-12, 1.0 - t["init_cosine"], np.nan), True),
-    (r"distance $\|\theta - \theta_0\|$", lambda t: t["init_distance"], True),
+     lambda t: np.where(t["init_cosine"] < 1 - 1e-12, 1.0 - t["init_cosine"], np.nan), True, None),
+    (r"distance $\|\theta - \theta_0\|$", lambda t: t["init_distance"], True, None),
 )
 
 
@@ -267,17 +279,35 @@ def run_text(config):
            f"{config['per_decade']} traced epochs per decade"
 
 
+def draw_kinks_on_points(ax, epochs, low, high, traced, on_point):
+    """The kink-on-point states ``on_point`` (k, T) in series colour 2: the traced side's value
+    (marker) and the range over the sides (a vertical line); returns the markers."""
+    _, t = np.nonzero(on_point)
+    style = series_style(2)
+    ax.vlines(epochs[t], low[on_point], high[on_point], color=color(2), linewidth=0.6, alpha=0.6)
+    return ax.scatter(epochs[t], traced[on_point], color=color(2), marker=style.marker, s=5, linewidths=0,
+                      label=f"kink on a point ({on_point.sum()} states): traced side, its range over the sides "
+                            f"(line); left out of the medians above")
+
+
 def trace_figure(pooled, config, offset, width, members):
     """Every panel of PANELS for one cell against epoch + 1 (log x); the median first-crossing
-    epoch of the crossed networks dotted."""
+    epoch of the crossed networks dotted. In the panels of Hessian eigenvalues the groups' medians,
+    bands and single networks are drawn over the smooth states, the kink-on-point states apart
+    with their range over the sides (``draw_kinks_on_points``), where the trace recorded them."""
     figure, axes = panels(13, 8.2, 3, 4, sharex=True)
     x = pooled["epochs"] + 1.0
-    handles = []
+    handles, kink_handles = [], []
     groups = group_members(pooled, members)
-    for ax, (title, values_of, log_y) in zip(axes.flat, PANELS):
+    recorded = kinks_recorded(pooled)
+    for ax, (title, values_of, log_y, sides_of) in zip(axes.flat, PANELS):
         values = values_of(pooled)
         if log_y:  # a value <= 0 (a distance at epoch 0) is not drawn on a log axis
             values = np.where(values > 0, values, np.nan)
+        if sides_of is not None and recorded:
+            on_point = pooled["kinks_on_points"] > 0
+            values = np.where(on_point, np.nan, values)
+            kink_handles = [draw_kinks_on_points(ax, x, *(v[members] for v in sides_of(pooled)), on_point[members])]
         handles = [draw_group(ax, x, values[chosen], k,
                               f"{'stayed put' if name == 'stayed' else 'crossed'} ({len(chosen)} networks): "
                               f"median, interquartile band, {min(SINGLE, len(chosen))} single networks thin")
@@ -296,10 +326,12 @@ def trace_figure(pooled, config, offset, width, members):
     axes.flat[-1].axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("epoch + 1")
+    kinks = f"Hessian panels: smooth states, kinks on points (within {config['kink_tolerance']:g} max|x|) apart" \
+        if recorded else "kinks on points not recorded (a trace from before 6 December 2026)"
     figure_title(figure, [f"Training traces, n = {width}, Δ = {offset:g}: {run_text(config)}",
                           f"{setting_text(config)}; dotted: median epoch at which the crossed networks crossed; "
-                          f"covariance ratio at round-off (drawn at 1e-17 and above) while rank J = 4"])
-    place_legend(figure, handles + [edge])
+                          f"covariance ratio at round-off (drawn at 1e-17 and above) while rank J = 4; {kinks}"])
+    place_legend(figure, handles + kink_handles + [edge])
     return figure
 
 

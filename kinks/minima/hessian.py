@@ -1,6 +1,9 @@
 """The loss landscape of one network: its flat parameter vector theta = (a, b, w, c) (3n + 1,), the
 exact Hessian of L away from kinks with its full spectrum from the block-plus-low-rank structure
-(``HessianStructure``), and the loss along lines and segments through parameter space."""
+(``HessianStructure``), the kinks that sit on a data point (within round-off) and the one-sided
+Hessians there, and the loss along lines and segments through parameter space."""
+import itertools
+
 import numpy as np
 
 from kinks.mc.data import ActivityPatterns, loss_gradient, network_output
@@ -43,13 +46,17 @@ class HessianStructure:
     the unit's 3 coordinates). That space V_g is invariant under I (x) B_g, so H = H_V (+) (I (x) B_g
     on the complement): the eigenvalues are those of the small projected matrix H_V (dimension
     <= 9 per pattern + 1) and 0, +s_g, -s_g, s_g = |S|, each n_g - dim(span basis) times. Exact, and
-    O(n + 127^3) per network."""
+    O(n + 127^3) per network.
 
-    def __init__(self, a, b, c, w, x, y, p, leak=0.0):
+    A unit counts as active at x_j where a_i x_j + b_i > 0 in floating point, as in training; other
+    activity ``codes`` (n,) (those of ``ActivityPatterns.codes``) give the Hessian of one side of
+    a kink on a point (``side_codes``)."""
+
+    def __init__(self, a, b, c, w, x, y, p, leak=0.0, codes=None):
         self.a, self.b, self.c, self.w, self.x, self.y, self.p = a, b, float(c), w, x, y, p
         self.n, self.leak = len(a), leak
         patterns = ActivityPatterns(x, leak)
-        self.codes = patterns.codes(a[None], b[None])[0]  # (n,)
+        self.codes = patterns.codes(a[None], b[None])[0] if codes is None else codes  # (n,)
         self.pattern_of_code = patterns.B  # the slopes s_gj, (G, m)
         self.residual = network_output(a[None], b[None], np.array([self.c]), w[None], x, leak)[0] - y
         rx = p * self.residual
@@ -166,6 +173,76 @@ def spectrum_summary(values, rtol):
     return dict(lambda_min=float(values[0]), lambda_max=float(values[-1]), n_positive=positive,
                 n_negative=negative, n_zero=len(values) - positive - negative,
                 minimal_ratio=positive / len(values))
+
+
+# ============================================================================ kinks on points
+KINK_TOLERANCE = 1e-13  # a kink within 1e-13 max_j |x_j| of x_j sits on it (round-off; docs/trace.md)
+MAX_SIDE_UNITS = 10  # the 2^k sides are enumerated for at most this many units on points
+
+
+def kink_margins(a, b, x):
+    """|a_i x_j + b_i| / (|a_i| max_k |x_k|) = |x_j - (-b_i / a_i)| / max_k |x_k|: how far the kink
+    of unit i lies from data point x_j, relative to the data's scale. a, b (..., n), x (m,):
+    (..., n, m); inf where a_i = 0 (no kink)."""
+    z = a[..., None] * x + b[..., None]
+    scale = np.abs(a)[..., None] * np.max(np.abs(x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scale > 0, np.abs(z) / scale, np.inf)
+
+
+def kinks_on_points(a, b, x, tolerance=KINK_TOLERANCE):
+    """The units of one network whose kink sits on a data point, ``kink_margins`` <= tolerance,
+    and the point nearest each: (units, points), int arrays (k,). At such a point the sign of
+    a_i x_j + b_i, and so the unit's activity there, is decided by round-off."""
+    margins = kink_margins(a, b, x)  # (n, m)
+    units = np.flatnonzero(margins.min(1) <= tolerance)
+    return units, margins[units].argmin(1)
+
+
+def side_codes(a, b, x, units, points, active):
+    """The activity codes (n,) of one network with unit units[k] counted active at x[points[k]]
+    where active[k] and inactive where not: one side of its kinks on points. The point is the
+    last inactive or first active one of its unit's pattern (a suffix for a_i > 0, a prefix for
+    a_i < 0, the other points lying further than the tolerance from the kink), so either choice is
+    a pattern, whose code differs from the round-off one by the active count."""
+    codes = ActivityPatterns(x).codes(a[None], b[None])[0]
+    now = a[units] * x[points] + b[units] > 0
+    codes[units] += np.asarray(active, dtype=int) - now
+    return codes
+
+
+def side_extremes(a, b, c, w, x, y, p, leak, units, points):
+    """(lambda_min, lambda_max) of the Hessian on every side of one network's kinks on points
+    (``kinks_on_points``): the 2^k combinations of each unit active or inactive at its point, in
+    ``itertools.product`` order (first unit slowest, inactive before active), (2^k, 2); the
+    Hessian of each side is that of the loss with the activity pattern fixed to the side, the
+    one-sided Hessian of that piece of L. Empty (0, 2) where k > MAX_SIDE_UNITS."""
+    if len(units) > MAX_SIDE_UNITS:
+        return np.empty((0, 2))
+    extremes = []
+    for active in itertools.product((False, True), repeat=len(units)):
+        codes = side_codes(a, b, x, units, points, active)
+        values = HessianStructure(a, b, c, w, x, y, p, leak, codes).spectrum()
+        extremes.append((values[0], values[-1]))
+    return np.array(extremes)
+
+
+SIDE_RANGES = ("lambda_max_low", "lambda_max_high", "lambda_min_low", "lambda_min_high")
+
+
+def kinks_on_points_summary(a, b, c, w, x, y, p, leak, lambda_min, lambda_max, tolerance=KINK_TOLERANCE):
+    """One network's kinks on points: kinks_on_points (k, the units of ``kinks_on_points``),
+    kink_margin (the smallest ``kink_margins`` of any unit and point) and SIDE_RANGES, the lowest
+    and highest lambda_max and lambda_min over the 2^k sides (``side_extremes``); for k = 0 the
+    one side's ``lambda_min``, ``lambda_max`` (those of ``HessianStructure``), nan where
+    k > MAX_SIDE_UNITS."""
+    units, points = kinks_on_points(a, b, x, tolerance)
+    extremes = side_extremes(a, b, c, w, x, y, p, leak, units, points) if len(units) else \
+        np.array([[lambda_min, lambda_max]])
+    ranges = (extremes[:, 1].min(), extremes[:, 1].max(), extremes[:, 0].min(), extremes[:, 0].max()) \
+        if len(extremes) else (np.nan,) * 4
+    return dict(kinks_on_points=len(units), kink_margin=float(np.min(kink_margins(a, b, x))),
+                **{name: float(value) for name, value in zip(SIDE_RANGES, ranges)})
 
 
 # ============================================================================ lines

@@ -1,19 +1,20 @@
 """The diagnose study: per width a sample of networks trained to stationarity, the summary of each
-one's Hessian spectrum, the loss along its top eigenvectors and random directions, and the loss
-on the segment between a network that stayed put and one that crossed on the same data."""
+one's Hessian spectrum (with its kinks on points and the extreme eigenvalues' range over their
+sides), the loss along its top eigenvectors and random directions, and the loss on the segment
+between a network that stayed put and one that crossed on the same data."""
 import time
 
 import numpy as np
 
 from kinks.checks import warn
 from kinks.minima.hessian import (
-    HessianStructure, flat_params, interpolation_losses, line_losses, network_loss, spectrum_summary,
-    unitwise_normalised)
+    SIDE_RANGES, HessianStructure, flat_params, interpolation_losses, kinks_on_points_summary, line_losses,
+    network_loss, spectrum_summary, unitwise_normalised)
 from kinks.minima.stationary import diagnose_problems, train_to_stationarity
 
 DIAGNOSE_COLUMNS = ["width", "network", "crossed", "status", "converged", "grad_norm", "loss", "linear_loss",
                     "dimension", "lambda_min", "lambda_max", "n_positive", "n_negative", "n_zero", "minimal_ratio",
-                    "spectrum_s"]
+                    "spectrum_s", "kinks_on_points", "kink_margin", *SIDE_RANGES]
 
 
 def network_structure(out, k, x, y, p, leak):
@@ -22,17 +23,21 @@ def network_structure(out, k, x, y, p, leak):
 
 
 def network_spectrum_rows(width, out, x, y, p, rtol, leak):
-    """One row per network: its training outcome and the summary of its Hessian spectrum."""
+    """One row per network: its training outcome, the summary of its Hessian spectrum (each unit
+    active where a_i x_j + b_i > 0 in floating point) and its kinks on points with the range of
+    lambda_max and lambda_min over their sides (``kinks_on_points_summary``)."""
     rows = []
     for k in range(len(p)):
         start = time.perf_counter()
         values = network_structure(out, k, x, y, p[k], leak).spectrum()
         seconds = time.perf_counter() - start
+        kinks = kinks_on_points_summary(out["a"][k], out["b"][k], out["c"][k], out["w"][k], x, y, p[k], leak,
+                                        values[0], values[-1])
         rows.append(dict(width=width, network=k, crossed=bool(out["status"][k] == "CROSSED"),
                          status=str(out["status"][k]), converged=bool(out["converged"][k]),
                          grad_norm=out["grad_norm"][k], loss=out["loss"][k], linear_loss=out["linear_loss"][k],
                          dimension=len(values), **spectrum_summary(values, rtol), spectrum_s=seconds,
-                         values=values))
+                         **kinks, values=values))
     return rows
 
 
@@ -84,19 +89,30 @@ def diagnose_width(width, settings, data):
 
 
 def format_diagnose_table(spectra):
-    """Per width and kind (stayed, crossed): networks, converged, median lambda_min, lambda_max,
-    minimal ratio and zero count."""
-    lines = [f"{'n':>5} {'kind':>8} {'nets':>4} {'conv':>4} {'lambda_min (median)':>20} {'lambda_max':>10} "
-             f"{'min. ratio':>10} {'#pos':>5} {'#zero':>6} {'#neg':>5} {'dim':>5} {'s/spectrum':>10}"]
+    """Per width, kind (stayed, crossed) and kind of point (smooth; on point: some kink on a data
+    point, the spectrum that of the side round-off chose): networks, converged, median lambda_min,
+    lambda_max, minimal ratio and counts, and at points with a kink on a point the range of
+    lambda_min and lambda_max over the sides of all of them."""
+    lines = [f"{'n':>5} {'kind':>8} {'point':>8} {'nets':>4} {'conv':>4} {'lambda_min (median)':>20} "
+             f"{'lambda_max':>10} {'min. ratio':>10} {'#pos':>5} {'#zero':>6} {'#neg':>5} {'dim':>5} "
+             f"{'s/spectrum':>10}  range over the sides"]
     for width in sorted({r["width"] for r in spectra}):
         for crossed, kind in ((False, "stayed"), (True, "crossed")):
-            chosen = [r for r in spectra if r["width"] == width and r["crossed"] == crossed]
-            if not chosen:
-                continue
-            med = {k: float(np.median([r[k] for r in chosen])) for k in
-                   ("lambda_min", "lambda_max", "minimal_ratio", "n_positive", "n_zero", "n_negative", "spectrum_s")}
-            lines.append(f"{width:>5} {kind:>8} {len(chosen):>4} {sum(r['converged'] for r in chosen):>4} "
-                         f"{med['lambda_min']:>20.3e} {med['lambda_max']:>10.3e} {med['minimal_ratio']:>10.4f} "
-                         f"{med['n_positive']:>5.0f} {med['n_zero']:>6.0f} {med['n_negative']:>5.0f} "
-                         f"{3 * width + 1:>5} {med['spectrum_s']:>10.4f}")
+            for on_point, point in ((False, "smooth"), (True, "on point")):
+                chosen = [r for r in spectra if r["width"] == width and r["crossed"] == crossed
+                          and (r["kinks_on_points"] > 0) == on_point]
+                if not chosen:
+                    continue
+                med = {k: float(np.median([r[k] for r in chosen])) for k in
+                       ("lambda_min", "lambda_max", "minimal_ratio", "n_positive", "n_zero", "n_negative",
+                        "spectrum_s")}
+                sides = "" if not on_point else \
+                    (f"  lambda_min [{min(r['lambda_min_low'] for r in chosen):.3e}, "
+                     f"{max(r['lambda_min_high'] for r in chosen):.3e}], lambda_max "
+                     f"[{min(r['lambda_max_low'] for r in chosen):.3e}, {max(r['lambda_max_high'] for r in chosen):.3e}]")
+                lines.append(f"{width:>5} {kind:>8} {point:>8} {len(chosen):>4} "
+                             f"{sum(r['converged'] for r in chosen):>4} {med['lambda_min']:>20.3e} "
+                             f"{med['lambda_max']:>10.3e} {med['minimal_ratio']:>10.4f} {med['n_positive']:>5.0f} "
+                             f"{med['n_zero']:>6.0f} {med['n_negative']:>5.0f} {3 * width + 1:>5} "
+                             f"{med['spectrum_s']:>10.4f}{sides}")
     return "\n".join(lines)

@@ -1,25 +1,29 @@
 """Training traces of the 1-D study: the landscape metrics of every network at log-spaced epochs of
 its training (the trace), the trace study's configuration and chunks (run by ``kinks.mc.runner``),
 pooling the chunks, and the two summaries: how often the sharpness lambda_max(H) exceeds 2/h
-(the edge of stability) and how early a metric separates networks that will cross from those
-that stay put (the AUC per metric and epoch). Shapes: P networks of width n, m data points,
+(the edge of stability), at smooth states and at states with a kink on a data point apart, and
+how early a metric separates networks that will cross from those that stay put (the AUC per
+metric and epoch). Shapes: P networks of width n, m data points,
 T traced epochs, theta = (a, b, w, c) of dimension 3n + 1."""
+from pathlib import Path
+
 import numpy as np
 
-from kinks.checks import check_choice, check_int
+from kinks.checks import check_choice, check_int, require
 from kinks.mc.data import ActivityPatterns, DataSet, loss_gradient, network_output
 from kinks.mc.engines import DenseTrainer
 from kinks.mc.optimizers import OPTIMIZERS, MinibatchDraws, batch_of, minibatch_cuts
-from kinks.mc.runner import finished_chunks
+from kinks.mc.runner import finished_chunks, pending_tasks, read_manifest
 from kinks.mc.study import STEPS, cell_settings, chunk_seed, complete_config
 from kinks.mc.training import draw_problems
-from kinks.minima.hessian import HessianStructure
+from kinks.minima.hessian import KINK_TOLERANCE, SIDE_RANGES, HessianStructure, kinks_on_points_summary
 from kinks.samples import SampleRule
 from kinks.stats import mean_interval
 
 TRACE_DEFAULTS = dict(offsets=[0.0], widths=[16, 64, 256], runs=200, epochs=100_000, per_decade=50,
                       chunk_size=100)
 TOP = 3  # Hessian eigenvalues and eigenvectors traced
+KINK_METRICS = ("kinks_on_points", "kink_margin", *SIDE_RANGES)  # absent from traces written before them
 
 
 # ============================================================================ the traced epochs
@@ -74,9 +78,10 @@ def cosine(u, v):
 
 
 def hessian_metrics(a, b, c, w, x, y, p, gradient, leak):
-    """Per network, from the structured spectrum (``HessianStructure``): the TOP largest
-    eigenvalues of H descending (P, TOP), lambda_min (P,), and |cos(grad L, v_k)| with their
-    eigenvectors v_k (P, TOP; the sign of v_k is arbitrary). A network with non-finite
+    """Per network, from the structured spectrum (``HessianStructure``, each unit active where
+    a_i x_j + b_i > 0 in floating point, the side round-off puts a kink on a point on): the TOP
+    largest eigenvalues of H descending (P, TOP), lambda_min (P,), and |cos(grad L, v_k)| with
+    their eigenvectors v_k (P, TOP; the sign of v_k is arbitrary). A network with non-finite
     parameters gets nan."""
     P = len(a)
     top, low, cosines = np.full((P, TOP), np.nan), np.full(P, np.nan), np.full((P, TOP), np.nan)
@@ -89,12 +94,23 @@ def hessian_metrics(a, b, c, w, x, y, p, gradient, leak):
     return top, low, cosines
 
 
+def kink_metrics(a, b, c, w, x, y, p, leak, tolerance, top, low):
+    """The kinks on points of P networks (``kinks_on_points_summary`` of each, given its traced
+    lambda_max ``top`` and lambda_min ``low`` (P,)): kinks_on_points, the units whose kink lies within
+    ``tolerance`` (relative to max |x_j|) of a data point, kink_margin, the smallest relative
+    distance of a kink from a data point, and SIDE_RANGES, the range of lambda_max(H) and
+    lambda_min(H) over the sides of those kinks: a dict of (P,) arrays."""
+    summaries = [kinks_on_points_summary(a[k], b[k], c[k], w[k], x, y, p[k], leak, low[k], top[k], tolerance)
+                 for k in range(len(a))]
+    return {name: np.array([summary[name] for summary in summaries]) for name in KINK_METRICS}
+
+
 def flat_thetas(a, b, c, w):
     """theta = (a, b, w, c) of P networks, (P, 3n + 1)."""
     return np.concatenate([a, b, w, c[:, None]], axis=1)
 
 
-def state_metrics(params, initial, x, y, p, pi, h, leak=0.0):
+def state_metrics(params, initial, x, y, p, pi, h, leak=0.0, tolerance=KINK_TOLERANCE):
     """The trace's metrics of P networks at one state ``params`` = (a, b, c, w) with initial state
     ``initial`` (the same form), data weights p (P, m), data distribution pi (m,), step sizes h
     (P,): a dict of (P,) arrays (and (P, k) for the spectra).
@@ -103,7 +119,9 @@ def state_metrics(params, initial, x, y, p, pi, h, leak=0.0):
     risk), grad_norm |grad L|, hessian_top (the TOP largest eigenvalues of H), hessian_min,
     sharpness lambda_max(H) h (the edge of stability is 2), grad_cosine |cos(grad L, v_k)|,
     covariance (the m - 1 nonzero eigenvalues of the gradient covariance), weight_norm |theta|,
-    init_cosine cos(theta, theta_0), init_distance |theta - theta_0|."""
+    init_cosine cos(theta, theta_0), init_distance |theta - theta_0|; and the kinks on points of
+    ``kink_metrics``: kinks_on_points, kink_margin, lambda_max_low, lambda_max_high,
+    lambda_min_low, lambda_min_high."""
     a, b, c, w = params
     ga, gb, gc, gw, loss = loss_gradient(a, b, c, w, x, y, p, ActivityPatterns(x, leak))
     gradient = flat_thetas(ga, gb, gc, gw)
@@ -114,19 +132,21 @@ def state_metrics(params, initial, x, y, p, pi, h, leak=0.0):
                 hessian_min=low, sharpness=top[:, 0] * h, grad_cosine=cosines,
                 covariance=gradient_covariance_eigenvalues(a, b, c, w, x, y, p, leak),
                 weight_norm=np.linalg.norm(theta, axis=1), init_cosine=cosine(theta, theta0),
-                init_distance=np.linalg.norm(theta - theta0, axis=1))
+                init_distance=np.linalg.norm(theta - theta0, axis=1),
+                **kink_metrics(a, b, c, w, x, y, p, leak, tolerance, top[:, 0], low))
 
 
 # ============================================================================ the trace study
 def trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decade, chunk_size, data=None,
                  probs=None, leak=0.0, samples=SampleRule.DEFAULT):
     """The validated configuration of a trace run (a plain dict, recorded in run.json; the chunk
-    machinery of ``kinks.mc.runner`` carries it out)."""
+    machinery of ``kinks.mc.runner`` carries it out), with the kink tolerance its kinks on points
+    are found with (run folders written before they were recorded have none)."""
     shared = cell_settings(offsets, widths, runs, seed, chunk_size, data, probs, leak, samples)
     optimizer, step = check_choice("optimizer", optimizer, OPTIMIZERS), check_choice("step", step, STEPS)
     epochs, per_decade = check_int("epochs", epochs), check_int("per_decade", per_decade)
     return complete_config(dict(kind="trace", optimizer=optimizer, init="he", step=step, epochs=epochs,
-                                per_decade=per_decade, **shared))
+                                per_decade=per_decade, kink_tolerance=KINK_TOLERANCE, **shared))
 
 
 def trace_problems(config, offset, width, chunk, runs):
@@ -159,13 +179,34 @@ def simulate_trace_chunk(config, offset, width, chunk, runs):
             first = trainer.advance(int(epoch - epochs[k - 1]), p_t, cuts, draws, crossed)
             first_cross[first >= 0] = epochs[k - 1] + first[first >= 0]
         with np.errstate(all="ignore"):
-            metrics = state_metrics(trainer.params(), init, x, y, p, pi, h, config["leak"])
+            metrics = state_metrics(trainer.params(), init, x, y, p, pi, h, config["leak"],
+                                    config["kink_tolerance"])
         for name, value in metrics.items():
             traces.setdefault(name, np.full((runs, len(epochs)) + value.shape[1:], np.nan))[:, k] = value
     status = np.where(crossed, "CROSSED", "UNFINISHED").astype("<U17")
     status[~trainer.finite()] = "DIVERGED"
     return dict(status=status, stop_epoch=np.full(runs, config["epochs"], dtype=np.int64),
                 first_cross_epoch=first_cross, step_size=h, **traces)
+
+
+def recorded_config(run_dir, config):
+    """The configuration to carry out in ``run_dir``: ``config``, or, where the folder holds the
+    same trace written before kinks on points were recorded (its run.json without a kink
+    tolerance) with every chunk finished, the folder's own, so that it is reported as it was
+    written (without kinks on points). Such a folder with chunks left to compute is refused in
+    one line: its chunks and new ones would not hold the same metrics. A folder of another study
+    is left to ``prepare_run_dir``, which refuses it naming the differences."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        return config
+    old = complete_config(read_manifest(path)["config"])
+    if "kink_tolerance" in old or old != {key: value for key, value in config.items() if key != "kink_tolerance"}:
+        return config
+    pending = len(pending_tasks(run_dir, old, announce=False))
+    require(not pending, f"--out: {run_dir} holds this trace written before kinks on points were recorded, with "
+                         f"{pending} chunks unfinished; new chunks would not mix with its old ones: finish it "
+                         f"with the version that started it, or use another --out")
+    return old
 
 
 METRICS = ("loss", "risk", "grad_norm", "hessian_top", "hessian_min", "sharpness", "grad_cosine", "covariance",
@@ -175,17 +216,24 @@ METRICS = ("loss", "risk", "grad_norm", "hessian_top", "hessian_min", "sharpness
 def load_traces(run_dir, config):
     """The finished chunks pooled over every cell: a dict of arrays over all networks, offset,
     width, network (index in its cell), status, first_cross_epoch, step_size (N,) and the metrics
-    (N, T[, k]); with ``epochs`` (T,)."""
+    (N, T[, k]), with KINK_METRICS where the configuration has a kink tolerance (every chunk of it
+    recorded them); with ``epochs`` (T,)."""
+    names = ("status", "first_cross_epoch", "step_size", *METRICS, *(KINK_METRICS if "kink_tolerance" in config
+                                                                      else ()))
     parts = []
     for task, arrays in finished_chunks(run_dir, config):
         start = task["chunk"] * config["chunk_sizes"][config["widths"].index(task["width"])]
         runs = len(arrays["status"])
         parts.append(dict(offset=np.full(runs, task["offset"]), width=np.full(runs, task["width"]),
-                          network=start + np.arange(runs),
-                          **{k: arrays[k] for k in ("status", "first_cross_epoch", "step_size", *METRICS)}))
+                          network=start + np.arange(runs), **{k: arrays[k] for k in names}))
     pooled = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
     pooled["epochs"] = trace_epochs(config["epochs"], config["per_decade"])
     return pooled
+
+
+def kinks_recorded(pooled):
+    """Whether pooled traces hold their kinks on points (traces written from 6 December 2026 on)."""
+    return "kinks_on_points" in pooled
 
 
 TRACE_COLUMNS = ["offset", "width", "network", "status", "first_cross_epoch", "step_size", "epoch", "crossed",
@@ -196,16 +244,18 @@ TRACE_COLUMNS = ["offset", "width", "network", "status", "first_cross_epoch", "s
 
 def trace_rows(pooled):
     """The wide CSV's rows: one per (network, traced epoch), crossed meaning crossed by that
-    epoch, the k-th of a spectrum as metric_k; covariance_1 ... covariance_{m-1} appended."""
+    epoch, the k-th of a spectrum as metric_k; covariance_1 ... covariance_{m-1} appended, then
+    the kinks on points where recorded."""
     rows = []
     epochs = pooled["epochs"]
+    names = METRICS + (KINK_METRICS if kinks_recorded(pooled) else ())
     for i in range(len(pooled["status"])):
         cross = pooled["first_cross_epoch"][i]
         for t, epoch in enumerate(epochs):
             row = {key: pooled[key][i] for key in ("offset", "width", "network", "status", "first_cross_epoch",
                                                      "step_size")}
             row.update(epoch=int(epoch), crossed=bool(0 <= cross <= epoch))
-            for name in METRICS:
+            for name in names:
                 value = pooled[name][i, t]
                 if np.ndim(value):
                     row.update({f"{name}_{k + 1}": v for k, v in enumerate(value)})
@@ -216,8 +266,10 @@ def trace_rows(pooled):
 
 
 def trace_columns(pooled):
-    """TRACE_COLUMNS and the covariance eigenvalues' columns (m - 1 of them)."""
-    return TRACE_COLUMNS + [f"covariance_{k + 1}" for k in range(pooled["covariance"].shape[-1])]
+    """TRACE_COLUMNS, the covariance eigenvalues' columns (m - 1 of them) and KINK_METRICS where
+    recorded."""
+    return TRACE_COLUMNS + [f"covariance_{k + 1}" for k in range(pooled["covariance"].shape[-1])] \
+        + list(KINK_METRICS if kinks_recorded(pooled) else ())
 
 
 # ============================================================================ summaries
@@ -231,33 +283,62 @@ def cells(pooled):
 GROUPS = (("stayed", lambda status: status != "CROSSED"), ("crossed", lambda status: status == "CROSSED"))
 
 
+def state_kinds(pooled):
+    """[(name, mask (N, T))]: every traced state ('all') and, where the kinks on points are
+    recorded, the smooth states (no kink on a point: L is twice differentiable there) and the
+    kink-on-point states (some kink on a point: the traced Hessian is that of one side)."""
+    kinds = [("all", np.ones(pooled["sharpness"].shape, dtype=bool))]
+    if kinks_recorded(pooled):
+        kinds += [("smooth", pooled["kinks_on_points"] == 0), ("kink_on_point", pooled["kinks_on_points"] > 0)]
+    return kinds
+
+
+def states_row(pooled, chosen, kind, before, span):
+    """The sharpness summary of the states ``kind`` (N, T) of the networks ``chosen``; ``before``
+    (k, T) marks the states before each one's first crossing, ``span`` (T,) the epochs each
+    traced epoch stands for. Shares are of all T traced epochs of a network, so that those of
+    the smooth and the kink-on-point states add up to those of all states."""
+    kind, sharpness = kind[chosen], pooled["sharpness"][chosen]  # (k, T)
+    above = kind & (sharpness > 2.0)
+    mean, low, high = mean_interval(above.mean(1))
+    having = kind.any(1)
+    values = np.where(kind, sharpness, np.nan)
+    row = dict(networks=len(chosen), networks_with_states=int(having.sum()), traced_states=int(kind.sum()),
+               states_fraction=float(kind.mean()) if len(chosen) else np.nan, epochs_above=int(above.sum()),
+               fraction_above=mean, ci_low=low, ci_high=high,
+               time_fraction_above=float(np.mean(above @ span / span.sum())) if len(chosen) else np.nan,
+               networks_ever_above=int(above.any(1).sum()),
+               median_max_sharpness=float(np.median(np.nanmax(values[having], 1))) if having.any() else np.nan,
+               epochs_above_before_crossing=int((above & before).sum()),
+               max_sharpness_before_crossing=float(np.nanmax(values[before], initial=-np.inf)))
+    if kinks_recorded(pooled):  # lambda_max(H) h on every side of the kinks on points, and on some side
+        h = pooled["step_size"][chosen][:, None]
+        row.update(epochs_above_every_side=int((kind & (pooled["lambda_max_low"][chosen] * h > 2.0)).sum()),
+                   epochs_above_some_side=int((kind & (pooled["lambda_max_high"][chosen] * h > 2.0)).sum()))
+    return row
+
+
 def sharpness_rows(pooled):
-    """Per cell and group (stayed put: never crossed, crossed within the trace): networks, the
-    mean over its networks of the fraction of traced epochs with lambda_max(H) > 2/h (with a 95 %
-    t interval), the same fraction weighted by the epochs each traced epoch stands for (the
-    epochs up to the next one: training time, not log time), the share of networks that ever
-    exceeded 2/h and the median of the largest lambda_max(H) h; and, before each network's first
-    crossing only (all epochs of one that stayed put), the traced epochs above 2/h and the largest
-    lambda_max(H) h. Diverged networks are left out."""
+    """Per cell, group (stayed put: never crossed, crossed within the trace) and kind of state
+    (all; and where recorded smooth and kink_on_point, ``state_kinds``): networks, those with
+    such states and their count and share, the traced epochs of that kind with lambda_max(H) > 2/h
+    (as a count, and per network as a share of its traced epochs, the mean over networks with a
+    95 % t interval), the same share weighted by the epochs each traced epoch stands for (the
+    epochs up to the next one: training time, not log time), the networks ever above 2/h there
+    and the median of their largest lambda_max(H) h; before each network's first crossing only
+    (all epochs of one that stayed put), the traced epochs above 2/h and the largest
+    lambda_max(H) h; where recorded, the traced epochs above 2/h on every side of their kinks on
+    points and on some side. Diverged networks are left out."""
     epochs = pooled["epochs"]
     span = np.diff(epochs, append=epochs[-1] + 1).astype(float)
     rows = []
     for offset, width, members in cells(pooled):
         for group, belongs in GROUPS:
             chosen = members[belongs(pooled["status"][members]) & (pooled["status"][members] != "DIVERGED")]
-            above = pooled["sharpness"][chosen] > 2.0  # (k, T)
-            mean, low, high = mean_interval(above.mean(1))
             cross = pooled["first_cross_epoch"][chosen]
             before = (cross[:, None] < 0) | (epochs < cross[:, None])  # (k, T)
-            rows.append(dict(offset=offset, width=width, group=group, networks=len(chosen), fraction_above=mean,
-                             ci_low=low, ci_high=high,
-                             time_fraction_above=float(np.mean(above @ span / span.sum())) if len(chosen) else np.nan,
-                             networks_ever_above=int(above.any(1).sum()),
-                             median_max_sharpness=float(np.median(np.nanmax(pooled["sharpness"][chosen], 1)))
-                             if len(chosen) else np.nan,
-                             epochs_above_before_crossing=int((above & before).sum()),
-                             max_sharpness_before_crossing=float(np.nanmax(pooled["sharpness"][chosen][before],
-                                                                           initial=-np.inf))))
+            rows += [dict(offset=offset, width=width, group=group, states=states,
+                          **states_row(pooled, chosen, kind, before, span)) for states, kind in state_kinds(pooled)]
     return rows
 
 

@@ -1,16 +1,18 @@
 """Tests of kinks.minima.hessian against torch autograd and dense eigh: the structured Hessian, its full
-spectrum and top eigenvectors (trained and untrained networks, relu and leaky), and the losses
-along lines and segments."""
+spectrum and top eigenvectors (trained and untrained networks, relu and leaky), the kinks on
+points and the one-sided spectra on every side of them (autograd with the activity pattern fixed
+to the side), and the losses along lines and segments."""
 import numpy as np
 import pytest
 import torch
 
 from kinks.mc.data import init_params, network_output
 from kinks.minima.hessian import (
-    HessianStructure, flat_params, interpolation_losses, line_losses, split_params, unitwise_normalised)
+    KINK_TOLERANCE, HessianStructure, flat_params, interpolation_losses, kinks_on_points, kinks_on_points_summary,
+    line_losses, side_codes, side_extremes, split_params, unitwise_normalised)
 from kinks.minima.stationary import train_to_stationarity
 from kinks.samples import X_DATA, Y_DATA, sample_weights
-from mc_checks import stationary_problems as problems
+from mc_checks import pinned_network, stationary_problems as problems, torch_theta_loss
 
 X, Y = X_DATA, Y_DATA
 
@@ -27,15 +29,8 @@ def point_away_from_kinks(n, seed):
 def test_structured_hessian_equals_autograd(leak):
     a, b, c, w, p = point_away_from_kinks(5, 3)
     structure = HessianStructure(a, b, c, w, X, Y, p, leak)
-
-    def loss(theta):
-        n = (len(theta) - 1) // 3
-        z = theta[:n] * torch.tensor(X)[:, None] + theta[n:2 * n]
-        f = theta[-1] + torch.nn.functional.leaky_relu(z, leak) @ theta[2 * n:3 * n]
-        return 0.5 * torch.sum(torch.tensor(p) * (f - torch.tensor(Y)) ** 2)
-
     theta = torch.tensor(flat_params(a, b, c, w))
-    expected = torch.autograd.functional.hessian(loss, theta).numpy()
+    expected = torch.autograd.functional.hessian(lambda t: torch_theta_loss(t, X, Y, p, leak), theta).numpy()
     np.testing.assert_allclose(structure.matrix(), expected, atol=1e-12)
     v = np.random.default_rng(4).normal(size=len(theta))
     np.testing.assert_allclose(structure.matvec(v), expected @ v, atol=1e-12)
@@ -57,6 +52,56 @@ def test_structured_spectrum_equals_dense_eigh_at_n64(trained, leak):
     np.testing.assert_allclose(values, dense, atol=1e-12 * scale)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=0), 1.0, rtol=1e-10)
     np.testing.assert_allclose(H @ vectors, vectors * dense[:-4:-1], atol=1e-9 * scale)  # descending
+
+
+def autograd_side_spectrum(a, b, c, w, p, leak, active):
+    """The eigenvalues of the torch float64 autograd Hessian of L with every unit's activity at
+    every point fixed to ``active`` (m, n), so that the derivative at z = 0 is the side's."""
+    theta = torch.tensor(flat_params(a, b, c, w))
+    hessian = torch.autograd.functional.hessian(lambda t: torch_theta_loss(t, X, Y, p, leak, active), theta)
+    return np.linalg.eigvalsh(hessian.numpy())
+
+
+@pytest.mark.parametrize("leak", [0.0, 0.2])
+def test_kinks_on_points_are_flagged_and_every_side_equals_autograd(leak):
+    a, b, c, w, p = pinned_network()
+    units, points = kinks_on_points(a, b, X)
+    assert units.tolist() == [0, 1] and X[points].tolist() == [2.0, -1.0]
+    extremes = side_extremes(a, b, c, w, X, Y, p, leak, units, points)
+    assert extremes.shape == (4, 2)
+    rounded = (X[:, None] * a + b > 0)  # the side round-off chose: z = 0 counts inactive
+    for row, side in enumerate([(False, False), (False, True), (True, False), (True, True)]):
+        active = rounded.copy()
+        active[points, units] = side
+        expected = autograd_side_spectrum(a, b, c, w, p, leak, active)
+        ours = HessianStructure(a, b, c, w, X, Y, p, leak, side_codes(a, b, X, units, points, side)).spectrum()
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(ours, expected, atol=1e-12 * scale)
+        np.testing.assert_allclose(extremes[row], expected[[0, -1]], atol=1e-12 * scale)
+    assert extremes[:, 1].max() > 1.01 * extremes[:, 1].min()  # the sides differ; the traced one is one of them
+    traced = HessianStructure(a, b, c, w, X, Y, p, leak).spectrum()
+    np.testing.assert_array_equal(traced[[0, -1]], extremes[0])
+    summary = kinks_on_points_summary(a, b, c, w, X, Y, p, leak, traced[0], traced[-1])
+    assert summary["kinks_on_points"] == 2 and summary["kink_margin"] == 0.0
+    assert (summary["lambda_max_low"], summary["lambda_max_high"]) == (extremes[:, 1].min(), extremes[:, 1].max())
+    assert (summary["lambda_min_low"], summary["lambda_min_high"]) == (extremes[:, 0].min(), extremes[:, 0].max())
+
+
+def test_a_smooth_network_is_not_flagged_and_the_tolerance_is_relative_to_the_data():
+    a, b, c, w, p = pinned_network()
+    scale = np.abs(X).max()
+    for shift, flagged in ((1e-6, []), (10 * KINK_TOLERANCE, []), (0.1 * KINK_TOLERANCE, [0])):
+        moved = b.copy()
+        moved[0] -= a[0] * shift * scale  # unit 0's kink moved by shift max|x| off x = 2
+        moved[1] -= a[1] * 1e-3  # unit 1's kink well off x = -1
+        assert kinks_on_points(a, moved, X)[0].tolist() == flagged
+        assert kinks_on_points(a, 1000 * moved, 1000 * X)[0].tolist() == flagged  # data and kinks 1000 x wider
+    smooth = b + a * np.array([-0.3, 0.4, 0.0, 0.0])
+    values = HessianStructure(a, smooth, c, w, X, Y, p).spectrum()
+    summary = kinks_on_points_summary(a, smooth, c, w, X, Y, p, 0.0, values[0], values[-1])
+    assert summary["kinks_on_points"] == 0 and summary["kink_margin"] == pytest.approx(0.3 / 3)
+    assert summary["lambda_max_low"] == summary["lambda_max_high"] == values[-1]
+    assert summary["lambda_min_low"] == summary["lambda_min_high"] == values[0]
 
 
 @pytest.mark.parametrize("leak", [0.0, 0.1])
