@@ -140,19 +140,21 @@ def spectrum_figure(spectra, settings):
 def extremes_figure(spectra, settings):
     """lambda_min / lambda_max (symlog) and the minimal ratio (log) against n, per network, with
     m / (3n + 1), the share that the rank of J^T diag(p) J (at most m) allows when D = 0, as at an
-    exact stationary point where every S_g = 0."""
+    exact stationary point where every S_g = 0. A network with a kink on a data point is drawn
+    hollow: its spectrum is that of the side round-off chose."""
     figure, ((left, right),) = panels(10, 4.2)
     widths = np.array(sorted({r["width"] for r in spectra}))
     for k, (crossed, name) in enumerate(KINDS):
-        chosen = [r for r in spectra if r["crossed"] == crossed]
-        if not chosen:
-            continue
         style = series_style(k)
-        n = dodge(np.array([r["width"] for r in chosen]), k, len(KINDS))
-        left.scatter(n, [r["lambda_min"] / r["lambda_max"] for r in chosen], color=color(k), marker=style.marker,
-                     s=14, label=f"{name} ({len(chosen)})")
-        right.scatter(n, [r["minimal_ratio"] for r in chosen], color=color(k), marker=style.marker, s=14,
-                      label=f"{name} ({len(chosen)})")
+        for on_point, text, face in ((False, "", color(k)), (True, ", a kink on a point, one side", "none")):
+            chosen = [r for r in spectra if r["crossed"] == crossed and (r["kinks_on_points"] > 0) == on_point]
+            if not chosen:
+                continue
+            n = dodge(np.array([r["width"] for r in chosen]), k, len(KINDS))
+            shared = dict(edgecolors=color(k), facecolors=face, marker=style.marker, s=14,
+                          label=f"{name}{text} ({len(chosen)})")
+            left.scatter(n, [r["lambda_min"] / r["lambda_max"] for r in chosen], **shared)
+            right.scatter(n, [r["minimal_ratio"] for r in chosen], **shared)
     right.plot(widths, len(settings["data"]) / (3 * widths + 1), color=f"#{GUIDE_COLOR}", linestyle="--",
                label="m / (3n + 1): rank of $J^T P J$")
     for ax in (left, right):
@@ -226,12 +228,13 @@ def interpolation_figure(curves, settings):
 SINGLE = 3  # single networks drawn thin per group
 
 
-def scaled_sides(pooled, low, high, traced, sign=1.0):
-    """(low, high, traced) of a Hessian eigenvalue over the sides of the kinks on points, times
-    sign h, each (N, T); the bounds swap where sign < 0."""
+def scaled_sides(pooled, name, traced, sign=1.0):
+    """(low, high, traced) of the Hessian eigenvalue ``name`` (lambda_max or lambda_min) over the
+    sides of the kinks on points and on the traced side (``traced`` (N, T)), times sign h, each
+    (N, T); the bounds swap where sign < 0."""
     h = sign * pooled["step_size"][:, None]
-    low, high = pooled[low] * h, pooled[high] * h
-    return np.minimum(low, high), np.maximum(low, high), pooled[traced] * h
+    low, high = pooled[f"{name}_low"] * h, pooled[f"{name}_high"] * h
+    return np.minimum(low, high), np.maximum(low, high), traced * h
 
 
 # (title, values of (N, T) from the pooled traces, log y, and for a Hessian eigenvalue its range
@@ -241,9 +244,9 @@ PANELS = (
     ("test loss: population risk $R$", lambda t: t["risk"], True, None),
     (r"gradient norm $\|\nabla L\|$", lambda t: t["grad_norm"], True, None),
     (r"sharpness $\lambda_{\max}(H)\, h$ (edge of stability: 2)", lambda t: t["sharpness"], False,
-     lambda t: scaled_sides(t, "lambda_max_low", "lambda_max_high", "sharpness")),
+     lambda t: scaled_sides(t, "lambda_max", t["hessian_top"][..., 0])),
     (r"$-\lambda_{\min}(H)\, h$ (0 where $H \succeq 0$)", lambda t: -t["hessian_min"] * t["step_size"][:, None],
-     False, lambda t: scaled_sides(t, "lambda_min_low", "lambda_min_high", "hessian_min", -1.0)),
+     False, lambda t: scaled_sides(t, "lambda_min", t["hessian_min"], -1.0)),
     (r"$|\cos(\nabla L, v_1)|$, $v_1$ top eigenvector of $H$", lambda t: t["grad_cosine"][..., 0], False, None),
     (r"gradient covariance: largest eigenvalue", lambda t: t["covariance"][..., 0], True, None),
     (r"covariance: $(m-1)$-th / largest eigenvalue",
@@ -285,9 +288,9 @@ def draw_kinks_on_points(ax, epochs, low, high, traced, on_point):
     _, t = np.nonzero(on_point)
     style = series_style(2)
     ax.vlines(epochs[t], low[on_point], high[on_point], color=color(2), linewidth=0.6, alpha=0.6)
-    return ax.scatter(epochs[t], traced[on_point], color=color(2), marker=style.marker, s=5, linewidths=0,
-                      label=f"kink on a point ({on_point.sum()} states): traced side, its range over the sides "
-                            f"(line); left out of the medians above")
+    return ax.scatter(epochs[t], traced[on_point], color=color(2), marker=style.marker, s=9, linewidths=0,
+                      label=f"kink on a point ({on_point.sum()} states): the traced side (marker) and the range "
+                            f"over the sides (line), left out of the groups' medians and bands")
 
 
 def trace_figure(pooled, config, offset, width, members):

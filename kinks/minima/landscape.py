@@ -88,6 +88,14 @@ def diagnose_width(width, settings, data):
     return spectra, lines, curve
 
 
+def sides_text(rows):
+    """'lambda_min [low, high], lambda_max [low, high]': the range over the sides of the kinks on
+    points of all ``rows`` (networks left out where their sides were not enumerated)."""
+    low = {k: np.nanmin([r[f"{k}_low"] for r in rows]) for k in ("lambda_min", "lambda_max")}
+    high = {k: np.nanmax([r[f"{k}_high"] for r in rows]) for k in ("lambda_min", "lambda_max")}
+    return ", ".join(f"{k} [{low[k]:.3e}, {high[k]:.3e}]" for k in ("lambda_min", "lambda_max"))
+
+
 def format_diagnose_table(spectra):
     """Per width, kind (stayed, crossed) and kind of point (smooth; on point: some kink on a data
     point, the spectrum that of the side round-off chose): networks, converged, median lambda_min,
@@ -106,13 +114,10 @@ def format_diagnose_table(spectra):
                 med = {k: float(np.median([r[k] for r in chosen])) for k in
                        ("lambda_min", "lambda_max", "minimal_ratio", "n_positive", "n_zero", "n_negative",
                         "spectrum_s")}
-                sides = "" if not on_point else \
-                    (f"  lambda_min [{min(r['lambda_min_low'] for r in chosen):.3e}, "
-                     f"{max(r['lambda_min_high'] for r in chosen):.3e}], lambda_max "
-                     f"[{min(r['lambda_max_low'] for r in chosen):.3e}, {max(r['lambda_max_high'] for r in chosen):.3e}]")
+                sides = sides_text(chosen) if on_point else ""
                 lines.append(f"{width:>5} {kind:>8} {point:>8} {len(chosen):>4} "
                              f"{sum(r['converged'] for r in chosen):>4} {med['lambda_min']:>20.3e} "
                              f"{med['lambda_max']:>10.3e} {med['minimal_ratio']:>10.4f} {med['n_positive']:>5.0f} "
                              f"{med['n_zero']:>6.0f} {med['n_negative']:>5.0f} {3 * width + 1:>5} "
-                             f"{med['spectrum_s']:>10.4f}{sides}")
+                             f"{med['spectrum_s']:>10.4f}  {sides}")
     return "\n".join(lines)

@@ -182,7 +182,7 @@ def simulate_trace_chunk(config, offset, width, chunk, runs):
             metrics = state_metrics(trainer.params(), init, x, y, p, pi, h, config["leak"],
                                     config["kink_tolerance"])
         for name, value in metrics.items():
-            traces.setdefault(name, np.full((runs, len(epochs)) + value.shape[1:], np.nan))[:, k] = value
+            traces.setdefault(name, np.zeros((runs, len(epochs)) + value.shape[1:], value.dtype))[:, k] = value
     status = np.where(crossed, "CROSSED", "UNFINISHED").astype("<U17")
     status[~trainer.finite()] = "DIVERGED"
     return dict(status=status, stop_epoch=np.full(runs, config["epochs"], dtype=np.int64),
