@@ -114,10 +114,10 @@ def format_diagnose_table(spectra):
                 med = {k: float(np.median([r[k] for r in chosen])) for k in
                        ("lambda_min", "lambda_max", "minimal_ratio", "n_positive", "n_zero", "n_negative",
                         "spectrum_s")}
-                sides = sides_text(chosen) if on_point else ""
+                sides = f"  {sides_text(chosen)}" if on_point else ""
                 lines.append(f"{width:>5} {kind:>8} {point:>8} {len(chosen):>4} "
                              f"{sum(r['converged'] for r in chosen):>4} {med['lambda_min']:>20.3e} "
                              f"{med['lambda_max']:>10.3e} {med['minimal_ratio']:>10.4f} {med['n_positive']:>5.0f} "
                              f"{med['n_zero']:>6.0f} {med['n_negative']:>5.0f} {3 * width + 1:>5} "
-                             f"{med['spectrum_s']:>10.4f}  {sides}")
+                             f"{med['spectrum_s']:>10.4f}{sides}")
     return "\n".join(lines)
