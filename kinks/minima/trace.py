@@ -3,8 +3,8 @@ its training (the trace), the trace study's configuration and chunks (run by ``k
 pooling the chunks, and the two summaries: how often the sharpness lambda_max(H) exceeds 2/h
 (the edge of stability), at smooth states and at states with a kink on a data point apart, and
 how early a metric separates networks that will cross from those that stay put (the AUC per
-metric and epoch). Shapes: P networks of width n, m data points,
-T traced epochs, theta = (a, b, w, c) of dimension 3n + 1."""
+metric and epoch). Shapes: P networks of width n, m data points, T traced epochs,
+theta = (a, b, w, c) of dimension 3n + 1."""
 from pathlib import Path
 
 import numpy as np
