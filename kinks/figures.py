@@ -66,15 +66,18 @@ def glued(text):
 
 
 class LabelWrapper(textwrap.TextWrapper):
-    """textwrap's wrapper that breaks at ordinary spaces only (not at NBSP) and may also break after
-    a comma within a word: a list such as the data of a run label, -3:1,-2:0.5,..., has no spaces."""
+    """textwrap's wrapper that breaks at ordinary spaces only (not at NBSP) and, inside a word too
+    long for a line (a list without spaces such as the data -3:1,-2:0.5,...), after its commas."""
 
-    wordsep_simple_re = re.compile(r"([ \t\n]+|(?<=,)(?=[^\s,]))")
+    def _split(self, text):
+        pieces = [re.split(r"(?<=,)(?=[^\s,])", chunk) if len(chunk) > self.width else [chunk]
+                  for chunk in re.split(r"([ \t\n]+)", text)]
+        return [piece for chunk in pieces for piece in chunk if piece]
 
 
 def wrap_label(text, width=LABEL_WIDTH):
-    """``text`` broken into lines of at most ``width`` characters, at spaces and after commas, but
-    never inside math or a 'name = value' (``glued``; a longer unbreakable part keeps its line)."""
+    """``text`` broken into lines of at most ``width`` characters, at spaces (after the commas of a
+    longer word), never inside math or a 'name = value' (``glued``; a longer part keeps its line)."""
     wrapped = LabelWrapper(width, break_long_words=False, break_on_hyphens=False).fill(glued(text))
     return wrapped.replace(NBSP, " ")
 
@@ -196,14 +199,16 @@ def log_ticks(low, high, most=8):
     return ticks
 
 
-def tick_text(value):
-    """A tick's label, for matplotlib's mathtext and LaTeX alike: the plain number from 0.001 to
-    99,999 (0.05, 16, 2048), else a power of 10 ($10^{-6}$, $2\\cdot10^{-6}$)."""
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
-        return f"{value:g}"
-    exponent = math.floor(math.log10(abs(value)))
-    mantissa = f"{value / 10 ** exponent:g}"
-    return f"$10^{{{exponent}}}$" if mantissa == "1" else f"${mantissa}\\cdot10^{{{exponent}}}$"
+def tick_texts(values):
+    """The labels of a log axis' ticks, for matplotlib's mathtext and LaTeX alike: plain numbers
+    (0.05, 16, 2048) while every value lies from 0.001 to 99,999, else powers of 10 throughout
+    ($10^{-6}$, $2\\cdot10^{-6}$, $10^{0}$)."""
+    if all(1e-3 <= abs(value) < 1e5 for value in values):
+        return [f"{value:g}" for value in values]
+    exponents = [math.floor(math.log10(abs(value))) for value in values]
+    mantissas = [f"{value / 10 ** exponent:g}" for value, exponent in zip(values, exponents)]
+    return [f"$10^{{{exponent}}}$" if mantissa == "1" else f"${mantissa}\\cdot10^{{{exponent}}}$"
+            for mantissa, exponent in zip(mantissas, exponents)]
 
 
 def log_locator():
@@ -221,13 +226,27 @@ def log_locator():
     return LogTicks()
 
 
+def log_formatter():
+    """A matplotlib Formatter that labels an axis' ticks by ``tick_texts``, all of them together."""
+    from matplotlib.ticker import Formatter
+
+    class LogTickTexts(Formatter):
+        def __call__(self, value, pos=None):
+            return tick_texts([value])[0]
+
+        def format_ticks(self, values):
+            return tick_texts(values)
+
+    return LogTickTexts()
+
+
 def plain_log_ticks(axis, ticks=None):
-    """Ticks of a matplotlib log axis labelled by ``tick_text`` (16, 0.05; no crowded minor labels):
-    at ``ticks``, or at ``log_ticks`` of the axis' range."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+    """Ticks of a matplotlib log axis labelled by ``tick_texts`` (16, 0.05; no crowded minor
+    labels): at ``ticks``, or at ``log_ticks`` of the axis' range."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     axis.set_major_locator(FixedLocator(ticks) if ticks is not None else log_locator())
-    axis.set_major_formatter(FuncFormatter(lambda value, _: tick_text(value)))
+    axis.set_major_formatter(log_formatter())
     axis.set_minor_locator(NullLocator())
     axis.set_minor_formatter(NullFormatter())
 
@@ -382,7 +401,7 @@ class ErrorBarPlot:
 
     def y_axis_options(self):
         """The pgfplots keys of the y axis: its range (``y_limits``) and, on a log axis, the ticks of
-        ``log_ticks`` labelled by ``tick_text``, as matplotlib draws them."""
+        ``log_ticks`` labelled by ``tick_texts``, as matplotlib draws them."""
         limits = self.y_limits()
         if limits is None:
             return []
@@ -390,7 +409,7 @@ class ErrorBarPlot:
         if self.log_y:
             ticks = log_ticks(*limits)
             options += ["ytick={" + ",".join(f"{t:g}" for t in ticks) + "}",
-                        "yticklabels={" + ",".join(f"{{{tick_text(t)}}}" for t in ticks) + "}"]
+                        "yticklabels={" + ",".join(f"{{{text}}}" for text in tick_texts(ticks)) + "}"]
         return options
 
     def legend_options(self):
@@ -413,7 +432,7 @@ class ErrorBarPlot:
         axis = [f"xmode={'log' if self.log_x else 'normal'}", f"ymode={'log' if self.log_y else 'normal'}",
                 "width=9cm", "height=7cm", f"xmin={low:.6g}", f"xmax={high:.6g}",
                 "xtick={" + ",".join(f"{t:g}" for t in self.x_ticks) + "}",
-                "xticklabels={" + ",".join(f"{{{tick_text(t)}}}" for t in self.x_ticks) + "}",
+                "xticklabels={" + ",".join(f"{{{text}}}" for text in tick_texts(self.x_ticks)) + "}",
                 f"xlabel={{{tex_text(self.x_label)}}}", f"ylabel={{{tex_text(self.y_label)}}}",
                 "title={" + r" \\ ".join(tex_text(note) for note in self.notes) + "}",
                 r"title style={font=\footnotesize, align=center, text width=11cm}",
@@ -453,3 +472,11 @@ def write_plot(plot, stem, compile="auto"):
     pdf = compile_tex(tex, compile)
     paths.append(pdf if pdf is not None else save_figure(figure, stem.with_suffix(".pdf")))
     return paths
+
+
+def remove_plots(folder, stems):
+    """Remove what ``write_plot`` wrote into ``folder`` under a stem starting with one of ``stems``
+    (its .png, .tex and .pdf): the figures of an earlier report that the next one may name otherwise."""
+    for path in Path(folder).glob("*.*"):
+        if path.suffix in (".png", ".tex", ".pdf") and path.stem.startswith(tuple(stems)):
+            path.unlink()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kinks.figures import (
-    MARKERS, PALETTE, ErrorBarPlot, Guide, Series, log_ticks, series_style, tex_label, tex_text, tick_text,
+    MARKERS, PALETTE, ErrorBarPlot, Guide, Series, log_ticks, series_style, tex_label, tex_text, tick_texts,
     wrap_label, write_plot)
 from pdf_checks import figure_text_problems, needs_pdf_tools
 
@@ -55,18 +55,18 @@ def test_log_axes_get_plain_ticks_alike_in_matplotlib_and_pgfplots():
     assert log_ticks(0.012, 0.6) == [0.02, 0.05, 0.1, 0.2, 0.5]
     assert log_ticks(0.122, 0.625) == [0.2, 0.3, 0.4, 0.5, 0.6]  # a short axis: every multiple
     assert log_ticks(1e-15, 100) == [1e-15, 1e-12, 1e-09, 1e-06, 0.001, 1.0]  # a long one: every 3rd power
-    assert [tick_text(t) for t in (0.001, 16, 2048, 1e-6, 2e-6, 1e5)] == [
-        "0.001", "16", "2048", "$10^{-6}$", r"$2\cdot10^{-6}$", "$10^{5}$"]
+    assert tick_texts([0.001, 0.5, 16, 2048]) == ["0.001", "0.5", "16", "2048"]
+    assert tick_texts([2e-6, 1e-3, 1.0, 1e5]) == [r"$2\cdot10^{-6}$", "$10^{-3}$", "$10^{0}$", "$10^{5}$"]  # one style
     plot = small_plot(3)
     ticks = log_ticks(*plot.y_limits())
     body = plot.pgfplots_body()
     assert "ytick={" + ",".join(f"{t:g}" for t in ticks) + "}" in body
-    assert "yticklabels={" + ",".join(f"{{{tick_text(t)}}}" for t in ticks) + "}" in body
+    assert "yticklabels={" + ",".join(f"{{{text}}}" for text in tick_texts(ticks)) + "}" in body
     figure = plot.figure()
     figure.draw_without_rendering()
     axis = figure.axes[0].yaxis
     assert list(axis.get_majorticklocs()) == ticks
-    assert [label.get_text() for label in axis.get_majorticklabels()] == [tick_text(t) for t in ticks]
+    assert [label.get_text() for label in axis.get_majorticklabels()] == tick_texts(ticks)
 
 
 def test_dashed_series_share_the_style_of_the_solid_series_before_them():

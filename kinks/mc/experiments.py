@@ -17,7 +17,7 @@ from kinks.figures import compile_tex, tex_escape, write_plot
 from kinks.files import save_csv, save_text
 from kinks.mc.crossing import (
     REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, THEORY_FACTORS, against_rows, load_references, load_run,
-    runs_folder, series, series_labels, table_rows, theory_rows)
+    runs_folder, series, series_labels, table_rows, theory_names, theory_rows)
 from kinks.mc.figures import THEORY_NAME, count_text, crossing_plot, figure_note, theory_note, theory_plot
 from kinks.mc.runner import carry_out
 from kinks.mc.study import complete_config, make_config, option_text, run_dir_name, run_label
@@ -302,7 +302,7 @@ def theory_figure(run, rows, out, compile, event_runs, events):
     event table's draws ``events``; ``kinks.mc.figures.theory_plot``), written as theory_vs_experiment.png,
     .tex and .pdf: (its rows, the PDF's path)."""
     theory = theory_rows([run], rows, event_runs, EPSILON, GAMMA, drawn=events)
-    plot = theory_plot(theory, theory_note(theory, event_runs, EPSILON, GAMMA))
+    plot = theory_plot(theory, theory_note(theory, event_runs, EPSILON, GAMMA), theory_names([run], theory))
     return theory, write_plot(plot, out / THEORY_NAME, compile)[-1]
 
 
