@@ -39,17 +39,17 @@ class Word(NamedTuple):
 
 
 def page_words(pdf):
-    """(width, height, words) of the first page of ``pdf``."""
-    out = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
-                         text=True, check=True).stdout
-    width, height = map(float, re.search(r'<page width="([\d.]+)" height="([\d.]+)"', out).groups())
-    return width, height, [Word(text, *map(float, box)) for *box, text in WORD.findall(out)]
+    """(width, height, words) of every page of ``pdf``."""
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = re.split(r"<page ", out)[1:]
+    return [(*map(float, re.match(r'width="([\d.]+)" height="([\d.]+)"', page).groups()),
+             [Word(text, *map(float, box)) for *box, text in WORD.findall(page)]) for page in pages]
 
 
-def outside(words, box):
+def outside(words, box, what="the page"):
     """The ``words`` that reach beyond ``box`` = (x0, y0, x1, y1), as text."""
     x0, y0, x1, y1 = box
-    return [f"{word.text!r} at x {word.x0:.1f}..{word.x1:.1f}, y {word.y0:.1f}..{word.y1:.1f} is outside the page, "
+    return [f"{word.text!r} at x {word.x0:.1f}..{word.x1:.1f}, y {word.y0:.1f}..{word.y1:.1f} is outside {what}, "
             f"x {x0:.1f}..{x1:.1f}, y {y0:.1f}..{y1:.1f}" for word in words
             if word.x0 < x0 - 0.01 or word.y0 < y0 - 0.01 or word.x1 > x1 + 0.01 or word.y1 > y1 + 0.01]
 
@@ -93,7 +93,7 @@ def figure_text_problems(tex_path):
     border = float(re.search(r"border=([\d.]+)pt", tex)[1])
     compile_tex(tex_path, "yes")
     wide = tex.replace(f"border={border:g}pt", f"border={WIDE:g}pt")
-    width, height, words = page_words(compiled_twin(tex_path, "wide", wide))
+    ((width, height, words),) = page_words(compiled_twin(tex_path, "wide", wide))
     inset = WIDE - border  # the figure's own page inside the wide one
-    _, _, without_legend = page_words(compiled_twin(tex_path, "wide_phantom_legend", phantom_legend(wide)))
+    ((_, _, without_legend),) = page_words(compiled_twin(tex_path, "wide_phantom_legend", phantom_legend(wide)))
     return outside(words, (inset, inset, width - inset, height - inset)) + legend_overlaps(words, without_legend)

@@ -74,9 +74,11 @@ TEX_READS = "–—‘’“”"  # characters beyond Latin-1 that pdflatex read
 
 def latex(text):
     """Plain ``text`` (from a file or a configuration) as LaTeX: the special characters escaped
-    (``figures.tex_escape``), a letter with a combining circumflex as $\\hat x$, the symbols of
-    TEX_CHARACTERS as math, and any other character pdflatex cannot read written as [U+XXXX]."""
+    (``figures.tex_escape``), a letter with a combining circumflex as $\\hat x$, a single letter with
+    a subscript as math (x_min as $x_{min}$; mc_training stays text), the symbols of TEX_CHARACTERS
+    as math, and any other character pdflatex cannot read written as [U+XXXX]."""
     text = re.sub("(\\w)\u0302", lambda match: f"$\\hat {match[1]}$", tex_escape(text))
+    text = re.sub(r"(?<![\w\\])([A-Za-z])\\_([A-Za-z0-9]+)", r"$\1_{\2}$", text)
     return "".join(TEX_CHARACTERS.get(c, c if ord(c) < 0x100 or c in TEX_READS else f"[U+{ord(c):04X}]")
                    for c in text)
 
@@ -173,9 +175,10 @@ class Section(NamedTuple):
 
 def figure_tex(pdf, caption):
     """A figure, here in the text (``float``'s H), of the PDF ``pdf`` (a file beside the document)
-    with its caption."""
+    with its caption, at most 0.37 of the text's height: two fit on a page beside a heading (a
+    figure that does not fit where it stands starts the next page, leaving the rest empty)."""
     return "\n".join([r"\begin{figure}[H]", r"\centering",
-                      rf"\includegraphics[width=0.8\linewidth,height=0.62\textheight,keepaspectratio]{{{pdf.name}}}",
+                      rf"\includegraphics[width=0.8\linewidth,height=0.37\textheight,keepaspectratio]{{{pdf.name}}}",
                       rf"\caption{{{caption}}}", r"\end{figure}", ""])
 
 
@@ -242,8 +245,12 @@ def against_section(table):
         lines, caption)])
 
 
-DEVIATION_COLUMNS = (r">{\raggedright}p{3cm}>{\raggedright}p{3.4cm}>{\raggedright}p{3.4cm}"
-                     r">{\raggedright\arraybackslash}p{5cm}")  # ragged right: long words in narrow columns
+# the deviations table: ragged right (long words, narrow columns), the columns' shares of the text
+# width summing to 1, so that it keeps within the margins
+DEVIATION_COLUMNS = (r">{\raggedright}p{\dimexpr 0.17\linewidth-2\tabcolsep}"
+                     r">{\raggedright}p{\dimexpr 0.22\linewidth-2\tabcolsep}"
+                     r">{\raggedright}p{\dimexpr 0.24\linewidth-2\tabcolsep}"
+                     r">{\raggedright\arraybackslash}p{\dimexpr 0.37\linewidth-2\tabcolsep}")
 
 
 def deviations_section(deviations):
