@@ -60,9 +60,12 @@ NBSP = "\u00a0"  # a space at which a legend line never breaks (see ``glued``)
 
 def glued(text):
     """``text`` with the spaces at which a line must not break made non-breaking (NBSP): those
-    inside $...$ math and those around ' = ', so that '$\\Delta$ = 0.1' and '$r$ = 10' stay whole."""
+    inside $...$ math, those around ' = ' and those of a list of numbers after it, so that
+    '$\\Delta$ = 0.1', '$r$ = 10' and '$\\Delta$ = 0, 0.1' stay whole."""
     text = re.sub(r"\$[^$]*\$", lambda match: match[0].replace(" ", NBSP), str(text))
-    return text.replace(" = ", f"{NBSP}={NBSP}")
+    text = text.replace(" = ", f"{NBSP}={NBSP}")
+    numbers = f"(?<={NBSP}=){NBSP}" + r"-?[\d.]+(?:, -?[\d.]+)+"
+    return re.sub(numbers, lambda match: match[0].replace(" ", NBSP), text)
 
 
 class LabelWrapper(textwrap.TextWrapper):

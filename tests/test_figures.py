@@ -49,6 +49,7 @@ def test_labels_never_break_inside_math_or_a_name_equals_value():
         assert all(line.count("$") % 2 == 0 and not line.endswith("=") and not line.startswith("=")
                    for line in lines), lines
     assert wrap_label("data -3:1,-2:0.5,1:1,2:5,3:0", 16).splitlines() == ["data -3:1,", "-2:0.5,1:1,2:5,", "3:0"]
+    assert wrap_label("risk $R_{lin}$ = 0.199, $\\Delta$ = 0, 0.1", 20).splitlines()[-1] == "$\\Delta$ = 0, 0.1"
 
 
 def test_log_axes_get_plain_ticks_alike_in_matplotlib_and_pgfplots():
