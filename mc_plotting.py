@@ -40,9 +40,9 @@ from kinks.figures import check_compile, remove_plots, write_plot
 from kinks.files import save_csv
 from kinks.mc.crossing import (
     AGAINST_COLUMNS, FIT_COLUMNS, MOST_SERIES, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS,
-    against_rows, figure_groups, figure_suffix, fit_rows, format_against, format_fits, format_table, load_references, load_run,
-    load_runs, named_run_dir, reference_rows, report_folder, run_name, runs_folder, series, series_labels,
-    shared_parts, table_rows, theory_names, theory_rows)
+    against_rows, figure_groups, figure_suffix, fit_rows, format_against, format_fits, format_table,
+    load_references, load_run, load_runs, named_run_dir, reference_rows, report_folder, run_name, runs_folder,
+    series, series_labels, shared_parts, table_rows, theory_names, theory_rows)
 from kinks.mc.figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot
 from kinks.mc.study import PRESETS, complete_config, make_config
 from kinks.minima.examples import write_examples

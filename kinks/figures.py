@@ -203,10 +203,10 @@ def log_ticks(low, high, most=8):
 
 
 def tick_texts(values):
-    """The labels of a log axis' ticks, for matplotlib's mathtext and LaTeX alike: plain numbers
-    (0.05, 16, 2048) while every value lies from 0.001 to 99,999, else powers of 10 throughout
-    ($10^{-6}$, $2\\cdot10^{-6}$, $10^{0}$)."""
-    if all(1e-3 <= abs(value) < 1e5 for value in values):
+    """The labels of an axis' ticks, for matplotlib's mathtext and LaTeX alike: plain numbers
+    (0, 0.05, 16, 2048) while every value is 0 or lies from 0.001 to 99,999, else powers of 10
+    throughout, as a log axis over many decades wants them ($10^{-6}$, $2\\cdot10^{-6}$, $10^{0}$)."""
+    if all(value == 0 or 1e-3 <= abs(value) < 1e5 for value in values):
         return [f"{value:g}" for value in values]
     exponents = [math.floor(math.log10(abs(value))) for value in values]
     mantissas = [f"{value / 10 ** exponent:g}" for value, exponent in zip(values, exponents)]
