@@ -12,7 +12,7 @@ import utils
 from custom_paths import results_root
 from kinks.checks import as_list, check_int, require
 from kinks.figures import check_compile, write_plot
-from kinks.files import save_csv
+from kinks.files import file_slug, save_csv
 from kinks.star import report as sr
 
 FIGURE_NAME = "crossed_fractions"
@@ -54,7 +54,7 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
     for key, (width, group) in largest.items():
         reason = sr.median_unavailable(group)
         if reason is None:
-            paths = sr.median_figure(group, out / f"median_{sr.file_slug(sr.series_label(key))}_n{width}")
+            paths = sr.median_figure(group, out / f"median_{file_slug(sr.series_label(key))}_n{width}")
             print(f"median network: {', '.join(map(str, paths))}")
         else:
             print(f"median network of {sr.series_label(key)}, n = {width}: not drawn ({reason})")

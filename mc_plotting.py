@@ -36,16 +36,42 @@ from pathlib import Path
 import custom_paths
 import utils
 from kinks.checks import check_choice, check_float, check_int, require
-from kinks.figures import check_compile, write_plot
+from kinks.figures import check_compile, remove_plots, write_plot
 from kinks.files import save_csv
 from kinks.mc.crossing import (
-    AGAINST_COLUMNS, FIT_COLUMNS, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, against_rows,
-    fit_rows, format_against, format_fits, format_table, load_references, load_run, load_runs, named_run_dir,
-    reference_rows, report_folder, run_name, runs_folder, series, series_labels, shared_parts, table_rows,
-    theory_rows)
+    AGAINST_COLUMNS, FIT_COLUMNS, MOST_SERIES, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS,
+    against_rows, figure_groups, figure_suffix, fit_rows, format_against, format_fits, format_table,
+    load_references, load_run, load_runs, named_run_dir, reference_rows, report_folder, run_name, runs_folder,
+    series, series_labels, shared_parts, table_rows, theory_names, theory_rows)
 from kinks.mc.figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot
 from kinks.mc.study import PRESETS, complete_config, make_config
 from kinks.minima.examples import write_examples
+
+
+def theory_figures(groups, out, compile, event_runs, epsilon, gamma):
+    """Theory against experiment for the runs in the theorem's setting, one figure per group of
+    ``groups`` [(name, runs, their rows)] that has such runs, and their table theory_vs_experiment.csv."""
+    theory = []
+    for name, runs, rows in groups:
+        drawn = theory_rows(runs, rows, event_runs, epsilon, gamma) if event_runs else []
+        if drawn:
+            plot = theory_plot(drawn, theory_note(drawn, event_runs, epsilon, gamma),
+                               theory_names(runs, drawn))
+            paths = write_plot(plot, out / (THEORY_NAME + figure_suffix(name)), compile)
+            print(f"theory against experiment{f' ({name})' if name else ''}: {paths[0]}, {paths[-1]}")
+        theory += drawn
+    if theory:
+        save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
+        print(f"theory against experiment, table: {out / THEORY_NAME}.csv")
+
+
+def crossing_figures(groups, out, compile):
+    """The p_hat-against-n figure of each group of ``groups`` [(name, runs, their rows)]."""
+    for name, runs, rows in groups:
+        plot = crossing_plot(series(rows), series_labels(runs, rows), figure_note(runs, rows, shared_parts(runs)))
+        png, tex, pdf = write_plot(plot, out / (FIGURE_NAME + figure_suffix(name)), compile)
+        print(f"PNG and LaTeX: {png}, {tex}")
+        print(f"figure{f' ({name})' if name else ''}: {pdf}")
 
 
 def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
@@ -87,17 +113,14 @@ def report(results=None, input=None, out=None, compile="auto", against=None, eve
     print(format_fits(fits))
     save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
     save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
-    notes = figure_note(loaded, rows, shared_parts(loaded))
-    plot = crossing_plot(series(rows), series_labels(loaded, rows), notes)
-    theory = theory_rows(loaded, rows, event_runs, epsilon, gamma) if event_runs else []
-    if theory:  # written before the crossing figure, whose path is the last line printed
-        save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
-        theory_paths = write_plot(theory_plot(theory, theory_note(theory, event_runs, epsilon, gamma)),
-                                  out / THEORY_NAME, compile)
-        print(f"theory against experiment: {out / THEORY_NAME}.csv, {theory_paths[0]}, {theory_paths[-1]}")
-    png, tex, pdf = write_plot(plot, out / FIGURE_NAME, compile)
-    print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv; LaTeX: {tex}; PNG: {png}")
-    print(f"figure: {pdf}")
+    print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv")
+    groups = figure_groups(loaded, rows)
+    if len(groups) > 1:
+        print(f"{len(series(rows))} series are more than one figure shows ({MOST_SERIES}): {len(groups)} figures, one "
+              "per experiment (and offset, where one has more); name the runs to compare in one with --input")
+    remove_plots(out, (FIGURE_NAME, THEORY_NAME))  # an earlier report's, perhaps grouped otherwise
+    theory_figures(groups, out, compile, event_runs, epsilon, gamma)  # first: the last lines name the main figures
+    crossing_figures(groups, out, compile)
     if references is not None:
         compared = against_rows(rows, loaded, references)
         require(compared, "--against: no cell of these runs has a reference of the same experiment "

@@ -1,6 +1,7 @@
 """The one figure stack: the shared palette (colour and marker per series, the same in matplotlib and
 pgfplots), matplotlib figures without pyplot's global state, PNG and PDF writers, TeX escaping, and
 standalone LaTeX documents compiled to PDF with pdflatex."""
+import math
 import os
 import re
 import shutil
@@ -54,16 +55,40 @@ def series_style(index):
     return SeriesStyle(PALETTE[index % len(PALETTE)], marker, mark, options)
 
 
-class LabelWrapper(textwrap.TextWrapper):
-    """textwrap's wrapper that may also break a line after a comma within a word: a list such as
-    the data of a run label, -3:1,-2:0.5,..., has no spaces."""
+NBSP = "\u00a0"  # a space at which a legend line never breaks (see ``glued``)
 
-    wordsep_simple_re = re.compile(r"(\s+|(?<=,)(?=[^\s,]))")
+
+def glued(text):
+    """``text`` with the spaces at which a line must not break made non-breaking (NBSP): those
+    inside $...$ math, those around ' = ' and those of a list of numbers after it, so that
+    '$\\Delta$ = 0.1', '$r$ = 10' and '$\\Delta$ = 0, 0.1' stay whole."""
+    text = re.sub(r"\$[^$]*\$", lambda match: match[0].replace(" ", NBSP), str(text))
+    text = text.replace(" = ", f"{NBSP}={NBSP}")
+    numbers = f"(?<={NBSP}=){NBSP}" + r"-?[\d.]+(?:, -?[\d.]+)+"
+    return re.sub(numbers, lambda match: match[0].replace(" ", NBSP), text)
+
+
+class LabelWrapper(textwrap.TextWrapper):
+    """textwrap's wrapper that breaks at ordinary spaces only (not at NBSP) and, inside a word too
+    long for a line (a list without spaces such as the data -3:1,-2:0.5,...), after its commas."""
+
+    def _split(self, text):
+        pieces = [re.split(r"(?<=,)(?=[^\s,])", chunk) if len(chunk) > self.width else [chunk]
+                  for chunk in re.split(r"([ \t\n]+)", text)]
+        return [piece for chunk in pieces for piece in chunk if piece]
 
 
 def wrap_label(text, width=LABEL_WIDTH):
-    """``text`` broken into lines of at most ``width`` characters (at spaces and commas)."""
-    return LabelWrapper(width, break_long_words=False, break_on_hyphens=False).fill(str(text))
+    """``text`` broken into lines of at most ``width`` characters, at spaces (after the commas of a
+    longer word), never inside math or a 'name = value' (``glued``; a longer part keeps its line)."""
+    wrapped = LabelWrapper(width, break_long_words=False, break_on_hyphens=False).fill(glued(text))
+    return wrapped.replace(NBSP, " ")
+
+
+def legend_shape(entries):
+    """(columns, characters per line) of a legend of ``entries`` entries, the same in matplotlib and
+    pgfplots: one column of LABEL_WIDTH for up to 6 entries, else two of 3/4 of it."""
+    return (1, LABEL_WIDTH) if entries <= 6 else (2, LABEL_WIDTH * 3 // 4)
 
 
 def new_figure(width=6.4, height=4.4):
@@ -157,26 +182,86 @@ def compile_tex(tex_path, mode="auto", passes=1):
     return pdf
 
 
-def plain_log_ticks(axis, ticks=None):
-    """Ticks of a log axis written as plain numbers (16, 0.05; no 10^k, no crowded minor labels):
-    at ``ticks``, or at 1, 2 and 5 times the powers of 10."""
-    from matplotlib.ticker import FixedLocator, LogLocator, NullFormatter, NullLocator, StrMethodFormatter
+def log_ticks(low, high, most=8):
+    """The labelled values of a log axis from ``low`` to ``high`` (0 < low <= high), the same in
+    matplotlib and pgfplots: 1, 2 and 5 times the powers of 10; 1, 2, ..., 9 times them where fewer
+    than three of those lie in range (a short axis); every k-th power of 10 where more than
+    ``most`` would (a long one)."""
+    exponents = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
 
-    axis.set_major_locator(FixedLocator(ticks) if ticks is not None else LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    def within(mantissas, stride=1):
+        values = (float(f"{m}e{k}") for k in exponents if k % stride == 0 for m in mantissas)
+        return [value for value in values if low <= value <= high]
+
+    ticks = within((1, 2, 5))
+    if len(ticks) < 3:
+        ticks = within(range(1, 10))
+    stride = 1
+    while len(ticks) > most:
+        ticks, stride = within((1,), stride), stride + 1
+    return ticks
+
+
+def tick_texts(values):
+    """The labels of an axis' ticks, for matplotlib's mathtext and LaTeX alike: plain numbers
+    (0, 0.05, 16, 2048) while every value is 0 or lies from 0.001 to 99,999, else powers of 10
+    throughout, as a log axis over many decades wants them ($10^{-6}$, $2\\cdot10^{-6}$, $10^{0}$)."""
+    if all(value == 0 or 1e-3 <= abs(value) < 1e5 for value in values):
+        return [f"{value:g}" for value in values]
+    exponents = [math.floor(math.log10(abs(value))) for value in values]
+    mantissas = [f"{value / 10 ** exponent:g}" for value, exponent in zip(values, exponents)]
+    return [f"$10^{{{exponent}}}$" if mantissa == "1" else f"${mantissa}\\cdot10^{{{exponent}}}$"
+            for mantissa, exponent in zip(mantissas, exponents)]
+
+
+def log_locator():
+    """A matplotlib Locator that places ``log_ticks`` over the axis' current view (matplotlib is
+    imported here, where a figure is drawn)."""
+    from matplotlib.ticker import Locator
+
+    class LogTicks(Locator):
+        def __call__(self):
+            return self.tick_values(*self.axis.get_view_interval())
+
+        def tick_values(self, vmin, vmax):
+            return log_ticks(*sorted((vmin, vmax)))
+
+    return LogTicks()
+
+
+def log_formatter():
+    """A matplotlib Formatter that labels an axis' ticks by ``tick_texts``, all of them together."""
+    from matplotlib.ticker import Formatter
+
+    class LogTickTexts(Formatter):
+        def __call__(self, value, pos=None):
+            return tick_texts([value])[0]
+
+        def format_ticks(self, values):
+            return tick_texts(values)
+
+    return LogTickTexts()
+
+
+def plain_log_ticks(axis, ticks=None):
+    """Ticks of a matplotlib log axis labelled by ``tick_texts`` (16, 0.05; no crowded minor
+    labels): at ``ticks``, or at ``log_ticks`` of the axis' range."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    axis.set_major_locator(FixedLocator(ticks) if ticks is not None else log_locator())
+    axis.set_major_formatter(log_formatter())
     axis.set_minor_locator(NullLocator())
     axis.set_minor_formatter(NullFormatter())
 
 
 def place_legend(figure, handles):
-    """A legend of ``handles`` below the axes, inside the figure: one column for up to 6 entries,
-    else two; labels wrapped to their column's width; the figure made taller by the legend's
-    height, so that the legend is never cut off and never squeezes or covers the plot."""
+    """A legend of ``handles`` below the axes, inside the figure, shaped by ``legend_shape`` (labels
+    wrapped to their column's width); the figure made taller by the legend's height, so that the
+    legend is never cut off and never squeezes or covers the plot."""
     if not handles:
         return
-    columns = 1 if len(handles) <= 6 else 2
-    labels = [wrap_label(handle.get_label(), LABEL_WIDTH if columns == 1 else LABEL_WIDTH * 3 // 4)
-              for handle in handles]
+    columns, characters = legend_shape(len(handles))
+    labels = [wrap_label(handle.get_label(), characters) for handle in handles]
     per_column = -(-len(labels) // columns)  # matplotlib fills the columns one after the other
     lines = max(sum(label.count("\n") + 1 for label in labels[k:k + per_column])
                 for k in range(0, len(labels), per_column))
@@ -191,9 +276,9 @@ def tex_text(text):
     return "".join(part if part.startswith("$") else tex_escape(part) for part in parts)
 
 
-def tex_label(text):
+def tex_label(text, width=LABEL_WIDTH):
     """A legend entry for LaTeX: wrapped as ``wrap_label`` does, lines joined by \\\\."""
-    return r" \\ ".join(tex_text(line) for line in wrap_label(text).splitlines())
+    return r" \\ ".join(tex_text(line) for line in wrap_label(text, width).splitlines())
 
 
 # ----------------------------------------------------------------------------- error-bar plots
@@ -266,12 +351,23 @@ class ErrorBarPlot:
         return shifts
 
     def x_limits(self):
+        """(low, high) of the x axis: the ticks, with room for the dodged series on a log axis."""
         low, high = min(self.x_ticks), max(self.x_ticks)
         if self.log_x:
             margin = max(1.25, self.dodge ** (len(self.series) / 2 + 1))
             return low / margin, high * margin
         pad = 0.05 * (high - low or 1.0)
         return low - pad, high + pad
+
+    def y_limits(self):
+        """(low, high) of the y axis: ``y_range``; on a log axis without one, every positive value
+        and interval end with a margin (factor 1.25); else None (the renderer's own)."""
+        if self.y_range is not None or not self.log_y:
+            return self.y_range
+        values = np.concatenate([np.array([])] + [part for s in self.series for part in (s.y, s.low, s.high)
+                                                  if part is not None])
+        values = values[values > 0]
+        return (values.min() / 1.25, values.max() * 1.25) if values.size else None
 
     def figure(self, width=6.4, height=4.0):
         """The matplotlib Figure: ``height`` inches for title, axes and labels, and the legend below
@@ -293,8 +389,8 @@ class ErrorBarPlot:
         ax.set_xscale("log" if self.log_x else "linear")
         ax.set_yscale("log" if self.log_y else "linear")
         ax.set_xlim(*self.x_limits())
-        if self.y_range is not None:
-            ax.set_ylim(*self.y_range)
+        if self.y_limits() is not None:
+            ax.set_ylim(*self.y_limits())
         if self.log_x:
             plain_log_ticks(ax.xaxis, self.x_ticks)
         if self.log_y:
@@ -306,22 +402,44 @@ class ErrorBarPlot:
         place_legend(figure, handles)
         return figure
 
+    def y_axis_options(self):
+        """The pgfplots keys of the y axis: its range (``y_limits``) and, on a log axis, the ticks of
+        ``log_ticks`` labelled by ``tick_texts``, as matplotlib draws them."""
+        limits = self.y_limits()
+        if limits is None:
+            return []
+        options = [f"ymin={limits[0]:.6g}", f"ymax={limits[1]:.6g}"]
+        if self.log_y:
+            ticks = log_ticks(*limits)
+            options += ["ytick={" + ",".join(f"{t:g}" for t in ticks) + "}",
+                        "yticklabels={" + ",".join(f"{{{text}}}" for text in tick_texts(ticks)) + "}"]
+        return options
+
+    def legend_options(self):
+        """The pgfplots keys of the legend: anchored below the x label (a node named xlabel), so that
+        neither covers the other whatever their heights, shaped by ``legend_shape``, two columns
+        filled one after the other as in matplotlib."""
+        entries = len(self.series) + len(self.guides)
+        columns, _ = legend_shape(entries)
+        options = ["xlabel style={name=xlabel}", "legend cell align=left",
+                   r"legend style={draw=none, at={(xlabel.south)}, anchor=north, yshift=-2pt, font=\footnotesize, "
+                   "cells={align=left}, /tikz/every even column/.append style={column sep=6pt}}"]
+        return options + ([f"legend columns={-(-entries // columns)}", "transpose legend"] if columns > 1 else [])
+
     def pgfplots_body(self):
         """The tikzpicture of the same figure for a standalone LaTeX document."""
         styles = self.styles()
+        _, characters = legend_shape(len(self.series) + len(self.guides))
         lines = [f"\\definecolor{{series{k}}}{{HTML}}{{{style.color}}}" for k, (style, _) in enumerate(styles)]
         low, high = self.x_limits()
-        ticks = ",".join(f"{t:g}" for t in self.x_ticks)
         axis = [f"xmode={'log' if self.log_x else 'normal'}", f"ymode={'log' if self.log_y else 'normal'}",
                 "width=9cm", "height=7cm", f"xmin={low:.6g}", f"xmax={high:.6g}",
-                f"xtick={{{ticks}}}", f"xticklabels={{{ticks}}}",
+                "xtick={" + ",".join(f"{t:g}" for t in self.x_ticks) + "}",
+                "xticklabels={" + ",".join(f"{{{text}}}" for text in tick_texts(self.x_ticks)) + "}",
                 f"xlabel={{{tex_text(self.x_label)}}}", f"ylabel={{{tex_text(self.y_label)}}}",
                 "title={" + r" \\ ".join(tex_text(note) for note in self.notes) + "}",
                 r"title style={font=\footnotesize, align=center, text width=11cm}",
-                "grid=major", "grid style={gray!25}", "legend cell align=left",
-                r"legend style={draw=none, at={(0.5,-0.16)}, anchor=north, font=\footnotesize, cells={align=left}}"]
-        if self.y_range is not None:
-            axis += [f"ymin={self.y_range[0]:.6g}", f"ymax={self.y_range[1]:.6g}"]
+                "grid=major", "grid style={gray!25}", *self.legend_options(), *self.y_axis_options()]
         lines += [r"\definecolor{guide}{HTML}{" + GUIDE_COLOR + "}", r"\begin{tikzpicture}",
                   r"\begin{axis}[" + ",\n  ".join(axis) + "]"]
         for k, (s, (style, dashed), shift) in enumerate(zip(self.series, styles, self.shifts())):
@@ -336,10 +454,10 @@ class ErrorBarPlot:
             lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark(hollow=dashed)}, "
                       f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{bars}]",
                       f"  coordinates {{{points}}};",
-                      f"\\addlegendentry{{{tex_label(s.label)}}}"]
+                      f"\\addlegendentry{{{tex_label(s.label, characters)}}}"]
         for guide in self.guides:
             lines += [f"\\addplot[guide, dashed, line width={LINE_WIDTH_PT}pt, domain={low:.6g}:{high:.6g}, "
-                      f"samples=50] {{{guide.tex}}};", f"\\addlegendentry{{{tex_label(guide.label)}}}"]
+                      f"samples=50] {{{guide.tex}}};", f"\\addlegendentry{{{tex_label(guide.label, characters)}}}"]
         lines += [r"\end{axis}", r"\end{tikzpicture}"]
         return "\n".join(lines)
 
@@ -357,3 +475,11 @@ def write_plot(plot, stem, compile="auto"):
     pdf = compile_tex(tex, compile)
     paths.append(pdf if pdf is not None else save_figure(figure, stem.with_suffix(".pdf")))
     return paths
+
+
+def remove_plots(folder, stems):
+    """Remove what ``write_plot`` wrote into ``folder`` under a stem starting with one of ``stems``
+    (its .png, .tex and .pdf): the figures of an earlier report that the next one may name otherwise."""
+    for path in Path(folder).glob("*.*"):
+        if path.suffix in (".png", ".tex", ".pdf") and path.stem.startswith(tuple(stems)):
+            path.unlink()

@@ -1,6 +1,6 @@
 """Plain-data result files, each written atomically (a temporary file beside it, then a rename),
 so that a file is either absent or complete, with the mode the umask gives (as ``open`` would):
-npz without pickle, JSON, CSV and text."""
+npz without pickle, JSON, CSV and text; and the file-name form of a label (``file_slug``)."""
 import csv
 import io
 import json
@@ -95,3 +95,9 @@ def save_csv(path, records, columns):
     writer.writeheader()
     writer.writerows(records)
     save_text(path, buffer.getvalue())
+
+
+def file_slug(text):
+    """``text`` as part of a file name: every character but letters and digits as '_', none at the
+    ends ('gd, he init, leak 0.1' -> 'gd__he_init__leak_0_1')."""
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")

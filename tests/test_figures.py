@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from kinks.figures import (
-    MARKERS, PALETTE, ErrorBarPlot, Guide, Series, series_style, tex_label, tex_text, wrap_label,
-    write_plot)
+    MARKERS, PALETTE, ErrorBarPlot, Guide, Series, log_ticks, series_style, tex_label, tex_text, tick_texts,
+    wrap_label, write_plot)
+from pdf_checks import figure_text_problems, needs_pdf_tools
 
 
 def small_plot(count=3, long_label=False, log_y=True):
@@ -38,6 +39,35 @@ def test_long_labels_wrap_at_spaces_and_become_latex_lines():
     assert " ".join(lines).replace(" ", "") == text.replace(" ", "")
     assert tex_label(text).count(r" \\ ") == wrap_label(text).count("\n")
     assert tex_text(r"width $n$ and 95 % of x_1") == r"width $n$ and 95 \% of x\_1"
+
+
+def test_labels_never_break_inside_math_or_a_name_equals_value():
+    for text, width in (("gd, he init, seed 0, $\\Delta$ = 0.01", 25), ("theorem's event, $r$ = 10", 18),
+                        ("least-squares line per side ($L_{lin}$ = 1.033)", 30), ("width $n$ ($N = n^2$ samples)", 8)):
+        lines = wrap_label(text, width).splitlines()
+        assert len(lines) >= 2 and " ".join(lines) == text
+        assert all(line.count("$") % 2 == 0 and not line.endswith("=") and not line.startswith("=")
+                   for line in lines), lines
+    assert wrap_label("data -3:1,-2:0.5,1:1,2:5,3:0", 16).splitlines() == ["data -3:1,", "-2:0.5,1:1,2:5,", "3:0"]
+    assert wrap_label("risk $R_{lin}$ = 0.199, $\\Delta$ = 0, 0.1", 20).splitlines()[-1] == "$\\Delta$ = 0, 0.1"
+
+
+def test_log_axes_get_plain_ticks_alike_in_matplotlib_and_pgfplots():
+    assert log_ticks(0.012, 0.6) == [0.02, 0.05, 0.1, 0.2, 0.5]
+    assert log_ticks(0.122, 0.625) == [0.2, 0.3, 0.4, 0.5, 0.6]  # a short axis: every multiple
+    assert log_ticks(1e-15, 100) == [1e-15, 1e-12, 1e-09, 1e-06, 0.001, 1.0]  # a long one: every 3rd power
+    assert tick_texts([0.001, 0.5, 16, 2048]) == ["0.001", "0.5", "16", "2048"]
+    assert tick_texts([2e-6, 1e-3, 1.0, 1e5]) == [r"$2\cdot10^{-6}$", "$10^{-3}$", "$10^{0}$", "$10^{5}$"]  # one style
+    plot = small_plot(3)
+    ticks = log_ticks(*plot.y_limits())
+    body = plot.pgfplots_body()
+    assert "ytick={" + ",".join(f"{t:g}" for t in ticks) + "}" in body
+    assert "yticklabels={" + ",".join(f"{{{text}}}" for text in tick_texts(ticks)) + "}" in body
+    figure = plot.figure()
+    figure.draw_without_rendering()
+    axis = figure.axes[0].yaxis
+    assert list(axis.get_majorticklocs()) == ticks
+    assert [label.get_text() for label in axis.get_majorticklabels()] == tick_texts(ticks)
 
 
 def test_dashed_series_share_the_style_of_the_solid_series_before_them():
@@ -85,3 +115,33 @@ def test_write_plot_writes_png_tex_and_compiled_pdf(tmp_path):
 def test_write_plot_without_compiling_still_writes_a_pdf(tmp_path):
     paths = write_plot(small_plot(2, log_y=False), tmp_path / "figure", compile="no")
     assert paths[2].read_bytes().startswith(b"%PDF") and paths[1].read_text().startswith(r"\documentclass")
+
+
+def tall_label_plot(count):
+    """An ErrorBarPlot whose x label has a superscript and a descender, with ``count`` series."""
+    plot = small_plot(count)
+    plot.x_label = "width $n$ ($N = n^2$ samples)"
+    return plot
+
+
+@pytest.mark.slow
+@needs_pdf_tools
+@pytest.mark.parametrize("count", [2, 9])
+def test_compiled_figure_keeps_every_word_on_the_page_and_the_legend_off_the_labels(tmp_path, count):
+    tex = write_plot(tall_label_plot(count), tmp_path / "figure", compile="no")[1]
+    assert figure_text_problems(tex) == []
+
+
+@pytest.mark.slow
+@needs_pdf_tools
+def test_the_text_check_finds_a_clipped_label_and_a_legend_on_the_x_label(tmp_path):
+    tex = write_plot(tall_label_plot(3), tmp_path / "figure", compile="no")[1]
+    body = tex.read_text()
+    tex.write_text(body.replace(r"\begin{tikzpicture}", r"\begin{tikzpicture}[trim axis left]"))
+    clipped = figure_text_problems(tex)  # the y label and tick labels lie left of the page
+    assert clipped and all("outside the page" in problem for problem in clipped)
+    assert any("'fraction'" in problem or "'p̂'" in problem for problem in clipped)
+    tex.write_text(body.replace("at={(xlabel.south)}, anchor=north, yshift=-2pt", "at={(0.5,-0.16)}, anchor=north"))
+    covered = figure_text_problems(tex)  # the old placement: the legend's fill over the x label
+    assert covered and all(problem.startswith("legend word") for problem in covered)
+    assert any("covers 'samples)'" in problem for problem in covered)

@@ -13,6 +13,7 @@ import numpy as np
 
 import custom_paths
 from kinks.checks import UsageError, as_list, require, warn
+from kinks.files import file_slug
 from kinks.mc.data import DataSet
 from kinks.mc.runner import ChunkError, chunk_path, load_chunk, read_manifest
 from kinks.mc.study import PRESETS, chunk_tasks, complete_config, run_label
@@ -341,29 +342,32 @@ def report_folder(folder, names, loaded):
     return folder / ("report-" + "+".join(run["name"].replace("/", "_") for run in loaded))
 
 
-LABEL_SKIPS = ("runs", "widths", "offsets", "chunk_sizes", "engine", "save_params")
+LABEL_SKIPS = ("offsets", "chunk_sizes", "engine", "save_params")  # never in a label: Delta is in each series'
+
+
+def setting_text(key, value):
+    """A setting in a label: 'seed = 1', 'widths = 16,32,64' (a list joined by commas; a legend
+    line never breaks inside it, see ``figures.glued``)."""
+    return f"{key} = {','.join(map(str, value)) if isinstance(value, list) else value}"
 
 
 def run_labels(runs):
-    """A readable label per run name: its configuration's label (``run_label``: optimizer, batch,
-    init, step, leak, data), plus the settings in which runs of equal label differ ('stopping
-    crossing,early'), and the folder name when even these agree; runs of N = n^2 say so when the
-    runs compared differ in their samples rule."""
+    """A label per run name: its configuration's label (``run_label``: optimizer, batch, init, step,
+    leak, data), and among runs of equal label every setting in which they differ ('runs = 200',
+    'seed = 1'; offsets are left to the series' Delta); runs of N = n^2 say so when the runs
+    compared differ in their samples rule."""
     labels = {}
     rules = {complete_config(run["config"])["samples"] for run in runs}
     for run in runs:
-        twins = [other for other in runs if other["label"] == run["label"]]
+        twins = [complete_config(other["config"]) for other in runs if other["label"] == run["label"]]
+        own = complete_config(run["config"])
         if len(twins) == 1:
-            default = len(rules) > 1 and complete_config(run["config"])["samples"] == SampleRule.DEFAULT
+            default = len(rules) > 1 and own["samples"] == SampleRule.DEFAULT
             labels[run["name"]] = run["label"] + (f", {SampleRule().label()}" if default else "")
             continue
-        configs = [complete_config(other["config"]) for other in twins]
-        own = complete_config(run["config"])
         differing = [key for key in sorted(own) if key not in LABEL_SKIPS
-                     and any(config.get(key) != own[key] for config in configs)]
-        extra = [f"{key} {','.join(map(str, own[key])) if isinstance(own[key], list) else own[key]}"
-                 for key in differing] or [run["name"]]
-        labels[run["name"]] = ", ".join([run["label"], *extra])
+                     and len({repr(config.get(key)) for config in twins}) > 1]
+        labels[run["name"]] = ", ".join([run["label"], *(setting_text(key, own[key]) for key in differing)])
     return labels
 
 
@@ -377,23 +381,93 @@ def shared_parts(runs):
     return [part for part in labels[0] if all(part in label for label in labels[1:])]
 
 
+def run_names(runs):
+    """The legend name of each run: its label (``run_labels``) without the parts every run shares
+    (``shared_parts``), or the folder name where nothing else is left."""
+    shared = shared_parts(runs)
+    return {run: ", ".join(part for part in label.split(", ") if part not in shared) or run
+            for run, label in run_labels(runs).items()}
+
+
+def told_apart(texts, folders):
+    """``texts`` {key: legend text} with the run folder's name ``folders[key]`` added to every text
+    that another key shares (runs that differ in no setting a label shows)."""
+    counts = Counter(texts.values())
+    return {key: text if counts[text] == 1 else f"{text}, {folders[key]}" for key, text in texts.items()}
+
+
 def series_labels(runs, rows):
-    """Legend text per (run, offset): the run's label (see ``run_labels``) without the parts every
-    run shares (``shared_parts``; the folder name where nothing else is left) when several runs
-    are compared, and '$\\Delta$ = offset' when the series differ in offset."""
+    """Distinct legend text per (run, offset): the run's name (``run_names``) when several runs
+    are compared, and '$\\Delta$ = offset' when the series differ in offset (``told_apart``)."""
     keys = list(series(rows))
     several_runs = len({run for run, _ in keys}) > 1
     several_offsets = len({offset for _, offset in keys}) > 1
-    shared = shared_parts(runs)
-    names = {run: ", ".join(part for part in label.split(", ") if part not in shared) or run
-             for run, label in run_labels(runs).items()}
+    names = run_names(runs)
     text = {}
     for run, offset in keys:
         parts = [names[run]] if several_runs else []
         if several_offsets or not several_runs:
             parts.append(f"$\\Delta$ = {offset:g}")
         text[(run, offset)] = ", ".join(parts)
-    return text
+    return told_apart(text, {key: key[0] for key in text})
+
+
+def theory_names(runs, theory):
+    """The distinct legend name of each run of ``theory`` (``theory_rows``): its ``run_names``
+    name (``told_apart``)."""
+    names = run_names(runs)
+    return told_apart({row["run"]: names[row["run"]] for row in theory}, {row["run"]: row["run"] for row in theory})
+
+
+MOST_SERIES = 10  # the series one figure shows at most; a report of more draws a figure per experiment
+
+
+def experiment_groups(runs):
+    """The runs per experiment (``experiment_of``: runs that estimate the same probabilities), in
+    the order of their first run: {name: runs}, named by the runs' label (``run_label``) and, where
+    experiments share one, the settings of EXPERIMENT_KEYS in which they differ."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(experiment_of(run["config"]), []).append(run)
+    named = {}
+    for group in groups.values():
+        own = complete_config(group[0]["config"])
+        twins = [complete_config(other[0]["config"]) for other in groups.values()
+                 if other[0]["label"] == group[0]["label"]]
+        differing = [key for key in EXPERIMENT_KEYS if len({repr(config[key]) for config in twins}) > 1]
+        named[", ".join([group[0]["label"], *(setting_text(key, own[key]) for key in differing)])] = group
+    return named
+
+
+def figure_suffix(name):
+    """What a figure's file stem gets for its group ``name`` (``figure_groups``): '' for the one
+    figure, else '-' and the name as a file name ('-sgd__he_init__theory_step')."""
+    return f"-{file_slug(name)}" if name else ""
+
+
+def rows_of(runs, rows):
+    """The ``rows`` of the runs ``runs``."""
+    names = {run["name"] for run in runs}
+    return [row for row in rows if row["run"] in names]
+
+
+def figure_groups(runs, rows):
+    """The figures of a report, [(name, runs, their rows)]: all runs in one (name '') while their
+    series (``series`` of ``rows``) number at most MOST_SERIES, else one per experiment
+    (``experiment_groups``), and one per experiment and offset where an experiment alone has more."""
+    if len(series(rows)) <= MOST_SERIES:
+        return [("", runs, rows)]
+    groups = []
+    for name, members in experiment_groups(runs).items():
+        own = rows_of(members, rows)
+        if len(series(own)) <= MOST_SERIES:
+            groups.append((name, members, own))
+            continue
+        for offset in sorted({row["offset"] for row in own}):
+            chosen = [row for row in own if row["offset"] == offset]
+            shown = {row["run"] for row in chosen}
+            groups.append((f"{name}, offset {offset:g}", [run for run in members if run["name"] in shown], chosen))
+    return groups
 
 
 # ============================================================================ theory against experiment

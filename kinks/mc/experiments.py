@@ -17,7 +17,7 @@ from kinks.figures import compile_tex, tex_escape, write_plot
 from kinks.files import save_csv, save_text
 from kinks.mc.crossing import (
     REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, THEORY_FACTORS, against_rows, load_references, load_run,
-    runs_folder, series, series_labels, table_rows, theory_rows)
+    runs_folder, series, series_labels, table_rows, theory_names, theory_rows)
 from kinks.mc.figures import THEORY_NAME, count_text, crossing_plot, figure_note, theory_note, theory_plot
 from kinks.mc.runner import carry_out
 from kinks.mc.study import complete_config, make_config, option_text, run_dir_name, run_label
@@ -74,9 +74,11 @@ TEX_READS = "–—‘’“”"  # characters beyond Latin-1 that pdflatex read
 
 def latex(text):
     """Plain ``text`` (from a file or a configuration) as LaTeX: the special characters escaped
-    (``figures.tex_escape``), a letter with a combining circumflex as $\\hat x$, the symbols of
-    TEX_CHARACTERS as math, and any other character pdflatex cannot read written as [U+XXXX]."""
+    (``figures.tex_escape``), a letter with a combining circumflex as $\\hat x$, a single letter with
+    a subscript as math (x_min as $x_{min}$; mc_training stays text), the symbols of TEX_CHARACTERS
+    as math, and any other character pdflatex cannot read written as [U+XXXX]."""
     text = re.sub("(\\w)\u0302", lambda match: f"$\\hat {match[1]}$", tex_escape(text))
+    text = re.sub(r"(?<![\w\\])([A-Za-z])\\_([A-Za-z0-9]+)", r"$\1_{\2}$", text)
     return "".join(TEX_CHARACTERS.get(c, c if ord(c) < 0x100 or c in TEX_READS else f"[U+{ord(c):04X}]")
                    for c in text)
 
@@ -173,9 +175,10 @@ class Section(NamedTuple):
 
 def figure_tex(pdf, caption):
     """A figure, here in the text (``float``'s H), of the PDF ``pdf`` (a file beside the document)
-    with its caption."""
+    with its caption, at most 0.37 of the text's height: two fit on a page beside a heading (a
+    figure that does not fit where it stands starts the next page, leaving the rest empty)."""
     return "\n".join([r"\begin{figure}[H]", r"\centering",
-                      rf"\includegraphics[width=0.8\linewidth,height=0.62\textheight,keepaspectratio]{{{pdf.name}}}",
+                      rf"\includegraphics[width=0.8\linewidth,height=0.37\textheight,keepaspectratio]{{{pdf.name}}}",
                       rf"\caption{{{caption}}}", r"\end{figure}", ""])
 
 
@@ -242,8 +245,12 @@ def against_section(table):
         lines, caption)])
 
 
-DEVIATION_COLUMNS = (r">{\raggedright}p{3cm}>{\raggedright}p{3.4cm}>{\raggedright}p{3.4cm}"
-                     r">{\raggedright\arraybackslash}p{5cm}")  # ragged right: long words in narrow columns
+# the deviations table: ragged right (long words, narrow columns), the columns' shares of the text
+# width summing to 1, so that it keeps within the margins
+DEVIATION_COLUMNS = (r">{\raggedright}p{\dimexpr 0.17\linewidth-2\tabcolsep}"
+                     r">{\raggedright}p{\dimexpr 0.22\linewidth-2\tabcolsep}"
+                     r">{\raggedright}p{\dimexpr 0.24\linewidth-2\tabcolsep}"
+                     r">{\raggedright\arraybackslash}p{\dimexpr 0.37\linewidth-2\tabcolsep}")
 
 
 def deviations_section(deviations):
@@ -302,7 +309,7 @@ def theory_figure(run, rows, out, compile, event_runs, events):
     event table's draws ``events``; ``kinks.mc.figures.theory_plot``), written as theory_vs_experiment.png,
     .tex and .pdf: (its rows, the PDF's path)."""
     theory = theory_rows([run], rows, event_runs, EPSILON, GAMMA, drawn=events)
-    plot = theory_plot(theory, theory_note(theory, event_runs, EPSILON, GAMMA))
+    plot = theory_plot(theory, theory_note(theory, event_runs, EPSILON, GAMMA), theory_names([run], theory))
     return theory, write_plot(plot, out / THEORY_NAME, compile)[-1]
 
 

@@ -28,11 +28,16 @@ def count_text(values, unit):
 def figure_note(runs, rows, shared=()):
     """The lines stating what the figure shows: the estimate and its interval, the networks per
     point and the epoch budget (epochs per check x checks) of the runs shown, and the settings
-    ``shared`` by every run compared (``crossing.shared_parts``), which their legend entries omit."""
+    ``shared`` by every run compared (``crossing.shared_parts``) and their one offset, which their
+    legend entries omit, or the one run's name and label."""
     budgets = [run["config"]["epochs_per_check"] * run["config"]["max_checks"] for run in runs]
     lines = [r"$\hat p$ with 95 % Clopper–Pearson intervals, " + count_text([row["runs"] for row in rows], "runs")
              + " per point",
              "at most " + count_text(budgets, "epochs") + " per network; series offset horizontally"]
+    if len(runs) == 1 and "name" in runs[0]:
+        return lines + [f"run {runs[0]['name']}: {runs[0]['label']}"]
+    offsets = {row["offset"] for row in rows}
+    shared = [*shared, *([f"$\\Delta$ = {offsets.pop():g}"] if len(runs) > 1 and len(offsets) == 1 else [])]
     return lines + ([f"every run: {', '.join(shared)}"] if shared else [])
 
 
@@ -96,26 +101,30 @@ def theory_note(rows, event_runs, epsilon, gamma):
             "gd, theory step, $\\Delta$ = 0, the paper's data; 95 % Clopper–Pearson intervals"]
 
 
-def theory_plot(rows, notes):
-    """The theorem against the Monte Carlo runs, per run in the theorem's setting (its N rule named
-    in the legend when several are shown): the stuck fraction 1 - p_hat (solid), the event
-    probability with r = 1 (solid, the next style) and r = 10 (dashed, the same style), each with its
-    95 % Clopper-Pearson interval, against n (log x, dodged). The event is a lower bound of the
+def theory_plot(rows, notes, names):
+    """The theorem against the Monte Carlo runs in its setting: per run its stuck fraction 1 - p_hat
+    (solid, named by ``names[run]`` when several runs are shown), and after the runs of each N rule
+    the event probability of that rule with r = 1 (solid, the next style) and r = 10 (dashed, the
+    same style), once (every run of a rule draws the same event, seed 0), each with its 95 %
+    Clopper-Pearson interval, against n (log x, dodged). The event is a lower bound of the
     probability of staying put, so its curves lie below the stuck fraction where the theorem holds.
-    rows: ``crossing.theory_rows``; notes: the title lines."""
-    runs = list(dict.fromkeys(row["run"] for row in rows))
-    several = len(runs) > 1
+    rows: ``crossing.theory_rows``; notes: the title lines; names: ``crossing.theory_names``."""
+    rules = list(dict.fromkeys(row["samples"] for row in rows))
+    several = len({row["run"] for row in rows}) > 1
     series = []
-    for run in runs:
-        own = [row for row in rows if row["run"] == run]
-        name = f"{SampleRule(own[0]['samples']).label()}: " if several else ""
-        n = [row["width"] for row in own]
-        series.append(Series(f"{name}stuck, $1-\\hat p$ (Monte Carlo)", n,
-                             *([row[key] for row in own] for key in ("stuck", "stuck_low", "stuck_high"))))
+    for rule in rules:
+        own = [row for row in rows if row["samples"] == rule]
+        for run in dict.fromkeys(row["run"] for row in own):
+            mine = [row for row in own if row["run"] == run]
+            series.append(Series((f"{names[run]}: " if several else "") + "stuck, $1-\\hat p$ (Monte Carlo)",
+                                 [row["width"] for row in mine],
+                                 *([row[key] for row in mine] for key in ("stuck", "stuck_low", "stuck_high"))))
+        events = sorted({row["width"]: row for row in own}.values(), key=lambda row: row["width"])
+        prefix = f"{SampleRule(rule).label()}: " if len(rules) > 1 else ""
         for r, dashed in ((1, False), (10, True)):
-            series.append(Series(f"{name}theorem's event, $r$ = {r}", n,
-                                 *([row[f"event_r{r}{suffix}"] for row in own] for suffix in ("", "_low", "_high")),
+            series.append(Series(f"{prefix}theorem's event, $r$ = {r}", [row["width"] for row in events],
+                                 *([row[f"event_r{r}{suffix}"] for row in events] for suffix in ("", "_low", "_high")),
                                  dashed=dashed))
-    axis = samples_axis_text(SampleRule(rows[0]["samples"])) if not several else "$N$ as in the legend"
+    axis = samples_axis_text(SampleRule(rules[0])) if len(rules) == 1 else "$N$ as in the legend"
     return ErrorBarPlot(series, f"width $n$ ({axis})", "fraction of runs", notes, y_range=(-0.03, 1.03),
                         dodge=EVENT_DODGE)

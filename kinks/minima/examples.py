@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from kinks.checks import require
-from kinks.figures import GUIDE_COLOR, place_legend, save_png_and_pdf, series_style
+from kinks.figures import GUIDE_COLOR, place_legend, plain_log_ticks, save_png_and_pdf, series_style
 from kinks.mc.data import ActivityPatterns, loss_gradient, network_output
 from kinks.mc.experiments import Section, figure_tex
 from kinks.mc.theory import theory_step_size
-from kinks.minima.figures import color, panels
+from kinks.minima.figures import color, kind_color, panels
 from kinks.minima.stationary import diagnose_problems, side_fits, train_to_stationarity
 from kinks.samples import X_DATA, Y_DATA
 
@@ -64,11 +64,6 @@ def train_example(p, init, epochs=EXAMPLE_EPOCHS, snapshots=EXAMPLE_SNAPSHOTS):
 
 
 # ============================================================================ the figures
-def kind_color(status):
-    """Series 0 (stayed put) or 1 (crossed) of the shared palette, as in the diagnose figures."""
-    return color(int(status == "CROSSED"))
-
-
 def example_title(figure, examples, shows):
     """The figure's title: what it shows and how the two networks were trained."""
     width, epochs = examples[0]["kinks"].shape[1], len(examples[0]["loss"]) - 1
@@ -83,21 +78,32 @@ def panel_title(status, first_cross):
     return "stayed put: no kink reached a data point" + (" (certified)" if status == "LOCALLY_CONVERGED" else "")
 
 
+def output_range(values, margin=0.08):
+    """(low, high) of a y axis that shows every one of ``values`` with a margin (a share of the span)."""
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = margin * (high - low or 1.0)
+    return low - pad, high + pad
+
+
 def example_networks_figure(p, examples, outcomes):
     """Side by side, the network that stayed put and the one that crossed, on the same data
-    (marker area proportional to p_j): the function at initialisation and at the last epoch, its
-    kinks -b_i / a_i in [-4, 4] (ticks at the top) and the side-wise least-squares lines of p."""
+    (marker area proportional to p_j): the function at initialisation (clipped to the y range of
+    the data and the trained functions, which it could otherwise stretch tenfold) and at the last
+    epoch, its kinks -b_i / a_i in [-4, 4] (ticks at the top) and the side-wise least-squares lines
+    of p."""
     figure, (axes,) = panels(11, 4.2, sharey=True)
     grid = np.linspace(-4, 4, 801)
     slopes, intercepts, floor = side_fits(X_DATA, Y_DATA, p[None])
+    trained = [Y_DATA]
     for ax, example, (status, first_cross) in zip(axes, examples, outcomes):
         last = max(example["params"])
-        for epoch, style in ((0, dict(color=f"#{GUIDE_COLOR}", linewidth=1)),
-                             (last, dict(color=kind_color(status), linewidth=2))):
-            a, b, c, w = example["params"][epoch]
-            kind = "crossed" if status == "CROSSED" else "stayed put"
-            name = "initialisation" if epoch == 0 else f"after {epoch:,} epochs ({kind})"
-            ax.plot(grid, network_output(a[None], b[None], np.array([c]), w[None], grid)[0], label=name, **style)
+        outputs = {epoch: network_output(a[None], b[None], np.array([c]), w[None], grid)[0]
+                   for epoch, (a, b, c, w) in example["params"].items()}
+        kind = "crossed" if status == "CROSSED" else "stayed put"
+        ax.plot(grid, outputs[0], color=f"#{GUIDE_COLOR}", linewidth=1,
+                label="initialisation (clipped to the range shown)")
+        ax.plot(grid, outputs[last], color=kind_color(status), linewidth=2, label=f"after {last:,} epochs ({kind})")
+        trained.append(outputs[last])
         for s, side in enumerate((grid > 0, grid < 0)):
             label = f"least-squares line per side ($L_{{lin}}$ = {floor[0]:.3f})" if s == 0 else None
             ax.plot(grid[side], slopes[0, s] * grid[side] + intercepts[0, s], color="black", linestyle="--",
@@ -111,6 +117,7 @@ def example_networks_figure(p, examples, outcomes):
         ax.set_title(panel_title(status, first_cross), fontsize=9, pad=12)
         ax.set_xlabel("input $x$")
         ax.grid(True, color="0.9")
+    axes[0].set_ylim(*output_range(np.concatenate(trained)))
     axes[0].set_ylabel("output $f(x)$")
     entries = {}  # both panels' legend entries, each label once
     for ax in axes:
@@ -134,6 +141,7 @@ def example_kink_figure(examples, outcomes):
         for x in X_DATA:
             ax.axhline(x, color="0.5", linestyle=":", linewidth=1)
         ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
         ax.set_ylim(-4, 4)
         ax.set_xlabel("epoch")
         ax.set_title(panel_title(*outcome), fontsize=9)
@@ -161,6 +169,7 @@ def example_loss_figure(p, examples, outcomes):
     right.set_ylabel(r"$\|\nabla L(\theta_t)\|$")
     for ax in (left, right):
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
         ax.set_xlabel(f"epoch $t$ (all {len(examples[0]['loss']) - 1:,})")
         ax.grid(True, color="0.9")
         ax.legend(fontsize=8, frameon=False)

@@ -34,8 +34,11 @@ def train_2d(X, y, width, epochs, frames, seed, samples):
 
 def animate_2d(X, y, at, snaps, loss, p, title, stem, mp4=True):
     """The 2-D animation: the network's function as a background map, every unit's kink line
-    {x : a_i . x + b_i = 0} (solid), the data points (colour ~ y_j) and the epoch and loss in the
-    title. Returns the paths written."""
+    {x : a_i . x + b_i = 0} (solid), the data points (filled in the map's colour of y_j, area ~ p_j,
+    outlined black inside white so that they stand out on any colour of the map), the axes x_1 and
+    x_2, and the epoch and loss in the title. Returns the paths written."""
+    from matplotlib.patheffects import withStroke
+
     span = 1.25 * np.max(np.abs(X))
     g = np.linspace(-span, span, 120)
     G = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
@@ -45,13 +48,16 @@ def animate_2d(X, y, at, snaps, loss, p, title, stem, mp4=True):
     image = ax.imshow(fields[0].reshape(len(g), len(g)), origin="lower", extent=(-span, span, -span, span),
                       cmap="RdBu_r", vmin=-limit, vmax=limit)
     figure.colorbar(image, ax=ax, label="$f(x)$", shrink=0.8)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", vmin=-limit, vmax=limit, s=30 + 300 * p, edgecolors="black",
-               zorder=3)
+    points = ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", vmin=-limit, vmax=limit, s=30 + 300 * p,
+                        edgecolors="black", linewidths=1.2, zorder=3)
+    points.set_path_effects([withStroke(linewidth=4, foreground="white")])
     width = snaps[0][0].shape[1]
     kink_lines = [ax.plot([], [], color="black", linewidth=0.8)[0] for _ in range(width)]
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
     heading = ax.set_title("", fontsize=9)
 
     def draw(frame):
@@ -63,6 +69,7 @@ def animate_2d(X, y, at, snaps, loss, p, title, stem, mp4=True):
                 line.set_data(g, -(a[0] * g + b) / a[1])
             else:
                 line.set_data(-(a[1] * g + b) / a[0], g)
-        heading.set_text(f"{title}\nepoch {at[frame]:,}, loss L = {loss[frame]:.4g}")
+        heading.set_text(f"{title}\nepoch {at[frame]:,}, loss L = {loss[frame]:.4g}\n"
+                         "points: data, colour = target $y_j$, area ~ $p_j$; lines: kinks")
 
     return write_animation(figure, draw, len(at), stem, mp4)

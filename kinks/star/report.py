@@ -375,7 +375,3 @@ def median_figure(group, stem):
     X, y = make_data(result.config.dataset)
     draw = plane_figure if X.shape[1] == 2 else axes_figure
     return save_png_and_pdf(draw(network_function(result, index), X, y, median_title(result, index, group)), stem)
-
-
-def file_slug(text):
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_")

@@ -331,8 +331,10 @@ def draw_curve(ax, points, style, label, shift=1.0):
                        markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT, capsize=3, label=label)
 
 
-def figure_bias_grid(chosen, family, relative_to, stem):
-    """2 x 3 panels (he/ntk x optimizers), one curve per bias mode, each bias in one style throughout."""
+def bias_grid_figure(chosen, family, relative_to):
+    """2 x 3 panels (he/ntk x optimizers), one curve per bias mode, each bias in one style
+    throughout; a panel without a curve says so (its configurations were not swept, or every step
+    diverged)."""
     configs = sorted({c for c, _ in chosen}, key=config_order)
     curves = relative_curves(chosen, family, configs, relative_to)
     biases = sorted({c[2] for c in configs})
@@ -345,6 +347,9 @@ def figure_bias_grid(chosen, family, relative_to, stem):
                 if (param, optimizer, bias) in curves:
                     handles[bias] = draw_curve(ax, curves[param, optimizer, bias], series_style(k),
                                                f"hidden bias {bias}", DODGE ** (k - (len(biases) - 1) / 2))
+            if not any((param, optimizer, bias) in curves for bias in biases):
+                ax.text(0.5, 0.5, "no data\n(not swept, or every step diverged)", transform=ax.transAxes,
+                        ha="center", va="center", color="0.4")
             ax.set(xscale="log", yscale="log", title=f"{param}, {optimizer}")
             ax.set_xlabel("$d$" if row == 1 else "")
             ax.set_ylabel(RELATIVE_LABELS[relative_to] if col == 0 else "")
@@ -354,7 +359,12 @@ def figure_bias_grid(chosen, family, relative_to, stem):
     plain_log_ticks(axes[0, 0].yaxis)
     figure.suptitle("\n".join(figure_notes(chosen, f"{family} data: {RELATIVE_LABELS[relative_to]}")), fontsize=9)
     place_legend(figure, [handles[bias] for bias in biases if bias in handles])
-    save_png_and_pdf(figure, stem)
+    return figure
+
+
+def figure_bias_grid(chosen, family, relative_to, stem):
+    """The bias grid (``bias_grid_figure``) as <stem>.png and <stem>.pdf."""
+    save_png_and_pdf(bias_grid_figure(chosen, family, relative_to), stem)
 
 
 def ex_panel(ax, x, f, train_x, train_y, title):

@@ -13,7 +13,7 @@ from kinks.checks import UsageError
 from kinks.files import save_csv, save_json, save_npz
 from kinks.mc.crossing import REFERENCE_COLUMNS, experiment_of, series_labels, shared_parts
 from kinks.mc.runner import CHUNK_FORMAT, chunk_path, load_chunk
-from kinks.mc.study import make_config
+from kinks.mc.study import make_config, run_label
 from kinks.mc.training import STATUSES
 from conftest import ROOT
 from mc_checks import hand_made_run, real_run
@@ -127,3 +127,16 @@ def test_legend_labels_leave_the_settings_every_run_shares_to_the_title():
                                          ("b", 0.1): r"sgd, data -1:0,-2:1,1:0,2:1, $\Delta$ = 0.1"}
     one = [row for row in rows if row["run"] == "a"]
     assert shared_parts(runs[:1]) == [] and series_labels(runs[:1], one)[("a", 0.0)] == r"$\Delta$ = 0"
+
+
+def test_runs_of_one_label_are_told_apart_by_their_settings_and_else_by_their_folders():
+    configs = {"a": make_config(), "b": make_config(seed=1, widths=[16, 32]), "c": make_config(offsets=[0.0, 0.05])}
+    runs = [dict(name=name, label=run_label(config), config=config) for name, config in configs.items()]
+    rows = [dict(run=name, offset=offset, width=16) for name, config in configs.items() for offset in config["offsets"]]
+    labels = series_labels(runs, rows)
+    assert labels[("a", 0.1)] == r"seed = 0, widths = 16,32,64, $\Delta$ = 0.1"
+    assert labels[("b", 0.0)] == r"seed = 1, widths = 16,32, $\Delta$ = 0"
+    # a and c differ only in their offsets, so where both have a Delta their folders tell them apart
+    assert labels[("a", 0.0)] == r"seed = 0, widths = 16,32,64, $\Delta$ = 0, a"
+    assert labels[("c", 0.0)] == r"seed = 0, widths = 16,32,64, $\Delta$ = 0, c"
+    assert len(set(labels.values())) == len(labels)

@@ -20,6 +20,7 @@ from kinks.mc.runner import summarize
 from kinks.mc.study import make_config, run_dir_name
 from kinks.mc.theory import event_rows
 from kinks.minima.examples import EXAMPLE_FIGURES
+from pdf_checks import needs_pdf_tools, outside, page_words
 
 SMALL = ["--runs", "40", "--widths", "16,32", "--event_runs", "200", "--jobs", "1"]
 
@@ -98,8 +99,8 @@ def test_a_small_study_end_to_end_then_resumed_without_pdflatex(tmp_path, monkey
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_the_document_compiles_to_a_pdf(tmp_path, monkeypatch, capsys):
+@needs_pdf_tools
+def test_the_document_compiles_to_a_pdf_with_its_text_within_the_margins(tmp_path, monkeypatch, capsys):
     out = tmp_path / "document"
     argv = ["experiments", "--presets", "paper", "--runs", "20", "--widths", "16", "--event_runs", "50", "--jobs", "1",
             "--results", tmp_path / "results", "--out", out, "--compile", "yes"]
@@ -108,6 +109,10 @@ def test_the_document_compiles_to_a_pdf(tmp_path, monkeypatch, capsys):
     pdf = out / "experiments_1d.pdf"
     assert pdf.read_bytes().startswith(b"%PDF") and f"document: {out / 'experiments_1d.tex'}, {pdf}" in stdout
     assert (out / "crossing_paper.pdf").exists() and (out / "theory_vs_experiment.pdf").exists()
+    margin = 2 / 2.54 * 72  # geometry's 2 cm, in pt
+    for page, (width, height, words) in enumerate(page_words(pdf), 1):  # the tables too
+        assert outside(words, (margin, 0, width - margin, height), "the text width") == [], page
+    assert "$x_{min}$" in (out / "experiments_1d.tex").read_text()  # the deviations' x_min as math, not "x min"
 
 
 @pytest.mark.parametrize("args, option", [(["--presets", "paper,papr"], "--presets"), (["--runs", "0"], "--runs"),
@@ -124,9 +129,10 @@ def test_bad_values_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args,
 
 def test_text_from_files_is_escaped_for_latex():
     assert latex("x_min(|aᵢ| − Eᵢ) > 1 → p̂ 50 %") == \
-        r"x\_min(\textbar{}a$_i$\textbar{} $-$ E$_i$) \textgreater{} 1 $\to$ $\hat p$ 50 \%"
+        r"$x_{min}$(\textbar{}a$_i$\textbar{} $-$ E$_i$) \textgreater{} 1 $\to$ $\hat p$ 50 \%"
     assert latex("a ☃ b") == "a [U+2603] b"
     assert markdown_latex("preset `leaky_1` ([mc](mc.md#x-α))") == r"preset \texttt{leaky\_1} (mc)"
+    assert latex("min|x_j| (mc_training)") == r"min\textbar{}$x_{j}$\textbar{} (mc\_training)"
 
 
 def test_the_deviations_table_is_read_from_its_section(tmp_path):

@@ -11,6 +11,7 @@ import torch
 
 import eval_star_dataset as ev
 from conftest import run_script
+from pdf_checks import figure_text_problems, needs_pdf_tools
 from kinks.checks import UsageError
 from kinks.figures import compile_tex, standalone_tex
 from kinks.files import save_json, save_text
@@ -182,14 +183,15 @@ def test_median_map_is_scaled_to_the_function():
     assert sum(len(c.get_offsets()) for c in markers) == len(y)
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-def test_pgfplots_figure_compiles(tmp_path):
+@needs_pdf_tools
+def test_pgfplots_figure_compiles_with_its_text_on_the_page(tmp_path):
     hand_made_run(tmp_path, 8, 0, kink=[-1, 5], loss=[-1, 3])
     hand_made_run(tmp_path, 32, 0, kink=[-1, 5], loss=[-1, -1], dataset="random_with_line")
     rows = sr.table_rows(sr.load_results([tmp_path]))
     tex = tmp_path / "figure.tex"
     save_text(tex, standalone_tex(sr.fractions_plot(rows).pgfplots_body()))
     assert compile_tex(tex, "yes").read_bytes()[:4] == b"%PDF"
+    assert figure_text_problems(tex) == []
 
 
 def test_median_network_is_the_middle_finite_ratio():

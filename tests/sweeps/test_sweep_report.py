@@ -168,3 +168,12 @@ def test_tex_escape_escapes_every_special_character_once():
         r"a\_b 5\% R\&D \#1 \$x \{y\} \textbackslash{} \textasciicircum{} \textasciitilde{}")
     assert tex_escape("run Delta = 0.5") == r"run $\Delta = 0.5$"
     assert tex_escape(r"\_") == r"\textbackslash{}\_"   # the backslash is not taken as an escape
+
+
+def test_bias_grid_panels_without_a_curve_say_so(small_sweep):
+    chosen = sr.chosen_results(sr.load_results(small_sweep))  # adam only: four of six panels have no curve
+    figure = sr.bias_grid_figure(chosen, "radial", "zero")
+    for ax in figure.axes:
+        notes = [text.get_text() for text in ax.texts]
+        assert notes == ([] if ax.get_title().endswith("adam") else ["no data\n(not swept, or every step diverged)"])
+        assert bool(ax.containers) == ax.get_title().endswith("adam")
