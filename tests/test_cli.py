@@ -2,22 +2,24 @@
 against the command's signature before any work, booleans, deprecated aliases, --help, one-line
 errors and Ctrl-C, run as subprocesses the way a user types them."""
 import os
+import re
 import signal
 import subprocess
-import time
+from pathlib import Path
 
 import pytest
 
 import mc_training
 import utils
-from conftest import start_script
+from conftest import HANG_GUARD_S, start_script, wait_for
+from gates import held_chunks
 from kinks.checks import UsageError
 from kinks.mc.runner import summarize
 
 
 def one_line_error(process):
     """(stdout, the single stderr line) of a process that must exit 2 with one line 'error: ...'."""
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr and stderr.strip().count("\n") == 0 and stderr.startswith("error: ")
     return stdout, stderr.strip()
@@ -67,7 +69,7 @@ def test_values_are_read_like_fire_and_positionals_fill_options_in_order():
     (["run", "--runs", "5", "--runs", "6"], "--runs is given twice"),
     (["run", "--runs"], "--runs needs a value"),
     (["status"], "status needs --input"),
-    (["status", "a", "b"], "unexpected 'b'"),
+    (["status", "a", "b", "c"], "unexpected 'c'"),
     ([], "missing command"),
 ])
 def test_malformed_command_lines_are_usage_errors(argv, message):
@@ -78,7 +80,7 @@ def test_malformed_command_lines_are_usage_errors(argv, message):
 def test_deprecated_alias_is_accepted_with_one_warning_line(tmp_path):
     run_dir = mc_training.run(widths=[16], runs=4, offsets=[0.0], max_checks=1, jobs=1, out=tmp_path / "run")
     process = start_script("mc_training.py", "status", "--out", run_dir, cwd=tmp_path)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=HANG_GUARD_S)
     assert process.returncode == 0
     assert stderr.strip() == "warning: --out is deprecated for status; use --input"
     assert "LOCALLY_CONVERGED" in stdout or "CROSSED" in stdout
@@ -96,7 +98,7 @@ def test_status_of_a_run_json_that_is_not_json_is_one_line(tmp_path):
 
 def test_help_lists_every_option_with_its_real_default_and_allowed_values(tmp_path):
     process = start_script("mc_training.py", "run", "--help", cwd=tmp_path)
-    stdout, _ = process.communicate(timeout=60)
+    stdout, _ = process.communicate(timeout=HANG_GUARD_S)
     assert process.returncode == 0
     for option in utils.command_options(mc_training.run):
         assert f"--{option}" in stdout
@@ -110,7 +112,7 @@ def test_help_into_a_reader_that_stops_early_ends_without_a_traceback(tmp_path):
     process = start_script("mc_training.py", "run", "--help", cwd=tmp_path)
     process.stdout.close()  # like `--help | head -c 0`: the reader is gone before the help is written
     stderr = process.stderr.read()
-    assert process.wait(timeout=60) == 141 and stderr == ""
+    assert process.wait(timeout=HANG_GUARD_S) == 141 and stderr == ""
 
 
 def like_a_terminal():
@@ -134,26 +136,34 @@ def workers_started(pgid):
     return "popen_loky_posix" in listing
 
 
+def ignores_sigint(pid):
+    """Whether the process ``pid`` ignores SIGINT now (/proc/PID/status, SigIgn: a mask of signals,
+    bit SIGINT - 1): the command does so only while it starts its worker processes
+    (``kinks.parallel.sigint_ignored``), and a Ctrl-C in that moment is lost."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+    return bool(mask >> (signal.SIGINT - 1) & 1)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.3, 3.0])  # while the workers import, and while they train
-def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, delay):
-    """Ctrl-C in a terminal signals the whole process group: the command and its loky workers."""
-    out = tmp_path / "run"
-    process = start_script("mc_training.py", "run", "--widths", "512", "--runs", "2000", "--chunk_size", "100",
-                           "--jobs", "2", "--engine", "dense", "--out", str(out), cwd=tmp_path, start_new_session=True,
+@pytest.mark.parametrize("moment", ["workers started", "worker inside a chunk"])  # importing, and training
+def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, moment):
+    """Ctrl-C in a terminal signals the whole process group: the command and its loky workers. The
+    run's chunks are held (``gates``), so it is still running whenever the Ctrl-C comes; the Ctrl-C
+    comes once the command has started its workers and handles SIGINT again."""
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    gate.mkdir()
+    process = start_script("tests/gated_run.py", gate, 0, "run", "--widths", "16", "--runs", "200", "--chunk_size",
+                           "100", "--jobs", "2", "--out", str(out), cwd=tmp_path, start_new_session=True,
                            preexec_fn=like_a_terminal)
-    deadline = time.time() + 60
-    while not workers_started(process.pid) and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(delay)
+    started = (lambda: held_chunks(gate)) if moment == "worker inside a chunk" else (lambda: workers_started(process.pid))
+    wait_for(lambda: started() or process.poll() is not None, moment)
+    wait_for(lambda: process.poll() is not None or not ignores_sigint(process.pid), "the command to handle SIGINT")
     os.killpg(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    _, stderr = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == utils.INTERRUPTED
     assert "Traceback" not in stderr and "leaked" not in stderr
-    deadline = time.time() + 20
-    while process_group_alive(process.pid) and time.time() < deadline:
-        time.sleep(0.2)
-    assert not process_group_alive(process.pid)  # no worker and no resource tracker left
+    wait_for(lambda: not process_group_alive(process.pid), "every process of the group to end")  # no worker, no tracker
     # rerunning the same command resumes: the run folder is consistent
     assert summarize(out)
