@@ -1,6 +1,7 @@
 """Tests of the strict command line (utils.run_cli) shared by every script: options checked
 against the command's signature before any work, booleans, deprecated aliases, --help, one-line
 errors and Ctrl-C, run as subprocesses the way a user types them."""
+import importlib
 import os
 import re
 import signal
@@ -11,7 +12,7 @@ import pytest
 
 import mc_training
 import utils
-from conftest import HANG_GUARD_S, start_script, wait_for
+from conftest import HANG_GUARD_S, call_script, start_script, wait_for
 from gates import held_chunks
 from kinks.checks import UsageError
 from kinks.mc.runner import summarize
@@ -89,6 +90,24 @@ def test_deprecated_alias_is_accepted_with_one_warning_line(tmp_path):
     assert invocation.kwargs == {"out": "x"}
 
 
+def test_status_takes_a_run_folders_name_or_its_path(tmp_path, monkeypatch, capsys):
+    """One resolver for status and every --input: a path, or a name below <results>/mc."""
+    results = tmp_path / "results"
+    mc_training.run(widths=[16], runs=4, offsets=[0.0], max_checks=1, jobs=1, out=results / "mc" / "small")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    printed = []
+    for argv in (["--input", "small", "--results", results], ["--input", results / "mc" / "small"], ["small"]):
+        monkeypatch.setenv("KINKS_RESULTS", str(results))
+        code, out, err = call_script(monkeypatch, capsys, mc_training, "mc_training.py", "status", *argv)
+        assert code == 0 and err == [], err
+        printed.append(out)
+    assert printed[0] == printed[1] == printed[2] and "16" in printed[0]
+    code, _, err = call_script(monkeypatch, capsys, mc_training, "mc_training.py", "status", "--input", "none")
+    assert code == 2 and err == [f"error: --input none: no run folder (a folder with run.json) there or in "
+                                 f"{results / 'mc'}"]
+
+
 def test_status_of_a_run_json_that_is_not_json_is_one_line(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text("{ not json")
@@ -106,6 +125,47 @@ def test_help_lists_every_option_with_its_real_default_and_allowed_values(tmp_pa
     assert "quick: 16,32,64; paper: 16,32,64,128,256,512,1024,2048" in " ".join(stdout.split())
     assert "gd (full batch) | momentum" in stdout
     assert "Default: None" not in stdout and "(not documented)" not in stdout
+
+
+SCRIPTS = ("mc_training", "mc_plotting", "mc_minima", "train_star_dataset", "eval_star_dataset", "run_nn_setups",
+           "eval_nn_setups")
+
+
+def unknown_names(commands, name):
+    """What the --help of command ``name`` names that does not exist: an --option it lacks (unless a
+    command named within the 60 characters before it has it: 'run --widths ...'), or a `word` in
+    backticks that is neither its option nor a command of its script."""
+    function = commands[name]
+    text = utils.command_help("script.py", name, function).split("\n", 1)[1]  # without the usage line
+    unknown = []
+    for match in re.finditer(r"(?<![\w-])--(\w+)", text):
+        named = [word for word in re.findall(r"\w+", text[max(0, match.start() - 60):match.start()]) if word in commands]
+        owners = [function, *(commands[word] for word in named[-1:])]
+        if not any(match[1] in utils.command_options(owner) for owner in owners):
+            unknown.append(f"--{match[1]}")
+    unknown += [f"`{word}`" for word in re.findall(r"`+(\w+)`+", text)
+                if word not in utils.command_options(function) and word not in commands]
+    return unknown
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_help_names_only_options_and_commands_that_exist(script):
+    commands = importlib.import_module(script).COMMANDS
+    assert {name: unknown_names(commands, name) for name in commands} == {name: [] for name in commands}
+
+
+def test_the_help_check_finds_an_option_that_does_not_exist():
+    def sweep(grid="quick"):
+        """Search the steps, up to `extend` spacings beyond; see --grid, --extend and run --runs.
+
+        Args:
+            grid: quick or paper.
+        """
+
+    def run(runs=1):
+        """Run."""
+
+    assert unknown_names({"sweep": sweep, "run": run}, "sweep") == ["--extend", "`extend`"]
 
 
 def test_help_into_a_reader_that_stops_early_ends_without_a_traceback(tmp_path):
