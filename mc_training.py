@@ -27,12 +27,12 @@ from kinks.files import save_csv, save_json
 from kinks.locks import output_lock
 from kinks.mc.benchmarks import (
     certificate_seconds, chunk_cost, dense_networks, engine_rate, straightforward_adam_rate, study_wall_time)
+from kinks.mc.crossing import named_run_dir, runs_folder
 from kinks.mc.data import parse_data
 from kinks.mc.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
 from kinks.mc.experiments import PUBLISHED, document_folder, planned_studies, run_studies, write_document
 from kinks.mc.figures import event_plot
 from kinks.mc.optimizers import SGD_BATCH
-from kinks.mc.crossing import named_run_dir, runs_folder
 from kinks.mc.runner import read_manifest, run_chunks, summarize
 from kinks.mc.study import make_config, run_dir_name, run_label
 from kinks.mc.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
