@@ -15,9 +15,18 @@ import utils
 from kinks.checks import check_choice, checked_as, require
 from kinks.figures import check_compile, compile_tex
 from kinks.files import save_csv, save_text
+from kinks.locks import output_lock
 from kinks.sweeps import report as sr
 from kinks.sweeps.grid import GRIDS
 from kinks.sweeps.nets import OPTIMIZERS, PARAMETERISATIONS, check_bias
+
+
+def written_folder(out, input, folder):  # noqa: A002
+    """The folder a command writes, and the option that names it: --out, else the sweep folder read
+    (named by --input, or by --grid below the results root)."""
+    if out is not None:
+        return Path(out), "--out"
+    return folder, "--input" if input is not None else "--results"
 
 
 def table(grid="quick", input=None, results=None, out=None, compile="auto"):  # noqa: A002
@@ -33,14 +42,15 @@ def table(grid="quick", input=None, results=None, out=None, compile="auto"):  # 
     """
     folder = sr.input_folder(check_choice("grid", grid, tuple(GRIDS)), input, results)
     check_compile(compile)
-    chosen = sr.chosen_results(sr.load_results(folder))
-    target = Path(out) if out is not None else folder
-    text = sr.text_table(chosen)
-    print(text, end="")
-    save_text(target / "table.txt", text)
-    save_csv(target / "table.csv", sr.csv_records(chosen), sr.CSV_COLUMNS)
-    save_text(target / "table.tex", sr.latex_table(chosen))
-    pdf = compile_tex(target / "table.tex", compile)
+    target, option = written_folder(out, input, folder)
+    with output_lock(target, option):
+        chosen = sr.chosen_results(sr.load_results(folder))
+        text = sr.text_table(chosen)
+        print(text, end="")
+        save_text(target / "table.txt", text)
+        save_csv(target / "table.csv", sr.csv_records(chosen), sr.CSV_COLUMNS)
+        save_text(target / "table.tex", sr.latex_table(chosen))
+        pdf = compile_tex(target / "table.tex", compile)
     print(f"wrote {target / 'table.txt'}, table.csv, table.tex" + (", table.pdf" if pdf else ""))
 
 
@@ -59,6 +69,19 @@ def figure_options(family, bias, ex_configs, relative_to, published, usetex):
         checked_as("ex_configs", check_choice, "optimizer", optimizer, OPTIMIZERS)
         checked_as("ex_configs", check_bias, mode, 1.0)
     return family, relative_to, published, sr.figure_rc(usetex), ex_configs
+
+
+def present_choices(chosen, bias, ex_configs, relative_to):
+    """(--bias, --ex_configs) checked against the results ``chosen``: the bias mode (default zero
+    if present, else the first) and the configurations of ex_fits (default all with that bias);
+    --relative_to zero needs zero-bias results."""
+    present = sorted({c[2] for c, _ in chosen})
+    bias = check_choice("bias", bias if bias is not None else ("zero" if "zero" in present else present[0]), present)
+    require(relative_to != "zero" or "zero" in present, "--relative_to zero needs zero-bias results; "
+            "sweep --biases with zero, or use --relative_to best")
+    if ex_configs is None:
+        ex_configs = sorted({c for c, _ in chosen if c[2] == bias}, key=sr.config_order)
+    return bias, ex_configs
 
 
 def figures(grid="quick", input=None, results=None, out=None, family="radial", bias=None, ex_configs=None,  # noqa: A002
@@ -88,17 +111,13 @@ def figures(grid="quick", input=None, results=None, out=None, family="radial", b
     family, relative_to, published, rc, ex_configs = figure_options(family, bias, ex_configs, relative_to, published,
                                                                      usetex)
     folder = sr.input_folder(check_choice("grid", grid, tuple(GRIDS)), input, results)
-    chosen = sr.chosen_results(sr.load_results(folder))
-    present = sorted({c[2] for c, _ in chosen})
-    bias = check_choice("bias", bias if bias is not None else ("zero" if "zero" in present else present[0]), present)
-    require(relative_to != "zero" or "zero" in present, "--relative_to zero needs zero-bias results; "
-            "sweep --biases with zero, or use --relative_to best")
-    ex_configs = sorted({c for c, _ in chosen if c[2] == bias}, key=sr.config_order) if ex_configs is None \
-        else ex_configs
-    target = (Path(out) if out is not None else folder) / "figures"
-    with matplotlib.rc_context(rc):
-        sr.write_figures(chosen, target, family, bias, ex_configs, relative_to, published)
-    print(f"wrote figures to {target}")
+    target, option = written_folder(out, input, folder)
+    with output_lock(target, option):
+        chosen = sr.chosen_results(sr.load_results(folder))
+        bias, ex_configs = present_choices(chosen, bias, ex_configs, relative_to)
+        with matplotlib.rc_context(rc):
+            sr.write_figures(chosen, target / "figures", family, bias, ex_configs, relative_to, published)
+    print(f"wrote figures to {target / 'figures'}")
 
 
 def report(grid="quick", input=None, results=None, out=None, compile="auto", family="radial", bias=None,  # noqa: A002
@@ -119,8 +138,10 @@ def report(grid="quick", input=None, results=None, out=None, compile="auto", fam
         usetex: auto (default), yes or no.
     """
     figure_options(family, bias, ex_configs, relative_to, published, usetex)  # all checked before the table is written
-    table(grid, input, results, out, compile)
-    figures(grid, input, results, out, family, bias, ex_configs, relative_to, published, usetex)
+    folder = sr.input_folder(check_choice("grid", grid, tuple(GRIDS)), input, results)
+    with output_lock(*written_folder(out, input, folder)):  # one lock for both: no other writer in between
+        table(grid, input, results, out, compile)
+        figures(grid, input, results, out, family, bias, ex_configs, relative_to, published, usetex)
 
 
 COMMANDS = {"table": table, "figures": figures, "report": report}

@@ -26,12 +26,11 @@ Hessian sharpness and its ratio to 2/h, the gradient covariance, weight norm and
 benchmark: seconds per Hessian spectrum, structured against dense.
 """
 import time
-from pathlib import Path
 
 import numpy as np
 
-import custom_paths
 import utils
+from custom_paths import output_folder, results_root
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak, check_offset
 from kinks.figures import save_png_and_pdf
 from kinks.files import save_csv, save_json, save_npz
@@ -53,14 +52,14 @@ from kinks.minima.trace import (
 from kinks.samples import SampleRule
 
 
-def run_folder(out, name, config):
-    """The run folder of a command: --out, else results/minima/<name>, followed by the samples
-    rule where it is not n^2 (e.g. risk-samples_n1.5)."""
-    if out is not None:
-        return Path(out).absolute()
+def run_folder(out, name, config, results=None):
+    """The run folder of a command and the option that names it: --out, else
+    <results>/minima/<name>, followed by the samples rule where it is not n^2 (e.g.
+    risk-samples_n1.5)."""
     rule = SampleRule(config["samples"])
     folder = name if rule.text == SampleRule.DEFAULT else f"{name}-{rule.folder_part()}"
-    return (custom_paths.results_root() / "minima" / folder).absolute()
+    run_dir, option = output_folder(out, results_root(results) / "minima" / folder)
+    return run_dir.absolute(), option
 
 
 def risk_tables(run_dir, config, jobs):
@@ -81,7 +80,8 @@ def risk_tables(run_dir, config, jobs):
 def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=RISK_DEFAULTS["runs"],
          seed=0, tol=RISK_DEFAULTS["tol"], max_epochs=RISK_DEFAULTS["max_epochs"],
          epochs_per_check=RISK_DEFAULTS["epochs_per_check"], chunk_size=RISK_DEFAULTS["chunk_size"],
-         save_params=False, data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT, jobs=-1, out=None):
+         save_params=False, data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT, jobs=-1, out=None,
+         results=None):
     """Train every network to a stationary point and report its population risk against n.
 
     Rerunning the same command resumes; the table, risk.csv, risk_networks.csv and risk.png/.pdf
@@ -106,22 +106,46 @@ def risk(offsets=RISK_DEFAULTS["offsets"], widths=RISK_DEFAULTS["widths"], runs=
         samples: the samples N a run stands for, its data weights p = Multinomial(N, pi) / N:
             n^k (k > 0), an integer N >= 1, or population (p = pi, no sampling); default n^2.
         jobs: worker processes, -1 for all cores.
-        out: the run folder; default results/minima/risk (risk-samples_n1.5 and so on for
+        out: the run folder; default <results>/minima/risk (risk-samples_n1.5 and so on for
             another --samples).
+        results: the results root, below which the default run folder is made; default results
+            (or $KINKS_RESULTS).
     """
     config = risk_config(offsets, widths, runs, seed, tol, epochs_per_check, max_epochs, chunk_size, save_params,
                          data, probs, leak, samples)
     jobs = check_jobs(jobs)
-    run_dir = run_folder(out, "risk", config)
+    run_dir, option = run_folder(out, "risk", config, results)
     start = time.perf_counter()
-    with output_lock(run_dir, "--out"):  # held through the table and figure, which run_chunks does not write
+    with output_lock(run_dir, option):  # held through the table and figure, which run_chunks does not write
         risk_tables(run_dir, config, jobs)
     print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
     return str(run_dir)
 
 
+def diagnose_files(out, settings, dataset):
+    """``diagnose``'s work in its locked folder ``out``: every width's networks, then the tables,
+    settings.json and the figures."""
+    spectra, lines, curves = [], [], []
+    for width in settings["widths"]:
+        start = time.perf_counter()
+        parts = diagnose_width(width, settings, dataset)
+        for store, part in zip((spectra, lines, curves), parts):
+            store += part
+        print(f"n = {width}: {time.perf_counter() - start:.1f} s")
+    print(setting_text(settings))
+    print(format_diagnose_table(spectra))
+    save_csv(out / "diagnose.csv", spectra, DIAGNOSE_COLUMNS)
+    save_csv(out / "lines.csv", lines, ["width", "network", "direction", "alpha", "loss_change"])
+    save_csv(out / "interpolation.csv", curves, ["width", "t", "loss", "linear_loss"])
+    save_json(out / "settings.json", settings)
+    for name, draw, rows in (("spectrum", spectrum_figure, spectra), ("extremes", extremes_figure, spectra),
+                             ("lines", lines_figure, lines), ("interpolation", interpolation_figure, curves)):
+        if rows:
+            save_png_and_pdf(draw(rows, settings), out / name)
+
+
 def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e-8, max_epochs=300_000,
-             epochs_per_check=1000, top=3, rtol=1e-6, data=None, probs=None, leak=0.0, out=None):
+             epochs_per_check=1000, top=3, rtol=1e-6, data=None, probs=None, leak=0.0, out=None, results=None):
     """The loss landscape where gd stops: Hessian spectra, lines and interpolation.
 
     Per width, ``runs`` networks (problems drawn as mc_training draws them) and ``pairs`` more on
@@ -145,7 +169,9 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
         probs: their probabilities pi "p,p,..." as in risk; default uniform.
         leak: alpha in [0, 1) of sigma(z) = max(z, alpha z); default 0 (relu). The Hessian is
             exact for any leak (sigma'' = 0 away from kinks).
-        out: the folder to write; default results/minima/diagnose.
+        out: the folder to write; default <results>/minima/diagnose.
+        results: the results root, below which the default folder is made; default results (or
+            $KINKS_RESULTS).
     """
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, pairs = check_int("runs", runs), check_int("pairs", pairs, 0)
@@ -155,27 +181,12 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
     top = check_int("top", top)
     rtol = check_float("rtol", rtol, 0.0, strict=True, maximum=1.0)
     dataset, leak = parse_data(data, probs), check_leak(leak)
-    out = Path(out) if out is not None else custom_paths.results_root() / "minima" / "diagnose"
+    out, option = output_folder(out, results_root(results) / "minima" / "diagnose")
     settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,
                     max_epochs=max_epochs, epochs_per_check=epochs_per_check, top=top, rtol=rtol, leak=leak,
                     data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist())
-    spectra, lines, curves = [], [], []
-    for width in widths:
-        start = time.perf_counter()
-        parts = diagnose_width(width, settings, dataset)
-        for store, part in zip((spectra, lines, curves), parts):
-            store += part
-        print(f"n = {width}: {time.perf_counter() - start:.1f} s")
-    print(setting_text(settings))
-    print(format_diagnose_table(spectra))
-    save_csv(out / "diagnose.csv", spectra, DIAGNOSE_COLUMNS)
-    save_csv(out / "lines.csv", lines, ["width", "network", "direction", "alpha", "loss_change"])
-    save_csv(out / "interpolation.csv", curves, ["width", "t", "loss", "linear_loss"])
-    save_json(out / "settings.json", settings)
-    for name, draw, rows in (("spectrum", spectrum_figure, spectra), ("extremes", extremes_figure, spectra),
-                             ("lines", lines_figure, lines), ("interpolation", interpolation_figure, curves)):
-        if rows:
-            save_png_and_pdf(draw(rows, settings), out / name)
+    with output_lock(out, option):  # before the training: a second writer is refused before it computes
+        diagnose_files(out, settings, dataset)
     print(f"written to {out}")
     return str(out)
 
@@ -230,7 +241,7 @@ def trace_tables(run_dir, config, jobs):
 def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], runs=TRACE_DEFAULTS["runs"], seed=0,
           optimizer="gd", step="theory", epochs=TRACE_DEFAULTS["epochs"], per_decade=TRACE_DEFAULTS["per_decade"],
           chunk_size=TRACE_DEFAULTS["chunk_size"], data=None, probs=None, leak=0.0, samples=SampleRule.DEFAULT,
-          jobs=-1, out=None):
+          jobs=-1, out=None, results=None):
     """Trace the landscape along training: eight metrics at log-spaced epochs.
 
     Every network is trained for --epochs epochs on the dense engine (never stopping at a
@@ -267,15 +278,17 @@ def trace(offsets=TRACE_DEFAULTS["offsets"], widths=TRACE_DEFAULTS["widths"], ru
         samples: the samples N a run stands for, as in risk: n^k (k > 0), an integer N >= 1, or
             population; default n^2.
         jobs: worker processes, -1 for all cores.
-        out: the run folder; default results/minima/trace (trace-samples_n1.5 and so on for
+        out: the run folder; default <results>/minima/trace (trace-samples_n1.5 and so on for
             another --samples).
+        results: the results root, below which the default run folder is made; default results
+            (or $KINKS_RESULTS).
     """
     config = trace_config(offsets, widths, runs, seed, optimizer, step, epochs, per_decade, chunk_size, data, probs,
                           leak, samples)
     jobs = check_jobs(jobs)
-    run_dir = run_folder(out, "trace", config)
+    run_dir, option = run_folder(out, "trace", config, results)
     start = time.perf_counter()
-    with output_lock(run_dir, "--out"):  # held through the tables and figures, which run_chunks does not write
+    with output_lock(run_dir, option):  # held through the tables and figures, which run_chunks does not write
         trace_tables(run_dir, config, jobs)
     print(f"written to {run_dir} in {time.perf_counter() - start:.1f} s")
     return str(run_dir)

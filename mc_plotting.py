@@ -33,11 +33,12 @@ epoch.
 """
 from pathlib import Path
 
-import custom_paths
 import utils
+from custom_paths import output_folder, results_root
 from kinks.checks import check_choice, check_float, check_int, require
 from kinks.figures import check_compile, remove_plots, write_plot
 from kinks.files import save_csv
+from kinks.locks import output_lock
 from kinks.mc.crossing import (
     AGAINST_COLUMNS, FIT_COLUMNS, MOST_SERIES, REFERENCE_COLUMNS, REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS,
     against_rows, figure_groups, figure_suffix, fit_rows, format_against, format_fits, format_table,
@@ -50,7 +51,8 @@ from kinks.minima.examples import write_examples
 
 def theory_figures(groups, out, compile, event_runs, epsilon, gamma):
     """Theory against experiment for the runs in the theorem's setting, one figure per group of
-    ``groups`` [(name, runs, their rows)] that has such runs, and their table theory_vs_experiment.csv."""
+    ``groups`` [(name, runs, their rows)] that has such runs, and their table theory_vs_experiment.csv;
+    returns the table's rows."""
     theory = []
     for name, runs, rows in groups:
         drawn = theory_rows(runs, rows, event_runs, epsilon, gamma) if event_runs else []
@@ -63,6 +65,7 @@ def theory_figures(groups, out, compile, event_runs, epsilon, gamma):
     if theory:
         save_csv(out / f"{THEORY_NAME}.csv", theory, THEORY_COLUMNS)
         print(f"theory against experiment, table: {out / THEORY_NAME}.csv")
+    return theory
 
 
 def crossing_figures(groups, out, compile):
@@ -72,6 +75,56 @@ def crossing_figures(groups, out, compile):
         png, tex, pdf = write_plot(plot, out / (FIGURE_NAME + figure_suffix(name)), compile)
         print(f"PNG and LaTeX: {png}, {tex}")
         print(f"figure{f' ({name})' if name else ''}: {pdf}")
+
+
+def comparison_rows(rows, loaded, references):
+    """The cells of ``rows`` beside their reference (``against_rows``); a UsageError where none has one."""
+    compared = against_rows(rows, loaded, references)
+    require(compared, "--against: no cell of these runs has a reference of the same experiment "
+                      "(optimizer, batch size, init, step, stopping, epochs, leak, data)")
+    return compared
+
+
+def remove_stale_tables(out, theory, compared):
+    """Remove the tables an earlier report in ``out`` wrote and this one does not (the theory table,
+    the comparison), so that the folder holds one report; the names of the files removed. (Its
+    figures went before this report drew its own: ``remove_plots``.)"""
+    stale = ([] if theory else [out / f"{THEORY_NAME}.csv"]) + ([] if compared else [out / "against_reference.csv"])
+    removed = [path.name for path in stale if path.exists()]
+    for name in removed:
+        (out / name).unlink()
+    return removed
+
+
+def write_report(out, loaded, rows, compared, compile, event_runs, epsilon, gamma):
+    """``report``'s work in its locked folder ``out``: the tables and CSVs of ``rows``, the figures
+    (one per experiment where the runs make more than MOST_SERIES series), the theory figures, and
+    the comparison ``compared`` (None: no --against)."""
+    if (out / f"{FIGURE_NAME}.csv").exists():
+        print(f"replacing the report in {out} (--out names another folder)")
+    fits = fit_rows(rows)
+    print(format_table(rows))
+    print(format_fits(fits))
+    save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
+    save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
+    print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv")
+    groups = figure_groups(loaded, rows)
+    if len(groups) > 1:
+        print(f"{len(series(rows))} series are more than one figure shows ({MOST_SERIES}): {len(groups)} figures, one "
+              "per experiment (and offset, where one has more); name the runs to compare in one with --input")
+    remove_plots(out, (FIGURE_NAME, THEORY_NAME))  # an earlier report's, perhaps grouped otherwise
+    theory = theory_figures(groups, out, compile, event_runs, epsilon, gamma)  # first: the last lines name the figures
+    crossing_figures(groups, out, compile)
+    if compared is not None:
+        print(format_against(compared))
+        missing = sorted({row["run"] for row in rows} - {row["run"] for row in compared})
+        if missing:
+            print(f"no reference of the same experiment for: {', '.join(missing)} (left out of the comparison)")
+        save_csv(out / "against_reference.csv", compared, AGAINST_COLUMNS)
+        print(f"comparison: {out / 'against_reference.csv'}")
+    removed = remove_stale_tables(out, theory, compared)
+    if removed:
+        print(f"removed the earlier report's {', '.join(removed)}")
 
 
 def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
@@ -104,36 +157,14 @@ def report(results=None, input=None, out=None, compile="auto", against=None, eve
         references = load_references(REFERENCE_DIR if str(against) == "reference" else against)
     folder = runs_folder(results)
     loaded = load_runs(folder, input)
-    out = Path(out) if out is not None else report_folder(folder, input, loaded)
-    if (out / f"{FIGURE_NAME}.csv").exists():
-        print(f"replacing the report in {out} (--out names another folder)")
     rows = table_rows(loaded)
-    fits = fit_rows(rows)
-    print(format_table(rows))
-    print(format_fits(fits))
-    save_csv(out / f"{FIGURE_NAME}.csv", rows, ROW_COLUMNS)
-    save_csv(out / f"{FIGURE_NAME}_fits.csv", fits, FIT_COLUMNS)
-    print(f"tables: {out / FIGURE_NAME}.csv, {out / FIGURE_NAME}_fits.csv")
-    groups = figure_groups(loaded, rows)
-    if len(groups) > 1:
-        print(f"{len(series(rows))} series are more than one figure shows ({MOST_SERIES}): {len(groups)} figures, one "
-              "per experiment (and offset, where one has more); name the runs to compare in one with --input")
-    remove_plots(out, (FIGURE_NAME, THEORY_NAME))  # an earlier report's, perhaps grouped otherwise
-    theory_figures(groups, out, compile, event_runs, epsilon, gamma)  # first: the last lines name the main figures
-    crossing_figures(groups, out, compile)
-    if references is not None:
-        compared = against_rows(rows, loaded, references)
-        require(compared, "--against: no cell of these runs has a reference of the same experiment "
-                          "(optimizer, batch size, init, step, stopping, epochs, leak, data)")
-        print(format_against(compared))
-        missing = sorted({row["run"] for row in rows} - {row["run"] for row in compared})
-        if missing:
-            print(f"no reference of the same experiment for: {', '.join(missing)} (left out of the comparison)")
-        save_csv(out / "against_reference.csv", compared, AGAINST_COLUMNS)
-        print(f"comparison: {out / 'against_reference.csv'}")
+    compared = None if references is None else comparison_rows(rows, loaded, references)
+    out, option = output_folder(out, report_folder(folder, input, loaded))
+    with output_lock(out, option):  # before anything is drawn: a second writer is refused before it computes
+        write_report(out, loaded, rows, compared, compile, event_runs, epsilon, gamma)
 
 
-def reference(input, preset, out=None):
+def reference(input, preset, out=None, results=None):
     """Write the reference CSV of a finished run folder, to ship under reference/.
 
     Its counts per (offset, width), the seed, the experiment and the command that reproduces them.
@@ -144,10 +175,12 @@ def reference(input, preset, out=None):
         input: the run folder (a path, or a name below <results>/mc).
         preset: the preset the run was made with (quick, paper, paper_sgd, ...).
         out: the folder to write <preset>.csv to; default reference/ of this repository.
+        results: the results root, below which --input names are looked up; default results (or
+            $KINKS_RESULTS).
     """
     check_choice("preset", preset, tuple(PRESETS))
-    run_dir = named_run_dir(runs_folder(), input)
-    run = load_run(run_dir, run_name(run_dir, runs_folder()))
+    run_dir = named_run_dir(runs_folder(results), input)
+    run = load_run(run_dir, run_name(run_dir, runs_folder(results)))
     require(run is not None and run["counts"], f"--input {input}: no finished chunk to ship")
     config = {**complete_config(run["config"]), "save_params": False}
     expected = make_config(preset, widths=config["widths"], runs=config["runs"], offsets=config["offsets"],
@@ -158,11 +191,12 @@ def reference(input, preset, out=None):
     rows = reference_rows(run, preset)
     require(rows, f"--input {input}: no (offset, width) cell is complete")
     path = Path(out) if out is not None else REFERENCE_DIR
-    save_csv(path / f"{preset}.csv", rows, REFERENCE_COLUMNS)
+    with output_lock(path, "--out"):
+        save_csv(path / f"{preset}.csv", rows, REFERENCE_COLUMNS)
     print(f"{len(rows)} cells: {path / f'{preset}.csv'}")
 
 
-def examples(out=None, seed=0):
+def examples(out=None, seed=0, results=None):
     """Draw two example networks: one that stays put and one whose kink crosses a data point.
 
     Side by side on the same data, a network of width 16 that stays put and one that crosses, both
@@ -170,18 +204,22 @@ def examples(out=None, seed=0):
     example_loss.
 
     Args:
-        out: the folder to write; default <results root>/examples.
+        out: the folder to write; default <results>/examples.
         seed: the problem's seed, an integer >= 0.
+        results: the results root, below which the default folder is made; default results (or
+            $KINKS_RESULTS).
     """
     seed = check_int("seed", seed, 0)
-    out = Path(out) if out is not None else custom_paths.results_root() / "examples"
-    for paths in write_examples(out, seed).values():
+    out, option = output_folder(out, results_root(results) / "examples")
+    with output_lock(out, option):
+        written = write_examples(out, seed)
+    for paths in written.values():
         for saved in paths:
             print(saved)
 
 
 def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=0.0, data=None, probs=None,
-            seed=0, mp4=True, out=None):
+            seed=0, mp4=True, out=None, results=None):
     """Watch a network that stays put and one that crosses train, side by side (a GIF).
 
     Two networks of width n on the same data weights p (the first problem of --seed; among 32
@@ -201,7 +239,9 @@ def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=
         probs: their probabilities "p,p,..."; default uniform.
         seed: the problem's seed, an integer >= 0; default 0.
         mp4: also write an MP4 where ffmpeg is installed; default true.
-        out: the folder to write; default <results root>/animations.
+        out: the folder to write; default <results>/animations.
+        results: the results root, below which the default folder is made; default results (or
+            $KINKS_RESULTS).
     """
     from kinks.checks import check_leak
     from kinks.mc.animation import animate_1d, stayed_and_crossed
@@ -215,9 +255,11 @@ def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=
     check_choice("optimizer", optimizer, OPTIMIZERS)
     step = check_choice("step", ("theory" if optimizer == "gd" else "small") if step is None else step, STEPS)
     leak, dataset = check_leak(leak), parse_data(data, probs)
-    out = Path(out) if out is not None else custom_paths.results_root() / "animations"
-    run = stayed_and_crossed(dataset, width, epochs, frames, optimizer, leak, step, seed)
-    for path in animate_1d(run, out / "animate", mp4):
+    out, option = output_folder(out, results_root(results) / "animations")
+    with output_lock(out, option):  # before the training: a second writer is refused before it computes
+        run = stayed_and_crossed(dataset, width, epochs, frames, optimizer, leak, step, seed)
+        written = animate_1d(run, out / "animate", mp4)
+    for path in written:
         print(path)
 
 

@@ -18,16 +18,16 @@ document of them all). The machinery lives in kinks/: study (configuration), run
 folders), training, engines, compiled, theory, data, experiments_1d (the document).
 """
 import time
-from pathlib import Path
 
-import custom_paths
 import utils
+from custom_paths import output_folder, results_root
 from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
 from kinks.locks import output_lock
 from kinks.mc.benchmarks import (
     certificate_seconds, chunk_cost, dense_networks, engine_rate, straightforward_adam_rate, study_wall_time)
+from kinks.mc.crossing import named_run_dir, runs_folder
 from kinks.mc.data import parse_data
 from kinks.mc.engines import DenseTrainer, ReducedTrainer, ReferenceDenseTrainer, ReferenceReducedTrainer
 from kinks.mc.experiments import PUBLISHED, document_folder, planned_studies, run_studies, write_document
@@ -44,7 +44,7 @@ from kinks.samples import SampleRule
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
         widths=None, runs=None, seed=None, epochs_per_check=None, max_checks=None, engine=None,
         chunk_size=None, save_params=False, batch_size=None, leak=None, data=None, probs=None,
-        samples=None, jobs=-1, out=None, backend="loky", scheduler=None, results_on_client=False):
+        samples=None, jobs=-1, out=None, backend="loky", scheduler=None, results_on_client=False, results=None):
     """Run, resume or extend a Monte Carlo study of the crossing probability.
 
     For every offset Delta and width n, --runs networks are trained (in chunks) until a stopping
@@ -92,7 +92,7 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
             n^k (k > 0, N = round(n^k)), an integer N >= 1, or population (p = q = pi, no
             sampling); default n^2 (the paper's).
         jobs: worker processes, -1 for all cores.
-        out: the run folder; default results/mc/<preset>, followed by the options that differ
+        out: the run folder; default <results>/mc/<preset>, followed by the options that differ
             from the preset (e.g. results/mc/quick-runs100, results/mc/quick-sgd,
             results/mc/quick-samples_n1.5).
         backend: loky (worker processes here) | dask (a dask.distributed cluster).
@@ -100,6 +100,8 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
             LocalCluster of --jobs processes here.
         results_on_client: with --backend dask, the workers send each chunk back to be written
             here (no shared file system needed).
+        results: the results root, below which the default run folder is made; default results
+            (or $KINKS_RESULTS).
     """
     options = dict(optimizer=optimizer, step=step, init=init, stopping=stopping, offsets=offsets,
                    widths=widths, runs=runs, seed=seed, epochs_per_check=epochs_per_check,
@@ -110,24 +112,27 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     jobs = check_jobs(jobs)
     require(isinstance(results_on_client, bool), f"--results_on_client is a flag; got {results_on_client!r}")
     given = {key for key, value in options.items() if value is not None and value is not False}
-    run_dir = Path(out) if out is not None else custom_paths.results_root() / "mc" / run_dir_name(preset, config, given)
-    start = time.perf_counter()
-    run_chunks(run_dir.absolute(), config, jobs, backend, scheduler, results_on_client,
-               f"{run_label(config)}, engine {config['engine']}")
-    print(f"done in {time.perf_counter() - start:.1f} s: {run_dir.absolute()}")
-    return str(run_dir.absolute())
+    run_dir, option = output_folder(out, runs_folder(results) / run_dir_name(preset, config, given))
+    run_dir, start = run_dir.absolute(), time.perf_counter()
+    with output_lock(run_dir, option):
+        run_chunks(run_dir, config, jobs, backend, scheduler, results_on_client,
+                   f"{run_label(config)}, engine {config['engine']}")
+    print(f"done in {time.perf_counter() - start:.1f} s: {run_dir}")
+    return str(run_dir)
 
 
-def status(input):
+def status(input, results=None):
     """Print what a run folder holds: finished chunks and status counts per (offset, width).
 
     Args:
-        input: the run folder (a folder holding run.json), e.g. results/mc/quick.
+        input: the run folder (a folder holding run.json): a path, or its name below
+            <results>/mc, e.g. quick or results/mc/quick.
+        results: the results root, below which --input names are looked up; default results
+            (or $KINKS_RESULTS).
     """
-    manifest = Path(input) / "run.json"
-    require(manifest.exists(), f"--input {input} is not a run folder (no run.json)")
-    read_manifest(manifest)
-    table = summarize(input)
+    run_dir = named_run_dir(runs_folder(results), input)
+    read_manifest(run_dir / "run.json")
+    table = summarize(run_dir)
     names = [s for s in STATUSES if any(s in row for row in table.values())]
     print(f"{'offset':>8} {'n':>6} {'chunks':>9} {'runs':>7} " + " ".join(f"{s:>17}" for s in names))
     for (offset, width), row in table.items():
@@ -135,8 +140,20 @@ def status(input):
               + " ".join(f"{row.get(s, 0):>17}" for s in names))
 
 
+def format_event_table(rows, runs, epsilon, gamma, factor, rule):
+    """The printed table of ``event``: per width the fraction of draws meeting each condition, and
+    the joint fraction's interval."""
+    names = EVENT_CONDITIONS + ("joint",)
+    lines = [f"fraction of {runs} runs meeting each condition (eps = {epsilon:g}, gamma = {gamma:g}, "
+             f"r = {factor:g}, N = {rule.text}; 95% Clopper-Pearson interval of the joint fraction)",
+             f"{'n':>6} " + " ".join(f"{c:>6}" for c in names) + "   joint 95% interval"]
+    lines += [f"{row['n']:>6} " + " ".join(f"{row[f'{c}_frac']:>6.3f}" for c in names)
+              + f"   [{row['joint_low']:.4f}, {row['joint_high']:.4f}]" for row in rows]
+    return "\n".join(lines)
+
+
 def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, gamma=0.1, factor=1.0,
-          seed=0, samples=SampleRule.DEFAULT, out=None, compile="auto"):
+          seed=0, samples=SampleRule.DEFAULT, out=None, compile="auto", results=None):
     """Estimate the probability of the theorem's event at initialisation.
 
     He initialisation, the paper's data, N samples (default n^2): per width the fraction of draws meeting
@@ -153,10 +170,12 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
         seed: master seed, an integer >= 0; default 0.
         samples: the samples N of the data weights p = Multinomial(N, pi) / N: n^k (k > 0), an
             integer N >= 1, or population (p = pi, N = infinity); default n^2.
-        out: the folder to write; default results/event/eps<epsilon>_gamma<gamma>_r<factor>
+        out: the folder to write; default <results>/event/eps<epsilon>_gamma<gamma>_r<factor>
             (with _samples_n1.5 and so on appended for another --samples).
         compile: the figure's LaTeX to PDF: auto (pdflatex when installed; else matplotlib's PDF) |
             yes (an error without pdflatex) | no (matplotlib's PDF).
+        results: the results root, below which the default folder is made; default results (or
+            $KINKS_RESULTS).
     """
     widths = as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     runs, seed = check_int("runs", runs), check_int("seed", seed, 0)
@@ -167,24 +186,20 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     rule = SampleRule(samples)
     rule.count(max(widths))  # N must be drawable at every width
     name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + ("" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
-    out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
+    out, option = output_folder(out, results_root(results) / "event" / name)
     start = time.perf_counter()
-    rows = event_rows(widths, runs, epsilon, gamma, factor, seed, rule)
-    names = EVENT_CONDITIONS + ("joint",)
-    print(f"fraction of {runs} runs meeting each condition (eps = {epsilon:g}, gamma = {gamma:g}, "
-          f"r = {factor:g}, N = {rule.text}; 95% Clopper-Pearson interval of the joint fraction)")
-    print(f"{'n':>6} " + " ".join(f"{c:>6}" for c in names) + "   joint 95% interval")
-    for row in rows:
-        print(f"{row['n']:>6} " + " ".join(f"{row[f'{c}_frac']:>6.3f}" for c in names)
-              + f"   [{row['joint_low']:.4f}, {row['joint_high']:.4f}]")
-    settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
-                    samples=rule.text, c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
-    save_csv(out / "event.csv", rows, EVENT_COLUMNS)
-    save_json(out / "event.json", settings)
-    notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}, $r$ = {factor:g}; {runs:,} runs per $n$",
-             "95 % Clopper–Pearson intervals; series offset horizontally"]
-    figure = write_plot(event_plot(rows, notes, rule), out / "event", compile)[-1]
-    print(f"done in {settings['wall_time_s']} s: {out / 'event.csv'}, {figure}")
+    with output_lock(out, option):  # before the draws: a second writer is refused before it computes
+        rows = event_rows(widths, runs, epsilon, gamma, factor, seed, rule)
+        print(format_event_table(rows, runs, epsilon, gamma, factor, rule))
+        settings = dict(widths=widths, runs=runs, epsilon=epsilon, gamma=gamma, factor=factor, seed=seed,
+                        samples=rule.text, c_a=C_A, c_w=C_W, wall_time_s=round(time.perf_counter() - start, 2))
+        save_csv(out / "event.csv", rows, EVENT_COLUMNS)
+        save_json(out / "event.json", settings)
+        notes = [rf"$\varepsilon$ = {epsilon:g}, $\gamma$ = {gamma:g}, $r$ = {factor:g}; {runs:,} runs per $n$",
+                 "95 % Clopper–Pearson intervals; series offset horizontally"]
+        figures = write_plot(event_plot(rows, notes, rule), out / "event", compile)
+    print(f"done in {settings['wall_time_s']} s: {out}: wrote event.csv, event.json, "
+          + ", ".join(path.name for path in figures))
 
 
 def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0, data=None, probs=None):
@@ -310,8 +325,9 @@ def experiments(presets=PUBLISHED, runs=None, widths=None, jobs=-1, results=None
     widths = None if widths is None else as_list("widths", widths, lambda o, v: check_int(o, v, 2))
     jobs, compile, event_runs = check_jobs(jobs), check_compile(compile), check_int("event_runs", event_runs, 0)
     planned = planned_studies(results, presets, runs, widths)
-    out = (Path(out) if out is not None else document_folder(results, presets, runs, widths)).absolute()
-    with output_lock(out, "--out"):
+    out, option = output_folder(out, document_folder(results, presets, runs, widths))
+    out = out.absolute()
+    with output_lock(out, option):
         done = run_studies(planned, jobs)
         written = write_document(planned, out, compile, event_runs, [example_section(out)])
     for preset, _, run_dir in planned:

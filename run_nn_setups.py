@@ -10,39 +10,43 @@ lives in kinks.sweeps.grid (tasks, result files, grids, step search), kinks.swee
 training) and kinks.sweeps.data; ``eval_nn_setups.py`` reads what these commands write.
 """
 import time
-from pathlib import Path
 
 import torch
 
 import utils
-from custom_paths import results_root
+from custom_paths import output_file, output_folder, results_root
 from kinks.checks import UsageError, as_list, check_choice, check_int, check_jobs, renamed_value, require
 from kinks.files import save_json
 from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
 from kinks.parallel import backend_client
 from kinks.sweeps import grid as sweeps
+from kinks.sweeps.grid import SWEEP_DEFAULTS
 from kinks.sweeps.nets import OLD_OPTIMIZERS, OPTIMIZERS
 
 
-def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, biases=None, bias_gain=1.0,
-          runs=None, width=None, epoch_budget=None, valid_budget=None, batch_size=256, train_per_dim=256,
-          n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", jobs=None, backend="loky",
-          scheduler=None):
+def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, biases=None,
+          bias_gain=SWEEP_DEFAULTS["bias_gain"], runs=None, width=None, epoch_budget=None, valid_budget=None,
+          batch_size=SWEEP_DEFAULTS["batch_size"], train_per_dim=SWEEP_DEFAULTS["train_per_dim"],
+          n_valid=SWEEP_DEFAULTS["n_valid"], n_test=SWEEP_DEFAULTS["n_test"], seed=SWEEP_DEFAULTS["seed"],
+          device="auto", dtype=SWEEP_DEFAULTS["dtype"], jobs=None, backend="loky", scheduler=None, results=None):
     """Step-size search for every configuration of a grid; resumable, one JSON file per
     configuration and step.
 
     Coarse steps base * 2^(e/8) for the grid's exponents e; then, per configuration, the grid's
     fine offsets around the best step (smallest mean best-validation RMSE, never a diverged step),
     and one coarse spacing further while the best step sits at the edge of the tried steps, up to
-    `extend` coarse spacings beyond the coarse range. Existing result files with the same settings
-    are kept (corrupt ones or ones with other settings are recomputed), so an interrupted sweep
-    resumes; a folder holding a sweep with other shared settings is refused. Prints how many tasks
-    were trained and kept.
+    the grid's limit beyond the coarse range (quick 2, paper 4 coarse spacings). Existing result
+    files with the same settings are kept (corrupt ones or ones with other settings are
+    recomputed), so an interrupted sweep resumes; a folder holding a sweep with other shared
+    settings is refused. Prints how many tasks were trained and kept.
 
     Args:
-        grid: quick (default) or paper; see the README's grid table.
-        out: folder written to (default <results>/nn_setups/<grid>).
+        grid: quick (default) or paper: the configurations, steps and sizes searched (their table:
+            docs/nn_setups.md).
+        out: folder written to (default <results>/nn_setups/<grid>, followed by the shared settings that
+            differ from the grid's, e.g. quick-width16-seed1; fewer --datasets, --params, --optimizers or
+            --biases keep the grid's folder, whose results they share).
         datasets: comma list of ex, radial_<d>, rbf_<d> (default the grid's: quick ex,radial_1,radial_4,radial_16;
             paper ex,radial_1,...,radial_64).
         params: comma list of parameterisations he, ntk (default both).
@@ -66,17 +70,21 @@ def sweep(grid="quick", out=None, datasets=None, params=None, optimizers=None, b
         backend: loky (default) or dask.
         scheduler: tcp://HOST:PORT of a Dask scheduler (with --backend dask; default a local cluster); its
             workers must see --out at the same absolute path.
+        results: the results root, below which the default folder is made (default $KINKS_RESULTS or
+            ./results).
     """
     settings = sweeps.grid_settings(grid, datasets=datasets, params=params, optimizers=optimizers, biases=biases,
                                     runs=runs, width=width, epoch_budget=epoch_budget, valid_budget=valid_budget)
-    folder = (Path(out) if out is not None else results_root() / "nn_setups" / grid).absolute()
     common = dict(bias_gain=bias_gain, batch_size=batch_size, train_per_dim=train_per_dim, n_valid=n_valid,
                   n_test=n_test, seed=seed, device=device, dtype=dtype)
     configs = sweeps.configuration_tasks(settings, **common)
+    name = sweeps.sweep_folder_name(grid, next(iter(configs.values())))
+    folder, option = output_folder(out, results_root(results) / "nn_setups" / name)
+    folder = folder.absolute()
     on_cpu = torch_device(device).type == "cpu"
     jobs = (-1 if on_cpu else 1) if jobs is None else check_jobs(jobs)
     start = time.perf_counter()
-    with backend_client(backend, scheduler, jobs) as client, output_lock(folder, "--out"):
+    with backend_client(backend, scheduler, jobs) as client, output_lock(folder, option):
         sweeps.prepare_sweep_folder(folder, sweeps.folder_settings(settings, common))
         print(f"{folder}: {len(configs)} configurations of grid {grid}", flush=True)
         done, skipped = sweeps.search_steps(configs, folder, settings, jobs, backend, client,
@@ -115,7 +123,8 @@ def fit_locked(task, path):
 @utils.options_documented_as(sweep, "train_per_dim", "n_valid", "n_test", "seed", "device", "dtype")
 def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, lr=None, step_exponent=0,
         runs=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
-        train_per_dim=256, n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", out=None):
+        train_per_dim=256, n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", out=None,
+        results=None):
     """Train P networks of one configuration at one step size, show progress, print the RMSEs and
     save the result JSON. An existing file there with other settings is refused, never overwritten.
 
@@ -139,18 +148,34 @@ def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, 
         out: file written (default: <results>/nn_setups/fit/, named by the data set, configuration, lr,
             runs, width, epochs, validation, batch, training points, seed and dtype, e.g.
             ex_he_adam_zero_lr0.01_runs100_width512_epochs8192_valid64_batch256_train256_seed0_float32.json).
+        results: the results root, below which the default file is made (default $KINKS_RESULTS or
+            ./results).
     """
     task = sweeps.Task(dataset, param, renamed_value("optimizer", optimizer, OLD_OPTIMIZERS), bias, bias_gain,
                        step_exponent, lr, runs, n_chunks, width, epoch_budget, valid_budget, batch_size,
                        train_per_dim, n_valid, n_test, seed, device, dtype)
-    path = Path(out) if out is not None else sweeps.fit_path(task)
+    path, option = output_file(out, sweeps.fit_path(task, results))
     torch_device(device)
-    with output_lock(path.parent, "--out", f".{path.name}.lock"):
+    with output_lock(path.parent, option, f".{path.name}.lock"):
         fit_locked(task, path)
 
 
+def benchmark_row(d, runs, width, steps, optimizer, device, dtype):
+    """One row of ``benchmark`` (input dimension d), printed as it is measured."""
+    batched = sweeps.seconds_per_step(runs, d, width, steps, optimizer, device, dtype)
+    single = sweeps.seconds_per_step(1, d, width, steps, optimizer, device, dtype)
+    row = dict(d=d, ms_per_step_batched=1e3 * batched, ms_per_step_single=1e3 * single,
+               network_steps_per_s=runs / batched, speedup_vs_loop=runs * single / batched,
+               full_run_minutes=8192 * batched / 60)
+    print(f"d={d:3d}: {row['ms_per_step_batched']:8.2f} ms/step for {runs} networks, "
+          f"{row['ms_per_step_single']:6.2f} ms/step for one; {row['network_steps_per_s']:9.0f} "
+          f"network-steps/s; x{row['speedup_vs_loop']:.1f} vs a loop; 8192 steps: "
+          f"{row['full_run_minutes']:.1f} min", flush=True)
+    return row
+
+
 def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", device="auto",
-              dtype="float32", threads=None, out=None):
+              dtype="float32", threads=None, out=None, results=None):
     """Time training steps of ``runs`` networks batched against one network (a Python loop over
     networks costs P times that); prints ms per step, network-steps per second and the speed-up,
     and saves them.
@@ -165,28 +190,20 @@ def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", d
         dtype: float32 (default) or float64.
         threads: torch CPU threads, integer >= 1 (default: torch's choice).
         out: file written (default <results>/nn_setups/benchmark_<cpu|cuda>.json).
+        results: the results root, below which the default file is made (default $KINKS_RESULTS or
+            ./results).
     """
     runs, width, steps = (check_int(k, v) for k, v in (("runs", runs), ("width", width), ("steps", steps)))
     set_threads(threads)
     dims = as_list("dims", dims, check_int)
     optimizer = check_choice("optimizer", renamed_value("optimizer", optimizer, OLD_OPTIMIZERS), OPTIMIZERS)
     device, _ = torch_device(device), torch_dtype(dtype)
-    rows = []
-    for d in dims:
-        batched = sweeps.seconds_per_step(runs, d, width, steps, optimizer, device, dtype)
-        single = sweeps.seconds_per_step(1, d, width, steps, optimizer, device, dtype)
-        rows.append(dict(d=d, ms_per_step_batched=1e3 * batched, ms_per_step_single=1e3 * single,
-                         network_steps_per_s=runs / batched, speedup_vs_loop=runs * single / batched,
-                         full_run_minutes=8192 * batched / 60))
-        print(f"d={d:3d}: {rows[-1]['ms_per_step_batched']:8.2f} ms/step for {runs} networks, "
-              f"{rows[-1]['ms_per_step_single']:6.2f} ms/step for one; {rows[-1]['network_steps_per_s']:9.0f} "
-              f"network-steps/s; x{rows[-1]['speedup_vs_loop']:.1f} vs a loop; 8192 steps: "
-              f"{rows[-1]['full_run_minutes']:.1f} min")
-    path = Path(out) if out is not None else results_root() / "nn_setups" / f"benchmark_{device.type}.json"
-    save_json(path, dict(device=str(device), threads=torch.get_num_threads(), runs=runs,
-                         width=width, steps=steps, optimizer=optimizer, dtype=dtype, rows=rows))
+    path, option = output_file(out, results_root(results) / "nn_setups" / f"benchmark_{device.type}.json")
+    with output_lock(path.parent, option, f".{path.name}.lock"):  # before the measurements: a second one is refused
+        rows = [benchmark_row(d, runs, width, steps, optimizer, device, dtype) for d in dims]
+        save_json(path, dict(device=str(device), threads=torch.get_num_threads(), runs=runs,
+                             width=width, steps=steps, optimizer=optimizer, dtype=dtype, rows=rows))
     print(f"saved {path}")
-
 
 COMMANDS = {"fit": fit, "sweep": sweep, "benchmark": benchmark}
 ALIASES = {"optimiser": "optimizer", "optimisers": "optimizers", "n_networks": "runs"}  # old option name: new

@@ -10,14 +10,14 @@ configurations stage by stage), ``animate`` (one network's kink lines as it trai
 networks, step rules, epochs, training state and files) and kinks.star.data (data sets, thresholds);
 ``eval_star_dataset.py report`` reads what these commands write.
 """
-from pathlib import Path
 
 import torch
 
 import utils
-from custom_paths import results_root
+from custom_paths import output_folder, results_root
 from kinks.checks import check_float, check_int, renamed_value
 from kinks.files import save_json
+from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
 from kinks.star import training
 from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
@@ -112,17 +112,19 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
     device, _ = torch_device(device), torch_dtype(dtype)
     seconds = check_float("seconds", seconds, 0, strict=True, maximum=3600)
     set_threads(threads)
-    rows = []
-    for width, runs in training.BENCHMARK_CASES:
-        rows.append(training.benchmark_case(width, runs, dtype, seconds, device))
-        fast, slow = rows[-1]["epochs_per_s"], rows[-1]["autograd_epochs_per_s"]
-        print(f"star_11 n={width} P={runs}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; x{fast / slow:.2f})")
-    path = Path(results if results is not None else results_root()) / "star" / f"benchmark_{device.type}.json"
-    save_json(path, dict(device=str(device), threads=torch.get_num_threads(), dtype=dtype, rows=rows))
+    path, rows = results_root(results) / "star" / f"benchmark_{device.type}.json", []
+    with output_lock(path.parent, "--results"):  # before the measurements: a second one is refused at once
+        for width, runs in training.BENCHMARK_CASES:
+            rows.append(training.benchmark_case(width, runs, dtype, seconds, device))
+            fast, slow = rows[-1]["epochs_per_s"], rows[-1]["autograd_epochs_per_s"]
+            print(f"star_11 n={width} P={runs}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; "
+                  f"x{fast / slow:.2f})")
+        save_json(path, dict(device=str(device), threads=torch.get_num_threads(), dtype=dtype, rows=rows))
     print(f"saved {path}")
 
 
-def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples="n^2", mp4=True, out=None):
+def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples="n^2", mp4=True, out=None,
+            results=None):
     """Watch one network train on 2-D data: its kink lines over the data points, its function as a
     background map, on log-spaced epochs; written as animate_<dataset>.gif (and .mp4 where ffmpeg
     is installed).
@@ -141,6 +143,8 @@ def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples
             (uniform p); default n^2.
         mp4: also write an MP4 where ffmpeg is installed; default true.
         out: the folder to write; default <results>/animations.
+        results: the results root, below which the default folder is made; default $KINKS_RESULTS or
+            ./results.
     """
     from kinks.checks import require
     from kinks.samples import SampleRule
@@ -153,10 +157,12 @@ def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples
     frames, seed = check_int("frames", frames, 2), check_int("seed", seed, 0)
     require(frames <= 300, f"--frames must be at most 300 (a few MB); got {frames}")
     rule = SampleRule(samples)
-    out = Path(out) if out is not None else results_root() / "animations"
-    at, snaps, loss, p = train_2d(X, y, width, epochs, frames, seed, rule)
-    title = f"{dataset}, n = {width}, gd with the Gram step, {rule.label()}"
-    for path in animate_2d(X, y, at, snaps, loss, p, title, out / f"animate_{dataset}", mp4):
+    out, option = output_folder(out, results_root(results) / "animations")
+    with output_lock(out, option):  # before the training: a second writer is refused before it computes
+        at, snaps, loss, p = train_2d(X, y, width, epochs, frames, seed, rule)
+        title = f"{dataset}, n = {width}, gd with the Gram step, {rule.label()}"
+        written = animate_2d(X, y, at, snaps, loss, p, title, out / f"animate_{dataset}", mp4)
+    for path in written:
         print(path)
 
 

@@ -2,15 +2,14 @@
 up to the last epoch) and frames written as a GIF (matplotlib's Pillow writer) and, where ffmpeg is
 installed, an MP4. The wings draw the frames: ``kinks.mc.animation`` (1-D) and
 ``kinks.star.animation`` (2-D)."""
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from kinks.checks import warn
 from kinks.figures import FIGURE_RC
+from kinks.files import atomic_path
 
 FPS = 8
 DPI = 80
@@ -24,13 +23,12 @@ def snapshot_epochs(epochs, frames):
 def write_animation(figure, draw, count, stem, mp4=True):
     """Draw frames 0 ... count - 1 (``draw(k)`` updates the figure) into stem.gif by matplotlib's
     Pillow writer and, with ``mp4`` and where ffmpeg is installed, stem.mp4 (a line on stderr says
-    when it is not). Each file is written beside its path and renamed onto it (atomic). Returns
-    the paths written."""
+    when it is not). Each file is written beside its path and renamed onto it (``atomic_path``:
+    never half-written, with the umask's mode). Returns the paths written."""
     import matplotlib
     from matplotlib.animation import FFMpegWriter, PillowWriter
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     writers = [(PillowWriter(fps=FPS), ".gif")]
     if mp4 and shutil.which("ffmpeg") and FFMpegWriter.isAvailable():
         writers.append((FFMpegWriter(fps=FPS, codec="h264", extra_args=["-pix_fmt", "yuv420p"]), ".mp4"))
@@ -39,15 +37,9 @@ def write_animation(figure, draw, count, stem, mp4=True):
     paths = []
     for writer, suffix in writers:
         path = stem.with_suffix(suffix)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-        os.close(fd)
-        try:
-            with matplotlib.rc_context(FIGURE_RC), writer.saving(figure, tmp, DPI):
-                for k in range(count):
-                    draw(k)
-                    writer.grab_frame()
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(path, suffix) as tmp, matplotlib.rc_context(FIGURE_RC), writer.saving(figure, tmp, DPI):
+            for k in range(count):
+                draw(k)
+                writer.grab_frame()
         paths.append(path)
     return paths

@@ -1,6 +1,7 @@
 """Plain-data result files, each written atomically (a temporary file beside it, then a rename),
 so that a file is either absent or complete, with the mode the umask gives (as ``open`` would):
 npz without pickle, JSON, CSV and text; and the file-name form of a label (``file_slug``)."""
+import contextlib
 import csv
 import io
 import json
@@ -23,24 +24,36 @@ def file_mode():
     return 0o666 & ~umask
 
 
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``,
-    so that ``path`` is either absent or complete, never half-written. The file gets the umask's
-    mode (``mkstemp`` alone would leave it 0600, unreadable by the other users and workers of a
-    shared file system)."""
+@contextlib.contextmanager
+def atomic_path(path, suffix=".tmp"):
+    """A temporary file beside ``path`` for the block, renamed onto ``path`` when the block ends
+    (removed if it fails), so that ``path`` is either absent or complete, never half-written. For
+    writers that want a file name (matplotlib's animation writers take the format from ``suffix``).
+    The file is hidden (its name starts with '.') and has the umask's mode from its creation on
+    (``mkstemp`` alone would leave it 0600, unreadable by the other users and workers of a shared
+    file system); a writer that opens it again keeps that mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
         os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
+    finally:
+        os.close(fd)
+    try:
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path`` (``atomic_path``), flushed to disk,
+    then rename it onto ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        write(file)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def save_npz(path, **arrays):

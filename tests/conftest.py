@@ -1,6 +1,11 @@
 """Shared test set-up: the repository root on sys.path, the ways a test runs a script as a user
 types it (as a process: ``start_script``, ``run_script``; in this process, faster:
-``call_script``), and two markers.
+``call_script``), waiting for an event (``wait_for``), and two markers.
+
+No verdict depends on time: a test that acts while a process runs waits for an event (a file, a
+line, a process state), never for a while, and the runs it interrupts are held at a chosen chunk
+(``tests/gates.py``). ``HANG_GUARD_S`` bounds every wait only so that a hang fails instead of
+stalling the suite; no wait that passes comes near it.
 
 - ``slow``: a test that takes seconds (trains many networks, starts worker pools or
   subprocesses). ``pytest -m "not slow"`` is the quick subset for development (under a minute);
@@ -12,12 +17,23 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+HANG_GUARD_S = 600  # the longest any wait of a test may take: reached only by a hang
+
+
+def wait_for(condition, what):
+    """Return once ``condition()`` holds, looking every 10 ms; fail naming ``what`` after
+    ``HANG_GUARD_S`` (a hang)."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not condition():
+        assert time.monotonic() < deadline, f"hung: waited {HANG_GUARD_S} s for {what}"
+        time.sleep(0.01)
 
 
 def script_env(cwd, env=None):
@@ -33,7 +49,7 @@ def start_script(script, *args, cwd=ROOT, env=None, **popen):
                             stderr=subprocess.PIPE, **popen)
 
 
-def run_script(script, *args, cwd=ROOT, env=None, timeout=600):
+def run_script(script, *args, cwd=ROOT, env=None, timeout=HANG_GUARD_S):
     """``python SCRIPT args...`` run to its end in ``cwd``: a CompletedProcess with text output."""
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd,
                           env=script_env(cwd, env), capture_output=True, text=True, timeout=timeout)

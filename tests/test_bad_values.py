@@ -36,18 +36,18 @@ BAD = {
     "samples": ["", "abc", "n^0", "n^-1", "n^", "0", "-1", "1.5", "1e300", "nan"],
 }
 ANIMATE = dict(optimizer="choice", step="choice", leak="number", width="count", epochs="count", frames="count",
-               seed="count0", data="data", probs="probs", mp4="flag", out="folder")
+               seed="count0", data="data", probs="probs", mp4="flag", out="folder", results="folder")
 OPTIONS = {  # (script, command): {option: kind}
     ("mc_training", "run"): dict(
         preset="choice", optimizer="choice", step="choice", init="choice", stopping="choice", offsets="numbers",
         widths="counts", runs="count", seed="count0", epochs_per_check="count", max_checks="count",
         engine="choice", chunk_size="count", save_params="flag", batch_size="count", leak="number", data="data",
         probs="probs", jobs="jobs", out="folder", backend="choice", scheduler="text", results_on_client="flag",
-        samples="samples"),
-    ("mc_training", "status"): dict(input="input"),
+        samples="samples", results="folder"),
+    ("mc_training", "status"): dict(input="input", results="folder"),
     ("mc_training", "event"): dict(widths="counts", runs="count", epsilon="positive", gamma="positive",
                                    factor="positive", seed="count0", out="folder", compile="choice",
-                                   samples="samples"),
+                                   samples="samples", results="folder"),
     ("mc_training", "soundness"): dict(widths="counts", runs="count", epochs="count", offset="number",
                                        seed="count0", data="data", probs="probs"),
     ("mc_training", "benchmark"): dict(widths="counts", seconds="positive", threads="count", study_width="count",
@@ -57,20 +57,20 @@ OPTIONS = {  # (script, command): {option: kind}
     ("mc_plotting", "report"): dict(results="input", input="input", out="folder", compile="choice",
                                     against="input", epsilon="positive", gamma="positive", event_runs="count0"),
     ("mc_plotting", "animate"): ANIMATE,
-    ("mc_plotting", "reference"): dict(input="input", preset="choice", out="folder"),
-    ("mc_plotting", "examples"): dict(out="folder", seed="count0"),
+    ("mc_plotting", "reference"): dict(input="input", preset="choice", out="folder", results="folder"),
+    ("mc_plotting", "examples"): dict(out="folder", seed="count0", results="folder"),
     ("mc_minima", "risk"): dict(
         offsets="numbers", widths="counts", runs="count", seed="count0", tol="positive", max_epochs="count",
         epochs_per_check="count", chunk_size="count", save_params="flag", data="data", probs="probs",
-        leak="number", jobs="jobs", out="folder", samples="samples"),
+        leak="number", jobs="jobs", out="folder", samples="samples", results="folder"),
     ("mc_minima", "trace"): dict(
         offsets="numbers", widths="counts", runs="count", seed="count0", optimizer="choice", step="choice",
         epochs="count", per_decade="count", chunk_size="count", data="data", probs="probs", leak="number",
-        samples="samples", jobs="jobs", out="folder"),
+        samples="samples", jobs="jobs", out="folder", results="folder"),
     ("mc_minima", "diagnose"): dict(
         widths="counts", runs="count", pairs="count0", offset="number", seed="count0", tol="positive",
         max_epochs="count", epochs_per_check="count", top="count", rtol="positive", data="data", probs="probs",
-        leak="number", out="folder"),
+        leak="number", out="folder", results="folder"),
     ("mc_minima", "benchmark"): dict(widths="counts", repeats="count"),
     ("train_star_dataset", "train"): dict(
         dataset="choice", width="count", layers="count", runs="count", epochs="count", activation="choice",
@@ -80,7 +80,8 @@ OPTIONS = {  # (script, command): {option: kind}
         preset="choice", step="choice", lr_factor="positive", activation="choice", random_bias="flag",
         dtype="choice", device="device", results="folder", max_epochs="count"),
     ("train_star_dataset", "animate"): dict(dataset="choice", width="count", epochs="count", frames="count",
-                                            seed="count0", samples="samples", mp4="flag", out="folder"),
+                                            seed="count0", samples="samples", mp4="flag", out="folder",
+                                            results="folder"),
     ("train_star_dataset", "benchmark"): dict(device="device", dtype="choice", seconds="positive",
                                               threads="count", results="folder"),
     ("eval_star_dataset", "report"): dict(results="input", input="input", out="folder", epochs="count",
@@ -89,15 +90,15 @@ OPTIONS = {  # (script, command): {option: kind}
         dataset="choice", param="choice", optimizer="choice", bias="choice", bias_gain="number", lr="positive",
         step_exponent="integer", runs="count", n_chunks="count", width="count", epoch_budget="count",
         valid_budget="count", batch_size="count", train_per_dim="count", n_valid="count", n_test="count",
-        seed="count0", device="device", dtype="choice", out="folder"),
+        seed="count0", device="device", dtype="choice", out="folder", results="folder"),
     ("run_nn_setups", "sweep"): dict(
         grid="choice", out="folder", datasets="choice", params="choice", optimizers="choice", biases="choice",
         bias_gain="number", runs="count", width="count", epoch_budget="count", valid_budget="count",
         batch_size="count", train_per_dim="count", n_valid="count", n_test="count", seed="count0",
-        device="device", dtype="choice", jobs="jobs", backend="choice", scheduler="text"),
+        device="device", dtype="choice", jobs="jobs", backend="choice", scheduler="text", results="folder"),
     ("run_nn_setups", "benchmark"): dict(runs="count", width="count", dims="counts", steps="count",
                                          optimizer="choice", device="device", dtype="choice", threads="count",
-                                         out="folder"),
+                                         out="folder", results="folder"),
     **{("eval_nn_setups", command): dict(
         grid="choice", input="input", results="input", out="folder", compile="choice", family="choice",
         bias="choice", ex_configs="choice", relative_to="choice", published="flag", usetex="choice")

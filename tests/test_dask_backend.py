@@ -1,23 +1,26 @@
 """Tests of the Monte Carlo runner on a Dask cluster: the same chunks as with loky, a worker
-killed mid-study, an unreachable scheduler and an unknown backend."""
+killed mid-study (at a chunk the test holds), an unreachable scheduler and an unknown backend."""
+import functools
 import os
 import re
 import signal
 import socket
 import threading
-import time
 
 import pytest
 from distributed import Client, LocalCluster
 
 import mc_training
-from conftest import run_script
+from conftest import run_script, wait_for
+from gates import CLOSED, held_chunks, held_while_closed
 from kinks.checks import UsageError
 from kinks.files import load_json
+from kinks.mc.runner import run_chunks
+from kinks.mc.study import make_config
 from mc_checks import assert_same_chunks, chunk_contents
 
 STUDY = dict(widths=[16], runs=40, chunk_size=10, max_checks=3, offsets=[0.0])
-LONG_STUDY = dict(STUDY, runs=400)  # 40 chunks: a worker killed after the first is mid-study
+LONG_STUDY = dict(STUDY, runs=400)  # 40 chunks
 
 
 @pytest.fixture(scope="module")
@@ -42,29 +45,35 @@ def finished_chunks(run_dir):
     return {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in run_dir.rglob("chunk_*.json")}
 
 
-def kill_after_first_chunk(pid, run_dir, done, report):
-    """SIGKILL ``pid`` once the first chunk of ``run_dir`` lands (unless ``done`` is set first);
-    ``report['finished']``: the finished chunks just after the kill."""
-    while not done.is_set() and not finished_chunks(run_dir):
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    report["finished"] = finished_chunks(run_dir)
+def kill_holding_worker(pid, run_dir, gate, report):
+    """Once chunk 0 of ``run_dir`` is finished and the worker ``pid`` holds a chunk (``gates``),
+    SIGKILL it, note the finished chunks in ``report['finished']`` and open the gate."""
+    try:
+        wait_for(lambda: finished_chunks(run_dir) and held_chunks(gate, pid), "chunk 0 and a chunk held by the victim")
+        os.kill(pid, signal.SIGKILL)
+        report["finished"] = finished_chunks(run_dir)
+    finally:
+        (gate / CLOSED).unlink()
 
 
 @pytest.mark.slow
 def test_killed_worker_loses_only_its_task(cluster, tmp_path, capsys):
+    """Every chunk but chunk 0 is held until the test has killed a worker that holds one, so the
+    worker dies mid-study, after chunk 0 and before any other chunk is written, whatever the timing."""
     total = LONG_STUDY["runs"] // LONG_STUDY["chunk_size"]
     with Client(cluster) as client:
         victim = next(iter(client.run(os.getpid).values()))
-    run_dir, done, report = tmp_path / "killed", threading.Event(), {}
-    killer = threading.Thread(target=kill_after_first_chunk, args=(victim, run_dir, done, report))
+    run_dir, gate, report = tmp_path / "killed", tmp_path / "gate", {}
+    gate.mkdir()
+    (gate / CLOSED).touch()
+    killer = threading.Thread(target=kill_holding_worker, args=(victim, run_dir, gate, report))
     killer.start()
     try:
-        mc_training.run(**LONG_STUDY, backend="dask", scheduler=cluster.scheduler_address, out=run_dir)
+        run_chunks(run_dir, make_config("quick", **LONG_STUDY), backend="dask", scheduler=cluster.scheduler_address,
+                   simulate=functools.partial(held_while_closed, gate, (0,)))
     finally:
-        done.set()
         killer.join()
-    assert 0 < len(report["finished"]) < total  # killed mid-study
+    assert len(report["finished"]) == 1  # killed mid-study: chunk 0 only was written
     after = finished_chunks(run_dir)
     assert {path: after[path] for path in report["finished"]} == report["finished"]  # none redone
     capsys.readouterr()

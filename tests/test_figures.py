@@ -1,6 +1,8 @@
 """Tests of the shared figure stack (kinks.figures): the palette never repeats a colour and
 marker pair, labels wrap, an ErrorBarPlot puts the same series into matplotlib and pgfplots,
-its legend stays inside the saved figure, and its LaTeX compiles."""
+its legend stays inside the saved figure, its LaTeX compiles, and every file written (data,
+PNG, PDF, GIF) gets the umask's mode."""
+import os
 import shutil
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from kinks.figures import (
     MARKERS, PALETTE, ErrorBarPlot, Guide, Series, log_ticks, series_style, tex_label, tex_text, tick_texts,
     wrap_label, write_plot)
+from kinks.files import save_json
 from pdf_checks import figure_text_problems, needs_pdf_tools
 
 
@@ -145,3 +148,28 @@ def test_the_text_check_finds_a_clipped_label_and_a_legend_on_the_x_label(tmp_pa
     covered = figure_text_problems(tex)  # the old placement: the legend's fill over the x label
     assert covered and all(problem.startswith("legend word") for problem in covered)
     assert any("covers 'samples)'" in problem for problem in covered)
+
+
+@pytest.fixture(params=[0o022, 0o077, 0o027])
+def umask(request):
+    """The process's umask set for the test (each in turn), restored after."""
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_every_file_written_gets_the_umasks_mode(tmp_path, umask):
+    """Plain data, matplotlib's PNG and PDF, pdflatex's PDF (where installed) and a GIF: 0666 less
+    the umask, as open() would give, never mkstemp's 0600."""
+    from matplotlib.figure import Figure
+
+    from kinks.animation import write_animation
+
+    save_json(tmp_path / "a.json", {"a": 1})
+    written = [tmp_path / "a.json", *write_plot(small_plot(), tmp_path / "plot", "auto" if shutil.which("pdflatex")
+                                                else "no")]
+    figure = Figure(figsize=(1, 1))
+    written += write_animation(figure, lambda k: figure.clear(), 2, tmp_path / "movie", mp4=False)
+    assert {path.name: path.stat().st_mode & 0o777 for path in written} == \
+        {path.name: 0o666 & ~umask for path in written}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)  # no temporary left

@@ -29,7 +29,7 @@ CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
 # ============================================================================ loading
 def runs_folder(results=None):
     """The folder holding the run folders: <results root>/mc."""
-    return Path(results if results is not None else custom_paths.results_root()) / "mc"
+    return custom_paths.results_root(results) / "mc"
 
 
 def find_run_dirs(results):
@@ -37,12 +37,9 @@ def find_run_dirs(results):
     return sorted(path.parent for path in Path(results).rglob("run.json"))
 
 
-def named_run_dir(results, name):
+def named_run_dir(results, name, option="--input"):
     """The run folder ``name``: a path, or a folder name below ``results``; it must hold run.json."""
-    for candidate in (Path(str(name)), Path(results) / str(name)):
-        if (candidate / "run.json").is_file():
-            return candidate
-    raise UsageError(f"--input {name}: no run folder (a folder with run.json) there or in {results}")
+    return custom_paths.named_folder(name, results, option, ("run.json", "run folder"))
 
 
 def chunk_files(run_dir):

@@ -3,7 +3,6 @@ that decides a result (data set, width n, layers L, networks P, activation, bias
 factor, seed, dtype), parsed and validated once, with its folder name; and the presets, the
 configurations and epoch stages of the published experiments."""
 import math
-from pathlib import Path
 
 from custom_paths import results_root
 from kinks.checks import check_choice, check_float, check_int, require
@@ -79,7 +78,7 @@ class StarConfig:
         """<results>/star/<dataset>/<label>/ (results: default the results root). A folder written before
         the step rule ``ntk`` became ``gram`` (named ..._ntk-lr...) is used where it exists and the new
         one does not, so that its training resumes there."""
-        parent = Path(results if results is not None else results_root()) / "star" / self.dataset
+        parent = results_root(results) / "star" / self.dataset
         new = parent / self.label()
         old = [parent / self.label(name) for name, rule in OLD_STEP_RULES.items() if rule == self.step]
         return next((folder for folder in old if folder.exists() and not new.exists()), new)

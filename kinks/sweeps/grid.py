@@ -294,6 +294,9 @@ GRIDS = {
 # The settings every result of one sweep folder shares (the rest name the configuration and step).
 SHARED_SETTINGS = ("bias_gain", "runs", "width", "epoch_budget", "valid_budget", "batch_size", "train_per_dim",
                    "n_valid", "n_test", "seed", "dtype")
+# The defaults of the shared settings that no grid sets (the options of ``run_nn_setups.py sweep``).
+SWEEP_DEFAULTS = dict(bias_gain=1.0, batch_size=256, train_per_dim=256, n_valid=1024, n_test=1024, seed=0,
+                      dtype="float32")
 
 
 def n_chunks_for(runs, n_train, max_chunk_points):
@@ -411,6 +414,16 @@ def folder_settings(settings, common):
             **{k: list(settings[k]) if k != "extend" else settings[k] for k in ("coarse", "fine", "extend")}}
 
 
+def sweep_folder_name(grid, task):
+    """The default sweep folder's name: the grid, then one part per shared setting of ``task`` (a
+    task of the sweep) that differs from the grid's, e.g. quick, quick-width16, quick-runs4-seed1,
+    paper-float64. A sweep of other shared settings would be refused in the grid's folder; one of
+    fewer data sets, parameterisations, optimizers or biases shares it (its results are the grid's)."""
+    default = {**SWEEP_DEFAULTS, **{key: GRIDS[grid][key] for key in ("runs", "width", "epoch_budget", "valid_budget")}}
+    differing = [key for key in SHARED_SETTINGS if getattr(task, key) != default[key]]
+    return "-".join([grid] + [task.dtype if key == "dtype" else f"{key}{getattr(task, key):g}" for key in differing])
+
+
 def prepare_sweep_folder(folder, wanted):
     """Check that ``folder`` holds no sweep of other settings, then record ``wanted`` in its
     sweep.json. The folder's settings come from sweep.json or, in a folder without one, from its
@@ -436,12 +449,12 @@ def prepare_sweep_folder(folder, wanted):
 
 
 # ============================================================================= fits and benchmark
-def fit_path(task):
-    """Default file of a fit: its configuration, step and sizes in the name."""
+def fit_path(task, results=None):
+    """Default file of a fit, below <results root>/nn_setups/fit: its configuration, step and sizes in the name."""
     name = (f"{task.dataset}_{task.label()}_lr{task.lr:.4g}_runs{task.runs}_width{task.width}"
             f"_epochs{task.epoch_budget}_valid{task.valid_budget}_batch{task.batch_size}"
             f"_train{task.train_per_dim}_seed{task.seed}_{task.dtype}.json")
-    return results_root() / "nn_setups" / "fit" / name
+    return results_root(results) / "nn_setups" / "fit" / name
 
 
 def seconds_per_step(runs, d, width, steps, optimizer, device, dtype):

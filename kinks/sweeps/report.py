@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from custom_paths import results_root
+from custom_paths import named_folder, results_root
 from kinks.checks import as_list, check_choice, require, warn
 from kinks.figures import (GUIDE_COLOR, LINE_WIDTH_PT, MARK_RADIUS_PT, ErrorBarPlot, Series, place_legend,
                            plain_log_ticks, save_png_and_pdf, series_style, standalone_tex, tex_escape)
@@ -29,10 +29,11 @@ from kinks.sweeps.nets import (OLD_OPTIMIZERS, OPTIMIZERS, PARAMETERISATIONS, ep
 
 # ============================================================================= loading and choosing
 def input_folder(grid, input, results):  # noqa: A002
-    """--input, else <results root>/nn_setups/<grid>."""
-    root = Path(results) if results is not None else results_root()
+    """The sweep folder read: --input (a path, or a name below <results root>/nn_setups, e.g.
+    quick-width16), else <results root>/nn_setups/<grid>."""
+    root = results_root(results)
     require(input is not None or results is None or root.is_dir(), f"--results {results} is not a folder")
-    return Path(input) if input is not None else root / "nn_setups" / grid
+    return named_folder(input, root / "nn_setups") if input is not None else root / "nn_setups" / grid
 
 
 def load_results(folder):

@@ -1,18 +1,18 @@
 """Tests of kinks.mc.runner: the same chunks for any number of jobs, corrupt chunks named and
-recomputed, a killed run resumed to the same results, another study refused naming the options,
+recomputed, a run killed at a chosen chunk resumed to the same results, another study refused naming the options,
 a study extended to exactly the larger study, and old run folders resumed."""
 import signal
-import time
 
 import numpy as np
 import pytest
 
 import mc_training
-from conftest import start_script
+from conftest import run_script, start_script, wait_for
 from kinks.checks import UsageError
 from kinks.files import load_json, save_json
 from kinks.mc.crossing import crossing_estimate, load_run
 from kinks.mc.runner import run_chunks, summarize
+from gates import held_chunks
 from mc_checks import assert_examples_hold, assert_same_chunks, chunk_contents
 
 SMALL = dict(widths=[16, 32], runs=60, offsets=[0.0, 0.1], chunk_size=25, max_checks=4,
@@ -55,19 +55,19 @@ def small_cli_args(out):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_results(tmp_path):
-    start_script("mc_training.py", *small_cli_args(tmp_path / "full"), cwd=tmp_path).communicate()
-    process = start_script("mc_training.py", *small_cli_args(tmp_path / "killed"), cwd=tmp_path)
-    deadline = time.time() + 120
-    while len(list((tmp_path / "killed").rglob("chunk_*.json"))) < 2 and time.time() < deadline:
-        time.sleep(0.05)
+    """Killed (SIGKILL) while its third chunk is computed, held there by the test (``gates``): the
+    two chunks written before are kept, the rest is computed on the rerun."""
+    assert run_script("mc_training.py", *small_cli_args(tmp_path / "full"), cwd=tmp_path).returncode == 0
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    process = start_script("tests/gated_run.py", gate, 2, *small_cli_args(tmp_path / "killed"), cwd=tmp_path)
+    wait_for(lambda: held_chunks(gate) or process.poll() is not None, "the run to hold its third chunk")
     process.send_signal(signal.SIGKILL)
     process.communicate()
-    finished = len(list((tmp_path / "killed").rglob("chunk_*.json")))
-    assert 2 <= finished < 12
-    resumed = start_script("mc_training.py", *small_cli_args(tmp_path / "killed"), cwd=tmp_path)
-    stdout, _ = resumed.communicate()
+    assert len(held_chunks(gate)) == 1 and len(list((tmp_path / "killed").rglob("chunk_*.json"))) == 2
+    resumed = run_script("mc_training.py", *small_cli_args(tmp_path / "killed"), cwd=tmp_path)
     assert resumed.returncode == 0
-    assert f"{finished} of 12 chunks already finished" in stdout
+    assert "2 of 12 chunks already finished" in resumed.stdout
     assert_same_chunks(chunk_contents(tmp_path / "full"), chunk_contents(tmp_path / "killed"))
 
 

@@ -248,8 +248,8 @@ def test_samples_rule_reaches_the_trace_problems_and_its_folder(tmp_path, monkey
     default = trace_config([0.0], [8], 6, 0, "gd", "theory", 10, 5, 3)
     assert default["samples"] == "n^2" and not np.array_equal(trace_problems(default, 0.0, 8, 0, 3)[3], p)
     monkeypatch.setenv("KINKS_RESULTS", str(tmp_path))
-    assert mc_minima.run_folder(None, "trace", config).name == "trace-samples_population"
-    assert mc_minima.run_folder(None, "trace", default).name == "trace"
+    assert mc_minima.run_folder(None, "trace", config)[0].name == "trace-samples_population"
+    assert mc_minima.run_folder(None, "trace", default)[0].name == "trace"
 
 
 @pytest.mark.parametrize("samples", ["n^0", "many"])

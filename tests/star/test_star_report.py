@@ -215,3 +215,13 @@ def test_old_step_rule_in_files_and_in_select_reads_as_gram(tmp_path, capsys):
     assert old == sr.table_rows(sr.select_results(results, "step=gram"))
     assert [sr.series_label(sr.series_key(row)) for row in old] == ["cross, gram step"]
 
+
+
+def test_input_takes_a_folder_name_below_star_or_a_path(tmp_path):
+    hand_made_run(tmp_path, 8, 0, kink=[-1, 5, 99, -1], loss=[-1, -1, 50, -1])
+    ev.report(results=tmp_path, input="cross", out=tmp_path / "named", compile="no")
+    ev.report(results=tmp_path, input=tmp_path / "star" / "cross", out=tmp_path / "path", compile="no")
+    assert (tmp_path / "named" / "crossed_fractions.csv").read_text() == \
+        (tmp_path / "path" / "crossed_fractions.csv").read_text()
+    with pytest.raises(UsageError, match=f"--input square: no folder there or in {tmp_path / 'star'}"):
+        ev.report(results=tmp_path, input="square", compile="no")

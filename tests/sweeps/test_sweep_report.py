@@ -140,7 +140,7 @@ def test_unbracketed_steps_are_marked_in_the_table(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["table", "--grid", "nope"], "--grid must be one of"),
-    (["table", "--input", "/nonexistent/folder"], "no results there"),
+    (["table", "--input", "/nonexistent/folder"], "--input /nonexistent/folder: no folder there or in"),
     (["figures", "--input", "FOLDER", "--family", "cube"], "--family must be one of"),
     (["figures", "--input", "FOLDER", "--relative_to", "median"], "--relative_to must be one of"),
     (["figures", "--input", "FOLDER", "--ex_configs", "he/adam"], "--ex_configs must be"),

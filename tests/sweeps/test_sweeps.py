@@ -403,6 +403,20 @@ def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp
         rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "adam", "width": 16})
 
 
+@pytest.mark.parametrize("overrides, name", [
+    ({}, "quick"), (dict(datasets="ex", optimizers="adam"), "quick"), (dict(width=16), "quick-width16"),
+    (dict(runs=4, seed=1, dtype="float64"), "quick-runs4-seed1-float64"), (dict(bias_gain=0.5), "quick-bias_gain0.5")])
+def test_the_default_sweep_folder_records_the_shared_settings_that_differ_from_the_grid(overrides, name):
+    """A trial sweep with other sizes gets a folder of its own, so it never blocks the grid's sweep;
+    fewer configurations share the grid's folder."""
+    grid_options = {k: v for k, v in overrides.items() if k in ("datasets", "optimizers", "runs")}
+    common = {**sweeps.SWEEP_DEFAULTS, "device": "cpu",
+              **{k: v for k, v in overrides.items() if k in sweeps.SWEEP_DEFAULTS}}
+    settings = sweeps.grid_settings("quick", width=overrides.get("width"), **grid_options)
+    task = next(iter(sweeps.configuration_tasks(settings, **common).values()))
+    assert sweeps.sweep_folder_name("quick", task) == name
+
+
 def test_truncated_or_foreign_result_files_are_named_and_recomputed(tmp_path, capsys):
     options = {**SWEEP, "datasets": "radial_1", "optimizers": "adam"}
     rn.sweep(out=tmp_path, **options)
