@@ -48,8 +48,8 @@ from kinks.minima.stationary import (
     RISK_COLUMNS, RISK_DEFAULTS, RISK_KEYS, check_budget, format_risk_table, load_risk, risk_config, risk_rows,
     simulate_risk_chunk)
 from kinks.minima.trace import (
-    TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, sharpness_rows, simulate_trace_chunk, trace_columns,
-    trace_config, trace_rows)
+    TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, sharpness_rows, simulate_trace_chunk,
+    trace_columns, trace_config, trace_rows)
 from kinks.samples import SampleRule
 
 

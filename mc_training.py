@@ -166,7 +166,8 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     compile = check_compile(compile)
     rule = SampleRule(samples)
     rule.count(max(widths))  # N must be drawable at every width
-    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + ("" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
+    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + (
+        "" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
     out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
     start = time.perf_counter()
     rows = event_rows(widths, runs, epsilon, gamma, factor, seed, rule)

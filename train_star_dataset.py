@@ -37,7 +37,8 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
     <results>/star/<dataset>/<config>/) and print the crossed fractions.
 
     Args:
-        dataset: standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d> (d >= 1); default star_11.
+        dataset: standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d>
+            (d >= 1); default star_11.
         width: hidden width n, an integer >= 1; default 256.
         layers: number of hidden layers L, an integer >= 1; default 1.
         runs: number of networks P trained at once, an integer >= 1; default 1000.

@@ -332,7 +332,8 @@ class ErrorBarPlot:
             else:
                 points = " ".join(f"({xi:.6g}, {yi:.6g}) += (0, {hi - yi:.6g}) -= (0, {yi - lo:.6g})"
                                   for xi, yi, lo, hi in zip(x, s.y, s.low, s.high))
-                bars = f", error bars/.cd, y dir=both, y explicit, error bar style={{line width={LINE_WIDTH_PT}pt, solid}}"
+                bars = (f", error bars/.cd, y dir=both, y explicit, "
+                        f"error bar style={{line width={LINE_WIDTH_PT}pt, solid}}")
             lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark(hollow=dashed)}, "
                       f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{bars}]",
                       f"  coordinates {{{points}}};",

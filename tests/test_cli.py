@@ -46,7 +46,8 @@ def test_booleans_read_true_false_yes_no_1_0(words, value):
     invocation = utils.parse_command_line({"run": mc_training.run}, ["run", "--save_params", *words])
     assert invocation.kwargs["save_params"] is value
     assert invocation.kwargs.get("jobs", 1) == 1
-    assert utils.parse_command_line({"run": mc_training.run}, ["run", "--nosave_params"]).kwargs == {"save_params": False}
+    negated = utils.parse_command_line({"run": mc_training.run}, ["run", "--nosave_params"])
+    assert negated.kwargs == {"save_params": False}
 
 
 def test_bad_boolean_is_refused_before_work(tmp_path):

@@ -4,9 +4,9 @@
 validated), and one LaTeX document, experiments_1d.tex (compiled by pdflatex where installed), of
 what they show: the sections it is handed first (the script hands it the two example networks of
 ``kinks.minima.examples``, which this wing may not import), per preset the p_hat-against-n figure,
-theory against experiment for the paper preset, the theorem's event at initialisation, every cell against the shipped reference (z-scores)
-and the 1-D deviations from the published code (read from docs/deviations.md). Its tables are also
-written beside it as CSV."""
+theory against experiment for the paper preset, the theorem's event at initialisation, every cell
+against the shipped reference (z-scores) and the 1-D deviations from the published code (read from
+docs/deviations.md). Its tables are also written beside it as CSV."""
 import re
 import shutil
 from pathlib import Path

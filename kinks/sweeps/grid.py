@@ -365,7 +365,8 @@ def configuration_folder(folder, task):
     its optimizer was renamed (he_sgd-momentum_zero for he_momentum_zero) is used where it exists and
     the new one does not, so that a resumed sweep keeps its results."""
     new = Path(folder, task.dataset, task.label())
-    old = [Path(folder, task.dataset, task.label(name)) for name, now in OLD_OPTIMIZERS.items() if now == task.optimizer]
+    old = [Path(folder, task.dataset, task.label(name))
+           for name, now in OLD_OPTIMIZERS.items() if now == task.optimizer]
     return next((path for path in old if path.exists() and not new.exists()), new)
 
 

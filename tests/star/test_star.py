@@ -145,8 +145,8 @@ def test_published_kernel_reading_gives_the_published_step():
     p = torch.as_tensor(sample_weights(np.random.default_rng(4), 2, 25, 21))
     norms = torch.stack([sum((A[k] ** 2).sum() for A in params) for k in range(2)])
     stacked_values_kernel = norms[:, None, None] * torch.ones(2, 21, 21, dtype=torch.float64)
-    torch.testing.assert_close(networks.gram_step_sizes(stacked_values_kernel, p, 1.0), networks.published_step_sizes(params, 1.0),
-                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(networks.gram_step_sizes(stacked_values_kernel, p, 1.0),
+                               networks.published_step_sizes(params, 1.0), rtol=1e-12, atol=0)
 
 
 # ----------------------------------------------------------------------------- gradient steps
@@ -159,7 +159,7 @@ def test_fast_relu_epoch_equals_autograd_epoch(random_bias, order):
     data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20])   # larger steps move kinks sooner
     fast = slow = state.params                                   # one set of tensors shared by both
     changes = []
-    for epoch in range(5):
+    for _ in range(5):
         f = networks.forward(fast, data["X"], "relu")[0]
         if order == "fast first":
             fast, fast_loss, fast_changed = networks.relu_epoch(fast, data)
@@ -176,7 +176,8 @@ def test_fast_relu_epoch_equals_autograd_epoch(random_bias, order):
     assert not changes[0].any() and changes[-1].any() and not changes[-1].all()
 
 
-@pytest.mark.parametrize("layers,epoch_step", [(1, networks.relu_epoch), (1, networks.autograd_epoch), (2, networks.autograd_epoch)])
+@pytest.mark.parametrize("layers,epoch_step", [(1, networks.relu_epoch), (1, networks.autograd_epoch),
+                                               (2, networks.autograd_epoch)])
 def test_epochs_leave_their_inputs_untouched(layers, epoch_step):
     config = StarConfig("star_7", width=5, layers=layers, runs=3, dtype="float64")
     state = TrainingState.initial(config, torch.device("cpu"))
