@@ -1,14 +1,10 @@
-"""Where results are written.
+"""Where results are written: below ``./results``, or the folder named by the environment variable
+``KINKS_RESULTS``; a command's ``--out`` option overrides it for that command.
 
-Every script writes below one results root: ``./results`` by default, or the folder named by the
-environment variable ``KINKS_RESULTS``. A command's ``--out`` option overrides it for that command.
+The documented entry point for one's own scripts in the checkout; the code is ``kinks.paths``,
+which the package and the seven scripts use, so that an installed kinks needs no top-level module
+of this name.
 """
-import os
-from pathlib import Path
+from kinks.paths import RESULTS_ENV_VAR, results_root
 
-RESULTS_ENV_VAR = "KINKS_RESULTS"
-
-
-def results_root() -> Path:
-    """The results root: ``$KINKS_RESULTS`` if set, else ``./results``."""
-    return Path(os.environ.get(RESULTS_ENV_VAR, "results"))
+__all__ = ["RESULTS_ENV_VAR", "results_root"]

@@ -8,11 +8,11 @@ pdflatex is found) and, per series, the function of the median network at its la
 """
 from pathlib import Path
 
-import utils
-from custom_paths import results_root
 from kinks.checks import as_list, check_int, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv
+from kinks.paths import results_root
 from kinks.star import report as sr
 
 FIGURE_NAME = "crossed_fractions"
@@ -63,5 +63,11 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
 COMMANDS = {"report": report}
 ALIASES = {}
 
+
+def main():
+    """The console script ``eval_star_dataset`` (pyproject.toml), and ``python eval_star_dataset.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

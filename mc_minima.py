@@ -30,9 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-import custom_paths
-import utils
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak, check_offset
+from kinks.cli import run_cli
 from kinks.figures import save_png_and_pdf
 from kinks.files import save_csv, save_json, save_npz
 from kinks.locks import output_lock
@@ -50,6 +49,7 @@ from kinks.minima.stationary import (
 from kinks.minima.trace import (
     TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, sharpness_rows, simulate_trace_chunk,
     trace_columns, trace_config, trace_rows)
+from kinks.paths import results_root
 from kinks.samples import SampleRule
 
 
@@ -60,7 +60,7 @@ def run_folder(out, name, config):
         return Path(out).absolute()
     rule = SampleRule(config["samples"])
     folder = name if rule.text == SampleRule.DEFAULT else f"{name}-{rule.folder_part()}"
-    return (custom_paths.results_root() / "minima" / folder).absolute()
+    return (results_root() / "minima" / folder).absolute()
 
 
 def risk_tables(run_dir, config, jobs):
@@ -155,7 +155,7 @@ def diagnose(widths=(16, 64, 256), runs=16, pairs=32, offset=0.0, seed=0, tol=1e
     top = check_int("top", top)
     rtol = check_float("rtol", rtol, 0.0, strict=True, maximum=1.0)
     dataset, leak = parse_data(data, probs), check_leak(leak)
-    out = Path(out) if out is not None else custom_paths.results_root() / "minima" / "diagnose"
+    out = Path(out) if out is not None else results_root() / "minima" / "diagnose"
     settings = dict(widths=widths, runs=runs, pairs=pairs, offset=offset, seed=seed, tol=tol,
                     max_epochs=max_epochs, epochs_per_check=epochs_per_check, top=top, rtol=rtol, leak=leak,
                     data=np.stack([dataset.x, dataset.y], 1).tolist(), probs=dataset.probs.tolist())
@@ -284,5 +284,11 @@ def benchmark(widths=(256, 2048), repeats=5):
 
 COMMANDS = {"risk": risk, "diagnose": diagnose, "trace": trace, "benchmark": benchmark}
 
+
+def main():
+    """The console script ``mc_minima`` (pyproject.toml), and ``python mc_minima.py``."""
+    run_cli(COMMANDS)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS)
+    main()

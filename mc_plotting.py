@@ -33,9 +33,8 @@ epoch.
 """
 from pathlib import Path
 
-import custom_paths
-import utils
 from kinks.checks import check_choice, check_float, check_int, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv
 from kinks.mc.crossing import (
@@ -46,6 +45,7 @@ from kinks.mc.crossing import (
 from kinks.mc.figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot
 from kinks.mc.study import PRESETS, complete_config, make_config
 from kinks.minima.examples import write_examples
+from kinks.paths import results_root
 
 
 def report(results=None, input=None, out=None, compile="auto", against=None, event_runs=4000, epsilon=0.1,
@@ -151,7 +151,7 @@ def examples(out=None, seed=0):
         seed: the problem's seed, an integer >= 0.
     """
     seed = check_int("seed", seed, 0)
-    out = Path(out) if out is not None else custom_paths.results_root() / "examples"
+    out = Path(out) if out is not None else results_root() / "examples"
     for paths in write_examples(out, seed).values():
         for saved in paths:
             print(saved)
@@ -192,7 +192,7 @@ def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=
     check_choice("optimizer", optimizer, OPTIMIZERS)
     step = check_choice("step", ("theory" if optimizer == "gd" else "small") if step is None else step, STEPS)
     leak, dataset = check_leak(leak), parse_data(data, probs)
-    out = Path(out) if out is not None else custom_paths.results_root() / "animations"
+    out = Path(out) if out is not None else results_root() / "animations"
     run = stayed_and_crossed(dataset, width, epochs, frames, optimizer, leak, step, seed)
     for path in animate_1d(run, out / "animate", mp4):
         print(path)
@@ -201,5 +201,11 @@ def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=
 COMMANDS = {"report": report, "reference": reference, "examples": examples, "animate": animate}
 ALIASES = {"runs": "input"}  # report --runs, the old spelling of --input
 
+
+def main():
+    """The console script ``mc_plotting`` (pyproject.toml), and ``python mc_plotting.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

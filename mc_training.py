@@ -20,9 +20,8 @@ folders), training, engines, compiled, theory, data, experiments_1d (the documen
 import time
 from pathlib import Path
 
-import custom_paths
-import utils
 from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
 from kinks.locks import output_lock
@@ -38,6 +37,7 @@ from kinks.mc.study import make_config, run_dir_name, run_label
 from kinks.mc.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
 from kinks.mc.training import STATUSES, soundness_row
 from kinks.minima.examples import example_section
+from kinks.paths import results_root
 from kinks.samples import SampleRule
 
 
@@ -110,7 +110,7 @@ def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, off
     jobs = check_jobs(jobs)
     require(isinstance(results_on_client, bool), f"--results_on_client is a flag; got {results_on_client!r}")
     given = {key for key, value in options.items() if value is not None and value is not False}
-    run_dir = Path(out) if out is not None else custom_paths.results_root() / "mc" / run_dir_name(preset, config, given)
+    run_dir = Path(out) if out is not None else results_root() / "mc" / run_dir_name(preset, config, given)
     start = time.perf_counter()
     run_chunks(run_dir.absolute(), config, jobs, backend, scheduler, results_on_client,
                f"{run_label(config)}, engine {config['engine']}")
@@ -168,7 +168,7 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     rule.count(max(widths))  # N must be drawable at every width
     name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + (
         "" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
-    out = Path(out) if out is not None else custom_paths.results_root() / "event" / name
+    out = Path(out) if out is not None else results_root() / "event" / name
     start = time.perf_counter()
     rows = event_rows(widths, runs, epsilon, gamma, factor, seed, rule)
     names = EVENT_CONDITIONS + ("joint",)
@@ -333,5 +333,11 @@ COMMANDS = {"run": run, "status": status, "event": event, "soundness": soundness
             "experiments": experiments}
 ALIASES = {"out": "input"}  # status --out, the old spelling of --input
 
+
+def main():
+    """The console script ``mc_training`` (pyproject.toml), and ``python mc_training.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-import utils
-from custom_paths import results_root
 from kinks.checks import check_float, check_int, renamed_value
+from kinks.cli import run_cli
 from kinks.files import save_json
 from kinks.nets import set_threads, torch_device, torch_dtype
+from kinks.paths import results_root
 from kinks.star import training
 from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
 
@@ -164,5 +164,11 @@ def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples
 COMMANDS = {"train": train, "experiments": experiments, "animate": animate, "benchmark": benchmark}
 ALIASES = {"n_networks": "runs"}  # old option name: new, accepted with a warning
 
+
+def main():
+    """The console script ``train_star_dataset`` (pyproject.toml), and ``python train_star_dataset.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

@@ -13,8 +13,8 @@ import numpy as np
 
 from kinks.checks import check_choice, require, warn
 from kinks.files import atomic_write
+from kinks.paths import data_path
 
-ROOT = Path(__file__).resolve().parents[1]  # tex_head.txt and tex_tail.txt lie in the repository root
 
 
 class SeriesStyle:
@@ -105,8 +105,8 @@ def tex_escape(text):
 
 def standalone_tex(body):
     """A complete standalone LaTeX document: ``tex_head.txt`` + ``body`` + ``tex_tail.txt``."""
-    head = (ROOT / "tex_head.txt").read_text()
-    tail = (ROOT / "tex_tail.txt").read_text()
+    head = data_path("tex_head.txt").read_text()
+    tail = data_path("tex_tail.txt").read_text()
     return head + body.rstrip("\n") + "\n" + tail
 
 

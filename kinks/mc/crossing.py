@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-import custom_paths
 from kinks.checks import UsageError, as_list, require, warn
 from kinks.mc.data import DataSet
 from kinks.mc.runner import ChunkError, chunk_path, load_chunk, read_manifest
 from kinks.mc.study import PRESETS, chunk_tasks, complete_config, run_label
 from kinks.mc.theory import event_rows
 from kinks.mc.training import STATUSES
+from kinks.paths import data_path, results_root
 from kinks.samples import SampleRule
 from kinks.stats import clopper_pearson, fit_power_law, two_proportion_z
 
@@ -28,7 +28,7 @@ CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
 # ============================================================================ loading
 def runs_folder(results=None):
     """The folder holding the run folders: <results root>/mc."""
-    return Path(results if results is not None else custom_paths.results_root()) / "mc"
+    return Path(results if results is not None else results_root()) / "mc"
 
 
 def find_run_dirs(results):
@@ -204,7 +204,7 @@ def fit_rows(rows):
 
 
 # ============================================================================ shipped reference
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference"  # the repository's reference/
+REFERENCE_DIR = data_path("reference")  # the shipped references, reference/ of the repository
 EXPERIMENT_KEYS = ("optimizer", "batch_size", "step", "init", "stopping", "epochs_per_check",
                    "max_checks", "leak", "data", "probs")
 REFERENCE_COLUMNS = ["preset", "offset", "width", "runs", "crossed", "p_hat", "ci_low", "ci_high", "seed",

@@ -5,8 +5,8 @@ configurations and epoch stages of the published experiments."""
 import math
 from pathlib import Path
 
-from custom_paths import results_root
 from kinks.checks import check_choice, check_float, check_int, require
+from kinks.paths import results_root
 from kinks.star.data import make_data
 
 ACTIVATIONS = ("relu", "tanh")

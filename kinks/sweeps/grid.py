@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from custom_paths import results_root
 from kinks.checks import (
     UsageError, as_list, check_choice, check_float, check_int, checked_as, renamed_value, require, warn)
 from kinks.files import file_problem, load_json, save_json
 from kinks.nets import moved, synchronize, torch_device, torch_dtype
 from kinks.parallel import parallel_map
+from kinks.paths import results_root
 from kinks.sweeps.data import parse_dataset, make_datasets
 from kinks.sweeps.nets import (BASE_STEPS, OLD_OPTIMIZERS, OPTIMIZERS, PARAMETERISATIONS, check_bias, epoch_orders,
                               init_networks, train_networks)

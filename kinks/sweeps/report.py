@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from custom_paths import results_root
 from kinks.checks import as_list, check_choice, require, warn
 from kinks.figures import (GUIDE_COLOR, LINE_WIDTH_PT, MARK_RADIUS_PT, ErrorBarPlot, Series, place_legend,
                            plain_log_ticks, save_png_and_pdf, series_style, standalone_tex, tex_escape)
 from kinks.nets import torch_dtype
+from kinks.paths import results_root
 from kinks.sweeps.data import FAMILIES, ex_regression_function, make_datasets, parse_dataset
 from kinks.sweeps.grid import (CURVE_POINTS, CURVE_RANGE, SHARED_SETTINGS, ResultError, bracketed, choose_step,
                           config_label, read_result, settings_differences)
