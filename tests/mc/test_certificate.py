@@ -130,7 +130,7 @@ def test_jacobi_eigen_agrees_with_lapack():
 
 
 @pytest.mark.parametrize("data", [DataSet(), ASYMMETRIC], ids=["paper", "nine"])
-@pytest.mark.parametrize("engine", [ReducedTrainer, DenseTrainer])
+@pytest.mark.parametrize("engine", [ReducedTrainer, pytest.param(DenseTrainer, marks=pytest.mark.slow)])
 def test_compiled_certificate_equals_numpy_certificate(data, engine):
     """The compiled certificate gives the NumPy certificate's booleans at every check of 600
     networks trained 30 checks of 500 epochs (the reduced trainer's stand-in units, or every unit

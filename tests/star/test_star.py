@@ -103,6 +103,7 @@ def test_closed_form_kernel_equals_autograd_gram(activation, dataset):
     torch.testing.assert_close(networks.ntk_gram_autograd(params, X, activation), expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow  # per-sample gradients of a deep network
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_deep_kernel_by_torch_func_in_chunks(activation):
     params, X, _ = network("cross", width=7, layers=3, P=5)
@@ -331,6 +332,7 @@ def test_start_and_results_do_not_depend_on_the_thread_count(tmp_path, layers):
     assert_same_state(*ends)
 
 
+@pytest.mark.slow  # 300 epochs replayed one by one
 def test_tracked_epochs_match_a_direct_replay():
     config = StarConfig(**TINY)
     cpu = torch.device("cpu")

@@ -357,6 +357,7 @@ def contents(folder):
             for f in sorted(Path(folder).rglob("step_e*.json"))}
 
 
+@pytest.mark.slow  # three small sweeps
 def test_sweep_writes_the_step_search_and_an_interrupted_sweep_resumes_to_the_same_files(tmp_path, monkeypatch):
     options = {**SWEEP, "datasets": "radial_1"}
     whole = rn.sweep(out=tmp_path / "whole", **options)
@@ -386,6 +387,7 @@ def test_sweep_writes_the_step_search_and_an_interrupted_sweep_resumes_to_the_sa
     assert contents(tmp_path / "resumed") == contents(tmp_path / "whole")  # file by file, every number
 
 
+@pytest.mark.slow  # a small sweep first
 def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp_path, monkeypatch, capsys):
     rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "adam"})
     before = folder_state(tmp_path)
@@ -521,6 +523,7 @@ def age_sweep_folder(folder):
         path.write_text(path.read_text().replace('"optimizer": "momentum"', '"optimizer": "sgd-momentum"'))
 
 
+@pytest.mark.slow  # a small sweep first
 def test_a_sweep_written_with_sgd_momentum_resumes_without_recomputing(tmp_path):
     options = {**SWEEP, "datasets": "radial_1", "optimizers": "momentum"}
     first = rn.sweep(out=tmp_path, **options)
