@@ -34,8 +34,8 @@ def test_public_entry_points_are_their_modules_functions():
 
 
 def test_light_modules_do_not_load_numba():
-    code = ("import sys, kinks.checks, kinks.figures, kinks.nets, kinks.samples, kinks.star.training, "
-            "kinks.sweeps.grid; print('numba' in sys.modules)")
+    code = ("import sys, kinks.checks, kinks.cli, kinks.paths, kinks.figures, kinks.nets, kinks.samples, "
+            "kinks.star.training, kinks.sweeps.grid; print('numba' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 
