@@ -11,8 +11,8 @@ from pathlib import Path
 
 import matplotlib
 
-import utils
 from kinks.checks import check_choice, checked_as, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, compile_tex
 from kinks.files import save_csv, save_text
 from kinks.locks import output_lock
@@ -147,5 +147,11 @@ def report(grid="quick", input=None, results=None, out=None, compile="auto", fam
 COMMANDS = {"table": table, "figures": figures, "report": report}
 ALIASES = {}
 
+
+def main():
+    """The console script ``eval_nn_setups`` (pyproject.toml), and ``python eval_nn_setups.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

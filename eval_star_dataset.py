@@ -7,12 +7,12 @@ table, CSV, the figure of both fractions against the width (PNG; pgfplots LaTeX 
 pdflatex is found) and, per series, the function of the median network at its largest width.
 """
 
-import utils
-from custom_paths import named_folder, output_folder, results_root
 from kinks.checks import as_list, check_int, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, write_plot
 from kinks.files import file_slug, save_csv
 from kinks.locks import output_lock
+from kinks.paths import named_folder, output_folder, results_root
 from kinks.star import report as sr
 
 FIGURE_NAME = "crossed_fractions"
@@ -70,5 +70,11 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
 COMMANDS = {"report": report}
 ALIASES = {}
 
+
+def main():
+    """The console script ``eval_star_dataset`` (pyproject.toml), and ``python eval_star_dataset.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

@@ -29,9 +29,8 @@ import time
 
 import numpy as np
 
-import utils
-from custom_paths import output_folder, results_root
 from kinks.checks import as_list, check_float, check_int, check_jobs, check_leak, check_offset
+from kinks.cli import run_cli
 from kinks.figures import save_png_and_pdf
 from kinks.files import save_csv, save_json, save_npz
 from kinks.locks import output_lock
@@ -49,6 +48,7 @@ from kinks.minima.stationary import (
 from kinks.minima.trace import (
     TRACE_DEFAULTS, auc_rows, cells, earliest_separation, load_traces, recorded_config, sharpness_rows,
     simulate_trace_chunk, trace_columns, trace_config, trace_rows)
+from kinks.paths import output_folder, results_root
 from kinks.samples import SampleRule
 
 
@@ -315,5 +315,11 @@ def benchmark(widths=(256, 2048), repeats=5):
 
 COMMANDS = {"risk": risk, "diagnose": diagnose, "trace": trace, "benchmark": benchmark}
 
+
+def main():
+    """The console script ``mc_minima`` (pyproject.toml), and ``python mc_minima.py``."""
+    run_cli(COMMANDS)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS)
+    main()

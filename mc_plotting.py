@@ -33,9 +33,8 @@ epoch.
 """
 from pathlib import Path
 
-import utils
-from custom_paths import output_folder, results_root
 from kinks.checks import check_choice, check_float, check_int, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, remove_plots, write_plot
 from kinks.files import save_csv
 from kinks.locks import output_lock
@@ -47,6 +46,7 @@ from kinks.mc.crossing import (
 from kinks.mc.figures import FIGURE_NAME, THEORY_NAME, crossing_plot, figure_note, theory_note, theory_plot
 from kinks.mc.study import PRESETS, complete_config, make_config
 from kinks.minima.examples import write_examples
+from kinks.paths import output_folder, results_root
 
 
 def theory_figures(groups, out, compile, event_runs, epsilon, gamma):
@@ -266,5 +266,11 @@ def animate(width=16, epochs=20_000, frames=60, optimizer="gd", step=None, leak=
 COMMANDS = {"report": report, "reference": reference, "examples": examples, "animate": animate}
 ALIASES = {"runs": "input"}  # report --runs, the old spelling of --input
 
+
+def main():
+    """The console script ``mc_plotting`` (pyproject.toml), and ``python mc_plotting.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

@@ -19,9 +19,8 @@ folders), training, engines, compiled, theory, data, experiments_1d (the documen
 """
 import time
 
-import utils
-from custom_paths import output_folder, results_root
 from kinks.checks import as_list, check_choice, check_float, check_int, check_jobs, check_offset, require
+from kinks.cli import run_cli
 from kinks.figures import check_compile, write_plot
 from kinks.files import save_csv, save_json
 from kinks.locks import output_lock
@@ -38,6 +37,7 @@ from kinks.mc.study import make_config, run_dir_name, run_label
 from kinks.mc.theory import C_A, C_W, EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
 from kinks.mc.training import STATUSES, soundness_row
 from kinks.minima.examples import example_section
+from kinks.paths import output_folder, results_root
 from kinks.samples import SampleRule
 
 
@@ -185,7 +185,8 @@ def event(widths=tuple(2**k for k in range(4, 12)), runs=10_000, epsilon=0.1, ga
     compile = check_compile(compile)
     rule = SampleRule(samples)
     rule.count(max(widths))  # N must be drawable at every width
-    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + ("" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
+    name = f"eps{epsilon:g}_gamma{gamma:g}_r{factor:g}" + (
+        "" if rule.text == rule.DEFAULT else f"_{rule.folder_part()}")
     out, option = output_folder(out, results_root(results) / "event" / name)
     start = time.perf_counter()
     with output_lock(out, option):  # before the draws: a second writer is refused before it computes
@@ -348,5 +349,11 @@ COMMANDS = {"run": run, "status": status, "event": event, "soundness": soundness
             "experiments": experiments}
 ALIASES = {"out": "input"}  # status --out, the old spelling of --input
 
+
+def main():
+    """The console script ``mc_training`` (pyproject.toml), and ``python mc_training.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

@@ -13,13 +13,13 @@ import time
 
 import torch
 
-import utils
-from custom_paths import output_file, output_folder, results_root
 from kinks.checks import UsageError, as_list, check_choice, check_int, check_jobs, renamed_value, require
+from kinks.cli import options_documented_as, run_cli
 from kinks.files import save_json
 from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
 from kinks.parallel import backend_client
+from kinks.paths import output_file, output_folder, results_root
 from kinks.sweeps import grid as sweeps
 from kinks.sweeps.grid import SWEEP_DEFAULTS
 from kinks.sweeps.nets import OLD_OPTIMIZERS, OPTIMIZERS
@@ -120,7 +120,7 @@ def fit_locked(task, path):
           f"{result['wall_time_s']:.1f} s; saved {path}")
 
 
-@utils.options_documented_as(sweep, "train_per_dim", "n_valid", "n_test", "seed", "device", "dtype")
+@options_documented_as(sweep, "train_per_dim", "n_valid", "n_test", "seed", "device", "dtype")
 def fit(dataset="ex", param="he", optimizer="adam", bias="zero", bias_gain=1.0, lr=None, step_exponent=0,
         runs=100, n_chunks=1, width=512, epoch_budget=8192, valid_budget=64, batch_size=256,
         train_per_dim=256, n_valid=1024, n_test=1024, seed=0, device="auto", dtype="float32", out=None,
@@ -208,5 +208,11 @@ def benchmark(runs=100, width=512, dims="1,16,64", steps=64, optimizer="adam", d
 COMMANDS = {"fit": fit, "sweep": sweep, "benchmark": benchmark}
 ALIASES = {"optimiser": "optimizer", "optimisers": "optimizers", "n_networks": "runs"}  # old option name: new
 
+
+def main():
+    """The console script ``run_nn_setups`` (pyproject.toml), and ``python run_nn_setups.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

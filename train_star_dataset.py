@@ -13,12 +13,12 @@ networks, step rules, epochs, training state and files) and kinks.star.data (dat
 
 import torch
 
-import utils
-from custom_paths import output_folder, results_root
 from kinks.checks import check_float, check_int, renamed_value
+from kinks.cli import run_cli
 from kinks.files import save_json
 from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
+from kinks.paths import output_folder, results_root
 from kinks.star import training
 from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
 
@@ -37,7 +37,8 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
     <results>/star/<dataset>/<config>/) and print the crossed fractions.
 
     Args:
-        dataset: standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d> (d >= 1); default star_11.
+        dataset: standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d>
+            (d >= 1); default star_11.
         width: hidden width n, an integer >= 1; default 256.
         layers: number of hidden layers L, an integer >= 1; default 1.
         runs: number of networks P trained at once, an integer >= 1; default 1000.
@@ -169,5 +170,11 @@ def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples
 COMMANDS = {"train": train, "experiments": experiments, "animate": animate, "benchmark": benchmark}
 ALIASES = {"n_networks": "runs"}  # old option name: new, accepted with a warning
 
+
+def main():
+    """The console script ``train_star_dataset`` (pyproject.toml), and ``python train_star_dataset.py``."""
+    run_cli(COMMANDS, ALIASES)
+
+
 if __name__ == "__main__":
-    utils.run_cli(COMMANDS, ALIASES)
+    main()

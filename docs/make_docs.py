@@ -51,8 +51,8 @@ REFERENCE = ROOT / "reference"
 FIGURE = ROOT / "docs" / "img" / "paper.png"
 FIGURE_SOURCE = REFERENCE / "paper.csv"
 DIGEST_KEY = "Source"  # the PNG text chunk holding the figure's digest
-BLOCK = re.compile(r"(?P<open><!-- (?P<kind>[a-z]+): (?P<argument>[^>]*?) -->\n)(?P<body>.*?)(?P<close><!-- end (?P=kind) -->)",
-                   re.DOTALL)
+BLOCK = re.compile(r"(?P<open><!-- (?P<kind>[a-z]+): (?P<argument>[^>]*?) -->\n)(?P<body>.*?)"
+                   r"(?P<close><!-- end (?P=kind) -->)", re.DOTALL)
 OPENING = re.compile(r"<!-- (?P<kind>[a-z]+): (?P<argument>[^>]*?) -->")
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from kinks.checks import check_choice, require, warn
 from kinks.files import atomic_write
+from kinks.paths import data_path
 
-ROOT = Path(__file__).resolve().parents[1]  # tex_head.txt and tex_tail.txt lie in the repository root
 
 
 class SeriesStyle:
@@ -130,8 +130,8 @@ def tex_escape(text):
 
 def standalone_tex(body):
     """A complete standalone LaTeX document: ``tex_head.txt`` + ``body`` + ``tex_tail.txt``."""
-    head = (ROOT / "tex_head.txt").read_text()
-    tail = (ROOT / "tex_tail.txt").read_text()
+    head = data_path("tex_head.txt").read_text()
+    tail = data_path("tex_tail.txt").read_text()
     return head + body.rstrip("\n") + "\n" + tail
 
 
@@ -450,7 +450,8 @@ class ErrorBarPlot:
             else:
                 points = " ".join(f"({xi:.6g}, {yi:.6g}) += (0, {hi - yi:.6g}) -= (0, {yi - lo:.6g})"
                                   for xi, yi, lo, hi in zip(x, s.y, s.low, s.high))
-                bars = f", error bars/.cd, y dir=both, y explicit, error bar style={{line width={LINE_WIDTH_PT}pt, solid}}"
+                bars = (f", error bars/.cd, y dir=both, y explicit, "
+                        f"error bar style={{line width={LINE_WIDTH_PT}pt, solid}}")
             lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark(hollow=dashed)}, "
                       f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{bars}]",
                       f"  coordinates {{{points}}};",

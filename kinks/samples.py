@@ -12,7 +12,7 @@ X_DATA = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
 Y_DATA = np.array([-1.0, 2.0, -1.0, 1.0, -2.0, 1.0])
 
 
-def sample_weights(rng, runs, samples, m=len(X_DATA), probs=None):
+def sample_weights(rng, runs, samples, m=X_DATA.size, probs=None):
     """Empirical weights of ``samples`` iid draws from m points with probabilities ``probs``
     (default uniform): Multinomial(samples, probs) / samples, (runs, m)."""
     probs = np.full(m, 1.0 / m) if probs is None else probs

@@ -59,15 +59,13 @@ TQDM_LINE = re.compile(r"\d+%\|.*\| *\d+/\d+ \[")  # a progress bar, which tqdm 
 
 
 def call_script(monkeypatch, capsys, module, script, *argv):
-    """``python SCRIPT argv...`` run in this process as its ``__main__`` does, through
-    ``utils.run_cli(module.COMMANDS, module.ALIASES)``: (exit code, stdout, the stderr lines
-    other than progress bars)."""
-    import utils
-
+    """``python SCRIPT argv...`` run in this process as its ``__main__`` does, through the
+    script's ``main()`` (which the console script of the same name calls): (exit code, stdout, the
+    stderr lines other than progress bars)."""
     monkeypatch.setattr(sys, "argv", [script, *map(str, argv)])
     code = 0
     try:
-        utils.run_cli(module.COMMANDS, getattr(module, "ALIASES", None))
+        module.main()
     except SystemExit as exit_info:
         code = exit_info.code
     out, err = capsys.readouterr()

@@ -1,6 +1,6 @@
-"""Tests of kinks.animation, kinks.mc.animation and kinks.star.animation: log-spaced snapshot epochs, the stayed and crossed pair (its kinks in
-and out of the gap, checked directly), and the GIFs of both commands (frame count, size, a refusal
-in one line)."""
+"""Tests of kinks.animation, kinks.mc.animation and kinks.star.animation: log-spaced snapshot epochs,
+the stayed and crossed pair (its kinks in and out of the gap, checked directly), and the GIFs of
+both commands (frame count, size, a refusal in one line)."""
 import numpy as np
 import pytest
 from PIL import Image

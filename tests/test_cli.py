@@ -49,7 +49,8 @@ def test_booleans_read_true_false_yes_no_1_0(words, value):
     invocation = utils.parse_command_line({"run": mc_training.run}, ["run", "--save_params", *words])
     assert invocation.kwargs["save_params"] is value
     assert invocation.kwargs.get("jobs", 1) == 1
-    assert utils.parse_command_line({"run": mc_training.run}, ["run", "--nosave_params"]).kwargs == {"save_params": False}
+    negated = utils.parse_command_line({"run": mc_training.run}, ["run", "--nosave_params"])
+    assert negated.kwargs == {"save_params": False}
 
 
 def test_bad_boolean_is_refused_before_work(tmp_path):
@@ -139,7 +140,8 @@ def unknown_names(commands, name):
     text = utils.command_help("script.py", name, function).split("\n", 1)[1]  # without the usage line
     unknown = []
     for match in re.finditer(r"(?<![\w-])--(\w+)", text):
-        named = [word for word in re.findall(r"\w+", text[max(0, match.start() - 60):match.start()]) if word in commands]
+        before = text[max(0, match.start() - 60):match.start()]
+        named = [word for word in re.findall(r"\w+", before) if word in commands]
         owners = [function, *(commands[word] for word in named[-1:])]
         if not any(match[1] in utils.command_options(owner) for owner in owners):
             unknown.append(f"--{match[1]}")
@@ -216,7 +218,8 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, moment
     process = start_script("tests/gated_run.py", gate, 0, "run", "--widths", "16", "--runs", "200", "--chunk_size",
                            "100", "--jobs", "2", "--out", str(out), cwd=tmp_path, start_new_session=True,
                            preexec_fn=like_a_terminal)
-    started = (lambda: held_chunks(gate)) if moment == "worker inside a chunk" else (lambda: workers_started(process.pid))
+    started = (lambda: held_chunks(gate)) if moment == "worker inside a chunk" \
+        else (lambda: workers_started(process.pid))
     wait_for(lambda: started() or process.poll() is not None, moment)
     wait_for(lambda: process.poll() is not None or not ignores_sigint(process.pid), "the command to handle SIGINT")
     os.killpg(process.pid, signal.SIGINT)

@@ -101,6 +101,7 @@ def star_start_and_run(dtype, device_name, folder):
     return start, state
 
 
+@pytest.mark.slow  # 1,000 epochs of a star run on each device
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("other", COMPARED)
 def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factory):

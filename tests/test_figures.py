@@ -20,7 +20,8 @@ def small_plot(count=3, long_label=False, log_y=True):
     series = []
     for k in range(count):
         y = 0.5 / (k + 1) * (n / 16) ** -0.5
-        label = f"run {k}, Delta = 0.{k}" + (", data -3:1,-2:-1,1:1,2:5,3:0 p 0.1,0.2,0.3,0.2,0.2" if long_label else "")
+        long_part = ", data -3:1,-2:-1,1:1,2:5,3:0 p 0.1,0.2,0.3,0.2,0.2"
+        label = f"run {k}, Delta = 0.{k}" + (long_part if long_label else "")
         series.append(Series(label, n, y, 0.8 * y, 1.2 * y))
     guide = Guide(r"$2/\sqrt{n}$", lambda x: 2 / np.sqrt(x), "2/sqrt(x)")
     return ErrorBarPlot(series, "width $n$", r"$\hat p$", ["95 % intervals, 20 runs per point"],

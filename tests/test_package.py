@@ -1,7 +1,8 @@
 """The package's public entry points and its layout rules: ``kinks.NAME`` is the function of its
 module, importing a light module does not load numba, every module opens with a docstring, no
-source file is over 600 lines, and every file reads top-down (no function or class uses a
-module-level function or class defined further down)."""
+source file is over 600 lines, every file reads top-down (no function or class uses a
+module-level function or class defined further down), and the code passes ruff (the rules of
+pyproject.toml, which .pre-commit-config.yaml runs before each commit)."""
 import ast
 import subprocess
 import sys
@@ -33,8 +34,8 @@ def test_public_entry_points_are_their_modules_functions():
 
 
 def test_light_modules_do_not_load_numba():
-    code = ("import sys, kinks.checks, kinks.figures, kinks.nets, kinks.samples, kinks.star.training, "
-            "kinks.sweeps.grid; print('numba' in sys.modules)")
+    code = ("import sys, kinks.checks, kinks.cli, kinks.paths, kinks.figures, kinks.nets, kinks.samples, "
+            "kinks.star.training, kinks.sweeps.grid; print('numba' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 
@@ -67,3 +68,9 @@ def test_the_top_down_check_finds_a_forward_use(tmp_path):
     path = tmp_path / "m.py"
     path.write_text('"""m."""\n\n\ndef caller():\n    return helper()\n\n\ndef helper():\n    return 1\n')
     assert later_uses(path) == [("caller", "helper")]
+
+
+def test_the_code_passes_ruff():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

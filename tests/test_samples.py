@@ -50,7 +50,8 @@ def test_population_gives_identical_data_weights_in_every_run():
     data = DataSet([-2.0, -1.0, 1.0, 3.0], [0.0, 1.0, 0.0, 1.0], [0.1, 0.2, 0.3, 0.4])
     for width, seed in ((8, 0), (64, 1)):
         rng = np.random.default_rng(seed)
-        x, y, p, q, params, h = draw_problems(rng, 50, width, 0.0, "he", "theory", data, samples=SampleRule("population"))
+        x, y, p, q, params, h = draw_problems(rng, 50, width, 0.0, "he", "theory", data,
+                                              samples=SampleRule("population"))
         assert np.array_equal(p, np.tile(data.probs, (50, 1))) and np.array_equal(q, p)
         unsampled = np.random.default_rng(seed).normal(0.0, np.sqrt(2.0), size=(50, width))
         np.testing.assert_array_equal(params[0], unsampled)  # nothing was drawn before the initialisation

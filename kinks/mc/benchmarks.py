@@ -77,7 +77,8 @@ def straightforward_adam_rate(n, P, seconds):
     def step():
         z = a[:, :, None] * X_DATA + b[:, :, None]
         active, relu = z > 0, np.maximum(z, 0.0)
-        r = minibatch_weights(rng.integers(0, 2**DRAW_BITS, (P, SGD_BATCH)), cuts).T * (c[:, None] + np.einsum("pi,pij->pj", w, relu) - Y_DATA)
+        weights = minibatch_weights(rng.integers(0, 2**DRAW_BITS, (P, SGD_BATCH)), cuts).T
+        r = weights * (c[:, None] + np.einsum("pi,pij->pj", w, relu) - Y_DATA)
         r_active = r[:, None, :] * active
         grads = [w * (r_active @ X_DATA), w * r_active.sum(2), r.sum(1), np.einsum("pj,pij->pi", r, relu)]
         optimizer.update(params, grads, h)

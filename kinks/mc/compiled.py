@@ -335,7 +335,8 @@ def load_block(Z, start, stop, T, V, c, vc, h, sigma0, r_ends, nonempty, crossed
             Z[Z_V + q, l] = Vf[q, k] if momentum else 0.0
         Z[Z_C, l], Z[Z_VC, l], Z[Z_H, l] = c[k], vc[k], h[k]
         for s in range(2):
-            Z[Z_SIGMA + 3 * s, l], Z[Z_SIGMA + 3 * s + 1, l], Z[Z_SIGMA + 3 * s + 2, l] = S[s, k], S[2 + s, k], S[6 + s, k]
+            Z[Z_SIGMA + 3 * s, l], Z[Z_SIGMA + 3 * s + 1, l] = S[s, k], S[2 + s, k]
+            Z[Z_SIGMA + 3 * s + 2, l] = S[6 + s, k]
             Z[Z_NONEMPTY + s, l] = 1.0 if nonempty[s, k] else 0.0
         for q in range(4):
             Z[Z_R + q, l] = Rf[q, k]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-import custom_paths
 from kinks.checks import UsageError, as_list, require, warn
 from kinks.files import file_slug
 from kinks.mc.data import DataSet
@@ -19,6 +18,7 @@ from kinks.mc.runner import ChunkError, chunk_path, load_chunk, read_manifest
 from kinks.mc.study import PRESETS, chunk_tasks, complete_config, run_label
 from kinks.mc.theory import event_rows
 from kinks.mc.training import STATUSES
+from kinks.paths import data_path, named_folder, results_root
 from kinks.samples import SampleRule
 from kinks.stats import clopper_pearson, fit_power_law, two_proportion_z
 
@@ -29,7 +29,7 @@ CHUNK_NAME = re.compile(r"chunk_\d+\.(npz|json)")
 # ============================================================================ loading
 def runs_folder(results=None):
     """The folder holding the run folders: <results root>/mc."""
-    return custom_paths.results_root(results) / "mc"
+    return results_root(results) / "mc"
 
 
 def find_run_dirs(results):
@@ -39,7 +39,7 @@ def find_run_dirs(results):
 
 def named_run_dir(results, name, option="--input"):
     """The run folder ``name``: a path, or a folder name below ``results``; it must hold run.json."""
-    return custom_paths.named_folder(name, results, option, ("run.json", "run folder"))
+    return named_folder(name, results, option, ("run.json", "run folder"))
 
 
 def chunk_files(run_dir):
@@ -202,7 +202,7 @@ def fit_rows(rows):
 
 
 # ============================================================================ shipped reference
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference"  # the repository's reference/
+REFERENCE_DIR = data_path("reference")  # the shipped references, reference/ of the repository
 EXPERIMENT_KEYS = ("optimizer", "batch_size", "step", "init", "stopping", "epochs_per_check",
                    "max_checks", "leak", "data", "probs")
 REFERENCE_COLUMNS = ["preset", "offset", "width", "runs", "crossed", "p_hat", "ci_low", "ci_high", "seed",

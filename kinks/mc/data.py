@@ -35,7 +35,8 @@ class DataSet:
     def __init__(self, x=X_DATA, y=Y_DATA, probs=None):
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         require(np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(np.abs(x) <= MAGNITUDE)
-                and np.all(np.abs(y) <= MAGNITUDE), f"--data: x and y must be finite numbers of size at most {MAGNITUDE:g}")
+                and np.all(np.abs(y) <= MAGNITUDE),
+                f"--data: x and y must be finite numbers of size at most {MAGNITUDE:g}")
         require(np.all(x != 0), "--data: no point may lie at x = 0 (a kink there touches both sides)")
         require(len(np.unique(x)) == len(x), f"--data: every x must appear once; repeated x in {x.tolist()}")
         for name, side in (("negative", x < 0), ("positive", x > 0)):

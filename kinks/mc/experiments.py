@@ -4,12 +4,11 @@
 validated), and one LaTeX document, experiments_1d.tex (compiled by pdflatex where installed), of
 what they show: the sections it is handed first (the script hands it the two example networks of
 ``kinks.minima.examples``, which this wing may not import), per preset the p_hat-against-n figure,
-theory against experiment for the paper preset, the theorem's event at initialisation, every cell against the shipped reference (z-scores)
-and the 1-D deviations from the published code (read from docs/deviations.md). Its tables are also
-written beside it as CSV."""
+theory against experiment for the paper preset, the theorem's event at initialisation, every cell
+against the shipped reference (z-scores) and the 1-D deviations from the published code (read from
+docs/deviations.md). Its tables are also written beside it as CSV."""
 import re
 import shutil
-from pathlib import Path
 from typing import NamedTuple
 
 from kinks.checks import warn
@@ -22,10 +21,11 @@ from kinks.mc.figures import THEORY_NAME, count_text, crossing_plot, figure_note
 from kinks.mc.runner import carry_out
 from kinks.mc.study import complete_config, make_config, option_text, run_dir_name, run_label
 from kinks.mc.theory import EVENT_COLUMNS, EVENT_CONDITIONS, event_rows
+from kinks.paths import data_path
 
 PUBLISHED = ("paper", "paper_sgd", "paper_adam", "paper_swapped", "leaky")  # the published 1-D presets
 DOCUMENT = "experiments_1d"
-DEVIATIONS = Path(__file__).resolve().parents[2] / "docs" / "deviations.md"
+DEVIATIONS = data_path("docs/deviations.md")
 DEVIATIONS_SECTION = "## The 1-D study"
 EPSILON = GAMMA = 0.1  # the theorem's event as ``mc_training.py event`` draws it by default (seed 0, N = n^2)
 INTERVAL = "95 % Clopper–Pearson intervals"

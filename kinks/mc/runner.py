@@ -211,9 +211,9 @@ def run_chunks(run_dir, config, jobs=-1, backend="loky", scheduler=None, results
     """Carry out a study: compute (or resume, or extend) the chunks of ``config`` in ``run_dir``.
 
     The run folder is locked (``output_lock``) before it is checked, until the end: another
-    process writing it is refused. A different study there is refused, finished chunks are kept, corrupt ones named in a warning
-    and recomputed, the widest chunks scheduled first; each chunk is written as soon as it is
-    computed (by the worker, or here with ``results_on_client``). The results do not depend on
+    process writing it is refused. A different study there is refused, finished chunks are kept,
+    corrupt ones named in a warning and recomputed, the widest chunks scheduled first; each chunk is
+    written as soon as it is computed (by the worker, or here with ``results_on_client``). The results do not depend on
     ``jobs`` or the backend: every chunk's numbers come from its own seed (``chunk_seed``).
 
     Args:

@@ -348,8 +348,8 @@ def optimal_fits(x, y, p):
 def event_conditions(a, w, p, epsilon, gamma, factor, x=X_DATA, y=Y_DATA, samples=None):
     """Which of the theorem's conditions hold for P networks (a, w (P, n); b = c = 0) and data
     weights p (P, m) of N samples (the SampleRule ``samples``, default N = n^2; the population
-    has N = infinity, so D1 asks v_opt(p) = v_opt(u) exactly, which p = u meets); {name: (P,) bool}. With r = ``factor``, Sigma_s the unit
-    moments of side s and u the uniform weights:
+    has N = infinity, so D1 asks v_opt(p) = v_opt(u) exactly, which p = u meets); {name: (P,) bool}.
+    With r = ``factor``, Sigma_s the unit moments of side s and u the uniform weights:
     W2: max|w_i| <= r n^(-1/2 + eps);  W3: max|a_i| <= r n^eps;  W4: min|a_i| >= n^(-1 - gamma) / r;
     W5: n c_a / 4 <= Sigma_s[a, a] <= n c_a;  W6: c_w / 4 <= Sigma_s[w, w] <= c_w;
     W7: |Sigma_s[w, a]| <= r n^eps (W5 to W7 on both sides);

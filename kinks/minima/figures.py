@@ -109,7 +109,8 @@ def risk_figure(rows, config, path):
 # ============================================================================ diagnose
 def diagnose_title(figure, settings, shows):
     """The figure's title: what it ``shows``, the activation and data, and the training."""
-    figure_title(figure, [shows, setting_text(settings), f"{training_text(settings)}, offset Δ = {settings['offset']:g}"])
+    figure_title(figure, [shows, setting_text(settings),
+                          f"{training_text(settings)}, offset Δ = {settings['offset']:g}"])
 
 
 KINDS = ((False, "stayed put"), (True, "crossed"))  # series 0 and 1 of every diagnose figure
@@ -220,7 +221,8 @@ def interpolation_figure(curves, settings):
     ax.grid(True, color="0.9")
     ax.legend(fontsize=8, frameon=False)
     diagnose_title(figure, settings, f"loss on the segment from a network that stayed put to one that crossed, "
-                                     f"among {settings['pairs']} on one p per width; dotted: the floor $L_{{lin}}$ of p")
+                                     f"among {settings['pairs']} on one p per width; "
+                                     "dotted: the floor $L_{lin}$ of p")
     return figure
 
 

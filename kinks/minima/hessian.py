@@ -119,7 +119,7 @@ class HessianStructure:
             units_block = np.zeros((3, self.n))
             if kind == "V":
                 start = 0
-                for g, units, Q in groups:
+                for _, units, Q in groups:
                     coef = Y[start:start + 3 * Q.shape[1], i].reshape(Q.shape[1], 3)  # (l, k)
                     units_block[:, units] = (Q @ coef).T
                     start += 3 * Q.shape[1]
@@ -135,7 +135,8 @@ class HessianStructure:
 
     def spectrum(self, vectors=0):
         """All 3n + 1 eigenvalues, ascending; with ``vectors`` = k > 0 also the eigenvectors of the
-        k largest in descending order, (3n + 1, k) (a multiple eigenvalue +s_g of a complement contributes one vector)."""
+        k largest in descending order, (3n + 1, k) (a multiple eigenvalue +s_g of a complement
+        contributes one vector)."""
         groups = self._group_bases()
         dim = 9 * sum(Q.shape[1] for _, _, Q in groups) // 3 + 1
         JV = np.zeros((len(self.x), dim))  # J times the basis q_l (x) e_k, columns (group, l, k)

@@ -81,7 +81,8 @@ def diagnose_width(width, settings, data):
         ts = np.linspace(0.0, 1.0, 51)
         losses = interpolation_losses(network_theta(out, stayed_pair[0]), network_theta(out, crossed_pair[0]),
                                       ts, x, y, p[runs], leak)
-        curve = [dict(width=width, t=t, loss=value, linear_loss=out["linear_loss"][runs]) for t, value in zip(ts, losses)]
+        curve = [dict(width=width, t=t, loss=value, linear_loss=out["linear_loss"][runs])
+                 for t, value in zip(ts, losses)]
     else:
         warn(f"n = {width}: no pair of a network that stayed put and one that crossed among {pairs} "
              f"on the same data; no interpolation")

@@ -4,8 +4,8 @@ factor, seed, dtype), parsed and validated once, with its folder name; and the p
 configurations and epoch stages of the published experiments."""
 import math
 
-from custom_paths import results_root
 from kinks.checks import check_choice, check_float, check_int, require
+from kinks.paths import results_root
 from kinks.star.data import make_data
 
 ACTIVATIONS = ("relu", "tanh")

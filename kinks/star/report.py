@@ -50,7 +50,8 @@ class StarResult:
 
     def __init__(self, folder, config, epoch, kink_epoch, loss_epoch, nan_epoch, final_ratio):
         self.folder, self.config, self.epoch = folder, config, epoch
-        self.kink_epoch, self.loss_epoch, self.nan_epoch, self.final_ratio = kink_epoch, loss_epoch, nan_epoch, final_ratio
+        self.kink_epoch, self.loss_epoch = kink_epoch, loss_epoch
+        self.nan_epoch, self.final_ratio = nan_epoch, final_ratio
         self.networks = len(kink_epoch)
 
     @classmethod
@@ -62,7 +63,8 @@ class StarResult:
         if config != StarConfig.from_dict(load_json(folder / "config.json")):
             raise ValueError("config.json and result.json differ")
         count = result.get("n_networks")
-        if not (isinstance(count, int) and count > 0 and all(len(result.get(key, ())) == count for key in cls.PER_NETWORK)):
+        if not (isinstance(count, int) and count > 0
+                and all(len(result.get(key, ())) == count for key in cls.PER_NETWORK)):
             raise ValueError(f"the per-network lists {', '.join(cls.PER_NETWORK)} do not all hold n_networks entries")
         return cls(folder, config, result["epoch"], *(result[key] for key in cls.PER_NETWORK))
 
@@ -180,7 +182,8 @@ def evaluation_epochs(results, epochs=None):
                        for epoch, count in sorted(reached.items()))
     if epochs is None:
         require(len(reached) == 1, f"the configurations have reached different epoch counts ({counts}); pass "
-                                   f"--epochs E with E <= {min(reached):,} to evaluate all at E, or choose with --select")
+                                   f"--epochs E with E <= {min(reached):,} to evaluate all at E, "
+                                   "or choose with --select")
         return next(iter(reached))
     epochs = check_int("epochs", epochs)
     require(epochs <= min(reached), f"--epochs {epochs} exceeds the epochs reached by some configurations ({counts}); "
@@ -348,8 +351,9 @@ def axes_figure(f, X, y, title):
         on_axis = (X[:, axis] != 0) & (np.count_nonzero(X, axis=1) == 1)
         handles += ax.plot(t, f(t[:, None] * np.eye(d)[axis]), color=f"#{style.color}",
                            label=f"$f(t e_{{{axis + 1}}})$" if d > 1 else "$f(t)$")
+        label = "data" + (f" on axis {axis + 1}" if d > 1 else "")
         handles.append(ax.scatter(X[on_axis, axis], y[on_axis], color=f"#{style.color}", marker=style.marker,
-                                  edgecolors="black", zorder=3, label="data" + (f" on axis {axis + 1}" if d > 1 else "")))
+                                  edgecolors="black", zorder=3, label=label))
     ax.set_xlabel("$t$")
     ax.set_ylabel("network output")
     ax.grid(True, color="0.9")

@@ -22,8 +22,8 @@ from kinks.star.state import TrainingState
 
 # ============================================================================= epochs
 def epoch_data(state, device):
-    """The tensors a torch epoch of ``state`` needs on ``device``: X (m, d), X1 = [X, 1] (m, d+1), y (m,), p (P, m), h (P,), the
-    initial pattern; for the fast ReLU epoch also X expanded to (P, m, d), the bit weights B
+    """The tensors a torch epoch of ``state`` needs on ``device``: X (m, d), X1 = [X, 1] (m, d+1), y (m,),
+    p (P, m), h (P,), the initial pattern; for the fast ReLU epoch also X expanded to (P, m, d), the bit weights B
     expanded to (P, m, k), the initial codes (P, k, n) and the (P, m, n) buffer."""
     X, y = make_data(state.config.dataset)
     dtype = torch_dtype(state.config.dtype)

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from custom_paths import results_root
 from kinks.checks import (
     UsageError, as_list, check_choice, check_float, check_int, checked_as, renamed_value, require, warn)
 from kinks.files import file_problem, load_json, save_json
 from kinks.nets import moved, synchronize, torch_device, torch_dtype
 from kinks.parallel import parallel_map
+from kinks.paths import results_root
 from kinks.sweeps.data import parse_dataset, make_datasets
 from kinks.sweeps.nets import (BASE_STEPS, OLD_OPTIMIZERS, OPTIMIZERS, PARAMETERISATIONS, check_bias, epoch_orders,
                               init_networks, train_networks)
@@ -368,7 +368,8 @@ def configuration_folder(folder, task):
     its optimizer was renamed (he_sgd-momentum_zero for he_momentum_zero) is used where it exists and
     the new one does not, so that a resumed sweep keeps its results."""
     new = Path(folder, task.dataset, task.label())
-    old = [Path(folder, task.dataset, task.label(name)) for name, now in OLD_OPTIMIZERS.items() if now == task.optimizer]
+    old = [Path(folder, task.dataset, task.label(name))
+           for name, now in OLD_OPTIMIZERS.items() if now == task.optimizer]
     return next((path for path in old if path.exists() and not new.exists()), new)
 
 

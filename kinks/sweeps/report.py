@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from custom_paths import named_folder, results_root
 from kinks.checks import as_list, check_choice, require, warn
 from kinks.figures import (GUIDE_COLOR, LINE_WIDTH_PT, MARK_RADIUS_PT, ErrorBarPlot, Series, place_legend,
                            plain_log_ticks, save_png_and_pdf, series_style, standalone_tex, tex_escape)
 from kinks.nets import torch_dtype
+from kinks.paths import named_folder, results_root
 from kinks.sweeps.data import FAMILIES, ex_regression_function, make_datasets, parse_dataset
 from kinks.sweeps.grid import (CURVE_POINTS, CURVE_RANGE, SHARED_SETTINGS, ResultError, bracketed, choose_step,
                           config_label, read_result, settings_differences)
@@ -197,7 +197,8 @@ def latex_table(chosen):
                r"$^\dagger$: best step at the edge of the steps tried (not bracketed).")
     tabular = "\\begin{tabular}{lll" + "r" * len(datasets) + "}\n" + "\n".join(rows) + "\n\\end{tabular}"
     # the caption is set as wide as the table: the table in a box first, then its width
-    return standalone_tex("\\setlength{\\fboxsep}{1.5pt}\n\\newsavebox{\\tablebox}\n\\sbox{\\tablebox}{" + tabular + "}\n"
+    return standalone_tex("\\setlength{\\fboxsep}{1.5pt}\n\\newsavebox{\\tablebox}\n"
+                          "\\sbox{\\tablebox}{" + tabular + "}\n"
                           "\\begin{tikzpicture}\\node{\\begin{minipage}{\\wd\\tablebox}\\raggedright " + caption
                           + "\\par\\vspace{2pt}\\usebox{\\tablebox}\\end{minipage}};\\end{tikzpicture}\n")
 
@@ -503,7 +504,8 @@ def write_figures(chosen, target, family, bias, ex_configs, relative_to, publish
         if "zero" in {c[2] for c in configs}:
             figure_rmse_vs_d(chosen, family, "zero", relative_to, target / "nn_plot_zero")
         for param, optimizer in sorted({c[:2] for c in configs}, key=lambda c: config_order((*c, ""))):
-            figure_param_optimizer(chosen, family, param, optimizer, relative_to, target / f"nn_plot_{param}_{optimizer}")
+            figure_param_optimizer(chosen, family, param, optimizer, relative_to,
+                                   target / f"nn_plot_{param}_{optimizer}")
         figure_bias(chosen, family, relative_to, target / "nn_plot_bias")
         figure_rmse_vs_d(chosen, family, bias, "best", target / "rmse_vs_d")
         figure_bias_grid(chosen, family, relative_to, target / "bias_grid")

@@ -14,8 +14,10 @@ from kinks.samples import X_DATA, Y_DATA, sample_weights
 from mc_checks import ASYMMETRIC
 from mc_checks import assert_params_agree
 
+PAPER = DataSet()  # the paper's six points
 
-def train_both(engines, optimizer, n, P=2000, batch_size=None, leak=0.0, data=DataSet(), checks=8,
+
+def train_both(engines, optimizer, n, P=2000, batch_size=None, leak=0.0, data=PAPER, checks=8,
                epochs_per_check=100):
     """Train the same P networks (seed 6) with each engine class for ``checks`` x ``epochs_per_check``
     epochs."""
@@ -136,7 +138,8 @@ def test_dense_loop_finds_crossed_networks_itself():
     b = -a * rng.uniform(-3.5, 3.5, size=a.shape)  # kinks anywhere in [-3.5, 3.5]: most networks crossed
     p = sample_weights(rng, 50, 256)
     h = np.full(50, 0.002)
-    compiled, reference = (engine(a, b, c, w, X_DATA, Y_DATA, h, "gd") for engine in (DenseTrainer, ReferenceDenseTrainer))
+    compiled, reference = (engine(a, b, c, w, X_DATA, Y_DATA, h, "gd")
+                           for engine in (DenseTrainer, ReferenceDenseTrainer))
     assert compiled.crossed_now().mean() > 0.9
     for _ in range(20):
         compiled.step(p.T)

@@ -170,7 +170,8 @@ def test_risk_refuses_another_configuration(tmp_path):
 
 def test_risk_on_own_data_with_a_leak(tmp_path):
     """Seven points with their probabilities and leak 0.1: recorded, used for R_lin, nothing certified."""
-    mc_minima.risk(**{**SMALL_RISK, "widths": [16], "runs": 4, "chunk_size": 4}, **SEVEN, leak=0.1, jobs=1, out=tmp_path)
+    mc_minima.risk(**{**SMALL_RISK, "widths": [16], "runs": 4, "chunk_size": 4}, **SEVEN, leak=0.1, jobs=1,
+                   out=tmp_path)
     config = json.loads((tmp_path / "run.json").read_text())["config"]
     data = parse_data(**SEVEN)
     assert config["leak"] == 0.1 and config["data"] == np.stack([data.x, data.y], 1).tolist()

@@ -90,7 +90,8 @@ def test_kinks_on_points_are_counted_with_the_range_over_every_side_from_autogra
     for at_two, at_minus_one in [(False, False), (False, True), (True, False), (True, True)]:
         active = X_DATA[:, None] * a + b > 0
         active[4, 0], active[2, 1] = at_two, at_minus_one  # x_4 = 2, x_2 = -1
-        H = torch.autograd.functional.hessian(lambda t: torch_theta_loss(t, X_DATA, Y_DATA, p, leak, active), theta)
+        H = torch.autograd.functional.hessian(
+            lambda t, active=active: torch_theta_loss(t, X_DATA, Y_DATA, p, leak, active), theta)
         values = np.linalg.eigvalsh(H.numpy())
         sides.append((values[0], values[-1]))
     lowest, highest = np.min(sides, 0), np.max(sides, 0)
@@ -143,7 +144,8 @@ def test_sharpness_summary_splits_smooth_and_kink_on_point_states():
     on = rng.integers(1, 3, (N, T)) * (rng.random((N, T)) < 0.4)
     spread = rng.uniform(0.0, 1.0, (2, N, T)) * (on > 0) / h[:, None]
     pooled = dict(offset=np.zeros(N), width=np.full(N, 8), network=np.arange(N), status=status, first_cross_epoch=cross,
-                  step_size=h, sharpness=sharpness, kinks_on_points=on, lambda_max_low=sharpness / h[:, None] - spread[0],
+                  step_size=h, sharpness=sharpness, kinks_on_points=on,
+                  lambda_max_low=sharpness / h[:, None] - spread[0],
                   lambda_max_high=sharpness / h[:, None] + spread[1], epochs=epochs)
     rows = sharpness_rows(pooled)
     kinds = {"all": lambda i, t: True, "smooth": lambda i, t: on[i, t] == 0, "kink_on_point": lambda i, t: on[i, t] > 0}

@@ -103,6 +103,7 @@ def test_closed_form_kernel_equals_autograd_gram(activation, dataset):
     torch.testing.assert_close(networks.ntk_gram_autograd(params, X, activation), expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow  # per-sample gradients of a deep network
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_deep_kernel_by_torch_func_in_chunks(activation):
     params, X, _ = network("cross", width=7, layers=3, P=5)
@@ -145,8 +146,8 @@ def test_published_kernel_reading_gives_the_published_step():
     p = torch.as_tensor(sample_weights(np.random.default_rng(4), 2, 25, 21))
     norms = torch.stack([sum((A[k] ** 2).sum() for A in params) for k in range(2)])
     stacked_values_kernel = norms[:, None, None] * torch.ones(2, 21, 21, dtype=torch.float64)
-    torch.testing.assert_close(networks.gram_step_sizes(stacked_values_kernel, p, 1.0), networks.published_step_sizes(params, 1.0),
-                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(networks.gram_step_sizes(stacked_values_kernel, p, 1.0),
+                               networks.published_step_sizes(params, 1.0), rtol=1e-12, atol=0)
 
 
 # ----------------------------------------------------------------------------- gradient steps
@@ -159,7 +160,7 @@ def test_fast_relu_epoch_equals_autograd_epoch(random_bias, order):
     data["h"] = data["h"] * torch.tensor([1, 1, 5, 5, 20, 20])   # larger steps move kinks sooner
     fast = slow = state.params                                   # one set of tensors shared by both
     changes = []
-    for epoch in range(5):
+    for _ in range(5):
         f = networks.forward(fast, data["X"], "relu")[0]
         if order == "fast first":
             fast, fast_loss, fast_changed = networks.relu_epoch(fast, data)
@@ -176,7 +177,8 @@ def test_fast_relu_epoch_equals_autograd_epoch(random_bias, order):
     assert not changes[0].any() and changes[-1].any() and not changes[-1].all()
 
 
-@pytest.mark.parametrize("layers,epoch_step", [(1, networks.relu_epoch), (1, networks.autograd_epoch), (2, networks.autograd_epoch)])
+@pytest.mark.parametrize("layers,epoch_step", [(1, networks.relu_epoch), (1, networks.autograd_epoch),
+                                               (2, networks.autograd_epoch)])
 def test_epochs_leave_their_inputs_untouched(layers, epoch_step):
     config = StarConfig("star_7", width=5, layers=layers, runs=3, dtype="float64")
     state = TrainingState.initial(config, torch.device("cpu"))
@@ -330,6 +332,7 @@ def test_start_and_results_do_not_depend_on_the_thread_count(tmp_path, layers):
     assert_same_state(*ends)
 
 
+@pytest.mark.slow  # 300 epochs replayed one by one
 def test_tracked_epochs_match_a_direct_replay():
     config = StarConfig(**TINY)
     cpu = torch.device("cpu")

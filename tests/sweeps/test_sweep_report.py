@@ -31,6 +31,7 @@ def small_sweep(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 def test_table_reports_the_chosen_step_with_its_standard_error(small_sweep, tmp_path, capsys):
     ev.table(input=small_sweep, out=tmp_path, compile="no")
     printed = capsys.readouterr().out
@@ -52,12 +53,14 @@ def test_table_reports_the_chosen_step_with_its_standard_error(small_sweep, tmp_
     assert "test RMSE at the best validation check, mean $\\pm$ SE over 2 runs" in tex
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 def test_latex_table_compiles(small_sweep, tmp_path):
     ev.table(input=small_sweep, out=tmp_path, compile="yes")
     assert (tmp_path / "table.pdf").stat().st_size > 0
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 def test_corrupt_result_files_are_named_and_skipped(small_sweep, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(small_sweep, copy)
@@ -69,6 +72,7 @@ def test_corrupt_result_files_are_named_and_skipped(small_sweep, tmp_path, capsy
     assert all(f"skipping corrupt result file {f}" in err for f in broken)
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 def test_results_of_different_settings_are_not_mixed_in_one_table(small_sweep, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(small_sweep, copy)
@@ -101,6 +105,7 @@ def test_figures_are_written(small_sweep, tmp_path):
             assert (tmp_path / "figures" / (name + suffix)).stat().st_size > 1000
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 def test_relative_to_zero_divides_each_curve_by_its_zero_bias_curve(small_sweep):
     chosen = sr.chosen_results(sr.load_results(small_sweep))
     curves = sr.relative_curves(chosen, "radial", [("he", "adam", "zero"), ("he", "adam", "kink-neg-unif")], "zero")
@@ -111,6 +116,7 @@ def test_relative_to_zero_divides_each_curve_by_its_zero_bias_curve(small_sweep)
         assert curves["he", "adam", "kink-neg-unif"][1][i] == pytest.approx(ratio)
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 def test_published_ex_fits_retrain_eleven_networks_on_one_shared_data_set(small_sweep):
     chosen = sr.chosen_results(sr.load_results(small_sweep))
     result = chosen[("he", "adam", "zero"), "ex"].result
@@ -138,6 +144,7 @@ def test_unbracketed_steps_are_marked_in_the_table(tmp_path, capsys):
     assert r"$^\dagger$" in (tmp_path / "table.tex").read_text()
 
 
+@pytest.mark.slow  # the small sweep takes seconds
 @pytest.mark.parametrize("argv, message", [
     (["table", "--grid", "nope"], "--grid must be one of"),
     (["table", "--input", "/nonexistent/folder"], "--input /nonexistent/folder: no folder there or in"),

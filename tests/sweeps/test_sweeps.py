@@ -119,7 +119,8 @@ def signed_offsets(params, mults):
 
 @pytest.mark.parametrize("bias, gain, law", [
     ("normal", 2.0, stats.norm(0, 2)), ("uniform", 1.0, stats.uniform(-math.sqrt(3), 2 * math.sqrt(3))),
-    ("pos-unif", 1.0, stats.uniform(0, math.sqrt(3))), ("neg-unif", 0.5, stats.uniform(-math.sqrt(3) / 2, math.sqrt(3) / 2)),
+    ("pos-unif", 1.0, stats.uniform(0, math.sqrt(3))),
+    ("neg-unif", 0.5, stats.uniform(-math.sqrt(3) / 2, math.sqrt(3) / 2)),
     ("unif", 1.0, stats.uniform(-math.sqrt(6), 2 * math.sqrt(6))), ("unif-pos", 1.0, stats.uniform(0, math.sqrt(6))),
     ("unif-neg", 1.0, stats.uniform(-math.sqrt(6), math.sqrt(6))),
     ("pytorch", 3.0, stats.uniform(-3 / math.sqrt(4), 6 / math.sqrt(4)))])
@@ -223,7 +224,8 @@ def test_kink_point_k_weights_are_dirichlet():
     """With pre-activations Z = (1, 0, 0, ...) on a 1-D batch, the offset of kink-point-2 is
     lambda_1 1[point 1 chosen], lambda ~ Dirichlet(1, 1) = U(0, 1): check against that law."""
     X = torch.tensor([[[1.0], [0.0], [0.0]]], dtype=torch.float64)
-    b, _ = sn.data_biases("kink-point-2", X, torch.ones(1, 1, 20_000, dtype=torch.float64), torch.Generator().manual_seed(8))
+    b, _ = sn.data_biases("kink-point-2", X, torch.ones(1, 1, 20_000, dtype=torch.float64),
+                          torch.Generator().manual_seed(8))
     offsets = -b.flatten().numpy()
     chosen = offsets > 0
     assert chosen.mean() == pytest.approx(2 / 3, abs=0.02)
@@ -270,7 +272,8 @@ def test_grouping_of_networks_does_not_change_the_training():
     data, params, mults, orders = tiny_problem()
     start = {k: v.clone() for k, v in params.items()}
     whole = sn.train_networks(params, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(0, 3)])
-    ones = sn.train_networks(start, mults, data, "adam", 0.01, 4, 2, 256, orders, groups=[slice(p, p + 1) for p in range(3)])
+    ones = sn.train_networks(start, mults, data, "adam", 0.01, 4, 2, 256, orders,
+                             groups=[slice(p, p + 1) for p in range(3)])
     for k in sn.PARAM_NAMES:
         torch.testing.assert_close(start[k], params[k], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(ones["history_valid"], whole["history_valid"], rtol=1e-12, atol=1e-14)
@@ -354,6 +357,7 @@ def contents(folder):
             for f in sorted(Path(folder).rglob("step_e*.json"))}
 
 
+@pytest.mark.slow  # three small sweeps
 def test_sweep_writes_the_step_search_and_an_interrupted_sweep_resumes_to_the_same_files(tmp_path, monkeypatch):
     options = {**SWEEP, "datasets": "radial_1"}
     whole = rn.sweep(out=tmp_path / "whole", **options)
@@ -383,6 +387,7 @@ def test_sweep_writes_the_step_search_and_an_interrupted_sweep_resumes_to_the_sa
     assert contents(tmp_path / "resumed") == contents(tmp_path / "whole")  # file by file, every number
 
 
+@pytest.mark.slow  # a small sweep first
 def test_sweep_into_a_folder_of_other_settings_is_refused_and_writes_nothing(tmp_path, monkeypatch, capsys):
     rn.sweep(out=tmp_path, **{**SWEEP, "datasets": "radial_1", "optimizers": "adam"})
     before = folder_state(tmp_path)
@@ -439,7 +444,8 @@ def test_result_validation_uses_explicit_errors(tmp_path):
     task = Task("radial_1", "he", "adam", "zero", **TINY, path=tmp_path / "r.json")
     sweeps.run_task(task)
     good = json.loads((tmp_path / "r.json").read_text())
-    for broken, message in [({**good, "format": "x"}, "not a result file"), ({"format": sweeps.RESULT_FORMAT}, "missing"),
+    for broken, message in [({**good, "format": "x"}, "not a result file"),
+                            ({"format": sweeps.RESULT_FORMAT}, "missing"),
                             ({**good, "mean": {**good["mean"], "best_test": "nan"}}, "finite number or null"),
                             ({**good, "per_network": {"best_valid": [], "best_test": []}}, "for each of the 2 runs")]:
         (tmp_path / "bad.json").write_text(json.dumps(broken))
@@ -531,6 +537,7 @@ def age_sweep_folder(folder):
         path.write_text(path.read_text().replace('"optimizer": "momentum"', '"optimizer": "sgd-momentum"'))
 
 
+@pytest.mark.slow  # a small sweep first
 def test_a_sweep_written_with_sgd_momentum_resumes_without_recomputing(tmp_path):
     options = {**SWEEP, "datasets": "radial_1", "optimizers": "momentum"}
     first = rn.sweep(out=tmp_path, **options)
