@@ -439,7 +439,8 @@ def test_state_file_holds_the_plain_dict_of_its_format(tmp_path):
     saved = torch.load(folder / "state.pt", weights_only=True)
     assert saved["format"] == STATE_FORMAT and json.loads(saved["config"]) == config.as_dict()
     assert set(saved) == {"format", "config", "epoch", "params", "weights", "threshold", "step", "initial_pattern",
-                          "kink_epoch", "loss_epoch", "nan_epoch", "loss", "log"}
+                          "kink_epoch", "loss_epoch", "nan_epoch", "loss", "log", "engine"}
+    assert saved["engine"] == "torch"
     save_json(folder / "config.json", {**config.as_dict(), "seed": 7})
     with pytest.raises(UsageError, match="holds a different configuration"):
         training.train(config, 5, torch.device("cpu"), tmp_path, progress=False)
