@@ -80,25 +80,54 @@ def add_outer(Sigma, u, sign):
 
 
 # ============================================================================= one group
-@numba.njit(cache=True)
-def step_rows(Mx, g, h, row):
-    """Mx <- L Mx in place for the step map L = [[I, -h g], [-h g^T, 1]] (E, E) of a group with
-    gradient sum g (D,): rows a < D lose h g_a times the last row, the last row loses h sum_c g_c
-    row c (from the old rows; ``row`` (E,) scratch). O(E^2)."""
+@numba.njit(cache=True, inline="always")
+def step_moments(Sigma, g, h):
+    """Sigma <- L Sigma L^T for the step map L = [[I, -h g], [-h g^T, 1]] (E, E) of a group with
+    gradient sum g (D,), in the blocks A = Sigma[:D, :D], M = Sigma[:D, D], W = Sigma[D, D]:
+
+        A' = A - h (M g^T + g M^T) + h^2 W g g^T
+        M' = M - h W g - h A g + h^2 (M . g) g
+        W' = W - 2 h M . g + h^2 g^T A g
+
+    (each term of sum_i L u_i (L u_i)^T with theta_i' = theta_i - h w_i g, w_i' = w_i - h theta_i . g). O(E^2)."""
     D = g.shape[0]
-    for b in range(Mx.shape[1]):
-        total = 0.0
-        for c in range(D):
-            total += g[c] * Mx[c, b]
-        row[b] = Mx[D, b] - h * total
+    W, Mg, gAg = Sigma[D, D], 0.0, 0.0
     for a in range(D):
-        for b in range(Mx.shape[1]):
-            Mx[a, b] -= h * g[a] * Mx[D, b]
-    Mx[D, :] = row
+        Mg += Sigma[a, D] * g[a]
+        for b in range(D):
+            gAg += g[a] * Sigma[a, b] * g[b]
+    for a in range(D):
+        Ag = 0.0
+        for b in range(D):
+            Ag += Sigma[a, b] * g[b]
+        Sigma[D, a] = Sigma[a, D] - h * W * g[a] - h * Ag + h * h * Mg * g[a]     # M' (kept in the last row)
+    for a in range(D):
+        for b in range(D):
+            Sigma[a, b] += -h * (Sigma[a, D] * g[b] + g[a] * Sigma[b, D]) + h * h * W * g[a] * g[b]
+    for a in range(D):
+        Sigma[a, D] = Sigma[D, a]
+    Sigma[D, D] = W - 2 * h * Mg + h * h * gAg
 
 
-@numba.njit(cache=True)
-def step_group(Sigma, Phi, on, n_on, X1, r, h, g, row):
+@numba.njit(cache=True, inline="always")
+def step_map(Phi, g, h):
+    """Phi <- L Phi: rows a < D lose h g_a times the last row, the last row loses h sum_c g_c row c
+    (all from the old rows). Returns |Phi|_F before the step. O(E^2)."""
+    D = g.shape[0]
+    size = 0.0
+    for b in range(Phi.shape[1]):
+        last, total = Phi[D, b], 0.0
+        for c in range(D):
+            total += g[c] * Phi[c, b]
+            size += Phi[c, b] * Phi[c, b]
+            Phi[c, b] -= h * g[c] * last
+        Phi[D, b] = last - h * total
+        size += last * last
+    return np.sqrt(size)
+
+
+@numba.njit(cache=True, inline="always")
+def step_group(Sigma, Phi, on, n_on, X1, r, h, g):
     """One gd step of every unit of a group S: with g_S = sum_{j in S} r_j x~_j (``g`` (D,)),
     every u_i = [theta_i; w_i] of S moves by L_S = [[I, -h g_S], [-h g_S^T, 1]], so Sigma_S <- L Sigma L^T
     and Phi_S <- L Phi_S. Returns the bound |Phi_S' - Phi_S| = |(L - I) Phi_S| <= h |g_S| |Phi_S|_F
@@ -108,14 +137,8 @@ def step_group(Sigma, Phi, on, n_on, X1, r, h, g, row):
         j = on[index]
         for k in range(g.shape[0]):
             g[k] += r[j] * X1[j, k]
-    size = 0.0
-    for a in range(Phi.shape[0]):
-        size += vector_norm(Phi[a]) ** 2
-    growth = h * vector_norm(g) * np.sqrt(size)
-    step_rows(Sigma, g, h, row)
-    step_rows(Sigma.T, g, h, row)
-    step_rows(Phi, g, h, row)
-    return growth
+    step_moments(Sigma, g, h)
+    return h * vector_norm(g) * step_map(Phi, g, h)
 
 
 # ============================================================================= one network
@@ -241,7 +264,7 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
     groups[0][:] = 0
     for i in range(V.shape[0]):
         rho = unit_pattern(V[i], X1, inv_norm, code)
-        join(i, slot_of_code(code, groups), V[i].copy(), rho, groups, V, initial)
+        join(i, slot_of_code(code, groups), V[i], rho, groups, V, initial)
 
 
 @numba.njit(cache=True)
@@ -328,7 +351,7 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
             c -= h * np.sum(r)
             for s in range(counts[0]):
                 if used[s] > 0:
-                    drift[s] += step_group(Sigma[s], Phi[s], on[s], n_on[s], X1, r, h, g, row)
+                    drift[s] += step_group(Sigma[s], Phi[s], on[s], n_on[s], X1, r, h, g)
             check_units(V, X1, inv_norm, initial, groups, every, scratch)
         materialise(V, groups, row)
         t = end

@@ -42,7 +42,7 @@ def test_group_step_moves_the_moments_of_every_unit():
     g = (r[on, None] * X1[on]).sum(0)
     moved = np.stack([np.concatenate([u[:3] - h * u[3] * g, [u[3] - h * u[:3] @ g]]) for u in U])
     Sigma, Phi = U.T @ U, np.eye(4)
-    step_group(Sigma, Phi, on, len(on), X1, r, h, np.zeros(3), np.zeros(4))
+    step_group(Sigma, Phi, on, len(on), X1, r, h, np.zeros(3))
     np.testing.assert_allclose(Sigma, moved.T @ moved, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(U @ Phi.T, moved, rtol=1e-13, atol=1e-13)
     A, M, W = U[:, :3].T @ U[:, :3], U[:, :3].T @ U[:, 3], U[:, 3] @ U[:, 3]
