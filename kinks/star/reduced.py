@@ -175,3 +175,16 @@ def advance(state, epochs, log_every=1000, jobs=1, backend="loky", scheduler=Non
         epoch=epochs // REBUILD_EVERY * REBUILD_EVERY,
         params=layer_params(gathered(results, "U_grid"), gathered(results, "c_grid"), device))
     return state
+
+
+def train_compiled(state, epochs, log_every=1000, checkpoint=None, checkpoint_every=10_000, jobs=1, backend="loky",
+                   scheduler=None):
+    """Continue ``state`` to ``epochs`` by ``advance``, stopping at every multiple of
+    ``checkpoint_every`` and at the end to call ``checkpoint(state)``, where the torch loop
+    (``kinks.star.training.train_epochs``) checkpoints too. Returns the state."""
+    while state.epoch < epochs:
+        advance(state, min(epochs, (state.epoch // checkpoint_every + 1) * checkpoint_every), log_every, jobs,
+                backend, scheduler)
+        if checkpoint is not None:
+            checkpoint(state)
+    return state

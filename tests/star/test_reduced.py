@@ -133,3 +133,38 @@ def test_engine_choice():
         reduced.choose_engine("compiled", relu64, CPU, recorded="torch")
     with pytest.raises(UsageError, match="--engine must be one of"):
         reduced.choose_engine("fast", relu64, CPU)
+
+
+# ----------------------------------------------------------------------------- the command line
+@pytest.mark.slow
+def test_ctrl_c_then_the_same_command_gives_the_straight_run(tmp_path):
+    """train --engine compiled --jobs 2 interrupted after its first checkpoint (exit 130), then run
+    again to the end: the records and parameters of one straight run in this process."""
+    import json
+    import os
+    import signal
+    import time
+
+    from conftest import start_script
+
+    options = dict(dataset="cross", width=16, runs=60, step="published", dtype="float64")
+    argv = ["train", *[f"--{key}={value}" for key, value in options.items()], "--epochs=40000",
+            "--checkpoint_every=4000", "--log_every=2000", "--jobs=2", "--engine=compiled"]
+    folder = StarConfig(**options).folder(tmp_path / "results")
+    process = start_script("train_star_dataset.py", *argv, cwd=tmp_path, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not (folder / "state.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert 0 < TrainingState.load(folder, CPU).epoch < 40000
+    finished = start_script("train_star_dataset.py", *argv, cwd=tmp_path)
+    assert finished.wait(timeout=300) == 0, finished.stderr.read()
+    _, straight = training.train(StarConfig(**options), 40000, CPU, tmp_path / "straight", log_every=2000,
+                                 checkpoint_every=4000, engine="compiled")
+    resumed = TrainingState.load(folder, CPU)
+    assert_same_records(straight, resumed)
+    assert all(torch.equal(A, B) for A, B in zip(straight.params, resumed.params))
+    assert json.loads((folder / "result.json").read_text())["kink_epoch"] == straight.kink_epoch.tolist()
