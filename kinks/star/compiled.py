@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 SKIN_SAFETY = 0.5      # a unit is checked once its bound has used half its margin: round-off never decides
+HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 1000   # epochs between rebuilds of every group from the units (at multiples of it)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
 ONE = np.uint64(1)
@@ -169,11 +170,14 @@ def new_groups(n, m, E, words):
     (units in the group), codes (K, W), on (K, m) and n_on (K,) (its on points), Sigma and Phi
     (K, E, E), drift and least threshold (K,); unit arrays slot, next, previous (n,) (doubly
     linked lists of the groups' units, -1 ends), threshold (n,); head (K,); counts [slots in
-    use high-water mark, units whose code differs from their initial code]."""
+    use high-water mark, units whose code differs from their initial code, hot units]; the hot
+    units (bool (n,), and their list (n,)), which are tested every epoch and left out of their
+    group's least threshold, and each group's last drift growth (K,)."""
     return (np.zeros(n, np.int64), np.zeros((n, words), np.uint64), np.zeros((n, m), np.int64),
             np.zeros(n, np.int64), np.zeros((n, E, E)), np.zeros((n, E, E)), np.zeros(n), np.zeros(n),
             np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
-            np.full(n, -1, np.int64), np.zeros(2, np.int64))
+            np.full(n, -1, np.int64), np.zeros(3, np.int64), np.zeros(n, np.bool_), np.zeros(n, np.int64),
+            np.zeros(n))
 
 
 @numba.njit(cache=True)
@@ -199,31 +203,59 @@ def slot_of_code(code, groups):
             n_on[free] += 1
     Sigma[free] = 0.0
     Phi[free] = np.eye(Phi.shape[1])
-    drift[free], least[free], head[free] = 0.0, np.inf, -1
+    drift[free], least[free], head[free], groups[16][free] = 0.0, np.inf, -1, 0.0
     return free
 
 
+@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf or nan, as in NumPy: a singular Phi gives non-finite v
+def solve(Phi, u, v, work):
+    """v = Phi^-1 u by Gaussian elimination with partial pivoting (``work`` (E, E + 1) scratch): the
+    base vector that a unit now at u gets in a group whose map is Phi (which is invertible:
+    det L_S = 1 - h^2 |g_S|^2 > 0 while the steps stay small). Non-finite where Phi is singular."""
+    E = Phi.shape[0]
+    work[:, :E] = Phi
+    work[:, E] = u
+    for col in range(E):
+        pivot = col
+        for row in range(col + 1, E):
+            if abs(work[row, col]) > abs(work[pivot, col]):
+                pivot = row
+        for k in range(E + 1):
+            work[col, k], work[pivot, k] = work[pivot, k], work[col, k]
+        for row in range(col + 1, E):
+            factor = work[row, col] / work[col, col]
+            for k in range(col, E + 1):
+                work[row, k] -= factor * work[col, k]
+    for row in range(E - 1, -1, -1):
+        total = work[row, E]
+        for k in range(row + 1, E):
+            total -= work[row, k] * v[k]
+        v[row] = total / work[row, row]
+
+
 @numba.njit(cache=True)
-def join(i, s, u, rho, groups, V, initial):
-    """Unit i, now u with margin rho, joins group s (whose Phi is I): v_i = u, Sigma_s += u u^T,
-    linked in at the head, its threshold set; counts its code against its initial code."""
-    used, codes, _, _, Sigma, _, drift, least, slot, nxt, prv, threshold, head, counts = groups
-    V[i] = u
+def join(i, s, u, v, rho, groups, V, initial):
+    """Unit i, now u = Phi_s v with margin rho, joins group s: v_i = v, Sigma_s += u u^T, linked in
+    at the head, its threshold set (and in the group's least threshold unless it is hot); counts its
+    code against its initial code."""
+    used, codes, _, _, Sigma, _, drift, least, slot, nxt, prv, threshold, head, counts = groups[:14]
+    V[i] = v
     add_outer(Sigma[s], u, 1.0)
     slot[i], nxt[i], prv[i] = s, head[s], -1
     if head[s] >= 0:
         prv[head[s]] = i
     head[s] = i
     used[s] += 1
-    threshold[i] = skin_threshold(drift[s], rho, vector_norm(u))
-    least[s] = min(least[s], threshold[i])
+    threshold[i] = skin_threshold(drift[s], rho, vector_norm(v))
+    if not groups[14][i]:
+        least[s] = min(least[s], threshold[i])
     counts[1] += not same_code(codes[s], initial[i])
 
 
 @numba.njit(cache=True)
 def leave(i, u, groups, initial):
     """Unit i, now u, leaves its group: Sigma -= u u^T, unlinked; an emptied group's slot is freed."""
-    used, codes, _, _, Sigma, _, _, _, slot, nxt, prv, _, head, counts = groups
+    used, codes, _, _, Sigma, _, _, _, slot, nxt, prv, _, head, counts = groups[:14]
     s = slot[i]
     add_outer(Sigma[s], u, -1.0)
     if prv[i] >= 0:
@@ -241,7 +273,7 @@ def rebase(s, groups, V, u):
     """Make Phi_s = I: every unit's base vector becomes its current vector v_i <- Phi_s v_i, and
     its threshold keeps the distance it may still move, (threshold - D_s) |v_i old| / |v_i new|,
     with D_s = 0 from now. ``u`` (E,) scratch."""
-    _, _, _, _, _, Phi, drift, least, _, nxt, _, threshold, head, _ = groups
+    _, _, _, _, _, Phi, drift, least, _, nxt, _, threshold, head, _ = groups[:14]
     least[s] = np.inf
     i = head[s]
     while i >= 0:
@@ -250,7 +282,8 @@ def rebase(s, groups, V, u):
         V[i] = u
         new = vector_norm(u)
         threshold[i] = (threshold[i] - drift[s]) * old / new if new > 0 else np.inf
-        least[s] = min(least[s], threshold[i])
+        if not groups[14][i]:
+            least[s] = min(least[s], threshold[i])
         i = nxt[i]
     Phi[s] = np.eye(Phi.shape[1])
     drift[s] = 0.0
@@ -262,9 +295,10 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
     groups in order of their first unit): the state every rebuild epoch starts from."""
     groups[13][:] = 0
     groups[0][:] = 0
+    groups[14][:] = False
     for i in range(V.shape[0]):
         rho = unit_pattern(V[i], X1, inv_norm, code)
-        join(i, slot_of_code(code, groups), V[i], rho, groups, V, initial)
+        join(i, slot_of_code(code, groups), V[i], V[i], rho, groups, V, initial)
 
 
 @numba.njit(cache=True)
@@ -276,39 +310,75 @@ def materialise(V, groups, u):
         V[i] = u
 
 
+@numba.njit(cache=True, inline="always")
+def make_hot(i, groups):
+    groups[14][i] = True
+    groups[15][groups[13][2]] = i
+    groups[13][2] += 1
+
+
 @numba.njit(cache=True)
 def check_units(V, X1, inv_norm, initial, groups, every, scratch):
-    """The crossing test after a step: in every group whose drift has reached its least threshold
-    (every group where ``every``), each unit whose threshold is reached gets the exact test at
-    u_i = Phi_S v_i; one that kept its code gets a new threshold, one that changed it leaves its
-    group and joins the group of its new code (rebased first, or new), after all groups are tested."""
-    used, codes, _, _, _, Phi, drift, least, _, nxt, _, threshold, head, counts = groups
-    code, movers, moved = scratch
-    n_movers = 0
+    """The crossing test after a step. Every hot unit gets the exact test at u_i = Phi_S v_i; it
+    cools (leaves the hot list, its threshold joins its group's least) once its threshold is more
+    than HOT_EPOCHS epochs' drift growth away. Then in every group whose drift has reached its least
+    threshold (every group where ``every``), each cold unit whose threshold is reached gets the
+    exact test and a new threshold, and turns hot where that is within HOT_EPOCHS epochs' growth.
+    A unit whose code changed turns hot, leaves its group and joins the group of its new code (new,
+    or existing with base vector Phi^-1 u; rebased first where Phi is singular), after all tests,
+    unit by unit in the order of their index."""
+    used, codes, _, _, _, Phi, drift, least, slot, nxt, _, threshold, head, counts = groups[:14]
+    hot, hot_list, growth = groups[14], groups[15], groups[16]
+    code, movers, moved = scratch[:3]
+    n_movers, k = 0, 0
+    while k < counts[2]:
+        i = hot_list[k]
+        s = slot[i]
+        apply_map(Phi[s], V[i], moved[n_movers])
+        rho = unit_pattern(moved[n_movers], X1, inv_norm, code)
+        if not same_code(code, codes[s]):
+            movers[n_movers] = i
+            n_movers += 1
+        else:
+            threshold[i] = skin_threshold(drift[s], rho, vector_norm(V[i]))
+            if threshold[i] - drift[s] > HOT_EPOCHS * growth[s]:
+                hot[i] = False
+                counts[2] -= 1
+                hot_list[k] = hot_list[counts[2]]
+                least[s] = min(least[s], threshold[i])
+                continue
+        k += 1
     for s in range(counts[0]):
         if used[s] == 0 or not (every or drift[s] >= least[s]):
             continue
         least[s] = np.inf
         i = head[s]
         while i >= 0:
-            if every or drift[s] >= threshold[i]:
+            if not hot[i] and (every or drift[s] >= threshold[i]):
                 apply_map(Phi[s], V[i], moved[n_movers])
                 rho = unit_pattern(moved[n_movers], X1, inv_norm, code)
                 if not same_code(code, codes[s]):
                     movers[n_movers] = i
                     n_movers += 1
-                    i = nxt[i]
-                    continue
-                threshold[i] = skin_threshold(drift[s], rho, vector_norm(V[i]))
-            least[s] = min(least[s], threshold[i])
+                    make_hot(i, groups)
+                else:
+                    threshold[i] = skin_threshold(drift[s], rho, vector_norm(V[i]))
+                    if threshold[i] - drift[s] <= HOT_EPOCHS * growth[s]:
+                        make_hot(i, groups)
+            if not hot[i]:
+                least[s] = min(least[s], threshold[i])
             i = nxt[i]
-    for k in range(n_movers):
+    v, work = moved[n_movers], scratch[3]
+    for k in np.argsort(movers[:n_movers]):   # by unit: the same order however the movers were found
         i, u = movers[k], moved[k]
         leave(i, u, groups, initial)
         rho = unit_pattern(u, X1, inv_norm, code)
         s = slot_of_code(code, groups)
-        rebase(s, groups, V, moved[n_movers])
-        join(i, s, u.copy(), rho, groups, V, initial)
+        solve(Phi[s], u, v, work)
+        if not np.all(np.isfinite(v)):
+            rebase(s, groups, V, v)
+            v[:] = u
+        join(i, s, u, v, rho, groups, V, initial)
 
 
 @numba.njit(cache=True)
@@ -325,9 +395,9 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     m, D = X1.shape
     groups = new_groups(n, m, E, initial.shape[1])
     code = np.zeros(initial.shape[1], np.uint64)
-    scratch = (code, np.zeros(n, np.int64), np.zeros((n + 1, E)))
+    scratch = (code, np.zeros(n, np.int64), np.zeros((n + 1, E)), np.zeros((E, E + 1)))
     total, r, g, row = np.zeros((m, D)), np.zeros(m), np.zeros(D), np.zeros(E)
-    used, Sigma, Phi, drift, counts = groups[0], groups[4], groups[5], groups[6], groups[13]
+    used, Sigma, Phi, drift, counts, growth = groups[0], groups[4], groups[5], groups[6], groups[13], groups[16]
     on, n_on = groups[2], groups[3]
     loss, first_log, c_grid = np.nan, -(-t0 // log_every) * log_every, c
     t = t0
@@ -351,7 +421,8 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
             c -= h * np.sum(r)
             for s in range(counts[0]):
                 if used[s] > 0:
-                    drift[s] += step_group(Sigma[s], Phi[s], on[s], n_on[s], X1, r, h, g)
+                    growth[s] = step_group(Sigma[s], Phi[s], on[s], n_on[s], X1, r, h, g)
+                    drift[s] += growth[s]
             check_units(V, X1, inv_norm, initial, groups, every, scratch)
         materialise(V, groups, row)
         t = end

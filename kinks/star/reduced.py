@@ -25,7 +25,8 @@ epoch moves Phi_S by |L_S Phi_S - Phi_S| <= h |g_S| |Phi_S|_F; their sum, the dr
 rho_i = min_j |theta_i . x~_j| / |x~_j| cannot have changed its pattern while that bound is below
 rho_i, so it is tested again only when the drift reaches its threshold (SKIN_SAFETY rho_i / |v_i|
 beyond the drift at its test). A unit that changes its pattern moves its u u^T from its old group's
-Sigma to its new group's (rebased first: v_k <- Phi v_k, Phi = I). The step sizes are those of the
+Sigma to its new group's, with base vector v_i = Phi_S^-1 u_i there (Phi_S is a product of the
+invertible L_S, det L_S = 1 - h^2 |g_S|^2). The step sizes are those of the
 state, fixed at initialisation (``kinks.star.networks.initial_step_sizes``).
 
 Round-off: the groups sum in another order than the torch epochs, so the two paths agree to
