@@ -302,6 +302,32 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
 
 
 @numba.njit(cache=True)
+def regroup(V, initial, groups, u):
+    """The groups ``rebuild`` would make from the units' current vectors, without testing the units
+    again (each unit's code is its group's: the skin misses no crossing), in O(n E^2): every group
+    rebased (v_i = u_i, Phi = I, each threshold kept as the distance the unit may still move), the
+    groups renumbered in order of their first unit, and every unit joined again in order, so that
+    Sigma is summed afresh as ``rebuild`` sums it. ``u`` (E,) scratch."""
+    used, codes, on, n_on, _, _, _, _, slot, _, _, threshold, _, counts = groups[:14]
+    for s in range(counts[0]):
+        if used[s] > 0:
+            rebase(s, groups, V, u)
+    K = counts[0]
+    old_codes, old_on, old_n_on, old_slot = codes[:K].copy(), on[:K].copy(), n_on[:K].copy(), slot.copy()
+    old_growth, renumbered = groups[16][:K].copy(), np.full(K, -1, np.int64)
+    counts[0], counts[1] = 0, 0
+    used[:K] = 0
+    for i in range(V.shape[0]):
+        s = old_slot[i]
+        if renumbered[s] < 0:
+            renumbered[s] = slot_of_code(old_codes[s], groups)
+            groups[16][renumbered[s]] = old_growth[s]
+        norm = vector_norm(V[i])
+        join(i, renumbered[s], V[i], V[i], threshold[i] * norm / SKIN_SAFETY if norm > 0 else 0.0, groups, V,
+             initial)
+
+
+@numba.njit(cache=True)
 def materialise(V, groups, u):
     """Every unit's current vector u_i = Phi_S v_i written into V (n, E)."""
     slot, Phi = groups[8], groups[5]
@@ -387,8 +413,8 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     """Epochs t0 ... t1 - 1 of one network (V (n, E) its units' vectors at t0, a multiple of
     REBUILD_EVERY or the restart epoch; c its output bias): epoch t evaluates theta_t (loss,
     records in ``first`` (3,), a log loss in ``logs`` where t % log_every == 0) and steps to
-    theta_{t+1}. The groups are rebuilt at t0 and every multiple of REBUILD_EVERY; V_grid gets the
-    vectors at the last rebuild. ``every``: test every unit every epoch (the reference the skin is
+    theta_{t+1}. The groups are rebuilt at t0 and regrouped at every multiple of REBUILD_EVERY (the
+    same numbers, not testing the units again); V_grid gets the vectors at the last of these. ``every``: test every unit every epoch (the reference the skin is
     checked against; also from the first non-finite loss on). Returns (c, the last loss, c at the
     last rebuild)."""
     n, E = V.shape
@@ -401,8 +427,10 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     on, n_on = groups[2], groups[3]
     loss, first_log, c_grid = np.nan, -(-t0 // log_every) * log_every, c
     t = t0
+    rebuild(V, X1, inv_norm, initial, groups, code)
     while t < t1:
-        rebuild(V, X1, inv_norm, initial, groups, code)
+        if t > t0:
+            regroup(V, initial, groups, row)
         V_grid[:] = V
         c_grid = c
         end = min(t1, (t // REBUILD_EVERY + 1) * REBUILD_EVERY)
@@ -424,8 +452,8 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
                     growth[s] = step_group(Sigma[s], Phi[s], on[s], n_on[s], X1, r, h, g)
                     drift[s] += growth[s]
             check_units(V, X1, inv_norm, initial, groups, every, scratch)
-        materialise(V, groups, row)
         t = end
+    materialise(V, groups, row)
     return c, loss, c_grid
 
 

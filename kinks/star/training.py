@@ -131,16 +131,18 @@ def timed_epochs(epoch_step, state, data, seconds, device):
 
 def timed_compiled(config, seconds):
     """Network-epochs per second of the compiled engine (in this process: one thread) on the
-    float64 twin of ``config`` from its start: one untimed round of REBUILD_EVERY epochs (compiling
-    or loading the loops), then rounds of REBUILD_EVERY epochs for about ``seconds``."""
+    float64 twin of ``config`` from its start: REBUILD_EVERY epochs untimed (the loops compiled or
+    loaded, the rate estimated), then one call of about ``seconds`` (a whole number of
+    REBUILD_EVERY epochs), as a run makes one call per checkpoint."""
     from kinks.star.compiled import REBUILD_EVERY
 
     state = TrainingState.initial(config.replace(dtype="float64"), torch.device("cpu"))
+    start = time.perf_counter()
     advance(state, REBUILD_EVERY, REBUILD_EVERY)
-    start, begin = time.perf_counter(), state.epoch
-    while time.perf_counter() - start < seconds:
-        advance(state, state.epoch + REBUILD_EVERY, REBUILD_EVERY)
-    return config.runs * (state.epoch - begin) / (time.perf_counter() - start)
+    rounds = max(1, round(seconds / (time.perf_counter() - start)))
+    start = time.perf_counter()
+    advance(state, (rounds + 1) * REBUILD_EVERY, REBUILD_EVERY)
+    return config.runs * rounds * REBUILD_EVERY / (time.perf_counter() - start)
 
 
 def benchmark_case(width, runs, dtype, seconds, device):
