@@ -97,15 +97,10 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
         device: auto, cpu, cuda or cuda:K; default auto.
         results: the results root; default $KINKS_RESULTS or ./results.
         max_epochs: caps the preset's epoch counts, an integer >= 1; default none (the preset's stages).
-        engine: auto (compiled wherever it applies: one hidden layer of relu units in float64 on the CPU;
-            torch for deep networks, tanh, float32 or a GPU; a started run continues with the engine
-            that started it), compiled or torch; default auto.
-        jobs: worker processes of the compiled engine (its networks split into chunks whose results do
-            not depend on the split), a positive integer or -1 (all cores); default -1.
-        backend: loky (worker processes here) or dask (a dask.distributed cluster), for the compiled
-            engine; default loky.
-        scheduler: with --backend dask, the address tcp://HOST:PORT of the scheduler; default a
-            LocalCluster of --jobs processes here.
+        engine: auto (compiled for --dtype float64 on the CPU, as in train), compiled or torch; default auto.
+        jobs: the compiled engine's worker processes, a positive integer or -1 (all cores); default -1.
+        backend: loky or dask (a dask.distributed cluster), as in train; default loky.
+        scheduler: with --backend dask, a scheduler's address tcp://HOST:PORT; default a LocalCluster here.
     """
     preset = renamed_value("preset", preset, OLD_PRESETS)
     step = None if step is None else renamed_value("step", step, OLD_STEP_RULES)
