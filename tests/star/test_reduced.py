@@ -72,7 +72,8 @@ def test_unit_vectors_and_layer_params_are_inverse():
 # ----------------------------------------------------------------------------- against torch
 @pytest.mark.parametrize("dataset,width,random_bias,step", [
     ("star_11", 16, False, "gram"), ("star_11", 64, False, "published"), ("cross", 16, False, "published"),
-    ("double_cross", 16, True, "gram"), ("standard", 8, True, "gram"), ("multi_axis_3", 8, False, "published")])
+    ("double_cross", 16, True, "gram"), ("standard", 8, True, "gram"), ("multi_axis_3", 8, False, "published"),
+    ("multi_axis_13", 6, True, "gram")])                      # m = 65: two code words
 def test_compiled_engine_records_what_the_torch_epochs_record(dataset, width, random_bias, step):
     config = StarConfig(dataset, width, runs=12, random_bias=random_bias, step=step, dtype="float64")
     torch_state, compiled = trained(config, 1500, "torch"), trained(config, 1500, "compiled")
