@@ -6,21 +6,23 @@ piecewise-linear-regression fit, which is all it can reach while its kinks stay 
 
 Commands: ``train`` (one configuration into its folder, resumable), ``experiments`` (a preset's
 configurations stage by stage), ``animate`` (one network's kink lines as it trains, a GIF) and
-``benchmark``. The machinery lives in kinks.star.training (configuration,
-networks, step rules, epochs, training state and files) and kinks.star.data (data sets, thresholds);
+``benchmark``. The machinery lives in kinks.star (configuration, networks, step rules, the torch
+epochs and the compiled engine, training state and files, data sets and thresholds);
 ``eval_star_dataset.py report`` reads what these commands write.
 """
 
 import torch
 
-from kinks.checks import check_float, check_int, renamed_value
+from kinks.checks import check_float, check_int, check_jobs, renamed_value
 from kinks.cli import run_cli
 from kinks.files import save_json
 from kinks.locks import output_lock
 from kinks.nets import set_threads, torch_device, torch_dtype
+from kinks.parallel import backend_client
 from kinks.paths import output_folder, results_root
 from kinks.star import training
 from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
+from kinks.star.reduced import choose_engine
 
 
 def checked_config(**settings):
@@ -32,7 +34,7 @@ def checked_config(**settings):
 
 def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, activation="relu",
           random_bias=False, step="gram", lr_factor=None, seed=0, dtype="float32", device="auto", results=None,
-          log_every=1000, checkpoint_every=10_000):
+          log_every=1000, checkpoint_every=10_000, engine="auto", jobs=-1, backend="loky", scheduler=None):
     """Train one configuration for --epochs epochs in all (resuming from its checkpoint under
     <results>/star/<dataset>/<config>/) and print the crossed fractions.
 
@@ -55,17 +57,29 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
         results: the results root; default $KINKS_RESULTS or ./results.
         log_every: epochs between log rows, an integer >= 1; default 1000.
         checkpoint_every: epochs between checkpoints, an integer >= 1; default 10000.
+        engine: auto (compiled wherever it applies: one hidden layer of relu units in float64 on the CPU;
+            torch for deep networks, tanh, float32 or a GPU; a started run continues with the engine
+            that started it), compiled or torch; default auto.
+        jobs: worker processes of the compiled engine (its networks split into chunks whose results do
+            not depend on the split), a positive integer or -1 (all cores); default -1.
+        backend: loky (worker processes here) or dask (a dask.distributed cluster), for the compiled
+            engine; default loky.
+        scheduler: with --backend dask, the address tcp://HOST:PORT of the scheduler; default a
+            LocalCluster of --jobs processes here.
     """
     config = checked_config(dataset=dataset, width=width, layers=layers, runs=runs, activation=activation,
                             random_bias=random_bias, step=step, lr_factor=lr_factor, seed=seed, dtype=dtype)
     epochs = check_int("epochs", epochs)
     log_every, checkpoint_every = check_int("log_every", log_every), check_int("checkpoint_every", checkpoint_every)
-    folder, state = training.train(config, epochs, torch_device(device), results, log_every, checkpoint_every)
-    print(f"{folder}: {state.summary()}")
+    device, jobs = torch_device(device), check_jobs(jobs)
+    with backend_client(backend, scheduler, jobs) as client:
+        folder, state = training.train(config, epochs, device, results, log_every, checkpoint_every, engine=engine,
+                                       jobs=jobs, backend=backend, scheduler=client)
+    print(f"{folder}: {state.summary()} ({state.engine} engine)")
 
 
 def experiments(preset="quick", step=None, lr_factor=None, activation="relu", random_bias=False, dtype="float32",
-                device="auto", results=None, max_epochs=None):
+                device="auto", results=None, max_epochs=None, engine="auto", jobs=-1, backend="loky", scheduler=None):
     """Run a preset's grid stage by stage: every configuration to the first epoch count, then all
     to the next, ... (resumable: finished stages are skipped).
 
@@ -84,24 +98,33 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
         device: auto, cpu, cuda or cuda:K; default auto.
         results: the results root; default $KINKS_RESULTS or ./results.
         max_epochs: caps the preset's epoch counts, an integer >= 1; default none (the preset's stages).
+        engine: auto (compiled for --dtype float64 on the CPU, as in train), compiled or torch; default auto.
+        jobs: the compiled engine's worker processes, a positive integer or -1 (all cores); default -1.
+        backend: loky or dask (a dask.distributed cluster), as in train; default loky.
+        scheduler: with --backend dask, a scheduler's address tcp://HOST:PORT; default a LocalCluster here.
     """
     preset = renamed_value("preset", preset, OLD_PRESETS)
     step = None if step is None else renamed_value("step", step, OLD_STEP_RULES)
     configs = preset_configs(preset, step=step, activation=activation, random_bias=random_bias,
                                   lr_factor=lr_factor, dtype=dtype)
     stages = preset_stages(preset, max_epochs)
-    device = torch_device(device)
-    for stage in stages:
-        for config in configs:
-            _, state = training.train(config, stage, device, results)
-            print(f"{config.dataset} n={config.width} seed={config.seed} {config.step} step: {state.summary()}")
+    device, jobs = torch_device(device), check_jobs(jobs)
+    for config in configs:
+        choose_engine(engine, config, device)
+    with backend_client(backend, scheduler, jobs) as client:
+        for stage in stages:
+            for config in configs:
+                _, state = training.train(config, stage, device, results, engine=engine, jobs=jobs, backend=backend,
+                                          scheduler=client)
+                print(f"{config.dataset} n={config.width} seed={config.seed} {config.step} step: {state.summary()}")
 
 
 def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results=None):
     """Epochs per second on star_11 at (n = 256, P = 1000) and (n = 4096, P = 100): the fast ReLU
     epoch against a comparison baseline, the straightforward autograd epoch on the same tensors
-    (forward, autograd backward, step, pattern compared directly); both track the crossings. Saved to
-    <results>/star/benchmark_<device>.json.
+    (forward, autograd backward, step, pattern compared directly); both track the crossings. Beside
+    them, network-epochs per second of the compiled engine (float64, in this process: one thread)
+    against the fast epoch's. Saved to <results>/star/benchmark_<device>.json.
 
     Args:
         device: auto, cpu, cuda or cuda:K; default auto.
@@ -119,7 +142,8 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
             rows.append(training.benchmark_case(width, runs, dtype, seconds, device))
             fast, slow = rows[-1]["epochs_per_s"], rows[-1]["autograd_epochs_per_s"]
             print(f"star_11 n={width} P={runs}: {fast:8.1f} epochs/s (autograd baseline {slow:7.1f}; "
-                  f"x{fast / slow:.2f})")
+                  f"x{fast / slow:.2f}); network-epochs/s: fast epoch {fast * runs:9.0f}, compiled engine "
+                  f"{rows[-1]['compiled_network_epochs_per_s']:9.0f} (x{rows[-1]['compiled_speedup']:.1f})")
         save_json(path, dict(device=str(device), threads=torch.get_num_threads(), dtype=dtype, rows=rows))
     print(f"saved {path}")
 

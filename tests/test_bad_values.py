@@ -75,10 +75,12 @@ OPTIONS = {  # (script, command): {option: kind}
     ("train_star_dataset", "train"): dict(
         dataset="choice", width="count", layers="count", runs="count", epochs="count", activation="choice",
         random_bias="flag", step="choice", lr_factor="positive", seed="count0", dtype="choice", device="device",
-        results="folder", log_every="count", checkpoint_every="count"),
+        results="folder", log_every="count", checkpoint_every="count", engine="choice", jobs="jobs", backend="choice",
+        scheduler="text"),
     ("train_star_dataset", "experiments"): dict(
         preset="choice", step="choice", lr_factor="positive", activation="choice", random_bias="flag",
-        dtype="choice", device="device", results="folder", max_epochs="count"),
+        dtype="choice", device="device", results="folder", max_epochs="count", engine="choice", jobs="jobs",
+        backend="choice", scheduler="text"),
     ("train_star_dataset", "animate"): dict(dataset="choice", width="count", epochs="count", frames="count",
                                             seed="count0", samples="samples", mp4="flag", out="folder",
                                             results="folder"),

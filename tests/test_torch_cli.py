@@ -111,7 +111,7 @@ def test_a_different_configuration_is_refused(monkeypatch, capsys, tmp_path):
 
 def test_old_preset_names_give_one_warning_and_the_same_configurations(monkeypatch, capsys, tmp_path):
     trained = []
-    monkeypatch.setattr(training, "train", lambda config, stage, device, results: (
+    monkeypatch.setattr(training, "train", lambda config, stage, device, results, **engine_options: (
         trained.append((config, stage)) or (None, SimpleNamespace(summary=lambda: "stub"))))
     code, _, err = cli(monkeypatch, capsys, "train_star_dataset.py", "experiments", "--preset", "paper_deep_ntk",
                        "--max_epochs", 5, "--device", "cpu")

@@ -43,16 +43,20 @@ class TrainingState:
                         the first kink-crossed, loss-crossed and non-finite epochs (P,), -1 = not yet
         loss            L(theta_{epoch - 1}) (P,), NaN before the first epoch
         log             a row of LOG_COLUMNS per logged epoch (rows, 17), float64 on the CPU
+        engine          the engine that trains it, 'torch' or 'compiled' (``kinks.star.reduced``)
+        restart         None, or where the compiled engine resumes from when it stopped between
+                        two rebuilds: dict(epoch, params) of its last rebuild
 
     state.pt holds the plain dict of ``to_dict`` (format STATE_FORMAT; the configuration as JSON
-    text, data weights as 'weights', step sizes as 'step'), loaded with weights_only=True."""
+    text, data weights as 'weights', step sizes as 'step'), loaded with weights_only=True; a state
+    written before the compiled engine is a torch state."""
 
     def __init__(self, config, epoch, params, p, step_size, threshold, initial_pattern, kink_epoch, loss_epoch,
-                 nan_epoch, loss, log):
+                 nan_epoch, loss, log, engine="torch", restart=None):
         self.config, self.epoch, self.params = config, epoch, params
         self.p, self.step_size, self.threshold, self.initial_pattern = p, step_size, threshold, initial_pattern
         self.kink_epoch, self.loss_epoch, self.nan_epoch = kink_epoch, loss_epoch, nan_epoch
-        self.loss, self.log = loss, log
+        self.loss, self.log, self.engine, self.restart = loss, log, engine, restart
 
     @classmethod
     def initial(cls, config, device):
@@ -83,16 +87,22 @@ class TrainingState:
         return dict(format=STATE_FORMAT, config=json.dumps(self.config.as_dict(), sort_keys=True), epoch=self.epoch,
                     params=[cpu(A) for A in self.params], weights=cpu(self.p), step=cpu(self.step_size),
                     threshold=cpu(self.threshold), initial_pattern=cpu(self.initial_pattern),
-                    **{key: cpu(getattr(self, key)) for key in FIRST_EPOCHS}, loss=cpu(self.loss), log=self.log.cpu())
+                    **{key: cpu(getattr(self, key)) for key in FIRST_EPOCHS}, loss=cpu(self.loss), log=self.log.cpu(),
+                    engine=self.engine, **({} if self.restart is None else dict(
+                        restart=dict(epoch=self.restart["epoch"], params=[cpu(A) for A in self.restart["params"]]))))
 
     @classmethod
     def from_dict(cls, saved, device):
         """The state of a state.pt dict on ``device`` (the log stays on the CPU); its configuration
         parsed once, also as older versions wrote it (see ``StarConfig.from_dict``)."""
         on = lambda key: saved[key].to(device)  # noqa: E731
+        restart = saved.get("restart")
+        if restart is not None:
+            restart = dict(epoch=restart["epoch"], params=[A.to(device) for A in restart["params"]])
         return cls(StarConfig.from_dict(json.loads(saved["config"])), saved["epoch"],
                    [A.to(device) for A in saved["params"]], on("weights"), on("step"), on("threshold"),
-                   on("initial_pattern"), *(on(key) for key in FIRST_EPOCHS), on("loss"), saved["log"].cpu())
+                   on("initial_pattern"), *(on(key) for key in FIRST_EPOCHS), on("loss"), saved["log"].cpu(),
+                   saved.get("engine", "torch"), restart)
 
     def copy(self):
         """A shallow copy: the same tensors, which the epochs replace rather than change."""
@@ -105,20 +115,22 @@ class TrainingState:
             first = getattr(self, key)
             setattr(self, key, torch.where((first < 0) & event, epoch, first))
 
-    def fractions(self):
-        """The kink-crossed and loss-crossed fractions so far, float64 (2,)."""
-        return torch.stack([(getattr(self, key) >= 0).double().mean() for key in FIRST_EPOCHS[:2]])
+    def fractions(self, epoch=math.inf):
+        """The kink-crossed and loss-crossed fractions by epoch ``epoch`` (default: so far), float64 (2,)."""
+        return torch.stack([((first >= 0) & (first <= epoch)).double().mean()
+                            for first in (getattr(self, key) for key in FIRST_EPOCHS[:2])])
 
     def log_row(self, epoch, loss):
         """The log at epoch t: mean loss over finite losses, the deciles of loss / threshold, both
-        crossed fractions and the count of non-finite losses; a float64 tensor (len(LOG_COLUMNS),)."""
+        crossed fractions by epoch t and the count of non-finite losses; a float64 tensor
+        (len(LOG_COLUMNS),)."""
         loss = loss.double()
         finite = torch.isfinite(loss)
         ratio = torch.where(finite, loss / self.threshold, math.nan)
         deciles = torch.nanquantile(ratio, torch.linspace(0.1, 0.9, 9, dtype=torch.float64, device=loss.device))
         mean = loss[finite].mean() if finite.any() else torch.tensor(math.nan, device=loss.device)
         return torch.cat([torch.tensor([epoch], dtype=torch.float64, device=loss.device), mean[None], deciles,
-                          self.fractions(), (~finite).sum()[None].double()]).cpu()
+                          self.fractions(epoch), (~finite).sum()[None].double()]).cpu()
 
     def bar_values(self, loss):
         """The progress bar's values now: the crossed fractions (as ``summary`` prints them) and the
@@ -127,10 +139,10 @@ class TrainingState:
         return dict(kink=f"{kink:.3f}", loss=f"{crossed:.3f}", nan=int((~torch.isfinite(loss)).sum().item()))
 
     def result(self):
-        """The contents of result.json: the configuration, the epoch, per network the first epochs and
+        """The contents of result.json: the configuration, the epoch, the engine, per network the first epochs and
         the final loss / threshold (null where non-finite), and the log."""
         ratio = (self.loss.cpu().double() / self.threshold.cpu()).tolist()
-        return dict(config=self.config.as_dict(), epoch=self.epoch, n_networks=len(ratio),
+        return dict(config=self.config.as_dict(), epoch=self.epoch, engine=self.engine, n_networks=len(ratio),
                     **{key: getattr(self, key).tolist() for key in FIRST_EPOCHS},
                     final_ratio=[v if math.isfinite(v) else None for v in ratio],
                     log_columns=list(LOG_COLUMNS), log=self.log.tolist())

@@ -2,8 +2,9 @@
 layers of width n trained at once by full-batch gradient descent (``gd``) on the data of
 ``kinks.star.data``, each with its own data weights p = Multinomial(n^2, uniform)/n^2 and step size
 h (``kinks.star.networks``), epoch by epoch with the state's records (``kinks.star.state``);
-``train`` runs one configuration into its folder (locked, resumable from its checkpoint); and the
-benchmark's timing of the fast ReLU epoch against autograd."""
+``train`` runs one configuration into its folder (locked, resumable from its checkpoint) by the
+torch loop or the compiled engine (``kinks.star.reduced``); and the benchmark's timing of the fast
+ReLU epoch against autograd and against the compiled engine."""
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from kinks.nets import synchronize, torch_dtype
 from kinks.star.config import StarConfig
 from kinks.star.data import make_data
 from kinks.star.networks import autograd_epoch, bit_weights, pattern_codes, relu_epoch
+from kinks.star.reduced import advance, choose_engine, train_compiled
 from kinks.star.state import TrainingState
 
 
@@ -84,13 +86,21 @@ def open_folder(config, folder, device):
     return TrainingState.initial(config, device)
 
 
-def train(config, epochs, device, results=None, log_every=1000, checkpoint_every=10_000, progress=True):
+def train(config, epochs, device, results=None, log_every=1000, checkpoint_every=10_000, progress=True,
+          engine="auto", jobs=1, backend="loky", scheduler=None):
     """Train the networks of ``config`` to ``epochs`` epochs in its folder under ``results``, resuming
-    from its checkpoint; returns (folder, state)."""
+    from its checkpoint, by ``engine`` (``kinks.star.reduced.choose_engine``: auto, compiled or
+    torch; a started run continues with the engine that started it); the compiled engine runs its
+    chunks on ``jobs`` workers of ``backend``. Returns (folder, state)."""
+    choose_engine(engine, config, device)   # a bad --engine is refused before anything is written
     folder = config.folder(results)
     with output_lock(folder, "--results"):
         state = open_folder(config, folder, device)
-        if state.epoch < epochs:
+        state.engine = choose_engine(engine, config, device, recorded=state.engine if state.epoch > 0 else None)
+        if state.epoch < epochs and state.engine == "compiled":
+            train_compiled(state, epochs, log_every, lambda s: s.save(folder), checkpoint_every, jobs, backend,
+                           scheduler)
+        elif state.epoch < epochs:
             train_epochs(state, epoch_data(state, device), epochs, log_every, lambda s: s.save(folder),
                          checkpoint_every, progress)
     return folder, state
@@ -119,12 +129,33 @@ def timed_epochs(epoch_step, state, data, seconds, device):
     return done / (time.perf_counter() - start)
 
 
+def timed_compiled(config, seconds):
+    """Network-epochs per second of the compiled engine (in this process: one thread) on the
+    float64 twin of ``config`` from its start: REBUILD_EVERY epochs untimed (the loops compiled or
+    loaded, the rate estimated), then one call of about ``seconds`` (a whole number of
+    REBUILD_EVERY epochs), as a run makes one call per checkpoint."""
+    from kinks.star.compiled import REBUILD_EVERY
+
+    state = TrainingState.initial(config.replace(dtype="float64"), torch.device("cpu"))
+    start = time.perf_counter()
+    advance(state, REBUILD_EVERY, REBUILD_EVERY)
+    rounds = max(1, round(seconds / (time.perf_counter() - start)))
+    start = time.perf_counter()
+    advance(state, (rounds + 1) * REBUILD_EVERY, REBUILD_EVERY)
+    return config.runs * rounds * REBUILD_EVERY / (time.perf_counter() - start)
+
+
 def benchmark_case(width, runs, dtype, seconds, device):
     """One benchmark row on star_11 at width n and P networks: epochs per second of the fast ReLU
-    epoch and of the straightforward autograd epoch on the same tensors, and the speed-up."""
-    state = TrainingState.initial(StarConfig("star_11", width, runs=runs, dtype=dtype), device)
+    epoch and of the straightforward autograd epoch on the same tensors, and the speed-up; and
+    network-epochs per second of the compiled engine (float64, one thread) beside the fast epoch's
+    (epochs per second times P)."""
+    config = StarConfig("star_11", width, runs=runs, dtype=dtype)
+    state = TrainingState.initial(config, device)
     data = epoch_data(state, device)
     fast = timed_epochs(relu_epoch, state, data, seconds, device)
     slow = timed_epochs(autograd_epoch, state, data, seconds, device)
+    compiled = timed_compiled(config, seconds)
     return dict(dataset="star_11", width=width, runs=runs, epochs_per_s=fast, autograd_epochs_per_s=slow,
-                speedup=fast / slow)
+                speedup=fast / slow, network_epochs_per_s=fast * runs, compiled_network_epochs_per_s=compiled,
+                compiled_speedup=compiled / (fast * runs))

@@ -289,6 +289,9 @@ def assert_same_state(state, expected):
     for key, value in expected.items():
         if key == "params":
             assert all(torch.equal(A, B) for A, B in zip(state[key], value))
+        elif key == "restart":
+            assert state[key]["epoch"] == value["epoch"]
+            assert all(torch.equal(A, B) for A, B in zip(state[key]["params"], value["params"]))
         elif torch.is_tensor(value):
             torch.testing.assert_close(state[key], value, rtol=0, atol=0, equal_nan=True, msg=key)
         else:
@@ -296,13 +299,15 @@ def assert_same_state(state, expected):
 
 
 @pytest.mark.slow
-def test_resume_from_1k_to_2k_equals_2k_straight(tmp_path):
+@pytest.mark.parametrize("engine,stop", [("torch", 1000), ("compiled", 1000), ("compiled", 1300)])
+def test_resume_from_1k_to_2k_equals_2k_straight(tmp_path, engine, stop):
     config = StarConfig(**TINY)
     cpu = torch.device("cpu")
-    _, resumed = training.train(config, 1000, cpu, tmp_path / "a", log_every=250, progress=False)
-    assert resumed.epoch == 1000
-    _, resumed = training.train(config, 2000, cpu, tmp_path / "a", log_every=250, progress=False)
-    _, straight = training.train(config, 2000, cpu, tmp_path / "b", log_every=250, progress=False)
+    _, resumed = training.train(config, stop, cpu, tmp_path / "a", log_every=250, progress=False, engine=engine)
+    assert resumed.epoch == stop
+    _, resumed = training.train(config, 2000, cpu, tmp_path / "a", log_every=250, progress=False)  # auto: same engine
+    _, straight = training.train(config, 2000, cpu, tmp_path / "b", log_every=250, progress=False, engine=engine)
+    assert straight.engine == resumed.engine == engine
     loaded = TrainingState.load(config.folder(tmp_path / "a"), cpu)
     for state in (resumed, loaded):
         assert_same_state(state, straight)
@@ -400,10 +405,12 @@ def test_step_rule_and_factor_of_the_quick_preset_can_be_chosen():
 def old_folder(results, config, epochs=20):
     """A folder as a version before the rename of the step rule ntk wrote it: named ..._ntk-lr1_...,
     with 'ntk' in config.json, state.pt and result.json, trained to ``epochs``."""
-    folder, state = training.train(config, epochs, torch.device("cpu"), results, log_every=10, progress=False)
+    folder, state = training.train(config, epochs, torch.device("cpu"), results, log_every=10, progress=False,
+                                   engine="torch")
     old = folder.with_name(config.label("ntk"))
     folder.rename(old)
     saved = state.to_dict()
+    del saved["engine"]                       # written before the compiled engine: a torch state
     saved["config"] = saved["config"].replace('"step": "gram"', '"step": "ntk"')
     torch.save(saved, old / "state.pt")
     for name in ("config.json", "result.json"):
@@ -430,19 +437,25 @@ def test_a_folder_of_an_older_version_resumes_in_place_to_the_same_state(tmp_pat
     assert json.loads((old / "config.json").read_text())["step"] == "ntk"
     assert config.folder(tmp_path / "old") == old                 # found under its old name
     folder, resumed = training.train(config, 40, torch.device("cpu"), tmp_path / "old", log_every=10, progress=False)
-    _, straight = training.train(config, 40, torch.device("cpu"), tmp_path / "new", log_every=10, progress=False)
+    _, straight = training.train(config, 40, torch.device("cpu"), tmp_path / "new", log_every=10, progress=False,
+                                 engine="torch")
     assert folder == old and sorted(p.name for p in old.parent.iterdir()) == [old.name]
     assert_same_state(resumed, straight)
     assert TrainingState.load(old, torch.device("cpu")).config == config
 
 
-def test_state_file_holds_the_plain_dict_of_its_format(tmp_path):
+@pytest.mark.parametrize("engine,extra", [("torch", set()), ("compiled", {"restart"})])
+def test_state_file_holds_the_plain_dict_of_its_format(tmp_path, engine, extra):
     config = StarConfig(**TINY)
-    folder, state = training.train(config, 3, torch.device("cpu"), tmp_path, progress=False)
+    folder, state = training.train(config, 3, torch.device("cpu"), tmp_path, progress=False, engine=engine)
     saved = torch.load(folder / "state.pt", weights_only=True)
     assert saved["format"] == STATE_FORMAT and json.loads(saved["config"]) == config.as_dict()
     assert set(saved) == {"format", "config", "epoch", "params", "weights", "threshold", "step", "initial_pattern",
-                          "kink_epoch", "loss_epoch", "nan_epoch", "loss", "log"}
+                          "kink_epoch", "loss_epoch", "nan_epoch", "loss", "log", "engine"} | extra
+    assert saved["engine"] == engine and json.loads((folder / "result.json").read_text())["engine"] == engine
+    with pytest.raises(UsageError, match=f"trained by the {engine} engine"):
+        training.train(config, 5, torch.device("cpu"), tmp_path, progress=False,
+                       engine="torch" if engine == "compiled" else "compiled")
     save_json(folder / "config.json", {**config.as_dict(), "seed": 7})
     with pytest.raises(UsageError, match="holds a different configuration"):
         training.train(config, 5, torch.device("cpu"), tmp_path, progress=False)

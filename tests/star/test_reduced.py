@@ -1,0 +1,171 @@
+"""Tests of the star study's compiled engine (kinks.star.reduced, kinks.star.compiled): the group
+step against brute force per unit, the codes, the engine against the torch epochs in float64 (first
+epochs, log, parameters), the skin against testing every unit every epoch, and that the chunk split,
+--jobs and stopping between rebuilds give the numbers of a straight run. Tiny sizes throughout."""
+import numpy as np
+import pytest
+import torch
+
+from kinks.checks import UsageError
+from kinks.star import reduced, training
+from kinks.star.config import StarConfig
+from kinks.star.state import FIRST_EPOCHS, TrainingState
+
+CPU = torch.device("cpu")
+
+
+def trained(config, epochs, engine, log_every=100, **options):
+    """A fresh state of ``config`` trained to ``epochs`` by the torch epochs or the compiled engine."""
+    state = TrainingState.initial(config, CPU)
+    state.engine = engine
+    if engine == "torch":
+        return training.train_epochs(state, training.epoch_data(state, CPU), epochs, log_every)
+    return reduced.advance(state, epochs, log_every, **options)
+
+
+def assert_same_records(first, second):
+    for key in FIRST_EPOCHS:
+        assert torch.equal(getattr(first, key), getattr(second, key)), key
+    assert torch.equal(first.log, second.log)
+
+
+# ----------------------------------------------------------------------------- the group step
+def test_group_step_moves_the_moments_of_every_unit():
+    """Sigma' = L Sigma L^T equals sum_i (L u_i)(L u_i)^T with u_i moved by its own gradient, and its
+    blocks follow the closed forms of M, A and W."""
+    from kinks.star.compiled import step_group
+
+    rng = np.random.default_rng(0)
+    X1 = np.concatenate([rng.standard_normal((7, 2)), np.ones((7, 1))], axis=1)
+    r, h, U = rng.standard_normal(7), 0.3, rng.standard_normal((5, 4))    # 5 units [a; b; w] of one group
+    on = np.array([0, 2, 3, 6])
+    g = (r[on, None] * X1[on]).sum(0)
+    moved = np.stack([np.concatenate([u[:3] - h * u[3] * g, [u[3] - h * u[:3] @ g]]) for u in U])
+    Sigma, Phi = U.T @ U, np.eye(4)
+    step_group(Sigma, Phi, on, len(on), X1, r, h, np.zeros(3))
+    np.testing.assert_allclose(Sigma, moved.T @ moved, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(U @ Phi.T, moved, rtol=1e-13, atol=1e-13)
+    A, M, W = U[:, :3].T @ U[:, :3], U[:, :3].T @ U[:, 3], U[:, 3] @ U[:, 3]
+    np.testing.assert_allclose(Sigma[:3, 3], M - h * W * g - h * A @ g + h ** 2 * (M @ g) * g, rtol=1e-13)
+    np.testing.assert_allclose(Sigma[:3, :3], A - h * (np.outer(M, g) + np.outer(g, M)) + h ** 2 * W * np.outer(g, g),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(Sigma[3, 3], W - 2 * h * M @ g + h ** 2 * g @ A @ g, rtol=1e-13)
+
+
+@pytest.mark.parametrize("m", [6, 64, 70])
+def test_pattern_words_hold_every_bit(m):
+    pattern = torch.rand((2, m, 3), generator=torch.Generator().manual_seed(m)) > 0.5
+    words = reduced.pattern_words(pattern)
+    assert words.shape == (2, 3, -(-m // 64)) and words.dtype == np.uint64
+    for j in range(m):
+        bit = (words[:, :, j // 64] >> np.uint64(j % 64)) & np.uint64(1)
+        np.testing.assert_array_equal(bit.astype(bool), pattern[:, j, :].numpy())
+
+
+def test_unit_vectors_and_layer_params_are_inverse():
+    state = TrainingState.initial(StarConfig("star_7", 5, runs=3, random_bias=True, dtype="float64"), CPU)
+    U, c = reduced.unit_vectors(state.params)
+    assert U.shape == (3, 5, 4)
+    assert all(torch.equal(A, B) for A, B in zip(reduced.layer_params(U, c, CPU), state.params))
+
+
+# ----------------------------------------------------------------------------- against torch
+@pytest.mark.parametrize("dataset,width,random_bias,step", [
+    ("star_11", 16, False, "gram"), ("star_11", 64, False, "published"), ("cross", 16, False, "published"),
+    ("double_cross", 16, True, "gram"), ("standard", 8, True, "gram"), ("multi_axis_3", 8, False, "published"),
+    ("multi_axis_13", 6, True, "gram")])                      # m = 65: two code words
+def test_compiled_engine_records_what_the_torch_epochs_record(dataset, width, random_bias, step):
+    config = StarConfig(dataset, width, runs=12, random_bias=random_bias, step=step, dtype="float64")
+    torch_state, compiled = trained(config, 1500, "torch"), trained(config, 1500, "compiled")
+    same = [torch.equal(getattr(torch_state, key), getattr(compiled, key)) for key in FIRST_EPOCHS]
+    assert all(same), [(getattr(torch_state, key).tolist(), getattr(compiled, key).tolist()) for key in FIRST_EPOCHS]
+    assert (torch_state.kink_epoch >= 0).any()
+    torch.testing.assert_close(compiled.log, torch_state.log, rtol=1e-9, atol=1e-12)
+    for A, B in zip(compiled.params, torch_state.params):
+        torch.testing.assert_close(A, B, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(compiled.loss, torch_state.loss, rtol=1e-9, atol=1e-14)
+
+
+def test_non_finite_losses_are_recorded_as_by_torch():
+    config = StarConfig("cross", 6, runs=8, lr_factor=60, dtype="float64")
+    torch_state, compiled = trained(config, 200, "torch", 50), trained(config, 200, "compiled", 50)
+    assert (torch_state.nan_epoch >= 0).any()
+    assert torch.equal(torch_state.nan_epoch, compiled.nan_epoch)
+    assert torch.equal(torch_state.kink_epoch, compiled.kink_epoch)
+
+
+# ----------------------------------------------------------------------------- the skin and the split
+@pytest.mark.parametrize("dataset,random_bias", [("star_11", False), ("double_cross", True)])
+def test_skin_gives_the_numbers_of_testing_every_unit(dataset, random_bias):
+    config = StarConfig(dataset, 32, runs=10, random_bias=random_bias, step="gram", lr_factor=2, dtype="float64")
+    skin, every = trained(config, 2500, "compiled"), trained(config, 2500, "compiled", every=True)
+    assert (skin.kink_epoch >= 0).any()
+    assert_same_records(skin, every)
+    assert all(torch.equal(A, B) for A, B in zip(skin.params, every.params))
+
+
+def test_chunks_jobs_and_stops_between_rebuilds_repeat_a_straight_run(monkeypatch):
+    config = StarConfig("cross", 16, runs=7, step="published", dtype="float64")
+    straight = trained(config, 2700, "compiled")
+    monkeypatch.setattr(reduced, "CHUNK_NETWORKS", 3)
+    split = trained(config, 2700, "compiled", jobs=2)
+    stopped = trained(config, 1350, "compiled")                 # stops between rebuilds, twice
+    assert stopped.restart["epoch"] == 1000
+    reduced.advance(stopped, 2000, 100)
+    assert stopped.restart is None
+    reduced.advance(stopped, 2700, 100)
+    for state in (split, stopped):
+        assert_same_records(straight, state)
+        assert all(torch.equal(A, B) for A, B in zip(straight.params, state.params))
+        assert torch.equal(straight.loss, state.loss)
+
+
+# ----------------------------------------------------------------------------- the choice
+def test_engine_choice():
+    relu64 = StarConfig("cross", 4, runs=2, dtype="float64")
+    assert reduced.choose_engine("auto", relu64, CPU) == "compiled"
+    for config in (relu64.replace(dtype="float32"), relu64.replace(layers=2), relu64.replace(activation="tanh")):
+        assert reduced.choose_engine("auto", config, CPU) == "torch"
+        with pytest.raises(UsageError, match="--engine compiled trains one hidden layer"):
+            reduced.choose_engine("compiled", config, CPU)
+    assert reduced.choose_engine("auto", relu64, torch.device("cuda")) == "torch"
+    assert reduced.choose_engine("auto", relu64, CPU, recorded="torch") == "torch"
+    with pytest.raises(UsageError, match="trained by the torch engine"):
+        reduced.choose_engine("compiled", relu64, CPU, recorded="torch")
+    with pytest.raises(UsageError, match="--engine must be one of"):
+        reduced.choose_engine("fast", relu64, CPU)
+
+
+# ----------------------------------------------------------------------------- the command line
+@pytest.mark.slow
+def test_ctrl_c_then_the_same_command_gives_the_straight_run(tmp_path):
+    """train --engine compiled --jobs 2 interrupted after its first checkpoint (exit 130), then run
+    again to the end: the records and parameters of one straight run in this process."""
+    import json
+    import os
+    import signal
+    import time
+
+    from conftest import start_script
+
+    options = dict(dataset="cross", width=16, runs=60, step="published", dtype="float64")
+    argv = ["train", *[f"--{key}={value}" for key, value in options.items()], "--epochs=40000",
+            "--checkpoint_every=4000", "--log_every=2000", "--jobs=2", "--engine=compiled"]
+    folder = StarConfig(**options).folder(tmp_path / "results")
+    process = start_script("train_star_dataset.py", *argv, cwd=tmp_path, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not (folder / "state.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert 0 < TrainingState.load(folder, CPU).epoch < 40000
+    finished = start_script("train_star_dataset.py", *argv, cwd=tmp_path)
+    assert finished.wait(timeout=300) == 0, finished.stderr.read()
+    _, straight = training.train(StarConfig(**options), 40000, CPU, tmp_path / "straight", log_every=2000,
+                                 checkpoint_every=4000, engine="compiled")
+    resumed = TrainingState.load(folder, CPU)
+    assert_same_records(straight, resumed)
+    assert all(torch.equal(A, B) for A, B in zip(straight.params, resumed.params))
+    assert json.loads((folder / "result.json").read_text())["kink_epoch"] == straight.kink_epoch.tolist()
