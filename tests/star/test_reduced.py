@@ -139,26 +139,27 @@ def test_engine_choice():
 # ----------------------------------------------------------------------------- the command line
 @pytest.mark.slow
 def test_ctrl_c_then_the_same_command_gives_the_straight_run(tmp_path):
-    """train --engine compiled --jobs 2 interrupted after its first checkpoint (exit 130), then run
+    """train --engine compiled --jobs 2 interrupted right after its first checkpoint (exit 130; the
+    run is held there by tests/gated_star_run.py, so the verdict depends on no timing), then run
     again to the end: the records and parameters of one straight run in this process."""
     import json
     import os
     import signal
-    import time
 
-    from conftest import start_script
+    from conftest import start_script, wait_for
 
     options = dict(dataset="cross", width=16, runs=60, step="published", dtype="float64")
     argv = ["train", *[f"--{key}={value}" for key, value in options.items()], "--epochs=40000",
             "--checkpoint_every=4000", "--log_every=2000", "--jobs=2", "--engine=compiled"]
     folder = StarConfig(**options).folder(tmp_path / "results")
-    process = start_script("train_star_dataset.py", *argv, cwd=tmp_path, start_new_session=True,
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    process = start_script("tests/gated_star_run.py", gate, *argv, cwd=tmp_path, start_new_session=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while not (folder / "state.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    wait_for(lambda: (gate / "held").exists() or process.poll() is not None, "the first checkpoint")
+    if process.poll() is None:  # held after its first checkpoint (else it failed, and the assertion says how)
+        os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 130 and "Traceback" not in stderr, stderr
     assert 0 < TrainingState.load(folder, CPU).epoch < 40000
     finished = start_script("train_star_dataset.py", *argv, cwd=tmp_path)
