@@ -1,12 +1,13 @@
 """The data every study starts from: the paper's six points (x_j, y_j) (X_DATA, Y_DATA) and the data
 weights p = Multinomial(N, pi) / N of a run (``sample_weights``), with the rule that says how many
 samples N a run of width n stands for (``SampleRule``, the option --samples: n^k, a fixed N, or the
-population p = pi). Shared by the 1-D study and the star study."""
+population p = pi), and the data probabilities pi of one's own data (--probs: ``parse_probs``,
+``check_probs``). Shared by the 1-D study and the star study."""
 import re
 
 import numpy as np
 
-from kinks.checks import require
+from kinks.checks import UsageError, require
 
 X_DATA = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
 Y_DATA = np.array([-1.0, 2.0, -1.0, 1.0, -2.0, 1.0])
@@ -17,6 +18,31 @@ def sample_weights(rng, runs, samples, m=X_DATA.size, probs=None):
     (default uniform): Multinomial(samples, probs) / samples, (runs, m)."""
     probs = np.full(m, 1.0 / m) if probs is None else probs
     return rng.multinomial(samples, probs, size=runs) / samples
+
+
+def parse_probs(probs):
+    """The option --probs "p,p,..." (text, or the numbers the command line made of it) as a list of
+    floats; None stays None. A value that is no number is a UsageError naming --probs."""
+    if probs is None:
+        return None
+    try:
+        return [float(v) for v in (probs if isinstance(probs, (list, tuple)) else str(probs).split(","))]
+    except ValueError:
+        raise UsageError(f"--probs must be numbers separated by commas; got {probs!r}") from None
+
+
+def check_probs(probs, m):
+    """The probabilities pi (m,) of m data points, in their order: uniform 1/m where ``probs`` is
+    None; else pi_j > 0, one per point, summing to 1 within 1e-6, then divided by their sum (equal
+    values become exactly 1/m, so uniform draws are those of no --probs). A UsageError naming --probs
+    otherwise."""
+    if probs is None:
+        return np.full(m, 1.0 / m)
+    probs = np.asarray(probs, dtype=float)
+    require(probs.shape == (m,), f"--probs must give one probability per data point ({m}); got {probs.size}")
+    require(np.all(np.isfinite(probs)) and np.all(probs > 0), f"--probs must be positive; got {probs.tolist()}")
+    require(abs(probs.sum() - 1.0) <= 1e-6, f"--probs must sum to 1; they sum to {probs.sum()!r}")
+    return np.full(m, 1.0 / m) if np.all(probs == probs[0]) else probs / probs.sum()
 
 
 class SampleRule:

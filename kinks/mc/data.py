@@ -6,7 +6,7 @@ a kink left it, and the O(n) forward and backward passes by activity pattern (``
 import numpy as np
 
 from kinks.checks import MAGNITUDE, UsageError, require
-from kinks.samples import X_DATA, Y_DATA
+from kinks.samples import X_DATA, Y_DATA, check_probs, parse_probs
 
 
 class DataSet:
@@ -41,18 +41,8 @@ class DataSet:
         require(len(np.unique(x)) == len(x), f"--data: every x must appear once; repeated x in {x.tolist()}")
         for name, side in (("negative", x < 0), ("positive", x > 0)):
             require(side.sum() >= 2, f"--data needs at least two points with {name} x; got {int(side.sum())}")
-        if probs is None:
-            probs = np.full(len(x), 1.0 / len(x))
-        probs = np.asarray(probs, dtype=float)
-        require(probs.shape == x.shape, f"--probs must give one probability per data point ({len(x)}); "
-                                        f"got {probs.size}")
-        require(np.all(np.isfinite(probs)) and np.all(probs > 0),
-                f"--probs must be positive; got {probs.tolist()}")
-        require(abs(probs.sum() - 1.0) <= 1e-6, f"--probs must sum to 1; they sum to {probs.sum()!r}")
         order = np.argsort(x)
-        self.x, self.y = x[order], y[order]
-        uniform = np.all(probs == probs[0])
-        self.probs = np.full(len(x), 1.0 / len(x)) if uniform else probs[order] / probs.sum()
+        self.x, self.y, self.probs = x[order], y[order], check_probs(probs, len(x))[order]
 
     @classmethod
     def from_config(cls, config):
@@ -87,12 +77,7 @@ def parse_data(data=None, probs=None):
     if points.ndim != 2 or points.shape[1] != 2:
         raise UsageError(f'--data must be x:y pairs separated by commas, e.g. "-2:1,-1:0,1:1,2:0"; '
                          f"got {data!r}")
-    if probs is not None:
-        try:
-            probs = [float(v) for v in (probs if isinstance(probs, (list, tuple)) else str(probs).split(","))]
-        except ValueError:
-            raise UsageError(f"--probs must be numbers separated by commas; got {probs!r}") from None
-    return DataSet(points[:, 0], points[:, 1], probs)
+    return DataSet(points[:, 0], points[:, 1], parse_probs(probs))
 
 
 def init_params(rng, runs, n, init="he"):
