@@ -13,7 +13,7 @@ epochs and the compiled engine, training state and files, data sets and threshol
 
 import torch
 
-from kinks.checks import check_float, check_int, check_jobs, renamed_value
+from kinks.checks import check_float, check_int, check_jobs, renamed_value, require
 from kinks.cli import run_cli
 from kinks.files import save_json
 from kinks.locks import output_lock
@@ -22,7 +22,18 @@ from kinks.parallel import backend_client
 from kinks.paths import output_folder, results_root
 from kinks.star import training
 from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
+from kinks.star.data import read_data_file
 from kinks.star.reduced import choose_engine
+
+
+def own_data(data, probs, dataset=None):
+    """The DataFile of --data FILE and --probs, None without --data; --probs needs --data, and
+    --dataset and --data exclude each other (each refused in one line)."""
+    require(data is None or dataset is None, "--dataset and --data exclude each other: give one of them")
+    if data is None:
+        require(probs is None, "--probs needs --data (the built-in data sets have uniform probabilities)")
+        return None
+    return read_data_file(data, probs)
 
 
 def checked_config(**settings):
@@ -32,15 +43,16 @@ def checked_config(**settings):
     return StarConfig(**settings)
 
 
-def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, activation="relu",
-          random_bias=False, step="gram", lr_factor=None, seed=0, dtype="float32", device="auto", results=None,
-          log_every=1000, checkpoint_every=10_000, engine="auto", jobs=-1, backend="loky", scheduler=None):
+def train(dataset=None, width=256, layers=1, runs=1000, epochs=10_000, activation="relu",
+          random_bias=False, step="gram", lr_factor=None, seed=0, dtype="float32", samples="n^2", data=None,
+          probs=None, device="auto", results=None, log_every=1000, checkpoint_every=10_000, engine="auto", jobs=-1,
+          backend="loky", scheduler=None):
     """Train one configuration for --epochs epochs in all (resuming from its checkpoint under
     <results>/star/<dataset>/<config>/) and print the crossed fractions.
 
     Args:
         dataset: standard, cross, double_cross, random_with_line, star_<k> (k >= 1) or multi_axis_<d>
-            (d >= 1); default star_11.
+            (d >= 1); default star_11 (not with --data).
         width: hidden width n, an integer >= 1; default 256.
         layers: number of hidden layers L, an integer >= 1; default 1.
         runs: number of networks P trained at once, an integer >= 1; default 1000.
@@ -53,6 +65,13 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
         lr_factor: a number in (0, 100]; default 1 for --step gram, 2 for --step published.
         seed: an integer >= 0; default 0.
         dtype: float32 or float64; default float32.
+        samples: the data weights p: n^k (k > 0, N = round(n^k)), an integer N >= 1 (p =
+            Multinomial(N, pi) / N) or population (p = pi); default n^2 (the paper's).
+        data: your own data instead of --dataset: a CSV file of rows x1,...,xd,y (d >= 1, at least
+            2 rows; a first line without numbers is a header), recorded in the run with its content;
+            default none.
+        probs: with --data, the probabilities pi of its rows "p,p,..." (positive, summing to 1);
+            default uniform.
         device: auto (CUDA when available), cpu, cuda or cuda:K; default auto.
         results: the results root; default $KINKS_RESULTS or ./results.
         log_every: epochs between log rows, an integer >= 1; default 1000.
@@ -68,7 +87,8 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
             LocalCluster of --jobs processes here.
     """
     config = checked_config(dataset=dataset, width=width, layers=layers, runs=runs, activation=activation,
-                            random_bias=random_bias, step=step, lr_factor=lr_factor, seed=seed, dtype=dtype)
+                            random_bias=random_bias, step=step, lr_factor=lr_factor, seed=seed, dtype=dtype,
+                            samples=samples, data=own_data(data, probs, dataset))
     epochs = check_int("epochs", epochs)
     log_every, checkpoint_every = check_int("log_every", log_every), check_int("checkpoint_every", checkpoint_every)
     device, jobs = torch_device(device), check_jobs(jobs)
@@ -79,7 +99,8 @@ def train(dataset="star_11", width=256, layers=1, runs=1000, epochs=10_000, acti
 
 
 def experiments(preset="quick", step=None, lr_factor=None, activation="relu", random_bias=False, dtype="float32",
-                device="auto", results=None, max_epochs=None, engine="auto", jobs=-1, backend="loky", scheduler=None):
+                samples="n^2", data=None, probs=None, device="auto", results=None, max_epochs=None, engine="auto",
+                jobs=-1, backend="loky", scheduler=None):
     """Run a preset's grid stage by stage: every configuration to the first epoch count, then all
     to the next, ... (resumable: finished stages are skipped).
 
@@ -95,6 +116,10 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
         activation: relu or tanh; default relu.
         random_bias: true or false; default false.
         dtype: float32 or float64; default float32.
+        samples: the data weights p: n^k, an integer N or population, as in train; default n^2.
+        data: your own data, a CSV file of rows x1,...,xd,y as in train: the preset's grid on it instead of
+            its data sets (each configuration once); default none.
+        probs: with --data, the probabilities of its rows "p,p,..."; default uniform.
         device: auto, cpu, cuda or cuda:K; default auto.
         results: the results root; default $KINKS_RESULTS or ./results.
         max_epochs: caps the preset's epoch counts, an integer >= 1; default none (the preset's stages).
@@ -105,8 +130,8 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
     """
     preset = renamed_value("preset", preset, OLD_PRESETS)
     step = None if step is None else renamed_value("step", step, OLD_STEP_RULES)
-    configs = preset_configs(preset, step=step, activation=activation, random_bias=random_bias,
-                                  lr_factor=lr_factor, dtype=dtype)
+    configs = preset_configs(preset, step=step, data=own_data(data, probs), activation=activation,
+                             random_bias=random_bias, lr_factor=lr_factor, dtype=dtype, samples=samples)
     stages = preset_stages(preset, max_epochs)
     device, jobs = torch_device(device), check_jobs(jobs)
     for config in configs:
@@ -171,7 +196,6 @@ def animate(dataset="cross", width=16, epochs=20_000, frames=60, seed=0, samples
         results: the results root, below which the default folder is made; default $KINKS_RESULTS or
             ./results.
     """
-    from kinks.checks import require
     from kinks.samples import SampleRule
     from kinks.star.animation import animate_2d, train_2d
     from kinks.star.data import make_data

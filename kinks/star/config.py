@@ -1,12 +1,17 @@
 """The star study's configuration (Holzmüller & Steinwart, Section 7): ``StarConfig``, every setting
-that decides a result (data set, width n, layers L, networks P, activation, bias, step rule and its
-factor, seed, dtype), parsed and validated once, with its folder name; and the presets, the
-configurations and epoch stages of the published experiments."""
+that decides a result (data set or one's own data file, width n, layers L, networks P, activation,
+bias, step rule and its factor, seed, dtype, the samples N of the data weights), parsed and
+validated once, with its folder name and its data (``training_data``, the one source of X, y and pi
+for every engine); and the presets, the configurations and epoch stages of the published
+experiments."""
 import math
+
+import numpy as np
 
 from kinks.checks import check_choice, check_float, check_int, require
 from kinks.paths import results_root
-from kinks.star.data import make_data
+from kinks.samples import SampleRule
+from kinks.star.data import DataFile, make_data
 
 ACTIVATIONS = ("relu", "tanh")
 DTYPES = ("float32", "float64")
@@ -20,14 +25,25 @@ class StarConfig:
     """Every setting that decides a result of the star study, validated (a bad value is a
     UsageError naming its option), except the epoch count and the device. lr_factor None: the
     step rule's default (``DEFAULT_LR_FACTOR``). The old step rule name ``ntk`` is read as ``gram``
-    without a word (the command line warns where a user types it)."""
+    without a word (the command line warns where a user types it).
+
+    samples: the rule for N of the data weights p = Multinomial(N, pi) / N (``SampleRule``: n^k,
+    an integer N or population, p = pi; default n^2, the paper's N = n^2). data: None (the data set
+    ``dataset``, default star_11, uniform pi) or a ``DataFile`` (one's own points and pi); then
+    ``dataset`` is its data-set name file_<name> and the setting ``data`` its identity 'name#hash'."""
 
     SETTINGS = ("dataset", "width", "layers", "runs", "activation", "random_bias", "step", "lr_factor", "seed",
-                "dtype")
+                "dtype", "samples", "data")
+    DEFAULTS = dict(samples=SampleRule.DEFAULT, data=None)   # the settings added later: folders without them
 
-    def __init__(self, dataset="star_11", width=256, layers=1, runs=1000, activation="relu", random_bias=False,
-                 step="gram", lr_factor=None, seed=0, dtype="float32"):
-        make_data(dataset)
+    def __init__(self, dataset=None, width=256, layers=1, runs=1000, activation="relu", random_bias=False,
+                 step="gram", lr_factor=None, seed=0, dtype="float32", samples=SampleRule.DEFAULT, data=None):
+        if data is None:
+            dataset = "star_11" if dataset is None else dataset
+            make_data(dataset)
+        else:
+            require(dataset in (None, data.dataset), f"--data and --dataset exclude each other; got both ({dataset})")
+            dataset = data.dataset
         require(isinstance(random_bias, bool), f"--random_bias must be true or false; got {random_bias!r}")
         step = check_choice("step", OLD_STEP_RULES.get(step, step), STEP_RULES)
         self.dataset, self.width, self.layers = dataset, check_int("width", width), check_int("layers", layers)
@@ -37,22 +53,44 @@ class StarConfig:
         self.lr_factor = check_float("lr_factor", DEFAULT_LR_FACTOR[step] if lr_factor is None else lr_factor, 0,
                                      strict=True, maximum=100)
         self.seed, self.dtype = check_int("seed", seed, minimum=0), check_choice("dtype", dtype, DTYPES)
+        self.samples, self.data_file = SampleRule(samples).text, data
+        self.data = None if data is None else data.identity
 
     @classmethod
     def from_dict(cls, saved):
         """The configuration of a config.json (or a state's or result's ``config``), also as written by
         older versions: 'n_networks' for 'runs', no 'step' (the Gram rule, the only one then), or
-        step 'ntk'. A ValueError where its settings are not those of this version."""
-        saved = dict(saved)
+        step 'ntk'; no 'samples' and 'data' (n^2 and a data set). A ValueError where its settings are
+        not those of this version or its recorded data ('points') do not match their identity."""
+        saved = {**cls.DEFAULTS, **saved}
         if "n_networks" in saved:
             saved["runs"] = saved.pop("n_networks")
         saved.setdefault("step", "gram")
-        if set(saved) != set(cls.SETTINGS):
+        points = saved.pop("points", None)
+        if set(saved) != set(cls.SETTINGS) or (saved["data"] is None) != (points is None):
             raise ValueError(f"its settings {sorted(saved)} are not those of this version ({', '.join(cls.SETTINGS)})")
+        if saved["data"] is not None:
+            saved["data"] = DataFile.from_record(saved["data"], points)
         return cls(**saved)
 
     def as_dict(self):
-        return {key: getattr(self, key) for key in self.SETTINGS}
+        """The settings, and with one's own data its points ('points': x, y, probs): what config.json,
+        state.pt and result.json record."""
+        settings = {key: getattr(self, key) for key in self.SETTINGS}
+        return settings if self.data_file is None else {**settings, "points": self.data_file.record()}
+
+    def training_data(self):
+        """The data every engine trains on: X (m, d), y (m,) and pi (m,), float64."""
+        if self.data_file is not None:
+            return self.data_file.X, self.data_file.y, self.data_file.probs
+        X, y = make_data(self.dataset)
+        return X, y, np.full(len(y), 1.0 / len(y))
+
+    def differences(self, other):
+        """The settings in which ``other`` differs from this configuration, in words:
+        'samples 100 here, n^2 there; ...'."""
+        return "; ".join(f"{key} {getattr(self, key)} here, {getattr(other, key)} there"
+                         for key in self.SETTINGS if getattr(self, key) != getattr(other, key))
 
     def __eq__(self, other):
         return isinstance(other, StarConfig) and self.as_dict() == other.as_dict()
@@ -62,20 +100,25 @@ class StarConfig:
 
     def replace(self, **changes):
         """The configuration with ``changes`` (a step rule changed without lr_factor takes its default)."""
-        settings = self.as_dict()
+        settings = {**{key: getattr(self, key) for key in self.SETTINGS}, "data": self.data_file}
         if "step" in changes and "lr_factor" not in changes:
             settings["lr_factor"] = None
         return StarConfig(**{**settings, **changes})
 
     def label(self, step=None):
         """Folder name, e.g. L1_n256_P1000_relu_zerobias_gram-lr1_seed0_float32 (``step``: another name
-        of the step rule, for the folders of older versions)."""
+        of the step rule, for the folders of older versions), followed by the samples where they are
+        not n^2 (..._float32_samples_population), so that the folders of older versions keep their
+        names."""
         bias = "randbias" if self.random_bias else "zerobias"
+        samples = "" if self.samples == SampleRule.DEFAULT else "_" + SampleRule(self.samples).folder_part()
         return (f"L{self.layers}_n{self.width}_P{self.runs}_{self.activation}_{bias}_"
-                f"{step or self.step}-lr{self.lr_factor:g}_seed{self.seed}_{self.dtype}")
+                f"{step or self.step}-lr{self.lr_factor:g}_seed{self.seed}_{self.dtype}{samples}")
 
     def folder(self, results=None):
-        """<results>/star/<dataset>/<label>/ (results: default the results root). A folder written before
+        """<results>/star/<dataset>/<label>/ (results: default the results root; with one's own data
+        the data-set name is file_<file name>, and a changed file lands in the same folder, where it is
+        refused: ``kinks.star.training.open_folder``). A folder written before
         the step rule ``ntk`` became ``gram`` (named ..._ntk-lr...) is used where it exists and the new
         one does not, so that its training resumes there."""
         parent = results_root(results) / "star" / self.dataset
@@ -110,13 +153,16 @@ PRESETS = {
 OLD_PRESETS = {"paper_star_ntk": "paper_star_gram", "paper_deep_ntk": "paper_deep_gram"}
 
 
-def preset_configs(preset, step=None, **common):
-    """Every configuration of a preset (step None: the preset's rule): a list of StarConfig."""
+def preset_configs(preset, step=None, data=None, **common):
+    """Every configuration of a preset (step None: the preset's rule): a list of StarConfig. With
+    ``data`` (a DataFile) the preset's grid on that data instead of its data sets, each
+    configuration once (quick's two data sets share one grid)."""
     spec = PRESETS[check_choice("preset", preset, tuple(PRESETS))]
     step = spec["step"] if step is None else step
-    return [StarConfig(dataset=group["dataset"], width=width, layers=spec["layers"], runs=group["runs"],
-                       step=step, seed=seed, **common)
-            for group in spec["groups"] for width in group["widths"] for seed in group["seeds"]]
+    configs = [StarConfig(dataset=None if data else group["dataset"], width=width, layers=spec["layers"],
+                          runs=group["runs"], step=step, seed=seed, data=data, **common)
+               for group in spec["groups"] for width in group["widths"] for seed in group["seeds"]]
+    return [config for k, config in enumerate(configs) if config not in configs[:k]]
 
 
 def preset_stages(preset, max_epochs=None):

@@ -43,7 +43,6 @@ import torch
 
 from kinks.checks import check_choice, require
 from kinks.parallel import parallel_map
-from kinks.star.data import make_data
 from kinks.star.state import LOSS_MARGIN
 
 ENGINES = ("auto", "compiled", "torch")
@@ -101,9 +100,10 @@ def pattern_words(pattern):
     return (padded.reshape(P, n, -1, 64) * bits).sum(3, dtype=np.uint64)
 
 
-def data_arrays(dataset):
-    """x~ = [X, 1] (m, D), y (m,) and 1 / |x~_j| (m,) of a data set."""
-    X, y = make_data(dataset)
+def data_arrays(config):
+    """x~ = [X, 1] (m, D), y (m,) and 1 / |x~_j| (m,) of the data of ``config`` (a data set or
+    one's own: ``StarConfig.training_data``)."""
+    X, y, _ = config.training_data()
     X1 = np.concatenate([X, np.ones((len(X), 1))], axis=1)
     return X1, y, 1.0 / np.linalg.norm(X1, axis=1)
 
@@ -112,11 +112,11 @@ def data_arrays(dataset):
 def train_chunk(task):
     """Train one chunk of networks from epoch t0 to t1 in one compiled call (a worker's task):
     ``task`` holds the chunk's start k0, U, c, p, h, codes, thresholds, first epochs, t0, t1,
-    log_every, dataset and ``every``. Returns the task with U, c, first updated and logs (rows, P_chunk),
-    last_loss, U_grid, c_grid added."""
+    log_every, the data's arrays X1, y, inv_norm (``data_arrays``) and ``every``. Returns the task
+    with U, c, first updated and logs (rows, P_chunk), last_loss, U_grid, c_grid added."""
     from kinks.star.compiled import train_networks   # numba only where the engine runs
 
-    X1, y, inv_norm = data_arrays(task["dataset"])
+    X1, y, inv_norm = task["X1"], task["y"], task["inv_norm"]
     P = len(task["c"])
     rows = len(range(-(-task["t0"] // task["log_every"]) * task["log_every"], task["t1"], task["log_every"]))
     out = dict(task, logs=np.full((rows, P), np.nan), last_loss=np.full(P, np.nan),
@@ -129,7 +129,8 @@ def train_chunk(task):
 
 def chunk_tasks(state, start, params, epochs, log_every, every):
     """The tasks that train every network of ``state`` from epoch ``start`` (parameters ``params``)
-    to ``epochs``, CHUNK_NETWORKS networks each."""
+    to ``epochs``, CHUNK_NETWORKS networks each, every task with the data's arrays."""
+    X1, y, inv_norm = data_arrays(state.config)
     U, c = unit_vectors(params)
     codes = pattern_words(state.initial_pattern)
     as_numpy = lambda tensor: tensor.detach().cpu().double().numpy()  # noqa: E731
@@ -139,7 +140,7 @@ def chunk_tasks(state, start, params, epochs, log_every, every):
     return [dict(k0=k0, U=U[k0:k0 + CHUNK_NETWORKS].copy(), c=c[k0:k0 + CHUNK_NETWORKS].copy(),
                  p=p[k0:k0 + CHUNK_NETWORKS], h=h[k0:k0 + CHUNK_NETWORKS], codes=codes[k0:k0 + CHUNK_NETWORKS],
                  threshold=threshold[k0:k0 + CHUNK_NETWORKS], first=first[k0:k0 + CHUNK_NETWORKS].copy(),
-                 t0=start, t1=epochs, log_every=log_every, dataset=state.config.dataset, every=every)
+                 t0=start, t1=epochs, log_every=log_every, X1=X1, y=y, inv_norm=inv_norm, every=every)
             for k0 in range(0, len(c), CHUNK_NETWORKS)]
 
 

@@ -26,7 +26,6 @@ from kinks.checks import UsageError, check_int, require, warn
 from kinks.figures import ErrorBarPlot, Series, new_figure, place_legend, save_png_and_pdf, series_style
 from kinks.files import file_problem, load_json
 from kinks.star.config import DEFAULT_LR_FACTOR, OLD_STEP_RULES, StarConfig
-from kinks.star.data import make_data
 from kinks.star.networks import forward
 from kinks.star.state import TrainingState
 from kinks.stats import clopper_pearson
@@ -145,11 +144,14 @@ def series_key(settings):
 
 
 def series_label(key):
-    """Legend text of a series: the data set, the step rule, then what differs from the defaults."""
+    """Legend text of a series: the data set (one's own: its identity 'file.csv#hash'), the step rule,
+    then what differs from the defaults (the samples N as 'N = n^1.5', 'N = 100' or 'p = pi')."""
     config, default = dict(key), StarConfig()
     step = f"{config['step']} step" + (f" x{config['lr_factor']:g}"
                                        if config["lr_factor"] != DEFAULT_LR_FACTOR[config["step"]] else "")
-    parts = [config["dataset"], step]
+    samples = config["samples"]
+    parts = [config["data"] or config["dataset"], step]
+    parts += [] if samples == default.samples else ["p = pi" if samples == "population" else f"N = {samples}"]
     parts += [f"L = {config['layers']}"] if config["layers"] != 1 else []
     parts += [config["activation"]] if config["activation"] != default.activation else []
     parts += ["random bias"] if config["random_bias"] else []
@@ -376,6 +378,6 @@ def median_figure(group, stem):
     """The data set of ``group`` with the function of its median network (which must be available,
     see ``median_unavailable``), saved as <stem>.png and <stem>.pdf; the paths."""
     result, index = median_network(group)
-    X, y = make_data(result.config.dataset)
+    X, y, _ = result.config.training_data()
     draw = plane_figure if X.shape[1] == 2 else axes_figure
     return save_png_and_pdf(draw(network_function(result, index), X, y, median_title(result, index, group)), stem)

@@ -19,9 +19,9 @@ import torch
 from kinks.checks import require
 from kinks.files import atomic_write, save_json
 from kinks.nets import torch_dtype
-from kinks.samples import sample_weights
+from kinks.samples import SampleRule
 from kinks.star.config import StarConfig
-from kinks.star.data import make_data, regression_thresholds
+from kinks.star.data import regression_thresholds
 from kinks.star.networks import forward, init_params, initial_step_sizes, on_off_pattern
 
 STATE_FORMAT = "kinks-star-state/1"
@@ -60,15 +60,16 @@ class TrainingState:
 
     @classmethod
     def initial(cls, config, device):
-        """The state at epoch 0. Draws: numpy SeedSequence(seed) for p, torch's CPU generator seeded
-        with ``seed`` for the parameters. Parameters, p, h and thresholds are computed on the CPU in
+        """The state at epoch 0. Draws: numpy SeedSequence(seed) for p (the rule of --samples: p =
+        Multinomial(N, pi) / N, or pi itself), torch's CPU generator seeded with ``seed`` for the
+        parameters. Parameters, p, h and thresholds are computed on the CPU in
         float64 and only then cast to the dtype and moved to ``device``, so the start does not depend
         on the device or the thread count; the initial pattern is that of the cast parameters, as the
         epochs see them."""
-        X, y = make_data(config.dataset)
+        X, y, probs = config.training_data()
         P, n, dtype = config.runs, config.width, torch_dtype(config.dtype)
-        p = torch.as_tensor(sample_weights(np.random.default_rng(np.random.SeedSequence(config.seed)), P, n * n,
-                                           len(y)))
+        p = torch.as_tensor(SampleRule(config.samples).draw(np.random.default_rng(np.random.SeedSequence(config.seed)),
+                                                            P, n, probs))
         params = init_params(P, X.shape[1], n, config.layers, config.random_bias,
                              torch.Generator().manual_seed(config.seed))
         h = initial_step_sizes(config, params, torch.as_tensor(X), p)

@@ -1,7 +1,8 @@
 """The star study's training by torch (Holzmüller & Steinwart, Section 7): P networks of L hidden
 layers of width n trained at once by full-batch gradient descent (``gd``) on the data of
-``kinks.star.data``, each with its own data weights p = Multinomial(n^2, uniform)/n^2 and step size
-h (``kinks.star.networks``), epoch by epoch with the state's records (``kinks.star.state``);
+``kinks.star.data`` (a data set or one's own file: ``StarConfig.training_data``), each with its own
+data weights p = Multinomial(N, pi)/N (N = n^2 unless --samples) and step size h
+(``kinks.star.networks``), epoch by epoch with the state's records (``kinks.star.state``);
 ``train`` runs one configuration into its folder (locked, resumable from its checkpoint) by the
 torch loop or the compiled engine (``kinks.star.reduced``); and the benchmark's timing of the fast
 ReLU epoch against autograd and against the compiled engine."""
@@ -16,7 +17,6 @@ from kinks.files import file_problem, load_json, save_json
 from kinks.locks import output_lock
 from kinks.nets import synchronize, torch_dtype
 from kinks.star.config import StarConfig
-from kinks.star.data import make_data
 from kinks.star.networks import autograd_epoch, bit_weights, pattern_codes, relu_epoch
 from kinks.star.reduced import advance, choose_engine, train_compiled
 from kinks.star.state import TrainingState
@@ -27,7 +27,7 @@ def epoch_data(state, device):
     """The tensors a torch epoch of ``state`` needs on ``device``: X (m, d), X1 = [X, 1] (m, d+1), y (m,),
     p (P, m), h (P,), the initial pattern; for the fast ReLU epoch also X expanded to (P, m, d), the bit weights B
     expanded to (P, m, k), the initial codes (P, k, n) and the (P, m, n) buffer."""
-    X, y = make_data(state.config.dataset)
+    X, y, _ = state.config.training_data()
     dtype = torch_dtype(state.config.dtype)
     X = torch.as_tensor(X, device=device, dtype=dtype)
     data = dict(X=X, X1=torch.cat([X, torch.ones_like(X[:, :1])], dim=1),
@@ -76,11 +76,12 @@ def open_folder(config, folder, device):
         except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as error:
             raise UsageError(f"{folder}/config.json is not a star configuration ({file_problem(error)}); remove "
                              f"the folder or choose another --results") from None
-        require(saved == config, f"{folder} holds a different configuration ({saved.as_dict()}); refusing to "
-                                 "overwrite it (choose another --results folder or remove it)")
+        require(saved == config, f"{folder} holds a different configuration ({config.differences(saved)}); "
+                                 "refusing to mix them (choose another --results folder or remove it)")
         if (folder / "state.pt").exists():
             state = TrainingState.load(folder, device)
-            require(state.config == config, f"{folder}/state.pt belongs to another configuration")
+            require(state.config == config, f"{folder}/state.pt belongs to another configuration "
+                                            f"({config.differences(state.config)})")
             return state
     save_json(folder / "config.json", config.as_dict())
     return TrainingState.initial(config, device)
