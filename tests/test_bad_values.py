@@ -34,6 +34,7 @@ BAD = {
     "probs": ["", "abc", "0.5,0.5"],  # with the paper's data: --probs needs --data
     "text": [""],
     "samples": ["", "abc", "n^0", "n^-1", "n^", "0", "-1", "1.5", "1e300", "nan"],
+    "datafile": ["", "no_such_file.csv", "."],  # a CSV file (star); bad contents: tests/star/test_star_inputs.py
 }
 ANIMATE = dict(optimizer="choice", step="choice", leak="number", width="count", epochs="count", frames="count",
                seed="count0", data="data", probs="probs", mp4="flag", out="folder", results="folder")
@@ -74,13 +75,13 @@ OPTIONS = {  # (script, command): {option: kind}
     ("mc_minima", "benchmark"): dict(widths="counts", repeats="count"),
     ("train_star_dataset", "train"): dict(
         dataset="choice", width="count", layers="count", runs="count", epochs="count", activation="choice",
-        random_bias="flag", step="choice", lr_factor="positive", seed="count0", dtype="choice", device="device",
-        results="folder", log_every="count", checkpoint_every="count", engine="choice", jobs="jobs", backend="choice",
-        scheduler="text"),
+        random_bias="flag", step="choice", lr_factor="positive", seed="count0", dtype="choice", samples="samples",
+        data="datafile", probs="probs", device="device", results="folder", log_every="count",
+        checkpoint_every="count", engine="choice", jobs="jobs", backend="choice", scheduler="text"),
     ("train_star_dataset", "experiments"): dict(
         preset="choice", step="choice", lr_factor="positive", activation="choice", random_bias="flag",
-        dtype="choice", device="device", results="folder", max_epochs="count", engine="choice", jobs="jobs",
-        backend="choice", scheduler="text"),
+        dtype="choice", samples="samples", data="datafile", probs="probs", device="device", results="folder",
+        max_epochs="count", engine="choice", jobs="jobs", backend="choice", scheduler="text"),
     ("train_star_dataset", "animate"): dict(dataset="choice", width="count", epochs="count", frames="count",
                                             seed="count0", samples="samples", mp4="flag", out="folder",
                                             results="folder"),
