@@ -51,7 +51,8 @@ def report(results=None, input=None, out=None, epochs=None, select=None, compile
             default the epoch count all selected configurations share (refused when they differ).
         select: keep only configurations with these settings, key=value pairs separated by commas (a key given
             twice matches either value), keys dataset, width, layers, runs, activation, random_bias, step,
-            lr_factor, seed, dtype; e.g. step=published,width=64 (step=ntk reads as step=gram); default all.
+            lr_factor, seed, dtype, samples, data; e.g. step=published,width=64 (step=ntk reads as step=gram);
+            default all.
         compile: compile the pgfplots figure with pdflatex: auto (when installed), yes or no; default auto.
     """
     check_compile(compile)
