@@ -141,7 +141,40 @@ def reference(preset, input=None, out=None, results=None, step=None, lr_factor=N
     print(f"{len(rows)} rows (width x stage): {path / f'{preset}.csv'}")
 
 
-COMMANDS = {"report": report, "reference": reference}
+def document(results=None, input=None, out=None, compile="auto", max_epochs=None):  # noqa: A002
+    """Write the whole 2-D study as one LaTeX document, star_document.tex (compiled to
+    star_document.pdf where pdflatex is installed): per published preset found (paper_star and
+    paper_star_gram, the two step rules; paper_deep and paper_deep_gram) the crossed fractions against
+    the width and the table of every width and reached stage, "not run" for the others, every row
+    against the shipped references (z-scores) and the 2-D deviations from the published code.
+
+    Args:
+        results: the results root; default $KINKS_RESULTS or ./results.
+        input: the folder, or comma-separated folders, searched for configuration folders: paths, or names below
+            <results>/star; default <results>/star.
+        out: the folder of the document; default <results>/star/document.
+        compile: auto (pdflatex when installed; without it the document stays LaTeX, said in one line),
+            yes or no; default auto.
+        max_epochs: caps the presets' stages as train_star_dataset.py experiments --max_epochs does, an integer
+            >= 1; default none (the presets' stages).
+    """
+    from kinks.star.document import DOCUMENT, write_document
+
+    check_compile(compile)
+    max_epochs = None if max_epochs is None else check_int("max_epochs", max_epochs)
+    root = results_root(results)
+    inputs = input_folders(input, root)
+    found = any(next(Path(folder).rglob("config.json"), None) for folder in inputs)
+    out, option = output_folder(out, root / "star" / "document")
+    with output_lock(out, option):
+        written = write_document(sr.load_results(inputs) if found else [], out, compile, max_epochs)
+    for what, paths in written.items():
+        print(f"{what}: {', '.join(map(str, paths))}")
+    if len(written["document"]) == 1:
+        print(f"{DOCUMENT}.pdf not compiled (no pdflatex, or --compile no)")
+
+
+COMMANDS = {"report": report, "reference": reference, "document": document}
 ALIASES = {}
 
 
