@@ -19,12 +19,17 @@ them is replaced, everything outside is left alone:
         reference/NAME.csv as a table: p_hat [95 % interval] per width n (rows) and offset Delta
         (columns), with its settings and the command that reproduces it
     <!-- shipped: reference -->           ...  <!-- end shipped -->
-        one row per reference/*.csv: experiment, cells, runs per cell, command
+        one row per 1-D reference/*.csv: experiment, cells, runs per cell, command
+    <!-- star: reference -->              ...  <!-- end star -->
+        per star preset (paper_star, paper_star_gram, and any other star reference/*.csv) its table of
+        crossed fractions per width and stage and its figure docs/img/star_<preset>.png, or the
+        line "not yet shipped" with the commands that make it
 
-The figure docs/img/paper.png (p_hat against n with intervals, from reference/paper.csv) is drawn
-with kinks.figures.ErrorBarPlot and saved as a PNG that records, in its metadata, a digest of the
-CSV and of the code drawing it; --check compares that digest, not the pixels, which differ between
-matplotlib and FreeType versions.
+The figure docs/img/paper.png (p_hat against n with intervals, from reference/paper.csv), and
+docs/img/star_<preset>.png of each star reference, are drawn with kinks.figures.ErrorBarPlot and
+saved as PNGs that record, in their metadata, a digest of the CSV and of the code drawing it;
+--check compares that digest, not the pixels, which differ between matplotlib and FreeType
+versions.
 
 Each script's commands are its module-level ``COMMANDS`` dict ({name: function}), the dict it
 hands to ``utils.run_cli``.
@@ -135,8 +140,11 @@ def reference_rows(name):
         return list(csv.DictReader(file))
 
 
-def reference_names():
-    return sorted(path.stem for path in REFERENCE.glob("*.csv"))
+def reference_names(star=False):
+    """The names of the 1-D reference CSVs (``star``: of the star study's, kinks.star.reference)."""
+    from kinks.star.reference import is_star_reference
+
+    return sorted(path.stem for path in REFERENCE.glob("*.csv") if is_star_reference(path) == star)
 
 
 def settings_text(experiment):
@@ -195,8 +203,48 @@ def shipped_block(argument):
     return table(["file", "experiment", "cells", "runs per cell", "command"], body)
 
 
+STAR_SHIPPED = ("paper_star", "paper_star_gram")  # the star references the page names even before they exist
+
+
+def interval_cell(row, measure):
+    return (f"{float(row[f'{measure}_fraction']):.3f} [{float(row[f'{measure}_low']):.3f}, "
+            f"{float(row[f'{measure}_high']):.3f}]")
+
+
+def star_reference_block(name):
+    """reference/NAME.csv of the star study: settings, seeds and commands, its figure, then per
+    width and stage both crossed fractions with their intervals; "not yet shipped" without it."""
+    if not (REFERENCE / f"{name}.csv").exists():
+        return (f"`reference/{name}.csv`: not yet shipped (`python train_star_dataset.py experiments --preset "
+                f"{name}`, then `python eval_star_dataset.py reference --preset {name}`).")
+    rows = reference_rows(name)
+    settings = {key: value for key, value in json.loads(rows[0]["settings"]).items() if key != "dataset"}
+    last = max(int(row["epochs"]) for row in rows)
+    commands = sorted({row["command"] for row in rows if int(row["epochs"]) == last})
+    lines = [f"`reference/{name}.csv`: {escape_cell(', '.join(f'{k} {v}' for k, v in settings.items()))}; "
+             f"{counted(row['networks'] for row in rows)} networks per row, seeds "
+             f"{', '.join(sorted({row['seed'] for row in rows}))}, "
+             f"engine {', '.join(sorted({row['engine'] for row in rows}))}. "
+             f"Reproduced by " + " and ".join(f"`{command}`" for command in commands)
+             + " (an earlier stage: its rows' command in the CSV).", "",
+             f"![crossed fractions against n per stage, from reference/{name}.csv](img/star_{name}.png)", ""]
+    body = [[json.loads(row["settings"])["dataset"], row["width"], f"{int(row['epochs']):,}",
+             interval_cell(row, "kink"), interval_cell(row, "loss")] for row in rows]
+    lines.append(table(["data set", "n", "epochs", "kink crossed [95 % interval]", "loss crossed [95 % interval]"],
+                       body))
+    return "\n".join(lines)
+
+
+def star_block(argument):
+    """Every star reference: the shipped ones of STAR_SHIPPED (or "not yet shipped") and any other."""
+    if argument != "reference":
+        raise DocsError(f"star: {argument!r}; only 'reference' (the folder reference/) is known")
+    names = list(STAR_SHIPPED) + [name for name in reference_names(star=True) if name not in STAR_SHIPPED]
+    return "\n\n".join(f"#### {name}\n\n{star_reference_block(name)}" for name in names)
+
+
 GENERATORS = {"options": options_block, "commands": commands_block, "reference": reference_block,
-              "shipped": shipped_block}
+              "shipped": shipped_block, "star": star_block}
 
 
 # ============================================================================ the figure
@@ -222,33 +270,58 @@ def paper_plot():
                         log_y=True, guides=[guide], dodge=1.05)
 
 
-def figure_digest():
+def star_plot(name):
+    """The ErrorBarPlot of the star reference NAME: per stage kink crossed (solid) and loss crossed
+    (dashed) against the width with their 95 % intervals."""
+    from kinks.figures import ErrorBarPlot, Series
+
+    rows = reference_rows(name)
+    series = []
+    for epochs in sorted({int(row["epochs"]) for row in rows}):
+        chosen = sorted((row for row in rows if int(row["epochs"]) == epochs), key=lambda row: int(row["width"]))
+        for measure, what in (("kink", "kink crossed"), ("loss", "loss crossed")):
+            series.append(Series(f"{epochs:,} epochs: {what}", [int(row["width"]) for row in chosen],
+                                 *([float(row[f"{measure}_{key}"]) for row in chosen]
+                                   for key in ("fraction", "low", "high")), dashed=measure == "loss"))
+    notes = [f"Shipped result reference/{name}.csv: crossed fractions per stage",
+             f"95 % Clopper–Pearson intervals, {counted(row['networks'] for row in rows)} networks per point"]
+    return ErrorBarPlot(series, "width $n$", "fraction of networks", notes, y_range=(-0.02, 1.02), dodge=1.04)
+
+
+def figures():
+    """(PNG, its source CSV, the function drawing it) of every generated figure."""
+    return [(FIGURE, FIGURE_SOURCE, paper_plot)] + [
+        (ROOT / "docs" / "img" / f"star_{name}.png", REFERENCE / f"{name}.csv", lambda name=name: star_plot(name))
+        for name in reference_names(star=True)]
+
+
+def figure_digest(source=FIGURE_SOURCE, draw=paper_plot):
     """sha256 of the CSV and of the code that draws the figure: the figure is stale when it differs."""
-    code = inspect.getsource(paper_plot) + inspect.getsource(write_figure)
-    return hashlib.sha256(FIGURE_SOURCE.read_bytes() + code.encode()).hexdigest()
+    code = inspect.getsource(draw) + inspect.getsource(write_figure)
+    return hashlib.sha256(source.read_bytes() + code.encode()).hexdigest()
 
 
-def write_figure(path=FIGURE):
-    """docs/img/paper.png, with the digest in its metadata."""
+def write_figure(path=FIGURE, source=FIGURE_SOURCE, draw=paper_plot):
+    """The figure drawn by ``draw`` from ``source`` as the PNG ``path``, with the digest in its metadata."""
     import matplotlib
 
     from kinks.figures import FIGURE_RC
     from kinks.files import atomic_write
 
-    figure = paper_plot().figure()
-    metadata = {DIGEST_KEY: f"docs/make_docs.py {figure_digest()}"}
+    figure = draw().figure()
+    metadata = {DIGEST_KEY: f"docs/make_docs.py {figure_digest(source, draw)}"}
     with matplotlib.rc_context(FIGURE_RC):
         atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=150, metadata=metadata))
     return path
 
 
-def figure_is_current(path=FIGURE):
+def figure_is_current(path=FIGURE, source=FIGURE_SOURCE, draw=paper_plot):
     from PIL import Image
 
     if not path.exists():
         return False
     with Image.open(path) as image:
-        return image.info.get(DIGEST_KEY) == f"docs/make_docs.py {figure_digest()}"
+        return image.info.get(DIGEST_KEY) == f"docs/make_docs.py {figure_digest(source, draw)}"
 
 
 # ============================================================================ the pages
@@ -284,8 +357,8 @@ def stale():
     for page in pages():
         _, changed = regenerated(page.read_text(), page.relative_to(ROOT))
         found += [f"{page.relative_to(ROOT)}: {block}" for block in changed]
-    if not figure_is_current():
-        found.append(f"{FIGURE.relative_to(ROOT)}: the figure of {FIGURE_SOURCE.relative_to(ROOT)}")
+    found += [f"{path.relative_to(ROOT)}: the figure of {source.relative_to(ROOT)}"
+              for path, source, draw in figures() if not figure_is_current(path, source, draw)]
     return found
 
 
@@ -297,9 +370,10 @@ def write_all():
         if changed:
             page.write_text(text)
             written += [f"{page.relative_to(ROOT)}: {block}" for block in changed]
-    if not figure_is_current():
-        write_figure()
-        written.append(str(FIGURE.relative_to(ROOT)))
+    for path, source, draw in figures():
+        if not figure_is_current(path, source, draw):
+            write_figure(path, source, draw)
+            written.append(str(path.relative_to(ROOT)))
     return written
 
 

@@ -20,7 +20,7 @@ COMMANDS = {
     "mc_plotting.py": ("report", "reference", "examples", "animate"),
     "mc_minima.py": ("risk", "diagnose", "trace", "benchmark"),
     "train_star_dataset.py": ("train", "experiments", "animate", "benchmark"),
-    "eval_star_dataset.py": ("report",),
+    "eval_star_dataset.py": ("report", "reference", "document"),
     "run_nn_setups.py": ("fit", "sweep", "benchmark"),
     "eval_nn_setups.py": ("table", "figures", "report"),
 }

@@ -239,13 +239,17 @@ def reference_rows(run, preset):
 
 
 def load_references(folder):
-    """Every row of the reference CSVs in ``folder``, counts as ints."""
+    """Every row of the 1-D reference CSVs in ``folder`` (header REFERENCE_COLUMNS; the star
+    study's, beside them, are left alone), counts as ints."""
     folder = Path(folder)
     require(folder.is_dir(), f"--against {folder}: no such folder of reference CSVs")
     rows = []
     for path in sorted(folder.glob("*.csv")):
         with open(path, newline="") as file:
-            for row in csv.DictReader(file):
+            reader = csv.DictReader(file)
+            if reader.fieldnames != REFERENCE_COLUMNS:
+                continue
+            for row in reader:
                 rows.append(dict(row, offset=float(row["offset"]), width=int(row["width"]),
                                  runs=int(row["runs"]), crossed=int(row["crossed"])))
     require(rows, f"--against {folder}: holds no reference CSV")

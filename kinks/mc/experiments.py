@@ -6,13 +6,11 @@ what they show: the sections it is handed first (the script hands it the two exa
 ``kinks.minima.examples``, which this wing may not import), per preset the p_hat-against-n figure,
 theory against experiment for the paper preset, the theorem's event at initialisation, every cell
 against the shipped reference (z-scores) and the 1-D deviations from the published code (read from
-docs/deviations.md). Its tables are also written beside it as CSV."""
-import re
-import shutil
-from typing import NamedTuple
-
-from kinks.checks import warn
-from kinks.figures import compile_tex, tex_escape, write_plot
+docs/deviations.md). Its tables are also written beside it as CSV; the LaTeX pieces are kinks.document's."""
+from kinks.document import (
+    DOCUMENT_HEAD, deviation_rows, deviations_section, document_compile, figure_tex, latex, longtable_tex,
+    unlinked)
+from kinks.figures import compile_tex, write_plot
 from kinks.files import save_csv, save_text
 from kinks.mc.crossing import (
     REFERENCE_DIR, ROW_COLUMNS, THEORY_COLUMNS, THEORY_FACTORS, against_rows, load_references, load_run,
@@ -64,55 +62,9 @@ def run_studies(planned, jobs):
 
 
 # ============================================================================ text as LaTeX
-TEX_CHARACTERS = {"|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}", "ᵢ": "$_i$", "₋": "$_-$",
-                  "₊": "$_+$", "²": "$^2$", "−": "$-$", "→": r"$\to$", "×": r"$\times$", "≥": r"$\geq$",
-                  "≤": r"$\leq$", "≈": r"$\approx$", "·": r"$\cdot$", "‖": r"$\|$", "…": r"\dots{}",
-                  "α": r"$\alpha$", "γ": r"$\gamma$", "Δ": r"$\Delta$", "ε": r"$\varepsilon$", "θ": r"$\theta$",
-                  "λ": r"$\lambda$", "π": r"$\pi$"}
-TEX_READS = "–—‘’“”"  # characters beyond Latin-1 that pdflatex reads as they are
-
-
-def latex(text):
-    """Plain ``text`` (from a file or a configuration) as LaTeX: the special characters escaped
-    (``figures.tex_escape``), a letter with a combining circumflex as $\\hat x$, a single letter with
-    a subscript as math (x_min as $x_{min}$; mc_training stays text), the symbols of TEX_CHARACTERS
-    as math, and any other character pdflatex cannot read written as [U+XXXX]."""
-    text = re.sub("(\\w)\u0302", lambda match: f"$\\hat {match[1]}$", tex_escape(text))
-    text = re.sub(r"(?<![\w\\])([A-Za-z])\\_([A-Za-z0-9]+)", r"$\1_{\2}$", text)
-    return "".join(TEX_CHARACTERS.get(c, c if ord(c) < 0x100 or c in TEX_READS else f"[U+{ord(c):04X}]")
-                   for c in text)
-
-
-def unlinked(cell):
-    """A Markdown cell with every link [text](target) written as its text."""
-    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell)
-
-
-def markdown_latex(cell):
-    """A Markdown table cell as LaTeX: links as their text, `code` in typewriter type, the rest
-    through ``latex``."""
-    parts = re.split(r"(`[^`]*`)", unlinked(cell))
-    return "".join(rf"\texttt{{{latex(part[1:-1])}}}" if part.startswith("`") else latex(part) for part in parts)
 
 
 # ============================================================================ tables
-def deviation_rows(path=DEVIATIONS, section=DEVIATIONS_SECTION):
-    """The rows of the first Markdown table under the heading ``section`` of ``path``: one dict per
-    row keyed by the header's cells, each cell as written (an escaped pipe \\| read as |). None
-    where the section or its table is gone (the document then says so)."""
-    lines = path.read_text().splitlines() if path.is_file() else []
-    if section not in lines:
-        return None
-    table = []
-    for line in lines[lines.index(section) + 1:]:
-        if line.startswith("|"):
-            table.append(line.strip())
-        elif table or line.startswith("## "):
-            break
-    cells = [[cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line[1:-1])] for line in table]
-    return [dict(zip(cells[0], row)) for row in cells[2:]] if len(cells) > 2 else None
-
-
 def preset_rows(preset, run):
     """The table rows of one preset's run (``crossing.table_rows``), each with its preset."""
     return [dict(row, preset=preset) for row in table_rows([run])]
@@ -145,18 +97,6 @@ def event_table(widths, event_runs):
 
 
 # ============================================================================ the document
-DOCUMENT_HEAD = r"""\documentclass[a4paper,10pt]{article}
-\usepackage[margin=2cm]{geometry}
-\usepackage{amsmath}
-\usepackage{array}
-\usepackage{booktabs}
-\usepackage{float}
-\usepackage{graphicx}
-\usepackage{longtable}
-\begin{document}
-"""
-
-
 def settings_text(config):
     """How a run's networks were trained, in words: optimizer, batch, init, step, leak, stopping
     criteria and the epoch budget (epochs per check x checks)."""
@@ -165,30 +105,6 @@ def settings_text(config):
     return (f"{config['optimizer']}, {batch}, {config['init']} init, {config['step']} step, leak {config['leak']:g}, "
             f"stopping {' + '.join(config['stopping'])}, {config['epochs_per_check']:,} epochs per check × "
             f"{config['max_checks']:,} checks")
-
-
-class Section(NamedTuple):
-    """A part of the document: its LaTeX and the PDFs of its figures (files beside the document)."""
-    tex: str
-    figures: list
-
-
-def figure_tex(pdf, caption):
-    """A figure, here in the text (``float``'s H), of the PDF ``pdf`` (a file beside the document)
-    with its caption, at most 0.37 of the text's height: two fit on a page beside a heading (a
-    figure that does not fit where it stands starts the next page, leaving the rest empty)."""
-    return "\n".join([r"\begin{figure}[H]", r"\centering",
-                      rf"\includegraphics[width=0.8\linewidth,height=0.37\textheight,keepaspectratio]{{{pdf.name}}}",
-                      rf"\caption{{{caption}}}", r"\end{figure}", ""])
-
-
-def longtable_tex(spec, header, lines, caption):
-    """A table over as many pages as it needs: column ``spec``, ``header`` cells, ``lines`` of cells
-    (all LaTeX already), its caption above it and the header again on every further page."""
-    head = [r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
-    return "\n".join([r"{\footnotesize", rf"\begin{{longtable}}{{{spec}}}", rf"\caption{{{caption}}}\\", *head,
-                      r"\endfirsthead", *head, r"\endhead", *(" & ".join(cells) + r" \\" for cells in lines),
-                      r"\bottomrule", r"\end{longtable}}", ""])
 
 
 def crossing_section(studies, figures):
@@ -245,27 +161,6 @@ def against_section(table):
         lines, caption)])
 
 
-# the deviations table: ragged right (long words, narrow columns), the columns' shares of the text
-# width summing to 1, so that it keeps within the margins
-DEVIATION_COLUMNS = (r">{\raggedright}p{\dimexpr 0.17\linewidth-2\tabcolsep}"
-                     r">{\raggedright}p{\dimexpr 0.22\linewidth-2\tabcolsep}"
-                     r">{\raggedright}p{\dimexpr 0.24\linewidth-2\tabcolsep}"
-                     r">{\raggedright\arraybackslash}p{\dimexpr 0.37\linewidth-2\tabcolsep}")
-
-
-def deviations_section(deviations):
-    """The 1-D rows of docs/deviations.md as a table (or a line saying they could not be read)."""
-    head = r"\section{Deviations from the published code}"
-    if not deviations:
-        return "\n".join([head, rf"(\texttt{{docs/deviations.md}} has no table under "
-                                rf"``{latex(DEVIATIONS_SECTION[3:])}''.)", ""])
-    header = list(deviations[0])
-    lines = [[markdown_latex(row[key]) for key in header] for row in deviations]
-    return "\n".join([head, longtable_tex(DEVIATION_COLUMNS, [latex(key) for key in header], lines,
-                                          r"The 1-D study's deviations from the published code, from "
-                                          r"\texttt{docs/deviations.md}.")])
-
-
 def document_tex(studies, sections):
     """The whole document: a title, the run folders of ``studies``, then ``sections``."""
     folders = [rf"\item \texttt{{{latex(preset)}}}: \texttt{{{latex(run['name'])}}}, {latex(run_label(run['config']))}"
@@ -275,16 +170,6 @@ def document_tex(studies, sections):
              r"\texttt{mc/}), on the paper's six data points with $N = n^2$ samples per run:",
              r"\begin{itemize}", *folders, r"\end{itemize}", ""]
     return DOCUMENT_HEAD + "\n".join(intro + sections) + "\n\\end{document}\n"
-
-
-def document_compile(compile):
-    """``--compile`` as this machine allows it: 'auto' without pdflatex is 'no', said once (the
-    figures' PDFs are then matplotlib's and the document stays LaTeX)."""
-    if compile == "auto" and shutil.which("pdflatex") is None:
-        warn(f"pdflatex not found: {DOCUMENT}.pdf skipped, its LaTeX written (install TeX Live: bash install.sh "
-             "--tex); the figures' PDFs are matplotlib's")
-        return "no"
-    return compile
 
 
 def load_studies(planned):
@@ -330,7 +215,7 @@ def write_document(planned, out, compile, event_runs, lead=()):
     Returns:
         {what: [paths]} for 'figures', 'tables' and 'document' (the .tex, then the .pdf if compiled).
     """
-    compile = document_compile(compile)
+    compile = document_compile(compile, DOCUMENT)
     studies = load_studies(planned)
     figures = crossing_figures(studies, out, compile)
     sections = [*(section.tex for section in lead), crossing_section(studies, figures)]
@@ -349,8 +234,8 @@ def write_document(planned, out, compile, event_runs, lead=()):
     references = load_references(REFERENCE_DIR)
     against = [row for _, run, rows in studies for row in against_table(rows, run, references)]
     tables["against_reference"] = (against, AGAINST_COLUMNS)
-    deviations = deviation_rows()
-    sections += [against_section(against), deviations_section(deviations)]
+    deviations = deviation_rows(DEVIATIONS, DEVIATIONS_SECTION)
+    sections += [against_section(against), deviations_section(deviations, DEVIATIONS_SECTION, "The 1-D study's")]
     if deviations:
         tables["deviations"] = ([{key: unlinked(value) for key, value in row.items()} for row in deviations],
                                 list(deviations[0]))

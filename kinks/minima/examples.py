@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from kinks.checks import require
+from kinks.document import Section, figure_tex
 from kinks.figures import GUIDE_COLOR, place_legend, plain_log_ticks, save_png_and_pdf, series_style
 from kinks.mc.data import ActivityPatterns, loss_gradient, network_output
-from kinks.mc.experiments import Section, figure_tex
 from kinks.mc.theory import theory_step_size
 from kinks.minima.figures import color, kind_color, panels
 from kinks.minima.stationary import diagnose_problems, side_fits, train_to_stationarity

@@ -42,13 +42,14 @@ NOTE_WIDTH = 90  # characters per title line of a figure
 class StarResult:
     """The result.json of one configuration folder, checked against its config.json: the
     configuration, the epoch reached and, per network (lists of ``networks`` entries), the first
-    kink-crossed, loss-crossed and non-finite epochs (-1: never) and the final loss / threshold
-    (None where non-finite)."""
+    kink-crossed, loss-crossed and non-finite epochs (-1: never), the final loss / threshold
+    (None where non-finite) and the engine that trained them (torch for folders older than the
+    engines)."""
 
     PER_NETWORK = ("kink_epoch", "loss_epoch", "nan_epoch", "final_ratio")
 
-    def __init__(self, folder, config, epoch, kink_epoch, loss_epoch, nan_epoch, final_ratio):
-        self.folder, self.config, self.epoch = folder, config, epoch
+    def __init__(self, folder, config, epoch, kink_epoch, loss_epoch, nan_epoch, final_ratio, engine="torch"):
+        self.folder, self.config, self.epoch, self.engine = folder, config, epoch, engine
         self.kink_epoch, self.loss_epoch = kink_epoch, loss_epoch
         self.nan_epoch, self.final_ratio = nan_epoch, final_ratio
         self.networks = len(kink_epoch)
@@ -65,7 +66,8 @@ class StarResult:
         if not (isinstance(count, int) and count > 0
                 and all(len(result.get(key, ())) == count for key in cls.PER_NETWORK)):
             raise ValueError(f"the per-network lists {', '.join(cls.PER_NETWORK)} do not all hold n_networks entries")
-        return cls(folder, config, result["epoch"], *(result[key] for key in cls.PER_NETWORK))
+        return cls(folder, config, result["epoch"], *(result[key] for key in cls.PER_NETWORK),
+                   engine=result.get("engine", "torch"))
 
     def first_epochs(self, measure):
         """The first epochs of ``measure`` (kink, loss or nan), (networks,)."""

@@ -12,10 +12,10 @@ import pytest
 
 import mc_training
 from conftest import call_script
-from kinks.mc import experiments as experiments_1d
+from kinks import document
+from kinks.document import deviation_rows, document_compile, latex, markdown_latex
 from kinks.mc.crossing import REFERENCE_DIR
-from kinks.mc.experiments import (
-    PUBLISHED, deviation_rows, document_compile, document_folder, latex, markdown_latex, planned_studies)
+from kinks.mc.experiments import DEVIATIONS, DEVIATIONS_SECTION, PUBLISHED, document_folder, planned_studies
 from kinks.mc.runner import summarize
 from kinks.mc.study import make_config, run_dir_name
 from kinks.mc.theory import event_rows
@@ -76,7 +76,7 @@ def test_a_small_study_end_to_end_then_resumed_without_pdflatex(tmp_path, monkey
             fresh = event_rows([int(row["width"])], 200, 0.1, 0.1, r, 0)[0]
             assert float(row[f"event_r{r:g}"]) == fresh["joint_frac"]
             assert float(row[f"event_r{r:g}_high"]) == pytest.approx(fresh["joint_high"], rel=1e-12)
-    assert len(read_csv(out / "deviations.csv")) == len(deviation_rows()) >= 3
+    assert len(read_csv(out / "deviations.csv")) == len(deviation_rows(DEVIATIONS, DEVIATIONS_SECTION)) >= 3
     # the document: a caption per figure, each stating the runs per point and the interval level
     tex = (out / "experiments_1d.tex").read_text()
     figures = re.findall(r"\\begin\{figure\}.*?\\end\{figure\}", tex, re.DOTALL)
@@ -139,9 +139,11 @@ def test_the_deviations_table_is_read_from_its_section(tmp_path):
     page = tmp_path / "deviations.md"
     page.write_text("# D\n\n## The 1-D study\n\nText.\n\n| area | here |\n| --- | --- |\n| a \\| b | [c](c.md) |\n"
                     "| d | e |\n\nMore text.\n\n| x | y |\n| --- | --- |\n| 1 | 2 |\n\n## Other\n")
-    assert deviation_rows(page) == [{"area": "a | b", "here": "[c](c.md)"}, {"area": "d", "here": "e"}]
-    assert deviation_rows(page, "## Gone") is None and deviation_rows(tmp_path / "none.md") is None
-    assert deviation_rows()[0]["area"].startswith("preset `leaky`")  # the shipped page
+    assert deviation_rows(page, DEVIATIONS_SECTION) == [{"area": "a | b", "here": "[c](c.md)"},
+                                                        {"area": "d", "here": "e"}]
+    assert deviation_rows(page, "## Gone") is None
+    assert deviation_rows(tmp_path / "none.md", DEVIATIONS_SECTION) is None
+    assert deviation_rows(DEVIATIONS, DEVIATIONS_SECTION)[0]["area"].startswith("preset `leaky`")  # the shipped page
 
 
 def test_default_folders_are_those_of_run_and_name_the_overrides(tmp_path):
@@ -154,6 +156,6 @@ def test_default_folders_are_those_of_run_and_name_the_overrides(tmp_path):
 
 
 def test_auto_without_pdflatex_writes_no_pdf_and_says_so_once(monkeypatch, capsys):
-    monkeypatch.setattr(experiments_1d.shutil, "which", lambda name: None)
-    assert document_compile("auto") == "no" and document_compile("no") == "no"
+    monkeypatch.setattr(document.shutil, "which", lambda name: None)
+    assert document_compile("auto", "experiments_1d") == "no" and document_compile("no", "experiments_1d") == "no"
     assert capsys.readouterr().err.count("experiments_1d.pdf skipped") == 1
