@@ -31,25 +31,54 @@ def assert_same_records(first, second):
 
 # ----------------------------------------------------------------------------- the group step
 def test_group_step_moves_the_moments_of_every_unit():
-    """Sigma' = L Sigma L^T equals sum_i (L u_i)(L u_i)^T with u_i moved by its own gradient, and its
-    blocks follow the closed forms of M, A and W."""
-    from kinks.star.compiled import step_group
+    """Sigma' = L Sigma L^T equals sum_i (L u_i)(L u_i)^T with u_i moved by its own gradient, its
+    blocks follow the closed forms of M, A and W, Phi' = L Phi, and the drift grows by h |g_S|; g_S
+    is summed over the group's point classes (here: two points per class)."""
+    from kinks.star.compiled import new_groups, new_work, step_group
 
     rng = np.random.default_rng(0)
-    X1 = np.concatenate([rng.standard_normal((7, 2)), np.ones((7, 1))], axis=1)
-    r, h, U = rng.standard_normal(7), 0.3, rng.standard_normal((5, 4))    # 5 units [a; b; w] of one group
-    on = np.array([0, 2, 3, 6])
+    X1 = np.concatenate([rng.standard_normal((8, 2)), np.ones((8, 1))], axis=1)
+    r, h, U = rng.standard_normal(8), 0.3, rng.standard_normal((5, 4))    # 5 units [a; b; w] of one group
+    on_classes, class_points = np.array([0, 2, 3]), np.arange(8).reshape(4, 2)
+    on = class_points[on_classes].ravel()
     g = (r[on, None] * X1[on]).sum(0)
     moved = np.stack([np.concatenate([u[:3] - h * u[3] * g, [u[3] - h * u[:3] @ g]]) for u in U])
-    Sigma, Phi = U.T @ U, np.eye(4)
-    step_group(Sigma, Phi, on, len(on), X1, r, h, np.zeros(3))
+    groups, work = new_groups(5, 8, 4, 1), new_work(5, 8, 4, 1)
+    groups.Sigma[0], groups.Phi[0] = U.T @ U, np.eye(4)
+    groups.n_classes_on[0], groups.classes_on[0, :3] = 3, on_classes
+    work.Q[:4] = (r[:, None] * X1).reshape(4, 2, 3).sum(1)
+    growth = step_group(0, groups, h, work)
+    Sigma = groups.Sigma[0]
     np.testing.assert_allclose(Sigma, moved.T @ moved, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(U @ Phi.T, moved, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(U @ groups.Phi[0].T, moved, rtol=1e-13, atol=1e-13)
+    assert growth == pytest.approx(h * np.linalg.norm(g), rel=1e-14)
     A, M, W = U[:, :3].T @ U[:, :3], U[:, :3].T @ U[:, 3], U[:, 3] @ U[:, 3]
     np.testing.assert_allclose(Sigma[:3, 3], M - h * W * g - h * A @ g + h ** 2 * (M @ g) * g, rtol=1e-13)
     np.testing.assert_allclose(Sigma[:3, :3], A - h * (np.outer(M, g) + np.outer(g, M)) + h ** 2 * W * np.outer(g, g),
                                rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(Sigma[3, 3], W - 2 * h * M @ g + h ** 2 * g @ A @ g, rtol=1e-13)
+
+
+def test_skin_allowance_bounds_how_far_a_unit_moves():
+    """|theta(t) - theta(s)| <= |w_s| sinh G + |theta_s| (cosh G - 1), G = sum_t h |g(t)|, on units
+    moved by arbitrary gradient sums g(t) (the worst case: g along theta or w as they grow), and the
+    allowance keeps that below SKIN_SAFETY rho."""
+    from kinks.star.compiled import SKIN_SAFETY, skin_allowance
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        u, h = rng.standard_normal(4) * rng.choice([1e-3, 1.0], 4), 0.05
+        theta0, w0, rho = u[:3].copy(), u[3], rng.uniform(1e-4, 1.0)
+        allowance = skin_allowance(u, rho)
+        theta, w, G = theta0.copy(), w0, 0.0
+        while G < allowance:
+            g = rng.standard_normal(3)
+            g *= min(rng.uniform(0.1, 1.0), (allowance - G) / h) / np.linalg.norm(g)
+            theta, w = theta - h * w * g, w - h * theta @ g
+            G += h * np.linalg.norm(g)
+            assert np.linalg.norm(theta - theta0) <= abs(w0) * np.sinh(G) + np.linalg.norm(theta0) * (np.cosh(G) - 1) \
+                + 1e-12
+        assert abs(w0) * np.sinh(G) + np.linalg.norm(theta0) * (np.cosh(G) - 1) <= SKIN_SAFETY * rho * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("m", [6, 64, 70])
@@ -105,15 +134,17 @@ def test_skin_gives_the_numbers_of_testing_every_unit(dataset, random_bias):
 
 
 def test_chunks_jobs_and_stops_between_rebuilds_repeat_a_straight_run(monkeypatch):
+    from kinks.star.compiled import REBUILD_EVERY as R
+
     config = StarConfig("cross", 16, runs=7, step="published", dtype="float64")
-    straight = trained(config, 2700, "compiled")
+    straight = trained(config, 27 * R // 10, "compiled", log_every=R // 10)
     monkeypatch.setattr(reduced, "CHUNK_NETWORKS", 3)
-    split = trained(config, 2700, "compiled", jobs=2)
-    stopped = trained(config, 1350, "compiled")                 # stops between rebuilds, twice
-    assert stopped.restart["epoch"] == 1000
-    reduced.advance(stopped, 2000, 100)
+    split = trained(config, 27 * R // 10, "compiled", log_every=R // 10, jobs=2)
+    stopped = trained(config, 27 * R // 20, "compiled", log_every=R // 10)     # stops between rebuilds, twice
+    assert stopped.restart["epoch"] == R
+    reduced.advance(stopped, 2 * R, R // 10)
     assert stopped.restart is None
-    reduced.advance(stopped, 2700, 100)
+    reduced.advance(stopped, 27 * R // 10, R // 10)
     for state in (split, stopped):
         assert_same_records(straight, state)
         assert all(torch.equal(A, B) for A, B in zip(straight.params, state.params))
