@@ -13,21 +13,30 @@ linear map,
 and the moment matrix Sigma_S = sum_{i in S} u_i u_i^T by Sigma_S <- L_S Sigma_S L_S^T. Its blocks are
 A_S = sum theta_i theta_i^T, M_S = sum w_i theta_i and W_S = sum w_i^2 (so M' = M - h W g - h A g +
 h^2 (M . g) g, A' = A - h (M g^T + g M^T) + h^2 W g g^T, W' = W - 2h M . g + h^2 g^T A g), and the
-outputs need only M: f(x_j) = c + x~_j . sum_{S on at j} M_S. An epoch thus costs O(groups x m) for
-the outputs, the residuals and the steps, whatever n (zero bias: a unit's group is set by the
-direction of a_i; on star_11 there are 22 sectors).
+outputs need only M: f(x_j) = c + x~_j . sum_{S on at j} M_S. Points that every group is on at
+alike form a point class (on star_11 at zero bias: the 11 rays), and the outputs and the g_S are
+summed class by class. An epoch thus costs O(groups x (classes + E^2)), whatever n (zero bias: a
+unit's group is set by the direction of a_i; on star_11 there are 22 sectors).
 
 The crossing test stays per unit, but a unit need not be tested every epoch (a skin, as in the
 neighbour lists of molecular dynamics): the group map Phi_S, the product of the epochs' L_S since
-the group's last rebase, gives every unit of S as u_i = Phi_S v_i from its base vector v_i. Each
-epoch moves Phi_S by |L_S Phi_S - Phi_S| <= h |g_S| |Phi_S|_F; their sum, the drift D_S, bounds
-|u_i(t) - u_i(s)| <= (D_S(t) - D_S(s)) |v_i|. A unit tested exactly at s with margin
-rho_i = min_j |theta_i . x~_j| / |x~_j| cannot have changed its pattern while that bound is below
-rho_i, so it is tested again only when the drift reaches its threshold (SKIN_SAFETY rho_i / |v_i|
-beyond the drift at its test). A unit that changes its pattern moves its u u^T from its old group's
-Sigma to its new group's, with base vector v_i = Phi_S^-1 u_i there (Phi_S is a product of the
-invertible L_S, det L_S = 1 - h^2 |g_S|^2). The step sizes are those of the
-state, fixed at initialisation (``kinks.star.networks.initial_step_sizes``).
+the group's last rebase, gives every unit of S as u_i = Phi_S v_i from its base vector v_i. While a
+unit keeps its group, theta' = theta - h w g_S and w' = w - h theta . g_S, so with the drift
+G_S = sum_t h |g_S(t)|, its move since a test at s is bounded by
+
+    |theta_i(t) - theta_i(s)| <= |w_i(s)| sinh(G) + |theta_i(s)| (cosh(G) - 1),   G = G_S(t) - G_S(s)
+
+(the sums of the increments are left Riemann sums of the increasing solution of A' = |w| + B,
+B' = |theta| + A). A unit tested exactly at s with margin rho_i = min_j |theta_i . x~_j| / |x~_j|
+cannot have changed its pattern while that bound is below rho_i, so it is tested again only once the
+drift reaches its threshold (where the bound reaches SKIN_SAFETY rho_i); He-initialised output
+weights are small (|w_i| ~ (2 / n)^(1/2)), so the skin is wide. A unit near a boundary is tested
+every epoch (hot). A unit that changes its pattern moves its u u^T from its old group's Sigma to its
+new group's, with base vector v_i = Phi_S^-1 u_i there (Phi_S is a product of the invertible L_S,
+det L_S = 1 - h^2 |g_S|^2, rebased to I once G_S has grown by REBASE_DRIFT, so that it stays well
+conditioned); a group its units have left stays parked with its code until the next rebuild, so
+that a kink hopping back and forth across a data point finds its group again. The step sizes are
+those of the state, fixed at initialisation (``kinks.star.networks.initial_step_sizes``).
 
 Round-off: the groups sum in another order than the torch epochs, so the two paths agree to
 round-off, not bitwise; a first epoch differs only where a margin or the loss's distance to the

@@ -70,7 +70,7 @@ def test_the_reference_counts_are_those_of_the_folders_first_epochs(trained, tmp
         assert (row["width"], row["epochs"], row["networks"], row["seed"], row["engine"]) == \
             ("4", "300", "10", "0", "torch")
         assert settings == dict(dataset=settings["dataset"], layers=1, activation="relu", random_bias=False,
-                                step="gram", lr_factor=1.0, dtype="float64")
+                                step="gram", lr_factor=1.0, dtype="float64", samples="n^2", data=None)
         for measure in ("kink", "loss"):
             crossed = sum(0 <= epoch < 300 for epoch in result[f"{measure}_epoch"])
             assert int(row[f"{measure}_crossed"]) == crossed
