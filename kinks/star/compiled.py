@@ -173,12 +173,14 @@ def new_groups(n, m, E, words):
     """Empty group storage of one network of width n: C = 2 n + SPARE_SLOTS slots (the large
     arrays left unset: a slot is set when it is taken, the class lists by ``update_classes``)."""
     C = 2 * n + SPARE_SLOTS
-    return Groups(np.zeros(C, np.int64), np.empty((C, words), np.uint64), np.empty((C, E, E)), np.empty((C, E, E)),
-                  np.zeros(C), np.zeros(C), np.zeros(C), np.zeros(C), np.full(C, -1, np.int64), np.empty((C, m), np.int64),
-                  np.zeros(C, np.int64), np.empty((m, C), np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                  np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.int64),
-                  np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64),
-                  np.zeros(m + 1, np.int64), np.zeros(5, np.int64))
+    slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), np.empty((C, E, E)), np.empty((C, E, E)),
+             np.zeros(C), np.zeros(C), np.zeros(C), np.zeros(C), np.full(C, -1, np.int64), np.empty((C, m), np.int64),
+             np.zeros(C, np.int64), np.empty((m, C), np.int64))
+    units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
+             np.zeros(n, np.bool_), np.zeros(n, np.int64))
+    points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64),
+              np.zeros(m + 1, np.int64))
+    return Groups(*slots, *units, *points, np.zeros(5, np.int64))
 
 
 @numba.njit(cache=True)
