@@ -19,7 +19,7 @@ import numpy as np
 
 SKIN_SAFETY = 0.5      # a unit is tested once its bound has used half its margin: round-off never decides
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
-REBUILD_EVERY = 10_000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
+REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 REBASE_DRIFT = 0.5    # a group map is rebased once its drift has grown by this much: cond(Phi_S) <= e^(2 x 0.5)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
 SLOTS, CHANGED, HOT, CLASSES, STALE = range(5)   # Groups.counts: slots in use (high-water mark), units off
@@ -75,7 +75,7 @@ Work = namedtuple("Work", [
 
 # ============================================================================= one unit
 @numba.njit(**JIT, inline="always")
-def unit_pattern(u, X1, inv_norm, code):
+def unit_pattern(u, X1, inv_norm, code, D):
     """The on/off code of theta = u[:D] over the data, code (W,) uint64 with bit j set where
     z_j = theta . x~_j > 0 (as relu_epoch's strict test), and the unit's margin
     rho = min_j |z_j| / |x~_j|, the distance from theta to the nearest hyperplane {theta . x~_j = 0}:
@@ -84,7 +84,7 @@ def unit_pattern(u, X1, inv_norm, code):
     rho = np.inf
     for j in range(X1.shape[0]):
         z = 0.0
-        for k in range(X1.shape[1]):
+        for k in range(D):
             z += u[k] * X1[j, k]
         if z > 0:
             code[j >> 6] |= ONE << np.uint64(j & 63)
@@ -122,11 +122,11 @@ def same_code(first, second):
 
 
 @numba.njit(**JIT, inline="always")
-def apply_map(Phi, s, v, out):
+def apply_map(Phi, s, v, out, E):
     """out = Phi_s v: the map of slot s (E, E) times v (E,)."""
-    for a in range(v.shape[0]):
+    for a in range(E):
         total = 0.0
-        for b in range(v.shape[0]):
+        for b in range(E):
             total += Phi[s, a, b] * v[b]
         out[a] = total
 
@@ -310,7 +310,7 @@ def rebase(s, groups, V, u):
     G.rebased[s] = G.drift[s]
     i = G.head[s]
     while i >= 0:
-        apply_map(G.Phi, s, V[i], u)
+        apply_map(G.Phi, s, V[i], u, u.shape[0])
         V[i] = u
         i = G.next[i]
     E = u.shape[0]
@@ -338,7 +338,7 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
     G.used[:] = 0
     G.hot[:] = False
     for i in range(V.shape[0]):
-        rho = unit_pattern(V[i], X1, inv_norm, code)
+        rho = unit_pattern(V[i], X1, inv_norm, code, X1.shape[1])
         join(i, slot_of_code(code, G), V[i], V[i], skin_allowance(V[i], rho), G, V, initial)
 
 
@@ -346,19 +346,18 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
 def materialise(V, groups, u):
     """Every unit's current vector u_i = Phi_S v_i written into V (n, E)."""
     for i in range(V.shape[0]):
-        apply_map(groups.Phi, groups.slot[i], V[i], u)
+        apply_map(groups.Phi, groups.slot[i], V[i], u, u.shape[0])
         V[i] = u
 
 
 # ============================================================================= one epoch
 @numba.njit(**JIT, inline="always")
-def outputs_and_residuals(c, groups, X1, y, p, work):
+def outputs_and_residuals(c, groups, X1, y, p, work, D):
     """f(x_j) = c + x~_j . T_j, T_j = sum_{S on at j} M_S, M_S = Sigma_S[:D, D] = sum_{i in S} w_i theta_i
     (T summed once per point class); sets work.r_j = p_j (f(x_j) - y_j) and returns
     L = 1/2 sum_j p_j (f(x_j) - y_j)^2. Parked slots hold Sigma = 0. Every sum is accumulated in a
     register (a sum into an array entry would wait for its store each time)."""
-    G, T = groups, work.T
-    m, D = X1.shape
+    G, T, m = groups, work.T, X1.shape[0]
     for c_ in range(G.counts[CLASSES]):
         for k in range(D):
             total = 0.0
@@ -376,11 +375,11 @@ def outputs_and_residuals(c, groups, X1, y, p, work):
 
 
 @numba.njit(**JIT, inline="always")
-def class_sums(groups, X1, work):
+def class_sums(groups, X1, work, D):
     """Q_c = sum_{j in c} r_j x~_j for every point class c: work.Q (m, D)."""
     G = groups
     for c_ in range(G.counts[CLASSES]):
-        for k in range(X1.shape[1]):
+        for k in range(D):
             total = 0.0
             for index in range(G.class_start[c_], G.class_start[c_ + 1]):
                 j = G.class_points[index]
@@ -389,7 +388,7 @@ def class_sums(groups, X1, work):
 
 
 @numba.njit(**JIT, inline="always")
-def step_group(s, groups, h, work):
+def step_group(s, groups, h, work, D):
     """One gd step of every unit of the group in slot s: with g_S = sum_{j in S} r_j x~_j =
     sum_{classes c of S} Q_c, each u_i = [theta_i; w_i] of S moves by L_S = [[I, -h g_S], [-h g_S^T, 1]],
     so Sigma_S <- L Sigma L^T, in the blocks A = Sigma[:D, :D], M = Sigma[:D, D], W = Sigma[D, D],
@@ -401,7 +400,7 @@ def step_group(s, groups, h, work):
     (each term of sum_i L u_i (L u_i)^T), and Phi_S <- L Phi_S. Returns h |g_S|, the growth of the
     drift G_S. O(E^2 + D classes); every sum is accumulated in a register."""
     G, g, M = groups, work.g, work.M
-    Sigma, Phi, D = groups.Sigma, groups.Phi, work.g.shape[0]
+    Sigma, Phi = groups.Sigma, groups.Phi
     for k in range(D):
         total = 0.0
         for index in range(G.n_classes_on[s]):
@@ -436,16 +435,16 @@ def step_group(s, groups, h, work):
 
 
 @numba.njit(**JIT, inline="always")
-def step_groups(groups, X1, h, work):
+def step_groups(groups, X1, h, work, D):
     """One gd step of every group that holds units (a parked group keeps its map and drift: a unit
     that joins it later gets its base vector from them). Returns whether a group's drift has
     reached its least threshold (some cold unit is due for its test)."""
     G = groups
-    class_sums(G, X1, work)
+    class_sums(G, X1, work, D)
     due = False
     for s in range(G.counts[SLOTS]):
         if G.used[s] > 0:
-            G.growth[s] = step_group(s, G, h, work)
+            G.growth[s] = step_group(s, G, h, work, D)
             G.drift[s] += G.growth[s]
             due |= G.drift[s] >= G.least[s]
     return due
@@ -459,12 +458,12 @@ def make_hot(i, groups):
 
 
 @numba.njit(cache=True, inline="always")
-def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers):
+def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers, D):
     """The exact test of unit i of slot s at u_i = Phi_s v_i (kept in work.moved[n_movers]): True
     where its code changed, else its threshold renewed."""
     G, u = groups, work.moved[n_movers]
-    apply_map(G.Phi, s, V[i], u)
-    rho = unit_pattern(u, X1, inv_norm, work.code)
+    apply_map(G.Phi, s, V[i], u, D + 1)
+    rho = unit_pattern(u, X1, inv_norm, work.code, D)
     if not same_code(work.code, G.codes[s]):
         return True
     G.threshold[i] = G.drift[s] + skin_allowance(u, rho)
@@ -472,7 +471,7 @@ def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers):
 
 
 @numba.njit(cache=True, inline="always")
-def test_hot_units(V, X1, inv_norm, groups, work):
+def test_hot_units(V, X1, inv_norm, groups, work, D):
     """Every hot unit gets the exact test; it cools (leaves the hot list, its threshold joins its
     group's least) once its threshold is more than HOT_EPOCHS epochs' drift growth away. Returns
     the number of movers found."""
@@ -480,7 +479,7 @@ def test_hot_units(V, X1, inv_norm, groups, work):
     while k < G.counts[HOT]:
         i = G.hot_list[k]
         s = G.slot[i]
-        if test_unit(i, s, V, X1, inv_norm, G, work, n_movers):
+        if test_unit(i, s, V, X1, inv_norm, G, work, n_movers, D):
             work.movers[n_movers] = i
             n_movers += 1
         elif G.threshold[i] - G.drift[s] > HOT_EPOCHS * G.growth[s]:
@@ -494,7 +493,7 @@ def test_hot_units(V, X1, inv_norm, groups, work):
 
 
 @numba.njit(cache=True, inline="always")
-def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers):
+def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
     """In every group whose drift has reached its least threshold (every group where ``every``),
     each cold unit whose threshold is reached gets the exact test and a new threshold, and turns
     hot where that is within HOT_EPOCHS epochs' growth (or where its code changed). Returns the
@@ -507,7 +506,7 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers):
         i = G.head[s]
         while i >= 0:
             if not G.hot[i] and (every or G.drift[s] >= G.threshold[i]):
-                if test_unit(i, s, V, X1, inv_norm, G, work, n_movers):
+                if test_unit(i, s, V, X1, inv_norm, G, work, n_movers, D):
                     work.movers[n_movers] = i
                     n_movers += 1
                     make_hot(i, G)
@@ -520,7 +519,7 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers):
 
 
 @numba.njit(cache=True, inline="always")
-def move_units(n_movers, V, X1, inv_norm, initial, groups, work):
+def move_units(n_movers, V, X1, inv_norm, initial, groups, work, D):
     """Every unit whose code changed leaves its group and joins the group of its new code (new, or
     existing with base vector Phi^-1 u; rebased first where Phi is singular), unit by unit in the
     order of their index (the same order however the movers were found)."""
@@ -530,7 +529,7 @@ def move_units(n_movers, V, X1, inv_norm, initial, groups, work):
     for k in np.argsort(work.movers[:n_movers]):
         i, u = work.movers[k], work.moved[k]
         leave(i, u, G, initial)
-        rho = unit_pattern(u, X1, inv_norm, work.code)
+        rho = unit_pattern(u, X1, inv_norm, work.code, D)
         s = slot_of_code(work.code, G)
         solve(G.Phi, s, u, v, work.solver)
         if not np.all(np.isfinite(v)):
@@ -540,18 +539,18 @@ def move_units(n_movers, V, X1, inv_norm, initial, groups, work):
 
 
 @numba.njit(cache=True, inline="always")
-def check_units(V, X1, inv_norm, initial, groups, every, work):
+def check_units(V, X1, inv_norm, initial, groups, every, work, D):
     """The crossing test after a step: the hot units, then the cold units whose threshold the drift
     has reached, then the units whose code changed move to their new groups (and turn hot)."""
-    n_movers = test_hot_units(V, X1, inv_norm, groups, work)
-    n_movers = test_cold_units(V, X1, inv_norm, groups, every, work, n_movers)
-    move_units(n_movers, V, X1, inv_norm, initial, groups, work)
+    n_movers = test_hot_units(V, X1, inv_norm, groups, work, D)
+    n_movers = test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D)
+    move_units(n_movers, V, X1, inv_norm, initial, groups, work, D)
 
 
 # ============================================================================= one network
 @numba.njit(cache=True)
 def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_every, loss_margin, every,
-                  first, logs, V_grid):
+                  first, logs, V_grid, D):
     """Epochs t0 ... t1 - 1 of one network (V (n, E) its units' vectors at t0, a multiple of
     REBUILD_EVERY or the restart epoch; c its output bias): epoch t evaluates theta_t (loss,
     records in ``first`` (3,), a log loss in ``logs`` where t % log_every == 0) and steps to
@@ -574,7 +573,7 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
         for epoch in range(t, end):
             if groups.counts[STALE]:
                 update_classes(groups)
-            loss = outputs_and_residuals(c, groups, X1, y, p, work)
+            loss = outputs_and_residuals(c, groups, X1, y, p, work, D)
             if groups.counts[CHANGED] > 0 and first[KINK] < 0:
                 first[KINK] = epoch
             if loss < loss_margin * threshold and first[LOSS] < 0:
@@ -586,8 +585,8 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
             if epoch % log_every == 0:
                 logs[(epoch - first_log) // log_every] = loss
             c -= h * np.sum(work.r)
-            if step_groups(groups, X1, h, work) or groups.counts[HOT] > 0 or every:
-                check_units(V, X1, inv_norm, initial, groups, every, work)
+            if step_groups(groups, X1, h, work, D) or groups.counts[HOT] > 0 or every:
+                check_units(V, X1, inv_norm, initial, groups, every, work, D)
             rebase_drifted(groups, V, work.moved[0])
         materialise(V, groups, work.moved[0])
         t = end
@@ -596,12 +595,13 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
 
 @numba.njit(cache=True)
 def train_networks(U, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_every, loss_margin, every,
-                   first, logs, last_loss, U_grid, c_grid):
+                   first, logs, last_loss, U_grid, c_grid, D):
     """``train_network`` for every network of a chunk: U (P, n, E) and c (P,) advanced in place from
     t0 to t1; p (P, m), h (P,), initial codes (P, n, W), thresholds (P,); first (P, 3) updated where
     still -1; logs (rows, P) and last_loss (P,) written; U_grid (P, n, E) and c_grid (P,) the
-    parameters at the last rebuild."""
+    parameters at the last rebuild. D = d + 1, the columns of X1, is compiled in as a constant
+    (``numba.literally``: the loops over it unroll; one compilation per input dimension)."""
     for k in range(U.shape[0]):
         c[k], last_loss[k], c_grid[k] = train_network(U[k], c[k], X1, y, p[k], h[k], inv_norm, initial[k],
                                                       threshold[k], t0, t1, log_every, loss_margin, every,
-                                                      first[k], logs[:, k], U_grid[k])
+                                                      first[k], logs[:, k], U_grid[k], numba.literally(D))

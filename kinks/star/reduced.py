@@ -132,7 +132,7 @@ def train_chunk(task):
                U_grid=np.empty_like(task["U"]), c_grid=np.empty(P))
     train_networks(out["U"], out["c"], X1, y, task["p"], task["h"], inv_norm, task["codes"], task["threshold"],
                    task["t0"], task["t1"], task["log_every"], LOSS_MARGIN, task["every"], out["first"], out["logs"],
-                   out["last_loss"], out["U_grid"], out["c_grid"])
+                   out["last_loss"], out["U_grid"], out["c_grid"], X1.shape[1])
     return out
 
 

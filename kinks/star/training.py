@@ -109,6 +109,7 @@ def train(config, epochs, device, results=None, log_every=1000, checkpoint_every
 
 # ============================================================================= benchmark
 BENCHMARK_CASES = ((256, 1000), (4096, 100))
+COMPILED_RUNS = 50   # networks the compiled engine is timed on
 
 
 def timed_epochs(epoch_step, state, data, seconds, device):
@@ -132,12 +133,14 @@ def timed_epochs(epoch_step, state, data, seconds, device):
 
 def timed_compiled(config, seconds):
     """Network-epochs per second of the compiled engine (in this process: one thread) on the
-    float64 twin of ``config`` from its start: REBUILD_EVERY epochs untimed (the loops compiled or
-    loaded, the rate estimated), then one call of about ``seconds`` (a whole number of
-    REBUILD_EVERY epochs), as a run makes one call per checkpoint."""
+    float64 twin of ``config`` with at most COMPILED_RUNS of its networks (a network's cost does
+    not depend on P): REBUILD_EVERY epochs from the start untimed (the loops compiled or loaded,
+    the rate estimated), then one call of about ``seconds`` (a whole number of REBUILD_EVERY
+    epochs), as a run makes one call per checkpoint."""
     from kinks.star.compiled import REBUILD_EVERY
 
-    state = TrainingState.initial(config.replace(dtype="float64"), torch.device("cpu"))
+    config = config.replace(dtype="float64", runs=min(config.runs, COMPILED_RUNS))
+    state = TrainingState.initial(config, torch.device("cpu"))
     start = time.perf_counter()
     advance(state, REBUILD_EVERY, REBUILD_EVERY)
     rounds = max(1, round(seconds / (time.perf_counter() - start)))

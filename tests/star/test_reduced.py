@@ -47,7 +47,7 @@ def test_group_step_moves_the_moments_of_every_unit():
     groups.Sigma[0], groups.Phi[0] = U.T @ U, np.eye(4)
     groups.n_classes_on[0], groups.classes_on[0, :3] = 3, on_classes
     work.Q[:4] = (r[:, None] * X1).reshape(4, 2, 3).sum(1)
-    growth = step_group(0, groups, h, work)
+    growth = step_group(0, groups, h, work, 3)
     Sigma = groups.Sigma[0]
     np.testing.assert_allclose(Sigma, moved.T @ moved, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(U @ groups.Phi[0].T, moved, rtol=1e-13, atol=1e-13)
