@@ -20,7 +20,7 @@ from kinks.locks import output_lock
 from kinks.paths import named_folder, output_folder, results_root
 from kinks.star import reference as ref
 from kinks.star import report as sr
-from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES
+from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, preset_configs, preset_stages
 
 FIGURE_NAME = "crossed_fractions"
 
@@ -128,6 +128,8 @@ def reference(preset, input=None, out=None, results=None, step=None, lr_factor=N
     preset = renamed_value("preset", preset, OLD_PRESETS)
     step = None if step is None else renamed_value("step", step, OLD_STEP_RULES)
     options = dict(step=step, lr_factor=lr_factor, activation=activation, random_bias=random_bias, dtype=dtype)
+    preset_configs(preset, **options)       # every value checked before a folder is read
+    preset_stages(preset, max_epochs)
     rows, missing, unreached = ref.reference_rows(sr.load_results(input_folders(input, results_root(results))),
                                                   preset, options, max_epochs)
     require(rows, f"--input: no configuration of --preset {preset} has reached a stage "

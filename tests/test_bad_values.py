@@ -88,7 +88,12 @@ OPTIONS = {  # (script, command): {option: kind}
     ("train_star_dataset", "benchmark"): dict(device="device", dtype="choice", seconds="positive",
                                               threads="count", results="folder"),
     ("eval_star_dataset", "report"): dict(results="input", input="input", out="folder", epochs="count",
-                                          select="choice", compile="choice"),
+                                          select="choice", compile="choice", against="input"),
+    ("eval_star_dataset", "reference"): dict(preset="choice", input="input", out="folder", results="folder",
+                                             step="choice", lr_factor="positive", activation="choice",
+                                             random_bias="flag", dtype="choice", max_epochs="count"),
+    ("eval_star_dataset", "document"): dict(results="folder", input="input", out="folder", compile="choice",
+                                            max_epochs="count"),
     ("run_nn_setups", "fit"): dict(
         dataset="choice", param="choice", optimizer="choice", bias="choice", bias_gain="number", lr="positive",
         step_exponent="integer", runs="count", n_chunks="count", width="count", epoch_budget="count",
@@ -110,7 +115,8 @@ OPTIONS = {  # (script, command): {option: kind}
 for key in (("eval_nn_setups", "table"), ("eval_nn_setups", "figures")):  # each has only some of them
     OPTIONS[key] = {o: k for o, k in OPTIONS[key].items() if o in utils.command_options(
         importlib.import_module(key[0]).COMMANDS[key[1]])}
-REQUIRED = {("mc_plotting", "reference"): ["--preset", "quick"]}  # the required options' good values
+REQUIRED = {("mc_plotting", "reference"): ["--preset", "quick"],  # the required options' good values
+            ("eval_star_dataset", "reference"): ["--preset", "quick"]}
 CASES = [(script, command, option, value) for (script, command), options in OPTIONS.items()
          for option, kind in options.items() for value in BAD[kind]]
 

@@ -9,9 +9,8 @@ entries) as a base vector v_i, and for every pattern group S (a slot s) the ``Gr
 on/off code over the m data points and the point classes it is on at, the moment matrix
 Sigma_S = sum_{i in S} u_i u_i^T, the group map Phi_S with u_i = Phi_S v_i for every unit of S, and
 the drift G_S = sum_t h |g_S(t)| since the last rebuild (the skin test against each unit's
-threshold). The slot arrays put the slot last, (E, E, C) and (D, C), so that the step is a few
-loops over the K slots in use, and hold only C slots (doubled when full), so that they stay in the
-cache; the rare per-unit work (tests, joins) reads them with a stride."""
+threshold). The slot arrays hold C = 2 n + SPARE_SLOTS slots, slot first, so the K in use lie
+together. Small functions are inlined (inline="always"): passing the Groups tuple costs more."""
 from collections import namedtuple
 
 import numba
@@ -28,8 +27,6 @@ SPARE_SLOTS = 64      # slots beyond 2 n: parked slots are reused only once all 
 SINH_1, COSH_1_MINUS_1 = np.sinh(1.0), np.cosh(1.0) - 1.0
 ONE = np.uint64(1)
 JIT = dict(cache=True, fastmath={"contract"})   # fused multiply-adds; no assumption on NaN or order
-# The small functions are inlined where they are called (inline="always"): a call that passes the
-# Groups tuple costs more than most of them compute.
 
 Groups = namedtuple("Groups", [
     # slots: C of them, K = counts[SLOTS] in use
@@ -42,8 +39,7 @@ Groups = namedtuple("Groups", [
     "growth",     # (C,) the last epoch's h |g_S|
     "least",      # (C,) the least threshold of the group's cold units
     "head",       # (C,) first unit of each slot (-1: none)
-    "classes_on", # (C, m) the point classes each slot is on at, n_classes_on of them
-    "n_classes_on",
+    "classes_on", "n_classes_on",    # (C, m), (C,): the point classes each slot is on at
     "slots_at",   # (m, C) the slots on at each point class, n_slots_at of them
     # units: n of them
     "slot",       # (n,) each unit's slot
@@ -56,8 +52,7 @@ Groups = namedtuple("Groups", [
     "class_of",   # (m,) each point's class
     "class_rep",  # (m,) the first point of each class, counts[CLASSES] of them
     "n_slots_at", # (m,)
-    "class_points",  # (m,) the points class by class, class c at class_start[c] ... class_start[c + 1] - 1
-    "class_start",   # (m + 1,)
+    "class_points", "class_start",   # (m,), (m + 1,): class c's points at class_start[c] ... class_start[c + 1] - 1
     "counts",     # (5,) SLOTS, CHANGED, HOT, CLASSES, STALE
 ])
 Work = namedtuple("Work", [
@@ -187,8 +182,7 @@ def new_groups(n, m, E, words):
 def new_work(n, m, E, words):
     D = E - 1
     return Work(np.zeros((m, D)), np.zeros((m, D)), np.zeros(m), np.zeros(D), np.zeros(D), np.zeros(words, np.uint64),
-                np.zeros(n, np.int64),
-                np.zeros((n + 1, E)), np.zeros((E, E + 1)))
+                np.zeros(n, np.int64), np.zeros((n + 1, E)), np.zeros((E, E + 1)))
 
 
 @numba.njit(cache=True, inline="always")
@@ -322,8 +316,7 @@ def rebase(s, groups, V, u):
 @numba.njit(cache=True, inline="always")
 def rebase_drifted(groups, V, u):
     """Rebase every group whose map has drifted by REBASE_DRIFT since its last rebase: |L_S| <= 1 + h |g_S|,
-    so Phi_S and its inverse stay within e^0.5 of I, and u_i = Phi_S v_i and v_i = Phi_S^-1 u_i lose
-    no more than a few bits to round-off (a map left to drift over many epochs of large steps does)."""
+    so Phi_S and its inverse stay within e^0.5 of I, and u_i = Phi_S v_i loses only a few bits."""
     for s in range(groups.counts[SLOTS]):
         if groups.drift[s] - groups.rebased[s] > REBASE_DRIFT and groups.used[s] > 0:
             rebase(s, groups, V, u)
