@@ -122,14 +122,16 @@ def train_chunk(task):
     """Train one chunk of networks from epoch t0 to t1 in one compiled call (a worker's task):
     ``task`` holds the chunk's start k0, U, c, p, h, codes, thresholds, first epochs, t0, t1,
     log_every, the data's arrays X1, y, inv_norm (``data_arrays``) and ``every``. Returns the task
-    with U, c, first updated and logs (rows, P_chunk), last_loss, U_grid, c_grid added."""
+    with U, c, first updated (copies: a worker may receive them as read-only memory maps, as joblib
+    passes arrays over 1 MB) and logs (rows, P_chunk), last_loss, U_grid, c_grid added."""
     from kinks.star.compiled import train_networks   # numba only where the engine runs
 
     X1, y, inv_norm = task["X1"], task["y"], task["inv_norm"]
     P = len(task["c"])
     rows = len(range(-(-task["t0"] // task["log_every"]) * task["log_every"], task["t1"], task["log_every"]))
-    out = dict(task, logs=np.full((rows, P), np.nan), last_loss=np.full(P, np.nan),
-               U_grid=np.empty_like(task["U"]), c_grid=np.empty(P))
+    out = dict(task, U=np.array(task["U"]), c=np.array(task["c"]), first=np.array(task["first"]),
+               logs=np.full((rows, P), np.nan), last_loss=np.full(P, np.nan), U_grid=np.empty_like(task["U"]),
+               c_grid=np.empty(P))
     train_networks(out["U"], out["c"], X1, y, task["p"], task["h"], inv_norm, task["codes"], task["threshold"],
                    task["t0"], task["t1"], task["log_every"], LOSS_MARGIN, task["every"], out["first"], out["logs"],
                    out["last_loss"], out["U_grid"], out["c_grid"], X1.shape[1])

@@ -151,6 +151,21 @@ def test_chunks_jobs_and_stops_between_rebuilds_repeat_a_straight_run(monkeypatc
         assert torch.equal(straight.loss, state.loss)
 
 
+def test_a_chunk_given_as_read_only_arrays_trains():
+    """joblib hands a worker arrays over 1 MB as read-only memory maps (n >= 2048 at 25 networks per
+    chunk): the chunk trains on copies and gives the numbers of writable arrays."""
+    config = StarConfig("cross", 8, runs=3, step="published", dtype="float64")
+    state = TrainingState.initial(config, CPU)
+    task = reduced.chunk_tasks(state, 0, state.params, 300, 100, False)[0]
+    frozen = dict(task)
+    for key in ("U", "c", "first"):
+        frozen[key] = task[key].copy()
+        frozen[key].flags.writeable = False
+    writable, read_only = reduced.train_chunk(task), reduced.train_chunk(frozen)
+    for key in ("U", "c", "first", "logs"):
+        np.testing.assert_array_equal(writable[key], read_only[key])
+
+
 # ----------------------------------------------------------------------------- the choice
 def test_engine_choice():
     relu64 = StarConfig("cross", 4, runs=2, dtype="float64")
