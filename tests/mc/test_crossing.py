@@ -110,9 +110,13 @@ def test_report_against_reference_on_hand_made_counts(tmp_path, capsys):
 
 
 def test_shipped_reference_files_are_complete():
+    """Every shipped 1-D reference (the star study's, told apart by their columns, are checked in
+    tests/star/test_star_reference.py)."""
     for path in sorted((ROOT / "reference").glob("*.csv")):
         with open(path) as file:
             rows = list(csv.DictReader(file))
+        if rows and "kink_crossed" in rows[0]:
+            continue
         assert rows and all(row["command"].startswith("python mc_training.py run --preset") for row in rows)
         assert all(0 <= int(row["crossed"]) <= int(row["runs"]) for row in rows)
 

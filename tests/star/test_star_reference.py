@@ -153,3 +153,26 @@ def test_the_document_is_written_as_latex_and_compiled_where_pdflatex_is(trained
     assert (out / "star_document.pdf").exists() == (compile == "yes")
     if compile == "no":
         assert "star_document.pdf not compiled" in stdout
+
+
+def test_shipped_star_references_are_consistent():
+    """Every shipped star reference: counts within the networks, p-hat = count / networks inside its
+    95 % interval, the settings those of its preset at that width, stages among the preset's, the
+    command one of the star scripts."""
+    from conftest import ROOT
+    from kinks.star.config import PRESETS, preset_configs
+    from kinks.star.reference import is_star_reference
+
+    for path in sorted((ROOT / "reference").glob("*.csv")):
+        if not is_star_reference(path):
+            continue
+        for row in read_csv(path):
+            networks, settings = int(row["networks"]), json.loads(row["settings"])
+            assert int(row["epochs"]) in PRESETS[row["preset"]]["stages"]
+            assert any(config.width == int(row["width"]) for config in preset_configs(row["preset"],
+                       step=settings["step"], dtype=settings["dtype"]))
+            for measure in ("kink", "loss"):
+                count = int(row[f"{measure}_crossed"])
+                assert 0 <= count <= networks
+                assert float(row[f"{measure}_low"]) <= count / networks <= float(row[f"{measure}_high"])
+            assert row["command"].startswith("python train_star_dataset.py ")
