@@ -62,8 +62,8 @@ Work = namedtuple("Work", [
     "g",          # (D,) one group's gradient sum g_S
     "M",          # (D,) its new M_S
     "code",       # (W,) a unit's code
-    "movers",     # (n,) units whose code changed this epoch
-    "moved",      # (n + 1, E) their vectors (and one scratch row)
+    "movers", "mover_codes", "mover_rho",   # (n,), (n, W), (n,): units whose code changed this epoch, their new
+    "moved",      # (n + 1, E) codes, margins and vectors (and one scratch row)
     "solver",     # (E, E + 1) Gaussian elimination
 ])
 
@@ -182,7 +182,8 @@ def new_groups(n, m, E, words):
 def new_work(n, m, E, words):
     D = E - 1
     return Work(np.zeros((m, D)), np.zeros((m, D)), np.zeros(m), np.zeros(D), np.zeros(D), np.zeros(words, np.uint64),
-                np.zeros(n, np.int64), np.zeros((n + 1, E)), np.zeros((E, E + 1)))
+                np.zeros(n, np.int64), np.zeros((n, words), np.uint64), np.zeros(n), np.zeros((n + 1, E)),
+                np.zeros((E, E + 1)))
 
 
 @numba.njit(cache=True, inline="always")
@@ -452,12 +453,13 @@ def make_hot(i, groups):
 
 @numba.njit(cache=True, inline="always")
 def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers, D):
-    """The exact test of unit i of slot s at u_i = Phi_s v_i (kept in work.moved[n_movers]): True
-    where its code changed, else its threshold renewed."""
+    """The exact test of unit i of slot s at u_i = Phi_s v_i: True where its code changed (the unit,
+    its new code, margin and vector kept as mover n_movers), else its threshold renewed."""
     G, u = groups, work.moved[n_movers]
     apply_map(G.Phi, s, V[i], u, D + 1)
     rho = unit_pattern(u, X1, inv_norm, work.code, D)
     if not same_code(work.code, G.codes[s]):
+        work.movers[n_movers], work.mover_codes[n_movers], work.mover_rho[n_movers] = i, work.code, rho
         return True
     G.threshold[i] = G.drift[s] + skin_allowance(u, rho)
     return False
@@ -473,7 +475,6 @@ def test_hot_units(V, X1, inv_norm, groups, work, D):
         i = G.hot_list[k]
         s = G.slot[i]
         if test_unit(i, s, V, X1, inv_norm, G, work, n_movers, D):
-            work.movers[n_movers] = i
             n_movers += 1
         elif G.threshold[i] - G.drift[s] > HOT_EPOCHS * G.growth[s]:
             G.hot[i] = False
@@ -500,7 +501,6 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
         while i >= 0:
             if not G.hot[i] and (every or G.drift[s] >= G.threshold[i]):
                 if test_unit(i, s, V, X1, inv_norm, G, work, n_movers, D):
-                    work.movers[n_movers] = i
                     n_movers += 1
                     make_hot(i, G)
                 elif G.threshold[i] - G.drift[s] <= HOT_EPOCHS * G.growth[s]:
@@ -512,23 +512,23 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
 
 
 @numba.njit(cache=True, inline="always")
-def move_units(n_movers, V, X1, inv_norm, initial, groups, work, D):
+def move_units(n_movers, V, initial, groups, work):
     """Every unit whose code changed leaves its group and joins the group of its new code (new, or
     existing with base vector Phi^-1 u; rebased first where Phi is singular), unit by unit in the
-    order of their index (the same order however the movers were found)."""
+    order of their index (the same order however the movers were found), with the code and margin
+    of its test."""
     if n_movers == 0:
         return
     G, v = groups, work.moved[n_movers]
     for k in np.argsort(work.movers[:n_movers]):
         i, u = work.movers[k], work.moved[k]
         leave(i, u, G, initial)
-        rho = unit_pattern(u, X1, inv_norm, work.code, D)
-        s = slot_of_code(work.code, G)
+        s = slot_of_code(work.mover_codes[k], G)
         solve(G.Phi, s, u, v, work.solver)
         if not np.all(np.isfinite(v)):
             rebase(s, G, V, v)
             v[:] = u
-        join(i, s, u, v, skin_allowance(u, rho), G, V, initial)
+        join(i, s, u, v, skin_allowance(u, work.mover_rho[k]), G, V, initial)
 
 
 @numba.njit(cache=True, inline="always")
@@ -537,7 +537,7 @@ def check_units(V, X1, inv_norm, initial, groups, every, work, D):
     has reached, then the units whose code changed move to their new groups (and turn hot)."""
     n_movers = test_hot_units(V, X1, inv_norm, groups, work, D)
     n_movers = test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D)
-    move_units(n_movers, V, X1, inv_norm, initial, groups, work, D)
+    move_units(n_movers, V, initial, groups, work)
 
 
 # ============================================================================= one network
