@@ -1,9 +1,11 @@
 """The package's public entry points and its layout rules: ``kinks.NAME`` is the function of its
 module, importing a light module does not load numba, every module opens with a docstring, no
 source file is over 600 lines, every file reads top-down (no function or class uses a
-module-level function or class defined further down), and the code passes ruff (the rules of
+module-level function or class defined further down), a module of cached numba loops records the
+text of every module whose names its loops use, and the code passes ruff (the rules of
 pyproject.toml, which .pre-commit-config.yaml runs before each commit)."""
 import ast
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +70,40 @@ def test_the_top_down_check_finds_a_forward_use(tmp_path):
     path = tmp_path / "m.py"
     path.write_text('"""m."""\n\n\ndef caller():\n    return helper()\n\n\ndef helper():\n    return 1\n')
     assert later_uses(path) == [("caller", "helper")]
+
+
+def kinks_modules_compiled_in(path):
+    """The kinks modules (as paths relative to ROOT) whose names the numba-decorated functions of
+    ``path`` use: their code or constants are compiled into those functions."""
+    tree = ast.parse(path.read_text())
+    imported = {alias.asname or alias.name: node.module for node in tree.body
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kinks") for alias in node.names}
+    numba_functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)
+                       and any("numba" in ast.unparse(decorator) for decorator in node.decorator_list)]
+    return sorted({imported[sub.id].replace(".", "/") + ".py" for node in numba_functions for sub in ast.walk(node)
+                   if isinstance(sub, ast.Name) and sub.id in imported})
+
+
+@pytest.mark.parametrize("path", [path for path in SOURCES if "cache=True" in path.read_text()],
+                         ids=lambda path: str(path.relative_to(ROOT)))
+def test_cached_numba_loops_record_the_text_of_what_they_compile_in(path):
+    """numba's disk cache keys a function on the text of its own file only: a change to a module
+    whose loops or constants it compiles in would load a stale loop. So such a module holds
+    COMPILED_IN, the hash of each of those modules, and this test asks for the update."""
+    expected = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:16]
+                for name in kinks_modules_compiled_in(path)}
+    tree = ast.parse(path.read_text())
+    recorded = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                     and any(getattr(target, "id", None) == "COMPILED_IN" for target in node.targets)), {})
+    assert recorded == expected, f"set COMPILED_IN = {expected} in {path.relative_to(ROOT)}"
+
+
+def test_the_compiled_in_check_finds_the_modules_a_loop_uses(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('"""m."""\nimport numba\n\nfrom kinks.star.groups import ONE, JIT\n'
+                    'from kinks.files import save_json\n\n\n@numba.njit(**JIT)\ndef loop():\n    return ONE\n\n\n'
+                    'def plain():\n    return save_json\n')
+    assert kinks_modules_compiled_in(path) == ["kinks/star/groups.py"]
 
 
 def test_the_code_passes_ruff():

@@ -1,347 +1,24 @@
 """The numba loops of the star study's compiled engine: full-batch gd of one-hidden-layer ReLU
 networks f(x) = c + sum_i w_i relu(theta_i . x~), x~ = (x, 1), theta_i = (a_i, b_i), in float64,
 network by network, at a cost per epoch set by the number of pattern groups rather than the width
-(the math, and why it is exact, in ``kinks.star.reduced``). Compiled once and cached on disk
-(``cache=True``); worker processes reuse the cache because they import this module.
-
-Per network the loops keep, for every unit i, its stacked vector u_i = [theta_i; w_i] (E = d + 2
-entries) as a base vector v_i, and for every pattern group S (a slot s) the ``Groups`` arrays: its
-on/off code over the m data points and the point classes it is on at, the moment matrix
-Sigma_S = sum_{i in S} u_i u_i^T, the group map Phi_S with u_i = Phi_S v_i for every unit of S, and
-the drift G_S = sum_t h |g_S(t)| since the last rebuild (the skin test against each unit's
-threshold). The slot arrays hold C = 2 n + SPARE_SLOTS slots, slot first, so the K in use lie
-together. Small functions are inlined (inline="always"): passing the Groups tuple costs more."""
-from collections import namedtuple
-
+(the math, and why it is exact, in ``kinks.star.reduced``; the group storage in
+``kinks.star.groups``): one epoch (outputs, group steps, the crossing test), the epochs between
+two rebuilds, one network, a chunk of networks. Compiled once and cached on disk (``cache=True``);
+worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-SKIN_SAFETY = 0.5      # a unit is tested once its bound has used half its margin: round-off never decides
+from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, NO_NRT, SLOTS, STALE, apply_map, copy_into,
+                               join, leave, materialise, new_groups, new_work, rebase, rebase_drifted, rebuild,
+                               same_code, skin_allowance, slot_of_code, solve, unit_pattern, update_classes)
+
+# numba keys its disk cache of this file's loops on this file's text alone, yet the loops of the files
+# below are compiled into them: their hashes stand here (tests/test_package.py checks them), so that a
+# change there is a change here too, and no stale loop is loaded from the cache.
+COMPILED_IN = {"kinks/star/groups.py": "edd4f5c34f6afd44"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
-REBASE_DRIFT = 0.5    # a group map is rebased once its drift has grown by this much: cond(Phi_S) <= e^(2 x 0.5)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
-SLOTS, CHANGED, HOT, CLASSES, STALE = range(5)   # Groups.counts: slots in use (high-water mark), units off
-                                                 # their initial code, hot units, point classes, classes stale
-SPARE_SLOTS = 64      # slots beyond 2 n: parked slots are reused only once all C = 2 n + 64 are taken
-SINH_1, COSH_1_MINUS_1 = np.sinh(1.0), np.cosh(1.0) - 1.0
-ONE = np.uint64(1)
-JIT = dict(cache=True, fastmath={"contract"})   # fused multiply-adds; no assumption on NaN or order
-
-Groups = namedtuple("Groups", [
-    # slots: C of them, K = counts[SLOTS] in use
-    "used",       # (C,) units in each slot (0: parked, see slot_of_code)
-    "codes",      # (C, W) uint64 on/off code, bit j of word j // 64 set where the group is on at point j
-    "Sigma",      # (C, E, E) moment matrices
-    "Phi",        # (C, E, E) group maps
-    "drift",      # (C,) G_S since the last rebuild
-    "rebased",    # (C,) the drift at the last rebase of Phi_S
-    "growth",     # (C,) the last epoch's h |g_S|
-    "least",      # (C,) the least threshold of the group's cold units
-    "head",       # (C,) first unit of each slot (-1: none)
-    "classes_on", "n_classes_on",    # (C, m), (C,): the point classes each slot is on at
-    "slots_at",   # (m, C) the slots on at each point class, n_slots_at of them
-    # units: n of them
-    "slot",       # (n,) each unit's slot
-    "next",       # (n,) doubly linked list of each slot's units (-1 ends)
-    "previous",   # (n,)
-    "threshold",  # (n,) the drift at which each unit is tested again
-    "hot",        # (n,) bool: tested every epoch, left out of its group's least threshold
-    "hot_list",   # (n,) the hot units, counts[HOT] of them
-    # points: m of them, in classes of points that every group in use is on at alike
-    "class_of",   # (m,) each point's class
-    "class_rep",  # (m,) the first point of each class, counts[CLASSES] of them
-    "n_slots_at", # (m,)
-    "class_points", "class_start",   # (m,), (m + 1,): class c's points at class_start[c] ... class_start[c + 1] - 1
-    "counts",     # (5,) SLOTS, CHANGED, HOT, CLASSES, STALE
-])
-Work = namedtuple("Work", [
-    "Q",          # (m, D) sum_{j in class} r_j x~_j per point class
-    "T",          # (m, D) sum of M_S over the groups on at a class
-    "r",          # (m,) residuals p_j (f(x_j) - y_j)
-    "g",          # (D,) one group's gradient sum g_S
-    "M",          # (D,) its new M_S
-    "code",       # (W,) a unit's code
-    "movers", "mover_codes", "mover_rho",   # (n,), (n, W), (n,): units whose code changed this epoch, their new
-    "moved",      # (n + 1, E) codes, margins and vectors (and one scratch row)
-    "solver",     # (E, E + 1) Gaussian elimination
-])
-
-
-# ============================================================================= one unit
-@numba.njit(**JIT, inline="always")
-def unit_pattern(u, X1, inv_norm, code, D):
-    """The on/off code of theta = u[:D] over the data, code (W,) uint64 with bit j set where
-    z_j = theta . x~_j > 0 (as relu_epoch's strict test), and the unit's margin
-    rho = min_j |z_j| / |x~_j|, the distance from theta to the nearest hyperplane {theta . x~_j = 0}:
-    theta cannot change its code while it moves by less than rho."""
-    code[:] = 0
-    rho = np.inf
-    for j in range(X1.shape[0]):
-        z = 0.0
-        for k in range(D):
-            z += u[k] * X1[j, k]
-        if z > 0:
-            code[j >> 6] |= ONE << np.uint64(j & 63)
-        rho = min(rho, abs(z) * inv_norm[j])
-    return rho
-
-
-@numba.njit(**JIT, inline="always")
-def skin_allowance(u, rho):
-    """The drift a unit now at u = [theta; w] with margin rho may still take before its next test.
-    While its group keeps its pattern, theta' = theta - h w g and w' = w - h theta . g, so with
-    G = sum h |g| since now, |theta(G) - theta| <= A(G) and |w(G) - w| <= B(G) where A' = |w| + B,
-    B' = |theta| + A (the sums are left Riemann sums of increasing functions):
-
-        |theta(G) - theta| <= |w| sinh G + |theta| (cosh G - 1) <= sinh(1) |w| G + (cosh 1 - 1) |theta| G^2
-
-    for G <= 1. The unit cannot have changed its code while that is below rho; the allowance is the
-    G in [0, 1] where the right side reaches SKIN_SAFETY rho (inf for a zero unit, which stays zero)."""
-    D = u.shape[0] - 1
-    theta = 0.0
-    for k in range(D):
-        theta += u[k] * u[k]
-    linear, quadratic, budget = SINH_1 * abs(u[D]), COSH_1_MINUS_1 * np.sqrt(theta), SKIN_SAFETY * rho
-    if linear == 0 and quadratic == 0:
-        return np.inf
-    return min(1.0, 2 * budget / (linear + np.sqrt(linear * linear + 4 * quadratic * budget)))
-
-
-@numba.njit(**JIT, inline="always")
-def same_code(first, second):
-    for word in range(first.shape[0]):
-        if first[word] != second[word]:
-            return False
-    return True
-
-
-@numba.njit(**JIT, inline="always")
-def apply_map(Phi, s, v, out, E):
-    """out = Phi_s v: the map of slot s (E, E) times v (E,)."""
-    for a in range(E):
-        total = 0.0
-        for b in range(E):
-            total += Phi[s, a, b] * v[b]
-        out[a] = total
-
-
-@numba.njit(**JIT, inline="always")
-def add_outer(Sigma, s, u, sign):
-    """Sigma_s += sign u u^T."""
-    for a in range(u.shape[0]):
-        for b in range(u.shape[0]):
-            Sigma[s, a, b] += sign * u[a] * u[b]
-
-
-@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf or nan, as in NumPy: a singular Phi gives non-finite v
-def solve(Phi, s, u, v, work):
-    """v = Phi_s^-1 u by Gaussian elimination with partial pivoting (``work`` (E, E + 1) scratch):
-    the base vector that a unit now at u gets in slot s (Phi_s is invertible while the steps stay
-    small: det L_S = 1 - h^2 |g_S|^2). Non-finite where Phi_s is singular."""
-    E = u.shape[0]
-    for a in range(E):
-        for b in range(E):
-            work[a, b] = Phi[s, a, b]
-        work[a, E] = u[a]
-    for col in range(E):
-        pivot = col
-        for row in range(col + 1, E):
-            if abs(work[row, col]) > abs(work[pivot, col]):
-                pivot = row
-        for k in range(E + 1):
-            work[col, k], work[pivot, k] = work[pivot, k], work[col, k]
-        for row in range(col + 1, E):
-            factor = work[row, col] / work[col, col]
-            for k in range(col, E + 1):
-                work[row, k] -= factor * work[col, k]
-    for row in range(E - 1, -1, -1):
-        total = work[row, E]
-        for k in range(row + 1, E):
-            total -= work[row, k] * v[k]
-        v[row] = total / work[row, row]
-
-
-# ============================================================================= the groups of one network
-@numba.njit(cache=True)
-def new_groups(n, m, E, words):
-    """Empty group storage of one network of width n: C = 2 n + SPARE_SLOTS slots (the large
-    arrays left unset: a slot is set when it is taken, the class lists by ``update_classes``)."""
-    C = 2 * n + SPARE_SLOTS
-    slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), np.empty((C, E, E)), np.empty((C, E, E)),
-             np.zeros(C), np.zeros(C), np.zeros(C), np.zeros(C), np.full(C, -1, np.int64), np.empty((C, m), np.int64),
-             np.zeros(C, np.int64), np.empty((m, C), np.int64))
-    units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
-             np.zeros(n, np.bool_), np.zeros(n, np.int64))
-    points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64),
-              np.zeros(m + 1, np.int64))
-    return Groups(*slots, *units, *points, np.zeros(5, np.int64))
-
-
-@numba.njit(cache=True)
-def new_work(n, m, E, words):
-    D = E - 1
-    return Work(np.zeros((m, D)), np.zeros((m, D)), np.zeros(m), np.zeros(D), np.zeros(D), np.zeros(words, np.uint64),
-                np.zeros(n, np.int64), np.zeros((n, words), np.uint64), np.zeros(n), np.zeros((n + 1, E)),
-                np.zeros((E, E + 1)))
-
-
-@numba.njit(cache=True, inline="always")
-def is_on(code, j):
-    return (code[j >> 6] >> np.uint64(j & 63)) & ONE
-
-
-@numba.njit(cache=True)
-def update_classes(groups):
-    """The point classes: points j, j' are in one class where every group (slot) is on at both or
-    at neither (then they share sum_{S on at j} M_S); each slot's list of the classes it is on at.
-    O(m^2 K), after a new group appeared (counts[STALE]). On star_11 at zero bias the classes are
-    the 11 rays of 3 points, which cuts the outputs' and gradient sums' work by 3."""
-    G = groups
-    K, m, n_classes = G.counts[SLOTS], G.class_of.shape[0], 0
-    for j in range(m):
-        G.class_of[j] = -1
-        for c in range(n_classes):
-            rep, alike = G.class_rep[c], True
-            for s in range(K):
-                if is_on(G.codes[s], j) != is_on(G.codes[s], rep):
-                    alike = False
-                    break
-            if alike:
-                G.class_of[j] = c
-                break
-        if G.class_of[j] < 0:
-            G.class_rep[n_classes], G.class_of[j] = j, n_classes
-            n_classes += 1
-    G.n_slots_at[:n_classes] = 0
-    for s in range(K):
-        G.n_classes_on[s] = 0
-        for c in range(n_classes):
-            if is_on(G.codes[s], G.class_rep[c]):
-                G.classes_on[s, G.n_classes_on[s]] = c
-                G.n_classes_on[s] += 1
-                G.slots_at[c, G.n_slots_at[c]] = s
-                G.n_slots_at[c] += 1
-    G.class_start[0] = 0
-    for c in range(n_classes):
-        G.class_start[c + 1] = G.class_start[c]
-        for j in range(m):
-            if G.class_of[j] == c:
-                G.class_points[G.class_start[c + 1]] = j
-                G.class_start[c + 1] += 1
-    G.counts[CLASSES], G.counts[STALE] = n_classes, 0
-
-
-@numba.njit(cache=True, inline="always")
-def slot_of_code(code, groups):
-    """The slot of the group with ``code``: an existing one (also one its units have all left: an
-    emptied slot stays parked with its code, Phi and drift until the next rebuild, so that a unit
-    whose kink hops back and forth across a data point finds its group again), else a fresh one
-    (the next slot; once all C are taken, the first parked one) with Phi = I, Sigma = 0, drift 0
-    and its code (the point classes now stale)."""
-    G = groups
-    for s in range(G.counts[SLOTS]):
-        if same_code(G.codes[s], code):
-            return s
-    fresh = G.counts[SLOTS]
-    if fresh < G.used.shape[0]:
-        G.counts[SLOTS] += 1
-    else:
-        fresh = np.argmin(G.used)     # at most n slots hold units
-    G.codes[fresh] = code
-    G.counts[STALE] = 1
-    E = G.Sigma.shape[1]
-    for a in range(E):
-        for b in range(E):
-            G.Sigma[fresh, a, b] = 0.0
-            G.Phi[fresh, a, b] = 1.0 if a == b else 0.0
-    G.drift[fresh], G.rebased[fresh], G.growth[fresh], G.least[fresh], G.head[fresh] = 0.0, 0.0, 0.0, np.inf, -1
-    return fresh
-
-
-@numba.njit(cache=True, inline="always")
-def join(i, s, u, v, allowance, groups, V, initial):
-    """Unit i, now u = Phi_s v, joins slot s: v_i = v, Sigma_s += u u^T, linked in at the head, its
-    threshold the drift plus its allowance (and in the group's least threshold unless it is hot);
-    counts its code against its initial code."""
-    G = groups
-    V[i] = v
-    add_outer(G.Sigma, s, u, 1.0)
-    G.slot[i], G.next[i], G.previous[i] = s, G.head[s], -1
-    if G.head[s] >= 0:
-        G.previous[G.head[s]] = i
-    G.head[s] = i
-    G.used[s] += 1
-    G.threshold[i] = G.drift[s] + allowance
-    if not G.hot[i]:
-        G.least[s] = min(G.least[s], G.threshold[i])
-    G.counts[CHANGED] += not same_code(G.codes[s], initial[i])
-
-
-@numba.njit(cache=True, inline="always")
-def leave(i, u, groups, initial):
-    """Unit i, now u, leaves its slot: Sigma -= u u^T, unlinked; an emptied slot is parked (see
-    ``slot_of_code``) with Sigma zeroed (no round-off residue is left to count in the outputs)."""
-    G = groups
-    s = G.slot[i]
-    add_outer(G.Sigma, s, u, -1.0)
-    if G.previous[i] >= 0:
-        G.next[G.previous[i]] = G.next[i]
-    else:
-        G.head[s] = G.next[i]
-    if G.next[i] >= 0:
-        G.previous[G.next[i]] = G.previous[i]
-    G.used[s] -= 1
-    G.counts[CHANGED] -= not same_code(G.codes[s], initial[i])
-    if G.used[s] == 0:
-        G.Sigma[s] = 0.0
-
-
-@numba.njit(cache=True)
-def rebase(s, groups, V, u):
-    """Make Phi_s = I: every unit of slot s gets its current vector as base vector, v_i <- Phi_s v_i
-    (the thresholds, in drift, stay). ``u`` (E,) scratch."""
-    G = groups
-    G.rebased[s] = G.drift[s]
-    i = G.head[s]
-    while i >= 0:
-        apply_map(G.Phi, s, V[i], u, u.shape[0])
-        V[i] = u
-        i = G.next[i]
-    E = u.shape[0]
-    for a in range(E):
-        for b in range(E):
-            G.Phi[s, a, b] = 1.0 if a == b else 0.0
-
-
-@numba.njit(cache=True, inline="always")
-def rebase_drifted(groups, V, u):
-    """Rebase every group whose map has drifted by REBASE_DRIFT since its last rebase: |L_S| <= 1 + h |g_S|,
-    so Phi_S and its inverse stay within e^0.5 of I, and u_i = Phi_S v_i loses only a few bits."""
-    for s in range(groups.counts[SLOTS]):
-        if groups.drift[s] - groups.rebased[s] > REBASE_DRIFT and groups.used[s] > 0:
-            rebase(s, groups, V, u)
-
-
-@numba.njit(cache=True)
-def rebuild(V, X1, inv_norm, initial, groups, code):
-    """The groups of a network from its units' vectors V (n, E) alone (every unit tested exactly,
-    groups in order of their first unit): the state every rebuild epoch starts from."""
-    G = groups
-    G.counts[:] = 0
-    G.used[:] = 0
-    G.hot[:] = False
-    for i in range(V.shape[0]):
-        rho = unit_pattern(V[i], X1, inv_norm, code, X1.shape[1])
-        join(i, slot_of_code(code, G), V[i], V[i], skin_allowance(V[i], rho), G, V, initial)
-
-
-@numba.njit(cache=True)
-def materialise(V, groups, u):
-    """Every unit's current vector u_i = Phi_S v_i written into V (n, E)."""
-    for i in range(V.shape[0]):
-        apply_map(groups.Phi, groups.slot[i], V[i], u, u.shape[0])
-        V[i] = u
 
 
 # ============================================================================= one epoch
@@ -459,7 +136,8 @@ def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers, D):
     apply_map(G.Phi, s, V[i], u, D + 1)
     rho = unit_pattern(u, X1, inv_norm, work.code, D)
     if not same_code(work.code, G.codes[s]):
-        work.movers[n_movers], work.mover_codes[n_movers], work.mover_rho[n_movers] = i, work.code, rho
+        work.movers[n_movers], work.mover_rho[n_movers] = i, rho
+        copy_into(work.mover_codes[n_movers], work.code)
         return True
     G.threshold[i] = G.drift[s] + skin_allowance(u, rho)
     return False
@@ -520,14 +198,25 @@ def move_units(n_movers, V, initial, groups, work):
     if n_movers == 0:
         return
     G, v = groups, work.moved[n_movers]
-    for k in np.argsort(work.movers[:n_movers]):
+    order = work.order
+    for k in range(n_movers):                    # insertion sort of the few movers by unit index
+        order[k] = k
+        a = k
+        while a > 0 and work.movers[order[a - 1]] > work.movers[order[a]]:
+            order[a - 1], order[a] = order[a], order[a - 1]
+            a -= 1
+    for index in range(n_movers):
+        k = order[index]
         i, u = work.movers[k], work.moved[k]
         leave(i, u, G, initial)
         s = slot_of_code(work.mover_codes[k], G)
         solve(G.Phi, s, u, v, work.solver)
-        if not np.all(np.isfinite(v)):
+        finite = True
+        for a in range(v.shape[0]):
+            finite &= np.isfinite(v[a])
+        if not finite:
             rebase(s, G, V, v)
-            v[:] = u
+            copy_into(v, u)
         join(i, s, u, v, skin_allowance(u, work.mover_rho[k]), G, V, initial)
 
 
@@ -541,6 +230,37 @@ def check_units(V, X1, inv_norm, initial, groups, every, work, D):
 
 
 # ============================================================================= one network
+@numba.njit(**NO_NRT)
+def train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_every, first_log, loss_margin, every,
+                first, logs, groups, work, D):
+    """Epochs t ... end - 1 of one network between two rebuilds (``train_network``'s arguments; log
+    row k holds epoch first_log + k log_every). Returns (c, the last loss, every).
+    Compiled without numba's runtime (NO_NRT, numba's ``_nrt=False``): with it, every binding of an
+    array (each inlined call, each namedtuple field) takes an atomic increment and decrement of the
+    array's reference count, and those took about 40 % of the epoch (``lock incq``/``lock decq`` at
+    the top of a perf profile). Nothing here allocates, and the arrays live in ``train_network``."""
+    loss = np.nan
+    for epoch in range(t, end):
+        if groups.counts[STALE]:
+            update_classes(groups)
+        loss = outputs_and_residuals(c, groups, X1, y, p, work, D)
+        if groups.counts[CHANGED] > 0 and first[KINK] < 0:
+            first[KINK] = epoch
+        if loss < loss_margin * threshold and first[LOSS] < 0:
+            first[LOSS] = epoch
+        if not np.isfinite(loss):
+            every = True
+            if first[NON_FINITE] < 0:
+                first[NON_FINITE] = epoch
+        if epoch % log_every == 0:
+            logs[(epoch - first_log) // log_every] = loss
+        c -= h * np.sum(work.r)
+        if step_groups(groups, X1, h, work, D) or groups.counts[HOT] > 0 or every:
+            check_units(V, X1, inv_norm, initial, groups, every, work, D)
+        rebase_drifted(groups, V, work.moved[0])
+    return c, loss, every
+
+
 @numba.njit(cache=True)
 def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_every, loss_margin, every,
                   first, logs, V_grid, D):
@@ -563,24 +283,8 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
         V_grid[:] = V
         c_grid = c
         end = min(t1, (t // REBUILD_EVERY + 1) * REBUILD_EVERY)
-        for epoch in range(t, end):
-            if groups.counts[STALE]:
-                update_classes(groups)
-            loss = outputs_and_residuals(c, groups, X1, y, p, work, D)
-            if groups.counts[CHANGED] > 0 and first[KINK] < 0:
-                first[KINK] = epoch
-            if loss < loss_margin * threshold and first[LOSS] < 0:
-                first[LOSS] = epoch
-            if not np.isfinite(loss):
-                every = True
-                if first[NON_FINITE] < 0:
-                    first[NON_FINITE] = epoch
-            if epoch % log_every == 0:
-                logs[(epoch - first_log) // log_every] = loss
-            c -= h * np.sum(work.r)
-            if step_groups(groups, X1, h, work, D) or groups.counts[HOT] > 0 or every:
-                check_units(V, X1, inv_norm, initial, groups, every, work, D)
-            rebase_drifted(groups, V, work.moved[0])
+        c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_every, first_log,
+                                     loss_margin, every, first, logs, groups, work, D)
         materialise(V, groups, work.moved[0])
         t = end
     return c, loss, c_grid

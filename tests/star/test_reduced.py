@@ -34,7 +34,8 @@ def test_group_step_moves_the_moments_of_every_unit():
     """Sigma' = L Sigma L^T equals sum_i (L u_i)(L u_i)^T with u_i moved by its own gradient, its
     blocks follow the closed forms of M, A and W, Phi' = L Phi, and the drift grows by h |g_S|; g_S
     is summed over the group's point classes (here: two points per class)."""
-    from kinks.star.compiled import new_groups, new_work, step_group
+    from kinks.star.compiled import step_group
+    from kinks.star.groups import new_groups, new_work
 
     rng = np.random.default_rng(0)
     X1 = np.concatenate([rng.standard_normal((8, 2)), np.ones((8, 1))], axis=1)
@@ -63,7 +64,7 @@ def test_skin_allowance_bounds_how_far_a_unit_moves():
     """|theta(t) - theta(s)| <= |w_s| sinh G + |theta_s| (cosh G - 1), G = sum_t h |g(t)|, on units
     moved by arbitrary gradient sums g(t) (the worst case: g along theta or w as they grow), and the
     allowance keeps that below SKIN_SAFETY rho."""
-    from kinks.star.compiled import SKIN_SAFETY, skin_allowance
+    from kinks.star.groups import SKIN_SAFETY, skin_allowance
 
     rng = np.random.default_rng(1)
     for _ in range(200):
