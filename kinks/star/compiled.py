@@ -8,14 +8,15 @@ worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, NO_NRT, SLOTS, STALE, apply_map, copy_into,
-                               join, leave, materialise, new_groups, new_work, rebase, rebase_drifted, rebuild,
+from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, SLOTS, STALE, apply_map, at, copy_into,
+                               join,
+                               lane, layout, leave, materialise, new_groups, new_work, rebase, rebase_drifted, rebuild,
                                same_code, skin_allowance, slot_of_code, solve, unit_pattern, update_classes)
 
 # numba keys its disk cache of this file's loops on this file's text alone, yet the loops of the files
 # below are compiled into them: their hashes stand here (tests/test_package.py checks them), so that a
 # change there is a change here too, and no stale loop is loaded from the cache.
-COMPILED_IN = {"kinks/star/groups.py": "edd4f5c34f6afd44"}
+COMPILED_IN = {"kinks/star/groups.py": "bf9ae815ac8285f9"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -25,21 +26,25 @@ KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crosse
 @numba.njit(**JIT, inline="always")
 def outputs_and_residuals(c, groups, X1, y, p, work, D):
     """f(x_j) = c + x~_j . T_j, T_j = sum_{S on at j} M_S, M_S = Sigma_S[:D, D] = sum_{i in S} w_i theta_i
-    (T summed once per point class); sets work.r_j = p_j (f(x_j) - y_j) and returns
-    L = 1/2 sum_j p_j (f(x_j) - y_j)^2. Parked slots hold Sigma = 0. Every sum is accumulated in a
-    register (a sum into an array entry would wait for its store each time)."""
-    G, T, m = groups, work.T, X1.shape[0]
-    for c_ in range(G.counts[CLASSES]):
-        for k in range(D):
-            total = 0.0
-            for index in range(G.n_slots_at[c_]):
-                total += G.Sigma[G.slots_at[c_, index], k, D]
-            T[c_, k] = total
+    (T summed once per point class, the groups in slot order, the classes side by side in SIMD
+    lanes; a parked group holds Sigma = 0 and is left out); sets work.r_j = p_j (f(x_j) - y_j) and
+    returns L = 1/2 sum_j p_j (f(x_j) - y_j)^2."""
+    G, T, m, E, n_classes = groups, work.T, X1.shape[0], D + 1, groups.counts[CLASSES]
+    for k in range(D):
+        for c_ in range(n_classes):
+            T[k, c_] = 0.0
+    for s in range(G.counts[SLOTS]):
+        if G.used[s] > 0:
+            z, l = lane(G.Z, s)
+            for k in range(D):
+                M_k = z[at(k * E + D, l)]
+                for c_ in range(n_classes):   # a select, not a branch: the classes run side by side
+                    T[k, c_] += M_k if G.on_classes[s, c_] else 0.0
     loss = 0.0
     for j in range(m):
         error = c - y[j]
         for k in range(D):
-            error += X1[j, k] * T[G.class_of[j], k]
+            error += X1[j, k] * T[k, G.class_of[j]]
         work.r[j] = p[j] * error
         loss += work.r[j] * error
     return 0.5 * loss
@@ -59,63 +64,85 @@ def class_sums(groups, X1, work, D):
 
 
 @numba.njit(**JIT, inline="always")
-def step_group(s, groups, h, work, D):
-    """One gd step of every unit of the group in slot s: with g_S = sum_{j in S} r_j x~_j =
-    sum_{classes c of S} Q_c, each u_i = [theta_i; w_i] of S moves by L_S = [[I, -h g_S], [-h g_S^T, 1]],
-    so Sigma_S <- L Sigma L^T, in the blocks A = Sigma[:D, :D], M = Sigma[:D, D], W = Sigma[D, D],
+def gradient_sums(groups, work, D):
+    """g_S = sum_{j in S} r_j x~_j = sum_{classes c of S} Q_c into the GRAD rows of Z, the classes
+    in order, LANES groups side by side; zero for a parked group (which then does not move) and
+    for the lanes past the slots in use."""
+    Z = groups.Z
+    _, GRAD, _, USED, _, ON = layout(D + 1)
+    for b in range(-(-groups.counts[SLOTS] // LANES)):
+        z = Z[b]
+        for k in range(D):
+            for l in range(LANES):
+                z[at(GRAD + k, l)] = 0.0
+        for c_ in range(groups.counts[CLASSES]):
+            for k in range(D):
+                q = work.Q[c_, k]
+                for l in range(LANES):     # a select, not a branch: the lanes run side by side
+                    z[at(GRAD + k, l)] += q if z[at(ON + c_, l)] * z[at(USED, l)] != 0.0 else 0.0
+
+
+@numba.njit(**JIT, inline="always")
+def step_lane(z, l, h, D):
+    """One gd step of every unit of the group in lane l of a block z of Z (g_S in its GRAD rows):
+    each u_i = [theta_i; w_i] of S moves by L_S = [[I, -h g_S], [-h g_S^T, 1]], so
+    Sigma_S <- L Sigma L^T, in the blocks A = Sigma[:D, :D], M = Sigma[:D, D], W = Sigma[D, D],
 
         A' = A - h (M g^T + g M^T) + h^2 W g g^T
         M' = M - h W g - h A g + h^2 (M . g) g
         W' = W - 2 h M . g + h^2 g^T A g
 
-    (each term of sum_i L u_i (L u_i)^T), and Phi_S <- L Phi_S. Returns h |g_S|, the growth of the
-    drift G_S. O(E^2 + D classes); every sum is accumulated in a register."""
-    G, g, M = groups, work.g, work.M
-    Sigma, Phi = groups.Sigma, groups.Phi
-    for k in range(D):
-        total = 0.0
-        for index in range(G.n_classes_on[s]):
-            total += work.Q[G.classes_on[s, index], k]
-        g[k] = total
-    W, Mg, gg, gAg = Sigma[s, D, D], 0.0, 0.0, 0.0
+    (each term of sum_i L u_i (L u_i)^T), and Phi_S <- L Phi_S; h |g_S|, the growth of the drift
+    G_S, into the GROWTH row. O(E^2); g_S = 0 leaves the lane as it is."""
+    E = D + 1
+    PHI, GRAD, NEW_M, _, GROWTH, _ = layout(E)
+    W, Mg, gg, gAg = z[at(D * E + D, l)], 0.0, 0.0, 0.0
     for a in range(D):
-        Mg += Sigma[s, a, D] * g[a]
-        gg += g[a] * g[a]
+        Mg += z[at(a * E + D, l)] * z[at(GRAD + a, l)]
+        gg += z[at(GRAD + a, l)] * z[at(GRAD + a, l)]
     for a in range(D):
         Ag = 0.0
-        for b in range(D):
-            Ag += Sigma[s, a, b] * g[b]
-        gAg += g[a] * Ag
-        M[a] = Sigma[s, a, D] - h * W * g[a] - h * Ag + h * h * Mg * g[a]
+        for c_ in range(D):
+            Ag += z[at(a * E + c_, l)] * z[at(GRAD + c_, l)]
+        g_a = z[at(GRAD + a, l)]
+        gAg += g_a * Ag
+        z[at(NEW_M + a, l)] = z[at(a * E + D, l)] - h * W * g_a - h * Ag + h * h * Mg * g_a
     for a in range(D):
-        for b in range(a, D):
-            value = Sigma[s, a, b] - h * (Sigma[s, a, D] * g[b] + g[a] * Sigma[s, b, D]) + h * h * W * g[a] * g[b]
-            Sigma[s, a, b] = value
-            Sigma[s, b, a] = value
+        for c_ in range(a, D):
+            g_a, g_c, M_a, M_c = z[at(GRAD + a, l)], z[at(GRAD + c_, l)], z[at(a * E + D, l)], z[at(c_ * E + D, l)]
+            value = z[at(a * E + c_, l)] - h * (M_a * g_c + g_a * M_c) + h * h * W * g_a * g_c
+            z[at(a * E + c_, l)] = value
+            z[at(c_ * E + a, l)] = value
     for a in range(D):
-        Sigma[s, a, D] = M[a]
-        Sigma[s, D, a] = M[a]
-    Sigma[s, D, D] = W - 2 * h * Mg + h * h * gAg
-    for b in range(D + 1):               # the last row from the old rows, before they move
-        last, total = Phi[s, D, b], 0.0
+        z[at(a * E + D, l)] = z[at(NEW_M + a, l)]
+        z[at(D * E + a, l)] = z[at(NEW_M + a, l)]
+    z[at(D * E + D, l)] = W - 2 * h * Mg + h * h * gAg
+    for c_ in range(E):                  # the last row from the old rows, before they move
+        last, total = z[at(PHI + D * E + c_, l)], 0.0
         for a in range(D):
-            total += g[a] * Phi[s, a, b]
-            Phi[s, a, b] -= h * g[a] * last
-        Phi[s, D, b] = last - h * total
-    return h * np.sqrt(gg)
+            total += z[at(GRAD + a, l)] * z[at(PHI + a * E + c_, l)]
+            z[at(PHI + a * E + c_, l)] -= h * z[at(GRAD + a, l)] * last
+        z[at(PHI + D * E + c_, l)] = last - h * total
+    z[at(GROWTH, l)] = h * np.sqrt(gg)
 
 
 @numba.njit(**JIT, inline="always")
 def step_groups(groups, X1, h, work, D):
-    """One gd step of every group that holds units (a parked group keeps its map and drift: a unit
-    that joins it later gets its base vector from them). Returns whether a group's drift has
-    reached its least threshold (some cold unit is due for its test)."""
-    G = groups
+    """One gd step of every group that holds units, LANES groups side by side (a parked group keeps
+    its map and drift: a unit that joins it later gets its base vector from them). Returns whether a
+    group's drift has reached its least threshold (some cold unit is due for its test)."""
+    G, GROWTH = groups, layout(D + 1)[4]
     class_sums(G, X1, work, D)
+    gradient_sums(G, work, D)
+    for b in range(-(-G.counts[SLOTS] // LANES)):
+        z = G.Z[b]
+        for l in range(LANES):
+            step_lane(z, l, h, D)
     due = False
     for s in range(G.counts[SLOTS]):
         if G.used[s] > 0:
-            G.growth[s] = step_group(s, G, h, work, D)
+            z, l = lane(G.Z, s)
+            G.growth[s] = z[at(GROWTH, l)]
             G.drift[s] += G.growth[s]
             due |= G.drift[s] >= G.least[s]
     return due
@@ -133,7 +160,8 @@ def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers, D):
     """The exact test of unit i of slot s at u_i = Phi_s v_i: True where its code changed (the unit,
     its new code, margin and vector kept as mover n_movers), else its threshold renewed."""
     G, u = groups, work.moved[n_movers]
-    apply_map(G.Phi, s, V[i], u, D + 1)
+    z, l = lane(G.Z, s)
+    apply_map(z, l, V[i], u, D + 1)
     rho = unit_pattern(u, X1, inv_norm, work.code, D)
     if not same_code(work.code, G.codes[s]):
         work.movers[n_movers], work.mover_rho[n_movers] = i, rho
@@ -209,8 +237,9 @@ def move_units(n_movers, V, initial, groups, work):
         k = order[index]
         i, u = work.movers[k], work.moved[k]
         leave(i, u, G, initial)
-        s = slot_of_code(work.mover_codes[k], G)
-        solve(G.Phi, s, u, v, work.solver)
+        s = slot_of_code(work.mover_codes[k], G, u.shape[0])
+        z, l = lane(G.Z, s)
+        solve(z, l, u, v, work.solver)
         finite = True
         for a in range(v.shape[0]):
             finite &= np.isfinite(v[a])

@@ -8,7 +8,10 @@ on/off code over the m data points and the point classes it is on at, the moment
 Sigma_S = sum_{i in S} u_i u_i^T, the group map Phi_S with u_i = Phi_S v_i for every unit of S, and
 the drift G_S = sum_t h |g_S(t)| since the last rebuild (the skin test against each unit's
 threshold). The slot arrays hold C = 2 n + SPARE_SLOTS slots, slot first, so the K in use lie
-together. Small functions are inlined (inline="always"): passing the Groups tuple costs more. No
+together. The per-slot matrices lie in lanes: slot s is lane s % LANES of block s // LANES of
+``Groups.Z`` (blocks, rows x LANES), one row per entry (``layout``, ``at``), so that the group step runs
+LANES groups side by side in SIMD registers, as the 1-D engine's blocks run networks. Small
+functions are inlined (inline="always"): passing the Groups tuple costs more. No
 function here allocates once the storage exists (``new_groups``, ``new_work``): the epochs run
 without numba's runtime (NO_NRT)."""
 from collections import namedtuple
@@ -21,6 +24,7 @@ REBASE_DRIFT = 0.5    # a group map is rebased once its drift has grown by this 
 SLOTS, CHANGED, HOT, CLASSES, STALE = range(5)   # Groups.counts: slots in use (high-water mark), units off
                                                  # their initial code, hot units, point classes, classes stale
 SPARE_SLOTS = 64      # slots beyond 2 n: parked slots are reused only once all C = 2 n + 64 are taken
+LANES = 32            # slots per block of Groups.Z: a step of K groups runs ceil(K / 32) blocks of SIMD lanes
 SINH_1, COSH_1_MINUS_1 = np.sinh(1.0), np.cosh(1.0) - 1.0
 ONE = np.uint64(1)
 JIT = dict(cache=True)
@@ -30,15 +34,13 @@ Groups = namedtuple("Groups", [
     # slots: C of them, K = counts[SLOTS] in use
     "used",       # (C,) units in each slot (0: parked, see slot_of_code)
     "codes",      # (C, W) uint64 on/off code, bit j of word j // 64 set where the group is on at point j
-    "Sigma",      # (C, E, E) moment matrices
-    "Phi",        # (C, E, E) group maps
+    "Z",          # (ceil(C / LANES), rows x LANES) Sigma_S, Phi_S, g_S, ... of slot s in lane s % LANES (``at``)
     "drift",      # (C,) G_S since the last rebuild
     "rebased",    # (C,) the drift at the last rebase of Phi_S
     "growth",     # (C,) the last epoch's h |g_S|
     "least",      # (C,) the least threshold of the group's cold units
     "head",       # (C,) first unit of each slot (-1: none)
-    "classes_on", "n_classes_on",    # (C, m), (C,): the point classes each slot is on at
-    "slots_at",   # (m, C) the slots on at each point class, n_slots_at of them
+    "on_classes", # (C, m) 1 where slot s is on at point class c (also in Z's rows ON + c)
     # units: n of them
     "slot",       # (n,) each unit's slot
     "next",       # (n,) doubly linked list of each slot's units (-1 ends)
@@ -49,16 +51,13 @@ Groups = namedtuple("Groups", [
     # points: m of them, in classes of points that every group in use is on at alike
     "class_of",   # (m,) each point's class
     "class_rep",  # (m,) the first point of each class, counts[CLASSES] of them
-    "n_slots_at", # (m,)
     "class_points", "class_start",   # (m,), (m + 1,): class c's points at class_start[c] ... class_start[c + 1] - 1
     "counts",     # (5,) SLOTS, CHANGED, HOT, CLASSES, STALE
 ])
 Work = namedtuple("Work", [
     "Q",          # (m, D) sum_{j in class} r_j x~_j per point class
-    "T",          # (m, D) sum of M_S over the groups on at a class
+    "T",          # (D, m) sum of M_S over the groups on at a class
     "r",          # (m,) residuals p_j (f(x_j) - y_j)
-    "g",          # (D,) one group's gradient sum g_S
-    "M",          # (D,) its new M_S
     "code",       # (W,) a unit's code
     "movers", "mover_codes", "mover_rho",   # (n,), (n, W), (n,): units whose code changed this epoch, their new
     "moved",      # (n + 1, E) codes, margins and vectors (and one scratch row)
@@ -67,6 +66,41 @@ Work = namedtuple("Work", [
 ])
 
 
+
+
+# ============================================================================= the lanes of Z
+@numba.njit(**JIT, inline="always")
+def layout(E):
+    """The rows of Groups.Z, offsets in E = d + 2 (constants where E is): Sigma_S entry (a, b) at
+    row a E + b, Phi_S entry (a, b) at PHI + a E + b, g_S at GRAD + k, the new M_S (the step's
+    scratch) at NEW_M + k, 1.0 where the slot holds units at USED, the step's h |g_S| at GROWTH,
+    1.0 where the slot is on at point class c at ON + c. Returns (PHI, GRAD, NEW_M, USED, GROWTH, ON)."""
+    D = E - 1
+    return E * E, 2 * E * E, 2 * E * E + D, 2 * E * E + 2 * D, 2 * E * E + 2 * D + 1, 2 * E * E + 2 * D + 2
+
+
+@numba.njit(**JIT, inline="always")
+def at(row, l):
+    """The index of ``row`` (``layout``) of lane l in a block of Z. The constant stride LANES lets the
+    compiler see that the rows of a block never overlap, and run a loop over its lanes in SIMD
+    registers (with the stride read from the array, it does not)."""
+    return np.uint64(row * LANES + l)     # unsigned: no wraparound test for negative indices
+
+
+@numba.njit(**JIT, inline="always")
+def lane(Z, s):
+    """Where slot s lies in Z: (its block, a view (rows x LANES,), and its lane), for ``at``."""
+    return Z[s // LANES], s % LANES
+
+
+@numba.njit(**JIT, inline="always")
+def reset_lane(z, l, E):
+    """A fresh group's rows z: Sigma = 0, Phi = I, g = 0, not in use (ON rows: ``update_classes``)."""
+    PHI, ON = layout(E)[0], layout(E)[5]
+    for row in range(ON):
+        z[at(row, l)] = 0.0
+    for a in range(E):
+        z[at(PHI + a * E + a, l)] = 1.0
 
 
 # ============================================================================= one unit
@@ -125,32 +159,35 @@ def same_code(first, second):
 
 
 @numba.njit(**JIT, inline="always")
-def apply_map(Phi, s, v, out, E):
-    """out = Phi_s v: the map of slot s (E, E) times v (E,)."""
+def apply_map(z, l, v, out, E):
+    """out = Phi_s v: the map of slot s (E, E), in lane l of block z, times v (E,)."""
+    PHI = layout(E)[0]
     for a in range(E):
         total = 0.0
         for b in range(E):
-            total += Phi[s, a, b] * v[b]
+            total += z[at(PHI + a * E + b, l)] * v[b]
         out[a] = total
 
 
 @numba.njit(**JIT, inline="always")
-def add_outer(Sigma, s, u, sign):
-    """Sigma_s += sign u u^T."""
-    for a in range(u.shape[0]):
-        for b in range(u.shape[0]):
-            Sigma[s, a, b] += sign * u[a] * u[b]
-
-
-@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf or nan, as in NumPy: a singular Phi gives non-finite v
-def solve(Phi, s, u, v, work):
-    """v = Phi_s^-1 u by Gaussian elimination with partial pivoting (``work`` (E, E + 1) scratch):
-    the base vector that a unit now at u gets in slot s (Phi_s is invertible while the steps stay
-    small: det L_S = 1 - h^2 |g_S|^2). Non-finite where Phi_s is singular."""
+def add_outer(z, l, u, sign):
+    """Sigma_s += sign u u^T for slot s in lane l of block z."""
     E = u.shape[0]
     for a in range(E):
         for b in range(E):
-            work[a, b] = Phi[s, a, b]
+            z[at(a * E + b, l)] += sign * u[a] * u[b]
+
+
+@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf or nan, as in NumPy: a singular Phi gives non-finite v
+def solve(z, l, u, v, work):
+    """v = Phi_s^-1 u by Gaussian elimination with partial pivoting (``work`` (E, E + 1) scratch):
+    the base vector that a unit now at u gets in slot s (Phi_s is invertible while the steps stay
+    small: det L_S = 1 - h^2 |g_S|^2; the slot in lane l of block z). Non-finite where Phi_s is singular."""
+    E = u.shape[0]
+    PHI = layout(E)[0]
+    for a in range(E):
+        for b in range(E):
+            work[a, b] = z[at(PHI + a * E + b, l)]
         work[a, E] = u[a]
     for col in range(E):
         pivot = col
@@ -173,23 +210,23 @@ def solve(Phi, s, u, v, work):
 # ============================================================================= the groups of one network
 @numba.njit(cache=True)
 def new_groups(n, m, E, words):
-    """Empty group storage of one network of width n: C = 2 n + SPARE_SLOTS slots (the large
-    arrays left unset: a slot is set when it is taken, the class lists by ``update_classes``)."""
+    """Empty group storage of one network of width n: C = 2 n + SPARE_SLOTS slots (Z zero: the
+    lanes past the slots in use stay zero and step as empty groups; the codes and class flags are
+    set when a slot is taken, by ``update_classes``)."""
     C = 2 * n + SPARE_SLOTS
-    slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), np.empty((C, E, E)), np.empty((C, E, E)),
-             np.zeros(C), np.zeros(C), np.zeros(C), np.zeros(C), np.full(C, -1, np.int64), np.empty((C, m), np.int64),
-             np.zeros(C, np.int64), np.empty((m, C), np.int64))
+    Z = np.zeros((-(-C // LANES), (layout(E)[5] + m) * LANES))
+    slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), Z, np.zeros(C), np.zeros(C), np.zeros(C),
+             np.zeros(C), np.full(C, -1, np.int64), np.zeros((C, m), np.uint8))
     units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
              np.zeros(n, np.bool_), np.zeros(n, np.int64))
-    points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64),
-              np.zeros(m + 1, np.int64))
+    points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m + 1, np.int64))
     return Groups(*slots, *units, *points, np.zeros(5, np.int64))
 
 
 @numba.njit(cache=True)
 def new_work(n, m, E, words):
     D = E - 1
-    return Work(np.zeros((m, D)), np.zeros((m, D)), np.zeros(m), np.zeros(D), np.zeros(D), np.zeros(words, np.uint64),
+    return Work(np.zeros((m, D)), np.zeros((D, m)), np.zeros(m), np.zeros(words, np.uint64),
                 np.zeros(n, np.int64), np.zeros((n, words), np.uint64), np.zeros(n), np.zeros((n + 1, E)),
                 np.zeros((E, E + 1)), np.zeros(n, np.int64))
 
@@ -202,7 +239,8 @@ def is_on(code, j):
 @numba.njit(cache=True)
 def update_classes(groups):
     """The point classes: points j, j' are in one class where every group (slot) is on at both or
-    at neither (then they share sum_{S on at j} M_S); each slot's list of the classes it is on at.
+    at neither (then they share sum_{S on at j} M_S); each slot's flags of the classes it is on at
+    (on_classes, and Z's ON rows).
     O(m^2 K), after a new group appeared (counts[STALE]). On star_11 at zero bias the classes are
     the 11 rays of 3 points, which cuts the outputs' and gradient sums' work by 3."""
     G = groups
@@ -221,15 +259,13 @@ def update_classes(groups):
         if G.class_of[j] < 0:
             G.class_rep[n_classes], G.class_of[j] = j, n_classes
             n_classes += 1
-    G.n_slots_at[:n_classes] = 0
+    ON = G.Z.shape[1] // LANES - m
     for s in range(K):
-        G.n_classes_on[s] = 0
+        z, l = lane(G.Z, s)
         for c in range(n_classes):
-            if is_on(G.codes[s], G.class_rep[c]):
-                G.classes_on[s, G.n_classes_on[s]] = c
-                G.n_classes_on[s] += 1
-                G.slots_at[c, G.n_slots_at[c]] = s
-                G.n_slots_at[c] += 1
+            on = is_on(G.codes[s], G.class_rep[c])
+            G.on_classes[s, c] = on
+            z[at(ON + c, l)] = on
     G.class_start[0] = 0
     for c in range(n_classes):
         G.class_start[c + 1] = G.class_start[c]
@@ -241,7 +277,7 @@ def update_classes(groups):
 
 
 @numba.njit(cache=True, inline="always")
-def slot_of_code(code, groups):
+def slot_of_code(code, groups, E):
     """The slot of the group with ``code``: an existing one (also one its units have all left: an
     emptied slot stays parked with its code, Phi and drift until the next rebuild, so that a unit
     whose kink hops back and forth across a data point finds its group again), else a fresh one
@@ -258,11 +294,8 @@ def slot_of_code(code, groups):
         fresh = np.argmin(G.used)     # at most n slots hold units
     copy_into(G.codes[fresh], code)
     G.counts[STALE] = 1
-    E = G.Sigma.shape[1]
-    for a in range(E):
-        for b in range(E):
-            G.Sigma[fresh, a, b] = 0.0
-            G.Phi[fresh, a, b] = 1.0 if a == b else 0.0
+    z, l = lane(G.Z, fresh)
+    reset_lane(z, l, E)
     G.drift[fresh], G.rebased[fresh], G.growth[fresh], G.least[fresh], G.head[fresh] = 0.0, 0.0, 0.0, np.inf, -1
     return fresh
 
@@ -274,7 +307,9 @@ def join(i, s, u, v, allowance, groups, V, initial):
     counts its code against its initial code."""
     G = groups
     copy_into(V[i], v)
-    add_outer(G.Sigma, s, u, 1.0)
+    z, l = lane(G.Z, s)
+    add_outer(z, l, u, 1.0)
+    z[at(layout(u.shape[0])[3], l)] = 1.0
     G.slot[i], G.next[i], G.previous[i] = s, G.head[s], -1
     if G.head[s] >= 0:
         G.previous[G.head[s]] = i
@@ -290,9 +325,10 @@ def join(i, s, u, v, allowance, groups, V, initial):
 def leave(i, u, groups, initial):
     """Unit i, now u, leaves its slot: Sigma -= u u^T, unlinked; an emptied slot is parked (see
     ``slot_of_code``) with Sigma zeroed (no round-off residue is left to count in the outputs)."""
-    G = groups
+    G, E = groups, u.shape[0]
     s = G.slot[i]
-    add_outer(G.Sigma, s, u, -1.0)
+    z, l = lane(G.Z, s)
+    add_outer(z, l, u, -1.0)
     if G.previous[i] >= 0:
         G.next[G.previous[i]] = G.next[i]
     else:
@@ -302,24 +338,27 @@ def leave(i, u, groups, initial):
     G.used[s] -= 1
     G.counts[CHANGED] -= not same_code(G.codes[s], initial[i])
     if G.used[s] == 0:
-        G.Sigma[s] = 0.0
+        for row in range(E * E):
+            z[at(row, l)] = 0.0
+        z[at(layout(E)[3], l)] = 0.0
 
 
 @numba.njit(cache=True)
 def rebase(s, groups, V, u):
     """Make Phi_s = I: every unit of slot s gets its current vector as base vector, v_i <- Phi_s v_i
     (the thresholds, in drift, stay). ``u`` (E,) scratch."""
-    G = groups
+    G, E = groups, u.shape[0]
     G.rebased[s] = G.drift[s]
+    z, l = lane(G.Z, s)
     i = G.head[s]
     while i >= 0:
-        apply_map(G.Phi, s, V[i], u, u.shape[0])
+        apply_map(z, l, V[i], u, E)
         copy_into(V[i], u)
         i = G.next[i]
-    E = u.shape[0]
+    PHI = layout(E)[0]
     for a in range(E):
         for b in range(E):
-            G.Phi[s, a, b] = 1.0 if a == b else 0.0
+            z[at(PHI + a * E + b, l)] = 1.0 if a == b else 0.0
 
 
 @numba.njit(cache=True, inline="always")
@@ -336,17 +375,19 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
     """The groups of a network from its units' vectors V (n, E) alone (every unit tested exactly,
     groups in order of their first unit): the state every rebuild epoch starts from."""
     G = groups
+    G.Z[:-(-G.counts[SLOTS] // LANES)] = 0.0
     G.counts[:] = 0
     G.used[:] = 0
     G.hot[:] = False
     for i in range(V.shape[0]):
         rho = unit_pattern(V[i], X1, inv_norm, code, X1.shape[1])
-        join(i, slot_of_code(code, G), V[i], V[i], skin_allowance(V[i], rho), G, V, initial)
+        join(i, slot_of_code(code, G, V.shape[1]), V[i], V[i], skin_allowance(V[i], rho), G, V, initial)
 
 
 @numba.njit(cache=True)
 def materialise(V, groups, u):
     """Every unit's current vector u_i = Phi_S v_i written into V (n, E)."""
     for i in range(V.shape[0]):
-        apply_map(groups.Phi, groups.slot[i], V[i], u, u.shape[0])
+        z, l = lane(groups.Z, groups.slot[i])
+        apply_map(z, l, V[i], u, u.shape[0])
         V[i] = u

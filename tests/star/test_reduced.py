@@ -33,31 +33,47 @@ def assert_same_records(first, second):
 def test_group_step_moves_the_moments_of_every_unit():
     """Sigma' = L Sigma L^T equals sum_i (L u_i)(L u_i)^T with u_i moved by its own gradient, its
     blocks follow the closed forms of M, A and W, Phi' = L Phi, and the drift grows by h |g_S|; g_S
-    is summed over the group's point classes (here: two points per class)."""
-    from kinks.star.compiled import step_group
-    from kinks.star.groups import new_groups, new_work
+    is summed over the group's point classes (here: two points per class). The group lies in lane 1
+    of block 1 of Z, beside a parked group (lane 0), which does not move."""
+    from kinks.star.compiled import step_groups
+    from kinks.star.groups import CLASSES, LANES, SLOTS, at, lane, layout, new_groups, new_work
 
     rng = np.random.default_rng(0)
     X1 = np.concatenate([rng.standard_normal((8, 2)), np.ones((8, 1))], axis=1)
     r, h, U = rng.standard_normal(8), 0.3, rng.standard_normal((5, 4))    # 5 units [a; b; w] of one group
-    on_classes, class_points = np.array([0, 2, 3]), np.arange(8).reshape(4, 2)
-    on = class_points[on_classes].ravel()
+    on_classes = [0, 2, 3]                                                # classes of two points each
+    on = np.arange(8).reshape(4, 2)[on_classes].ravel()
     g = (r[on, None] * X1[on]).sum(0)
     moved = np.stack([np.concatenate([u[:3] - h * u[3] * g, [u[3] - h * u[:3] @ g]]) for u in U])
-    groups, work = new_groups(5, 8, 4, 1), new_work(5, 8, 4, 1)
-    groups.Sigma[0], groups.Phi[0] = U.T @ U, np.eye(4)
-    groups.n_classes_on[0], groups.classes_on[0, :3] = 3, on_classes
-    work.Q[:4] = (r[:, None] * X1).reshape(4, 2, 3).sum(1)
-    growth = step_group(0, groups, h, work, 3)
-    Sigma = groups.Sigma[0]
+    groups, work = new_groups(40, 8, 4, 1), new_work(40, 8, 4, 1)
+    PHI, _, _, USED, _, ON = layout(4)
+    parked, s = LANES, LANES + 1
+    groups.counts[SLOTS], groups.counts[CLASSES], groups.used[s] = s + 1, 4, 5
+    groups.class_points[:], groups.class_start[:5], work.r[:] = np.arange(8), [0, 2, 4, 6, 8], r
+
+    def entries(slot, offset):
+        z, lane_ = lane(groups.Z, slot)
+        return [z[at(offset + k, lane_)] for k in range(16)], z, lane_
+
+    for slot, Sigma0 in ((parked, np.zeros((4, 4))), (s, U.T @ U)):
+        _, z, lane_ = entries(slot, 0)
+        for k in range(16):
+            z[at(k, lane_)], z[at(PHI + k, lane_)] = Sigma0.flat[k], np.eye(4).flat[k]
+        for c in on_classes:
+            z[at(ON + c, lane_)] = 1.0
+        z[at(USED, lane_)] = float(slot == s)
+    step_groups(groups, X1, h, work, 3)
+    Sigma, Phi = (np.reshape(entries(s, offset)[0], (4, 4)) for offset in (0, PHI))
     np.testing.assert_allclose(Sigma, moved.T @ moved, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(U @ groups.Phi[0].T, moved, rtol=1e-13, atol=1e-13)
-    assert growth == pytest.approx(h * np.linalg.norm(g), rel=1e-14)
+    np.testing.assert_allclose(U @ Phi.T, moved, rtol=1e-13, atol=1e-13)
+    assert groups.drift[s] == groups.growth[s] == pytest.approx(h * np.linalg.norm(g), rel=1e-14)
     A, M, W = U[:, :3].T @ U[:, :3], U[:, :3].T @ U[:, 3], U[:, 3] @ U[:, 3]
     np.testing.assert_allclose(Sigma[:3, 3], M - h * W * g - h * A @ g + h ** 2 * (M @ g) * g, rtol=1e-13)
     np.testing.assert_allclose(Sigma[:3, :3], A - h * (np.outer(M, g) + np.outer(g, M)) + h ** 2 * W * np.outer(g, g),
                                rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(Sigma[3, 3], W - 2 * h * M @ g + h ** 2 * g @ A @ g, rtol=1e-13)
+    assert entries(parked, 0)[0] == [0.0] * 16 and entries(parked, PHI)[0] == list(np.eye(4).ravel())
+    assert groups.drift[parked] == 0.0
 
 
 def test_skin_allowance_bounds_how_far_a_unit_moves():
