@@ -194,6 +194,14 @@ def script_help(script, commands):
     return "\n".join(lines)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a batch system ending a job): handled as Ctrl-C is, exit 143."""
+
+
+def raise_terminated(signum, frame):
+    raise Terminated
+
+
 def stop_after_interrupt():
     """Clean up after Ctrl-C: close the open tqdm bars (so the last line printed is ours) and
     shut down the worker processes this process may have started (joblib's loky executor), so
@@ -216,11 +224,14 @@ def run_cli(commands, aliases=None):
     command or option, a bad boolean, a UsageError raised by the command) prints one line
     'error: ...' on stderr and exits 2, before any work where the command line itself is wrong;
     Ctrl-C prints 'interrupted; rerun the same command to resume', stops the worker pools and
-    exits 130; a reader that closes the output early (``--help | head``) ends it quietly."""
+    exits 130, SIGTERM the same with exit 143 (without it, the worker processes would outlive the
+    command, at work on the chunks already sent to them); a reader that closes the output early
+    (``--help | head``) ends it quietly."""
     import os
     import signal
 
     script = Path(sys.argv[0]).name
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         if len(sys.argv) < 2:
             print(script_help(script, commands))
@@ -236,11 +247,12 @@ def run_cli(commands, aliases=None):
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up
+    except KeyboardInterrupt as interrupt:
+        for number in (signal.SIGINT, signal.SIGTERM):   # a second one must not break the clean-up
+            signal.signal(number, signal.SIG_IGN)
         stop_after_interrupt()
         print(INTERRUPTED, file=sys.stderr)
-        sys.exit(130)
+        sys.exit(143 if isinstance(interrupt, Terminated) else 130)
     except BrokenPipeError:  # stdout's reader is gone: no traceback, and none at exit's flush either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)

@@ -208,6 +208,23 @@ def ignores_sigint(pid):
 
 
 @pytest.mark.slow
+def test_sigterm_to_the_command_alone_exits_143_and_leaves_no_process(tmp_path):
+    """``kill PID`` (or a batch system ending the job) signals the command only: it stops its loky
+    workers as after Ctrl-C, which would otherwise outlive it at work on the chunks sent to them.
+    The run's chunks are held (``gates``), so it is still running when the signal comes."""
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    gate.mkdir()
+    process = start_script("tests/gated_run.py", gate, 0, "run", "--widths", "16", "--runs", "200", "--chunk_size",
+                           "100", "--jobs", "2", "--out", str(out), cwd=tmp_path, start_new_session=True)
+    wait_for(lambda: held_chunks(gate) or process.poll() is not None, "a worker inside a chunk")
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == utils.INTERRUPTED and "Traceback" not in stderr
+    wait_for(lambda: not process_group_alive(process.pid), "every process of the group to end")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["workers started", "worker inside a chunk"])  # importing, and training
 def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_process(tmp_path, moment):
     """Ctrl-C in a terminal signals the whole process group: the command and its loky workers. The
