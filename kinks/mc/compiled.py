@@ -10,9 +10,8 @@ from numba.np.random.generator_core import next_uint64  # a Generator's raw 64-b
 
 from kinks.mc.optimizers import ADAM_BETAS, ADAM_EPS, DRAW_BITS, MOMENTUM, adam_scales
 
-# numba keys its disk cache of this file's loops on this file's text alone, yet the loops of the files
-# below are compiled into them: their hashes stand here (tests/test_package.py checks them), so that a
-# change there is a change here too, and no stale loop is loaded from the cache.
+# the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
+# (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
 COMPILED_IN = {"kinks/mc/optimizers.py": "c4b67b9eccfd56ca"}
 compiled_adam_scales = numba.njit(cache=True, inline="always")(adam_scales)  # the same source, compiled
 

@@ -9,14 +9,12 @@ import numba
 import numpy as np
 
 from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, SLOTS, STALE, apply_map, at, copy_into,
-                               join,
-                               lane, layout, leave, materialise, new_groups, new_work, rebase, rebase_drifted, rebuild,
-                               same_code, skin_allowance, slot_of_code, solve, unit_pattern, update_classes)
+                               join, lane, layout, leave, materialise, new_groups, new_work, rebase, rebase_drifted,
+                               rebuild, same_code, skin_allowance, slot_of_code, solve, unit_pattern, update_classes)
 
-# numba keys its disk cache of this file's loops on this file's text alone, yet the loops of the files
-# below are compiled into them: their hashes stand here (tests/test_package.py checks them), so that a
-# change there is a change here too, and no stale loop is loaded from the cache.
-COMPILED_IN = {"kinks/star/groups.py": "bf9ae815ac8285f9"}
+# the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
+# (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
+COMPILED_IN = {"kinks/star/groups.py": "d5d5be621b79fbca"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -131,7 +129,8 @@ def step_groups(groups, X1, h, work, D):
     """One gd step of every group that holds units, LANES groups side by side (a parked group keeps
     its map and drift: a unit that joins it later gets its base vector from them). Returns whether a
     group's drift has reached its least threshold (some cold unit is due for its test)."""
-    G, GROWTH = groups, layout(D + 1)[4]
+    G = groups
+    _, _, _, _, GROWTH, _ = layout(D + 1)
     class_sums(G, X1, work, D)
     gradient_sums(G, work, D)
     for b in range(-(-G.counts[SLOTS] // LANES)):
@@ -266,7 +265,7 @@ def train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_eve
     row k holds epoch first_log + k log_every). Returns (c, the last loss, every).
     Compiled without numba's runtime (NO_NRT, numba's ``_nrt=False``): with it, every binding of an
     array (each inlined call, each namedtuple field) takes an atomic increment and decrement of the
-    array's reference count, and those took about 40 % of the epoch (``lock incq``/``lock decq`` at
+    array's reference count, and those took about 35 % of the epoch (``lock incq``/``lock decq`` at
     the top of a perf profile). Nothing here allocates, and the arrays live in ``train_network``."""
     loss = np.nan
     for epoch in range(t, end):

@@ -66,8 +66,6 @@ Work = namedtuple("Work", [
 ])
 
 
-
-
 # ============================================================================= the lanes of Z
 @numba.njit(**JIT, inline="always")
 def layout(E):
@@ -89,18 +87,26 @@ def at(row, l):
 
 @numba.njit(**JIT, inline="always")
 def lane(Z, s):
-    """Where slot s lies in Z: (its block, a view (rows x LANES,), and its lane), for ``at``."""
+    """Where slot s lies in Z, for ``at``: (its block, a view (rows x LANES,); its lane)."""
     return Z[s // LANES], s % LANES
+
+
+@numba.njit(**JIT, inline="always")
+def set_identity_map(z, l, E):
+    """Phi_s = I for the slot in lane l of block z."""
+    PHI = layout(E)[0]
+    for a in range(E):
+        for b in range(E):
+            z[at(PHI + a * E + b, l)] = 1.0 if a == b else 0.0
 
 
 @numba.njit(**JIT, inline="always")
 def reset_lane(z, l, E):
     """A fresh group's rows z: Sigma = 0, Phi = I, g = 0, not in use (ON rows: ``update_classes``)."""
-    PHI, ON = layout(E)[0], layout(E)[5]
+    ON = layout(E)[5]
     for row in range(ON):
         z[at(row, l)] = 0.0
-    for a in range(E):
-        z[at(PHI + a * E + a, l)] = 1.0
+    set_identity_map(z, l, E)
 
 
 # ============================================================================= one unit
@@ -309,7 +315,8 @@ def join(i, s, u, v, allowance, groups, V, initial):
     copy_into(V[i], v)
     z, l = lane(G.Z, s)
     add_outer(z, l, u, 1.0)
-    z[at(layout(u.shape[0])[3], l)] = 1.0
+    _, _, _, USED, _, _ = layout(u.shape[0])
+    z[at(USED, l)] = 1.0
     G.slot[i], G.next[i], G.previous[i] = s, G.head[s], -1
     if G.head[s] >= 0:
         G.previous[G.head[s]] = i
@@ -338,9 +345,10 @@ def leave(i, u, groups, initial):
     G.used[s] -= 1
     G.counts[CHANGED] -= not same_code(G.codes[s], initial[i])
     if G.used[s] == 0:
+        _, _, _, USED, _, _ = layout(E)
         for row in range(E * E):
             z[at(row, l)] = 0.0
-        z[at(layout(E)[3], l)] = 0.0
+        z[at(USED, l)] = 0.0
 
 
 @numba.njit(cache=True)
@@ -355,10 +363,7 @@ def rebase(s, groups, V, u):
         apply_map(z, l, V[i], u, E)
         copy_into(V[i], u)
         i = G.next[i]
-    PHI = layout(E)[0]
-    for a in range(E):
-        for b in range(E):
-            z[at(PHI + a * E + b, l)] = 1.0 if a == b else 0.0
+    set_identity_map(z, l, E)
 
 
 @numba.njit(cache=True, inline="always")
