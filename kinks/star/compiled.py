@@ -14,7 +14,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, SLOTS,
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "d5d5be621b79fbca"}
+COMPILED_IN = {"kinks/star/groups.py": "3b9b86b64adb91ed"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -217,7 +217,7 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
 
 
 @numba.njit(cache=True, inline="always")
-def move_units(n_movers, V, initial, groups, work):
+def move_units(n_movers, V, initial, groups, work, D):
     """Every unit whose code changed leaves its group and joins the group of its new code (new, or
     existing with base vector Phi^-1 u; rebased first where Phi is singular), unit by unit in the
     order of their index (the same order however the movers were found), with the code and margin
@@ -236,9 +236,9 @@ def move_units(n_movers, V, initial, groups, work):
         k = order[index]
         i, u = work.movers[k], work.moved[k]
         leave(i, u, G, initial)
-        s = slot_of_code(work.mover_codes[k], G, u.shape[0])
+        s = slot_of_code(work.mover_codes[k], G, D + 1)
         z, l = lane(G.Z, s)
-        solve(z, l, u, v, work.solver)
+        solve(z, l, u, v, work.solver, D + 1)
         finite = True
         for a in range(v.shape[0]):
             finite &= np.isfinite(v[a])
@@ -254,7 +254,7 @@ def check_units(V, X1, inv_norm, initial, groups, every, work, D):
     has reached, then the units whose code changed move to their new groups (and turn hot)."""
     n_movers = test_hot_units(V, X1, inv_norm, groups, work, D)
     n_movers = test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D)
-    move_units(n_movers, V, initial, groups, work)
+    move_units(n_movers, V, initial, groups, work, D)
 
 
 # ============================================================================= one network

@@ -28,7 +28,7 @@ LANES = 32            # slots per block of Groups.Z: a step of K groups runs cei
 SINH_1, COSH_1_MINUS_1 = np.sinh(1.0), np.cosh(1.0) - 1.0
 ONE = np.uint64(1)
 JIT = dict(cache=True)
-NO_NRT = dict(JIT, _nrt=False)   # without numba's runtime: see ``kinks.star.compiled.train_block``
+NO_NRT = dict(JIT, _nrt=False, error_model="numpy")   # no runtime (``compiled.train_block``); x / 0 = inf as NumPy
 
 Groups = namedtuple("Groups", [
     # slots: C of them, K = counts[SLOTS] in use
@@ -115,16 +115,18 @@ def unit_pattern(u, X1, inv_norm, code, D):
     """The on/off code of theta = u[:D] over the data, code (W,) uint64 with bit j set where
     z_j = theta . x~_j > 0 (as relu_epoch's strict test), and the unit's margin
     rho = min_j |z_j| / |x~_j|, the distance from theta to the nearest hyperplane {theta . x~_j = 0}:
-    theta cannot change its code while it moves by less than rho."""
-    code[:] = 0
-    rho = np.inf
-    for j in range(X1.shape[0]):
-        z = 0.0
-        for k in range(D):
-            z += u[k] * X1[j, k]
-        if z > 0:
-            code[j >> 6] |= ONE << np.uint64(j & 63)
-        rho = min(rho, abs(z) * inv_norm[j])
+    theta cannot change its code while it moves by less than rho. The bits are set in a register
+    without a branch: the signs of z_j are not predictable."""
+    m, rho = X1.shape[0], np.inf
+    for word in range(code.shape[0]):
+        bits = np.uint64(0)
+        for j in range(word * 64, min(m, word * 64 + 64)):
+            z = 0.0
+            for k in range(D):
+                z += u[k] * X1[j, k]
+            bits |= np.uint64(z > 0) << np.uint64(j - word * 64)
+            rho = min(rho, abs(z) * inv_norm[j])
+        code[word] = bits
     return rho
 
 
@@ -184,12 +186,14 @@ def add_outer(z, l, u, sign):
             z[at(a * E + b, l)] += sign * u[a] * u[b]
 
 
-@numba.njit(cache=True, error_model="numpy")  # x / 0 = inf or nan, as in NumPy: a singular Phi gives non-finite v
-def solve(z, l, u, v, work):
+@numba.njit(**JIT, inline="always")
+def solve(z, l, u, v, work, E):
     """v = Phi_s^-1 u by Gaussian elimination with partial pivoting (``work`` (E, E + 1) scratch):
     the base vector that a unit now at u gets in slot s (Phi_s is invertible while the steps stay
-    small: det L_S = 1 - h^2 |g_S|^2; the slot in lane l of block z). Non-finite where Phi_s is singular."""
-    E = u.shape[0]
+    small: det L_S = 1 - h^2 |g_S|^2; the slot in lane l of block z). Non-finite where Phi_s is
+    singular (x / 0 = inf or nan, as in NumPy: its caller is compiled with NO_NRT's error model).
+    Inlined, with E a compile-time constant: the loops unroll (a call with E read from u's shape
+    cost a fifth of the epoch at n = 128)."""
     PHI = layout(E)[0]
     for a in range(E):
         for b in range(E):
