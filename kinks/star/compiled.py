@@ -8,13 +8,14 @@ worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, SLOTS, STALE, apply_map, at, copy_into,
-                               join, lane, layout, leave, materialise, new_groups, new_work, rebase, rebase_drifted,
-                               rebuild, same_code, skin_allowance, slot_of_code, solve, unit_pattern, update_classes)
+from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map, at,
+                               copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work, rebase,
+                               rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve, unit_pattern,
+                               update_classes)
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "3b9b86b64adb91ed"}
+COMPILED_IN = {"kinks/star/groups.py": "46ae7e0ad5e3a9d3"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -155,23 +156,55 @@ def make_hot(i, groups):
 
 
 @numba.njit(cache=True, inline="always")
-def test_unit(i, s, V, X1, inv_norm, groups, work, n_movers, D):
+def test_unit(i, s, V, X1, inv_norm, groups, every, watching, work, n_movers, D):
     """The exact test of unit i of slot s at u_i = Phi_s v_i: True where its code changed (the unit,
-    its new code, margin and vector kept as mover n_movers), else its threshold renewed."""
+    its new code, watched points and allowances kept as mover n_movers), else its threshold renewed.
+    While the drift is below the unit's reach, no point but its WATCH watched points can have
+    changed side, so the test looks at those alone: the code changed where z_j = theta . x~_j
+    changed sign (their least margin, and the reach, then bound the next test). Otherwise (and
+    where ``every``: the reference the skin is checked against) it tests every point
+    (``unit_pattern``), and where ``watching`` (a hot unit) watches the nearest ones; a cold unit's
+    reach is its threshold, and it watches none. The codes, and so the training, are the same
+    either way: only when units are tested again differs. A kink that hops back and forth across
+    a data point (a dozen units every epoch at n = 128) is tested at WATCH points instead of m."""
     G, u = groups, work.moved[n_movers]
     z, l = lane(G.Z, s)
     apply_map(z, l, V[i], u, D + 1)
-    rho = unit_pattern(u, X1, inv_norm, work.code, D)
-    if not same_code(work.code, G.codes[s]):
-        work.movers[n_movers], work.mover_rho[n_movers] = i, rho
-        copy_into(work.mover_codes[n_movers], work.code)
-        return True
-    G.threshold[i] = G.drift[s] + skin_allowance(u, rho)
-    return False
+    if G.drift[s] < G.reach[i] and not every:
+        nearest, copied, margin = G.watch[i], False, np.inf
+        for a in range(WATCH):
+            j = nearest[a]
+            if j >= 0:
+                product = 0.0
+                for k in range(D):
+                    product += u[k] * X1[j, k]
+                margin = min(margin, abs(product) * inv_norm[j])
+                if (product > 0) != (is_on(G.codes[s], j) != 0):
+                    if not copied:
+                        copy_into(work.code, G.codes[s])
+                        copied = True
+                    work.code[j >> 6] ^= ONE << np.uint64(j & 63)
+        allowance, remaining = skin_allowance(u, margin), G.reach[i] - G.drift[s]
+        if not copied:
+            G.threshold[i] = G.drift[s] + min(allowance, remaining)
+            return False
+    else:
+        rho, beyond = unit_pattern(u, X1, inv_norm, work.code, work.nearest, work.near, watching, D)
+        nearest, allowance = work.nearest, skin_allowance(u, rho)
+        remaining = skin_allowance(u, beyond) if watching else allowance
+        if same_code(work.code, G.codes[s]):
+            G.threshold[i], G.reach[i] = G.drift[s] + allowance, G.drift[s] + remaining
+            copy_into(G.watch[i], nearest)
+            return False
+    work.movers[n_movers] = i
+    copy_into(work.mover_watch[n_movers], nearest)
+    work.mover_allowance[n_movers], work.mover_reach[n_movers] = allowance, remaining
+    copy_into(work.mover_codes[n_movers], work.code)
+    return True
 
 
 @numba.njit(cache=True, inline="always")
-def test_hot_units(V, X1, inv_norm, groups, work, D):
+def test_hot_units(V, X1, inv_norm, groups, every, work, D):
     """Every hot unit gets the exact test; it cools (leaves the hot list, its threshold joins its
     group's least) once its threshold is more than HOT_EPOCHS epochs' drift growth away. Returns
     the number of movers found."""
@@ -179,7 +212,7 @@ def test_hot_units(V, X1, inv_norm, groups, work, D):
     while k < G.counts[HOT]:
         i = G.hot_list[k]
         s = G.slot[i]
-        if test_unit(i, s, V, X1, inv_norm, G, work, n_movers, D):
+        if test_unit(i, s, V, X1, inv_norm, G, every, True, work, n_movers, D):
             n_movers += 1
         elif G.threshold[i] - G.drift[s] > HOT_EPOCHS * G.growth[s]:
             G.hot[i] = False
@@ -205,7 +238,7 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
         i = G.head[s]
         while i >= 0:
             if not G.hot[i] and (every or G.drift[s] >= G.threshold[i]):
-                if test_unit(i, s, V, X1, inv_norm, G, work, n_movers, D):
+                if test_unit(i, s, V, X1, inv_norm, G, every, False, work, n_movers, D):
                     n_movers += 1
                     make_hot(i, G)
                 elif G.threshold[i] - G.drift[s] <= HOT_EPOCHS * G.growth[s]:
@@ -245,14 +278,14 @@ def move_units(n_movers, V, initial, groups, work, D):
         if not finite:
             rebase(s, G, V, v)
             copy_into(v, u)
-        join(i, s, u, v, skin_allowance(u, work.mover_rho[k]), G, V, initial)
+        join(i, s, u, v, work.mover_allowance[k], work.mover_reach[k], work.mover_watch[k], G, V, initial)
 
 
 @numba.njit(cache=True, inline="always")
 def check_units(V, X1, inv_norm, initial, groups, every, work, D):
     """The crossing test after a step: the hot units, then the cold units whose threshold the drift
     has reached, then the units whose code changed move to their new groups (and turn hot)."""
-    n_movers = test_hot_units(V, X1, inv_norm, groups, work, D)
+    n_movers = test_hot_units(V, X1, inv_norm, groups, every, work, D)
     n_movers = test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D)
     move_units(n_movers, V, initial, groups, work, D)
 
@@ -307,7 +340,7 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     loss, first_log, c_grid = np.nan, -(-t0 // log_every) * log_every, c
     t = t0
     while t < t1:
-        rebuild(V, X1, inv_norm, initial, groups, work.code)
+        rebuild(V, X1, inv_norm, initial, groups, work)
         V_grid[:] = V
         c_grid = c
         end = min(t1, (t // REBUILD_EVERY + 1) * REBUILD_EVERY)

@@ -24,6 +24,7 @@ REBASE_DRIFT = 0.5    # a group map is rebased once its drift has grown by this 
 SLOTS, CHANGED, HOT, CLASSES, STALE = range(5)   # Groups.counts: slots in use (high-water mark), units off
                                                  # their initial code, hot units, point classes, classes stale
 SPARE_SLOTS = 64      # slots beyond 2 n: parked slots are reused only once all C = 2 n + 64 are taken
+WATCH = 3             # points a unit's test looks at alone while no other can have changed side
 LANES = 32            # slots per block of Groups.Z: a step of K groups runs ceil(K / 32) blocks of SIMD lanes
 SINH_1, COSH_1_MINUS_1 = np.sinh(1.0), np.cosh(1.0) - 1.0
 ONE = np.uint64(1)
@@ -46,6 +47,9 @@ Groups = namedtuple("Groups", [
     "next",       # (n,) doubly linked list of each slot's units (-1 ends)
     "previous",   # (n,)
     "threshold",  # (n,) the drift at which each unit is tested again
+    "watch",      # (n, WATCH) the points nearest to each unit's kink at its last full test (``unit_pattern``; -1: none)
+    "reach",      # (n,) the drift up to which no other point can have changed side (its next test may look at
+                  #      the watched points alone: ``kinks.star.compiled.test_unit``)
     "hot",        # (n,) bool: tested every epoch, left out of its group's least threshold
     "hot_list",   # (n,) the hot units, counts[HOT] of them
     # points: m of them, in classes of points that every group in use is on at alike
@@ -59,8 +63,13 @@ Work = namedtuple("Work", [
     "T",          # (D, m) sum of M_S over the groups on at a class
     "r",          # (m,) residuals p_j (f(x_j) - y_j)
     "code",       # (W,) a unit's code
-    "movers", "mover_codes", "mover_rho",   # (n,), (n, W), (n,): units whose code changed this epoch, their new
-    "moved",      # (n + 1, E) codes, margins and vectors (and one scratch row)
+    "nearest",    # (WATCH,) the points nearest to its kink, nearest first (-1: none)
+    "near",       # (WATCH,) their distances
+    # the units whose code changed this epoch (``join``'s arguments for each):
+    "movers",     # (n,) the units
+    "mover_codes", "mover_watch",            # (n, W), (n, WATCH) their new codes, watched points
+    "mover_allowance", "mover_reach",        # (n,), (n,) their allowances up to the next test and for their reach
+    "moved",      # (n + 1, E) their vectors (and one scratch row)
     "solver",     # (E, E + 1) Gaussian elimination
     "order",      # (n,) the movers in the order of their unit index
 ])
@@ -111,13 +120,19 @@ def reset_lane(z, l, E):
 
 # ============================================================================= one unit
 @numba.njit(**JIT, inline="always")
-def unit_pattern(u, X1, inv_norm, code, D):
+def unit_pattern(u, X1, inv_norm, code, nearest, near, watching, D):
     """The on/off code of theta = u[:D] over the data, code (W,) uint64 with bit j set where
     z_j = theta . x~_j > 0 (as relu_epoch's strict test), and the unit's margin
     rho = min_j |z_j| / |x~_j|, the distance from theta to the nearest hyperplane {theta . x~_j = 0}:
-    theta cannot change its code while it moves by less than rho. The bits are set in a register
-    without a branch: the signs of z_j are not predictable."""
-    m, rho = X1.shape[0], np.inf
+    theta cannot change its code while it moves by less than rho. Where ``watching``, also the
+    WATCH points nearest to the kink, into nearest (WATCH,) with their distances in near (WATCH,),
+    and the distance to the nearest other hyperplane: theta changes side of none of the other
+    points while it moves by less than that. Returns (rho, that distance; rho where not watching,
+    and nearest is -1 where no point is watched). The bits are set in a register without a
+    branch: the signs of z_j are not predictable."""
+    m, rho, beyond = X1.shape[0], np.inf, np.inf
+    for a in range(WATCH):
+        nearest[a], near[a] = -1, np.inf
     for word in range(code.shape[0]):
         bits = np.uint64(0)
         for j in range(word * 64, min(m, word * 64 + 64)):
@@ -125,9 +140,19 @@ def unit_pattern(u, X1, inv_norm, code, D):
             for k in range(D):
                 z += u[k] * X1[j, k]
             bits |= np.uint64(z > 0) << np.uint64(j - word * 64)
-            rho = min(rho, abs(z) * inv_norm[j])
+            margin = abs(z) * inv_norm[j]
+            rho = min(rho, margin)
+            if watching and margin < near[WATCH - 1]:     # insert it in order (a NaN never is)
+                beyond = min(beyond, near[WATCH - 1])
+                a = WATCH - 1
+                while a > 0 and margin < near[a - 1]:
+                    nearest[a], near[a] = nearest[a - 1], near[a - 1]
+                    a -= 1
+                nearest[a], near[a] = j, margin
+            elif watching:
+                beyond = min(beyond, margin)
         code[word] = bits
-    return rho
+    return rho, beyond if watching else rho
 
 
 @numba.njit(**JIT, inline="always")
@@ -228,7 +253,7 @@ def new_groups(n, m, E, words):
     slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), Z, np.zeros(C), np.zeros(C), np.zeros(C),
              np.zeros(C), np.full(C, -1, np.int64), np.zeros((C, m), np.uint8))
     units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
-             np.zeros(n, np.bool_), np.zeros(n, np.int64))
+             np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.int64))
     points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m + 1, np.int64))
     return Groups(*slots, *units, *points, np.zeros(5, np.int64))
 
@@ -237,7 +262,9 @@ def new_groups(n, m, E, words):
 def new_work(n, m, E, words):
     D = E - 1
     return Work(np.zeros((m, D)), np.zeros((D, m)), np.zeros(m), np.zeros(words, np.uint64),
-                np.zeros(n, np.int64), np.zeros((n, words), np.uint64), np.zeros(n), np.zeros((n + 1, E)),
+                np.zeros(WATCH, np.int64), np.zeros(WATCH), np.zeros(n, np.int64), np.zeros((n, words), np.uint64),
+                np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n),
+                np.zeros((n + 1, E)),
                 np.zeros((E, E + 1)), np.zeros(n, np.int64))
 
 
@@ -311,10 +338,11 @@ def slot_of_code(code, groups, E):
 
 
 @numba.njit(cache=True, inline="always")
-def join(i, s, u, v, allowance, groups, V, initial):
+def join(i, s, u, v, allowance, remaining, nearest, groups, V, initial):
     """Unit i, now u = Phi_s v, joins slot s: v_i = v, Sigma_s += u u^T, linked in at the head, its
-    threshold the drift plus its allowance (and in the group's least threshold unless it is hot);
-    counts its code against its initial code."""
+    threshold the drift plus its allowance (at most its remaining reach; in the group's least
+    threshold unless it is hot), its reach the drift plus ``remaining``, its watched points
+    ``nearest`` (WATCH,); counts its code against its initial code."""
     G = groups
     copy_into(V[i], v)
     z, l = lane(G.Z, s)
@@ -326,7 +354,9 @@ def join(i, s, u, v, allowance, groups, V, initial):
         G.previous[G.head[s]] = i
     G.head[s] = i
     G.used[s] += 1
-    G.threshold[i] = G.drift[s] + allowance
+    G.threshold[i] = G.drift[s] + min(allowance, remaining)
+    G.reach[i] = G.drift[s] + remaining
+    copy_into(G.watch[i], nearest)
     if not G.hot[i]:
         G.least[s] = min(G.least[s], G.threshold[i])
     G.counts[CHANGED] += not same_code(G.codes[s], initial[i])
@@ -380,7 +410,7 @@ def rebase_drifted(groups, V, u):
 
 
 @numba.njit(cache=True)
-def rebuild(V, X1, inv_norm, initial, groups, code):
+def rebuild(V, X1, inv_norm, initial, groups, work):
     """The groups of a network from its units' vectors V (n, E) alone (every unit tested exactly,
     groups in order of their first unit): the state every rebuild epoch starts from."""
     G = groups
@@ -389,8 +419,9 @@ def rebuild(V, X1, inv_norm, initial, groups, code):
     G.used[:] = 0
     G.hot[:] = False
     for i in range(V.shape[0]):
-        rho = unit_pattern(V[i], X1, inv_norm, code, X1.shape[1])
-        join(i, slot_of_code(code, G, V.shape[1]), V[i], V[i], skin_allowance(V[i], rho), G, V, initial)
+        rho, _ = unit_pattern(V[i], X1, inv_norm, work.code, work.nearest, work.near, False, X1.shape[1])
+        allowance = skin_allowance(V[i], rho)
+        join(i, slot_of_code(work.code, G, V.shape[1]), V[i], V[i], allowance, allowance, work.nearest, G, V, initial)
 
 
 @numba.njit(cache=True)

@@ -98,6 +98,34 @@ def test_skin_allowance_bounds_how_far_a_unit_moves():
         assert abs(w0) * np.sinh(G) + np.linalg.norm(theta0) * (np.cosh(G) - 1) <= SKIN_SAFETY * rho * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("m", [2, 33, 70])
+def test_unit_pattern_finds_the_code_margin_and_nearest_points(m):
+    """unit_pattern against a direct computation: the code, rho = min_j |theta . x~_j| / |x~_j|, and
+    where watching the WATCH points of least margin in order and the least margin of the others
+    (inf where none)."""
+    from kinks.star.groups import WATCH, unit_pattern
+
+    rng = np.random.default_rng(m)
+    X1 = np.c_[rng.standard_normal((m, 2)), np.ones(m)]
+    inv_norm = 1 / np.linalg.norm(X1, axis=1)
+    for _ in range(20):
+        u = rng.standard_normal(4)
+        z = 0.0 + X1[:, 0] * u[0] + X1[:, 1] * u[1] + X1[:, 2] * u[2]     # summed in the engine's order
+        margins = np.abs(z) * inv_norm
+        code, nearest, near = np.zeros(-(-m // 64), np.uint64), np.zeros(WATCH, np.int64), np.zeros(WATCH)
+        assert unit_pattern(u, X1, inv_norm, code, nearest, near, False, 3) == (margins.min(), margins.min())
+        assert nearest.tolist() == [-1] * WATCH
+        rho, beyond = unit_pattern(u, X1, inv_norm, code, nearest, near, True, 3)
+        order = np.argsort(margins, kind="stable")
+        bits = [(code[j // 64] >> np.uint64(j % 64)) & np.uint64(1) for j in range(m)]
+        np.testing.assert_array_equal(np.array(bits, bool), z > 0)
+        assert rho == margins.min()
+        kept = min(m, WATCH)
+        assert nearest[:kept].tolist() == order[:kept].tolist() and nearest[kept:].tolist() == [-1] * (WATCH - kept)
+        np.testing.assert_array_equal(near[:kept], margins[order[:kept]])
+        assert beyond == (margins[order[WATCH]] if m > WATCH else np.inf)
+
+
 @pytest.mark.parametrize("m", [6, 64, 70])
 def test_pattern_words_hold_every_bit(m):
     pattern = torch.rand((2, m, 3), generator=torch.Generator().manual_seed(m)) > 0.5
