@@ -15,7 +15,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, S
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "46ae7e0ad5e3a9d3"}
+COMPILED_IN = {"kinks/star/groups.py": "03505fb28eb9b6b1"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -269,7 +269,8 @@ def move_units(n_movers, V, initial, groups, work, D):
         k = order[index]
         i, u = work.movers[k], work.moved[k]
         leave(i, u, G, initial)
-        s = slot_of_code(work.mover_codes[k], G, D + 1)
+        s = slot_of_code(work.mover_codes[k], G, D + 1, G.left[i])
+        G.left[i] = G.slot[i]
         z, l = lane(G.Z, s)
         solve(z, l, u, v, work.solver, D + 1)
         finite = True

@@ -47,6 +47,7 @@ Groups = namedtuple("Groups", [
     "next",       # (n,) doubly linked list of each slot's units (-1 ends)
     "previous",   # (n,)
     "threshold",  # (n,) the drift at which each unit is tested again
+    "left",       # (n,) the slot each unit last left (-1: none since the rebuild), where a hopping kink goes back
     "watch",      # (n, WATCH) the points nearest to each unit's kink at its last full test (``unit_pattern``; -1: none)
     "reach",      # (n,) the drift up to which no other point can have changed side (its next test may look at
                   #      the watched points alone: ``kinks.star.compiled.test_unit``)
@@ -252,7 +253,7 @@ def new_groups(n, m, E, words):
     Z = np.zeros((-(-C // LANES), (layout(E)[5] + m) * LANES))
     slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), Z, np.zeros(C), np.zeros(C), np.zeros(C),
              np.zeros(C), np.full(C, -1, np.int64), np.zeros((C, m), np.uint8))
-    units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
+    units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64),
              np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.int64))
     points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m + 1, np.int64))
     return Groups(*slots, *units, *points, np.zeros(5, np.int64))
@@ -314,13 +315,16 @@ def update_classes(groups):
 
 
 @numba.njit(cache=True, inline="always")
-def slot_of_code(code, groups, E):
+def slot_of_code(code, groups, E, hint):
     """The slot of the group with ``code``: an existing one (also one its units have all left: an
     emptied slot stays parked with its code, Phi and drift until the next rebuild, so that a unit
-    whose kink hops back and forth across a data point finds its group again), else a fresh one
-    (the next slot; once all C are taken, the first parked one) with Phi = I, Sigma = 0, drift 0
-    and its code (the point classes now stale)."""
+    whose kink hops back and forth across a data point finds its group again; slot ``hint`` is
+    looked at first, -1: none), else a fresh one (the next slot; once all C are taken, the first
+    parked one) with Phi = I, Sigma = 0, drift 0 and its code (the point classes now stale). No two
+    slots in use hold one code, so the hint changes which slot is found by no means, only how fast."""
     G = groups
+    if 0 <= hint < G.counts[SLOTS] and same_code(G.codes[hint], code):
+        return hint
     for s in range(G.counts[SLOTS]):
         if same_code(G.codes[s], code):
             return s
@@ -418,10 +422,12 @@ def rebuild(V, X1, inv_norm, initial, groups, work):
     G.counts[:] = 0
     G.used[:] = 0
     G.hot[:] = False
+    G.left[:] = -1
     for i in range(V.shape[0]):
         rho, _ = unit_pattern(V[i], X1, inv_norm, work.code, work.nearest, work.near, False, X1.shape[1])
         allowance = skin_allowance(V[i], rho)
-        join(i, slot_of_code(work.code, G, V.shape[1]), V[i], V[i], allowance, allowance, work.nearest, G, V, initial)
+        s = slot_of_code(work.code, G, V.shape[1], -1)
+        join(i, s, V[i], V[i], allowance, allowance, work.nearest, G, V, initial)
 
 
 @numba.njit(cache=True)
