@@ -15,7 +15,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, S
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "03505fb28eb9b6b1"}
+COMPILED_IN = {"kinks/star/groups.py": "58be371c96ffa9a0"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -330,8 +330,9 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     REBUILD_EVERY or the restart epoch; c its output bias): epoch t evaluates theta_t (loss,
     records in ``first`` (3,), a log loss in ``logs`` where t % log_every == 0) and steps to
     theta_{t+1}. The groups are rebuilt from the units' vectors at t0 and at every multiple of
-    REBUILD_EVERY, so that a run resumed there repeats a straight run bitwise; V_grid gets the
-    vectors at the last of these.
+    REBUILD_EVERY, so that a run resumed there repeats a straight run bitwise (at t0 each unit is
+    tested; later its code and test bounds are carried over, ``rebuild``); V_grid gets the vectors
+    at the last of these.
     ``every``: test every unit every epoch (the reference the skin is checked against; also from the
     first non-finite loss on). Returns (c, the last loss, c at the last rebuild)."""
     n, E = V.shape
@@ -341,7 +342,7 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     loss, first_log, c_grid = np.nan, -(-t0 // log_every) * log_every, c
     t = t0
     while t < t1:
-        rebuild(V, X1, inv_norm, initial, groups, work)
+        rebuild(V, X1, inv_norm, initial, groups, work, t > t0 and not every)
         V_grid[:] = V
         c_grid = c
         end = min(t1, (t // REBUILD_EVERY + 1) * REBUILD_EVERY)
