@@ -15,7 +15,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, S
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "58be371c96ffa9a0"}
+COMPILED_IN = {"kinks/star/groups.py": "da633145d27a44cb"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -27,7 +27,8 @@ def outputs_and_residuals(c, groups, X1, y, p, work, D):
     """f(x_j) = c + x~_j . T_j, T_j = sum_{S on at j} M_S, M_S = Sigma_S[:D, D] = sum_{i in S} w_i theta_i
     (T summed once per point class, the groups in slot order, the classes side by side in SIMD
     lanes; a parked group holds Sigma = 0 and is left out); sets work.r_j = p_j (f(x_j) - y_j) and
-    returns L = 1/2 sum_j p_j (f(x_j) - y_j)^2."""
+    the class sums work.Q_c = sum_{j in c} r_j x~_j (each over its points in order, as the residuals
+    are found), and returns L = 1/2 sum_j p_j (f(x_j) - y_j)^2."""
     G, T, m, E, n_classes = groups, work.T, X1.shape[0], D + 1, groups.counts[CLASSES]
     for k in range(D):
         for c_ in range(n_classes):
@@ -39,34 +40,27 @@ def outputs_and_residuals(c, groups, X1, y, p, work, D):
                 M_k = z[at(k * E + D, l)]
                 for c_ in range(n_classes):   # a select, not a branch: the classes run side by side
                     T[k, c_] += M_k if G.on_classes[s, c_] else 0.0
+    for c_ in range(n_classes):
+        for k in range(D):
+            work.Q[c_, k] = 0.0
     loss = 0.0
     for j in range(m):
+        class_ = G.class_of[j]
         error = c - y[j]
         for k in range(D):
-            error += X1[j, k] * T[k, G.class_of[j]]
+            error += X1[j, k] * T[k, class_]
         work.r[j] = p[j] * error
         loss += work.r[j] * error
+        for k in range(D):
+            work.Q[class_, k] += work.r[j] * X1[j, k]
     return 0.5 * loss
 
 
 @numba.njit(**JIT, inline="always")
-def class_sums(groups, X1, work, D):
-    """Q_c = sum_{j in c} r_j x~_j for every point class c: work.Q (m, D)."""
-    G = groups
-    for c_ in range(G.counts[CLASSES]):
-        for k in range(D):
-            total = 0.0
-            for index in range(G.class_start[c_], G.class_start[c_ + 1]):
-                j = G.class_points[index]
-                total += work.r[j] * X1[j, k]
-            work.Q[c_, k] = total
-
-
-@numba.njit(**JIT, inline="always")
 def gradient_sums(groups, work, D):
-    """g_S = sum_{j in S} r_j x~_j = sum_{classes c of S} Q_c into the GRAD rows of Z, the classes
-    in order, LANES groups side by side; zero for a parked group (which then does not move) and
-    for the lanes past the slots in use."""
+    """g_S = sum_{j in S} r_j x~_j = sum_{classes c of S} Q_c (from ``outputs_and_residuals``) into the
+    GRAD rows of Z, the classes in order, LANES groups side by side; zero for a parked group (which
+    then does not move) and for the lanes past the slots in use."""
     Z = groups.Z
     _, GRAD, _, USED, _, ON = layout(D + 1)
     for b in range(-(-groups.counts[SLOTS] // LANES)):
@@ -126,13 +120,13 @@ def step_lane(z, l, h, D):
 
 
 @numba.njit(**JIT, inline="always")
-def step_groups(groups, X1, h, work, D):
-    """One gd step of every group that holds units, LANES groups side by side (a parked group keeps
-    its map and drift: a unit that joins it later gets its base vector from them). Returns whether a
-    group's drift has reached its least threshold (some cold unit is due for its test)."""
+def step_groups(groups, h, work, D):
+    """One gd step of every group that holds units, by the class sums work.Q of this epoch's
+    residuals, LANES groups side by side (a parked group keeps its map and drift: a unit that joins
+    it later gets its base vector from them). Returns whether a group's drift has reached its least
+    threshold (some cold unit is due for its test)."""
     G = groups
     _, _, _, _, GROWTH, _ = layout(D + 1)
-    class_sums(G, X1, work, D)
     gradient_sums(G, work, D)
     for b in range(-(-G.counts[SLOTS] // LANES)):
         z = G.Z[b]
@@ -317,7 +311,7 @@ def train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_eve
         if epoch % log_every == 0:
             logs[(epoch - first_log) // log_every] = loss
         c -= h * np.sum(work.r)
-        if step_groups(groups, X1, h, work, D) or groups.counts[HOT] > 0 or every:
+        if step_groups(groups, h, work, D) or groups.counts[HOT] > 0 or every:
             check_units(V, X1, inv_norm, initial, groups, every, work, D)
         rebase_drifted(groups, V, work.moved[0])
     return c, loss, every

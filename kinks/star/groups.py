@@ -56,7 +56,6 @@ Groups = namedtuple("Groups", [
     # points: m of them, in classes of points that every group in use is on at alike
     "class_of",   # (m,) each point's class
     "class_rep",  # (m,) the first point of each class, counts[CLASSES] of them
-    "class_points", "class_start",   # (m,), (m + 1,): class c's points at class_start[c] ... class_start[c + 1] - 1
     "counts",     # (5,) SLOTS, CHANGED, HOT, CLASSES, STALE
 ])
 Work = namedtuple("Work", [
@@ -255,7 +254,7 @@ def new_groups(n, m, E, words):
              np.zeros(C), np.full(C, -1, np.int64), np.zeros((C, m), np.uint8))
     units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64),
              np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.int64))
-    points = (np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m + 1, np.int64))
+    points = (np.zeros(m, np.int64), np.zeros(m, np.int64))
     return Groups(*slots, *units, *points, np.zeros(5, np.int64))
 
 
@@ -304,13 +303,6 @@ def update_classes(groups):
             on = is_on(G.codes[s], G.class_rep[c])
             G.on_classes[s, c] = on
             z[at(ON + c, l)] = on
-    G.class_start[0] = 0
-    for c in range(n_classes):
-        G.class_start[c + 1] = G.class_start[c]
-        for j in range(m):
-            if G.class_of[j] == c:
-                G.class_points[G.class_start[c + 1]] = j
-                G.class_start[c + 1] += 1
     G.counts[CLASSES], G.counts[STALE] = n_classes, 0
 
 

@@ -49,7 +49,8 @@ def test_group_step_moves_the_moments_of_every_unit():
     PHI, _, _, USED, _, ON = layout(4)
     parked, s = LANES, LANES + 1
     groups.counts[SLOTS], groups.counts[CLASSES], groups.used[s] = s + 1, 4, 5
-    groups.class_points[:], groups.class_start[:5], work.r[:] = np.arange(8), [0, 2, 4, 6, 8], r
+    groups.class_of[:] = np.arange(8) // 2
+    work.Q[:4] = (r[:, None] * X1).reshape(4, 2, 3).sum(1)                # Q_c = sum_{j in c} r_j x~_j
 
     def entries(slot, offset):
         z, lane_ = lane(groups.Z, slot)
@@ -62,7 +63,7 @@ def test_group_step_moves_the_moments_of_every_unit():
         for c in on_classes:
             z[at(ON + c, lane_)] = 1.0
         z[at(USED, lane_)] = float(slot == s)
-    step_groups(groups, X1, h, work, 3)
+    step_groups(groups, h, work, 3)
     Sigma, Phi = (np.reshape(entries(s, offset)[0], (4, 4)) for offset in (0, PHI))
     np.testing.assert_allclose(Sigma, moved.T @ moved, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(U @ Phi.T, moved, rtol=1e-13, atol=1e-13)
