@@ -11,11 +11,11 @@ import numpy as np
 from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map, at,
                                copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work, rebase,
                                rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve, unit_pattern,
-                               update_classes)
+                               update_classes, z_at)
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "da633145d27a44cb"}
+COMPILED_IN = {"kinks/star/groups.py": "7274d015076aab70"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -169,9 +169,7 @@ def test_unit(i, s, V, X1, inv_norm, groups, every, watching, work, n_movers, D)
         for a in range(WATCH):
             j = nearest[a]
             if j >= 0:
-                product = 0.0
-                for k in range(D):
-                    product += u[k] * X1[j, k]
+                product = z_at(u, X1, j, D)
                 margin = min(margin, abs(product) * inv_norm[j])
                 if (product > 0) != (is_on(G.codes[s], j) != 0):
                     if not copied:
@@ -247,8 +245,8 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
 def move_units(n_movers, V, initial, groups, work, D):
     """Every unit whose code changed leaves its group and joins the group of its new code (new, or
     existing with base vector Phi^-1 u; rebased first where Phi is singular), unit by unit in the
-    order of their index (the same order however the movers were found), with the code and margin
-    of its test."""
+    order of their index (the same order however the movers were found), with the code, watched
+    points and allowances of its test."""
     if n_movers == 0:
         return
     G, v = groups, work.moved[n_movers]

@@ -120,6 +120,16 @@ def reset_lane(z, l, E):
 
 # ============================================================================= one unit
 @numba.njit(**JIT, inline="always")
+def z_at(u, X1, j, D):
+    """z_j = theta . x~_j for theta = u[:D], summed in the order of k: every test of a unit, full
+    (``unit_pattern``) or at its watched points alone, reads the side of point j from this one sum."""
+    z = 0.0
+    for k in range(D):
+        z += u[k] * X1[j, k]
+    return z
+
+
+@numba.njit(**JIT, inline="always")
 def unit_pattern(u, X1, inv_norm, code, nearest, near, watching, D):
     """The on/off code of theta = u[:D] over the data, code (W,) uint64 with bit j set where
     z_j = theta . x~_j > 0 (as relu_epoch's strict test), and the unit's margin
@@ -136,9 +146,7 @@ def unit_pattern(u, X1, inv_norm, code, nearest, near, watching, D):
     for word in range(code.shape[0]):
         bits = np.uint64(0)
         for j in range(word * 64, min(m, word * 64 + 64)):
-            z = 0.0
-            for k in range(D):
-                z += u[k] * X1[j, k]
+            z = z_at(u, X1, j, D)
             bits |= np.uint64(z > 0) << np.uint64(j - word * 64)
             margin = abs(z) * inv_norm[j]
             rho = min(rho, margin)
@@ -263,9 +271,8 @@ def new_work(n, m, E, words):
     D = E - 1
     return Work(np.zeros((m, D)), np.zeros((D, m)), np.zeros(m), np.zeros(words, np.uint64),
                 np.zeros(WATCH, np.int64), np.zeros(WATCH), np.zeros(n, np.int64), np.zeros((n, words), np.uint64),
-                np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n),
-                np.zeros((n + 1, E)),
-                np.zeros((E, E + 1)), np.zeros(n, np.int64))
+                np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n), np.zeros((n + 1, E)), np.zeros((E, E + 1)),
+                np.zeros(n, np.int64))
 
 
 @numba.njit(cache=True, inline="always")
