@@ -15,7 +15,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, S
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "7274d015076aab70"}
+COMPILED_IN = {"kinks/star/groups.py": "22ed0d6c08ddbe71"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -122,9 +122,9 @@ def step_lane(z, l, h, D):
 @numba.njit(**JIT, inline="always")
 def step_groups(groups, h, work, D):
     """One gd step of every group that holds units, by the class sums work.Q of this epoch's
-    residuals, LANES groups side by side (a parked group keeps its map and drift: a unit that joins
-    it later gets its base vector from them). Returns whether a group's drift has reached its least
-    threshold (some cold unit is due for its test)."""
+    residuals, LANES groups side by side (a parked group has g = 0: its map stays I, its drift
+    stays). Returns whether a group's drift has reached its least threshold (some cold unit is due
+    for its test)."""
     G = groups
     _, _, _, _, GROWTH, _ = layout(D + 1)
     gradient_sums(G, work, D)
@@ -243,10 +243,11 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
 
 @numba.njit(cache=True, inline="always")
 def move_units(n_movers, V, initial, groups, work, D):
-    """Every unit whose code changed leaves its group and joins the group of its new code (new, or
-    existing with base vector Phi^-1 u; rebased first where Phi is singular), unit by unit in the
-    order of their index (the same order however the movers were found), with the code, watched
-    points and allowances of its test."""
+    """Every unit whose code changed leaves its group and joins the group of its new code, unit by
+    unit in the order of their index (the same order however the movers were found), with the code,
+    watched points and allowances of its test. Its base vector there is v = Phi^-1 u (the group
+    rebased first where Phi is singular), or v = u in a group with no unit (parked or fresh: Phi = I,
+    no solve)."""
     if n_movers == 0:
         return
     G, v = groups, work.moved[n_movers]
@@ -263,14 +264,17 @@ def move_units(n_movers, V, initial, groups, work, D):
         leave(i, u, G, initial)
         s = slot_of_code(work.mover_codes[k], G, D + 1, G.left[i])
         G.left[i] = G.slot[i]
-        z, l = lane(G.Z, s)
-        solve(z, l, u, v, work.solver, D + 1)
-        finite = True
-        for a in range(v.shape[0]):
-            finite &= np.isfinite(v[a])
-        if not finite:
-            rebase(s, G, V, v)
+        if G.used[s] == 0:                     # parked or fresh: Phi_s = I
             copy_into(v, u)
+        else:
+            z, l = lane(G.Z, s)
+            solve(z, l, u, v, work.solver, D + 1)
+            finite = True
+            for a in range(v.shape[0]):
+                finite &= np.isfinite(v[a])
+            if not finite:
+                rebase(s, G, V, v)
+                copy_into(v, u)
         join(i, s, u, v, work.mover_allowance[k], work.mover_reach[k], work.mover_watch[k], G, V, initial)
 
 

@@ -316,7 +316,7 @@ def update_classes(groups):
 @numba.njit(cache=True, inline="always")
 def slot_of_code(code, groups, E, hint):
     """The slot of the group with ``code``: an existing one (also one its units have all left: an
-    emptied slot stays parked with its code, Phi and drift until the next rebuild, so that a unit
+    emptied slot stays parked with its code and drift until the next rebuild, so that a unit
     whose kink hops back and forth across a data point finds its group again; slot ``hint`` is
     looked at first, -1: none), else a fresh one (the next slot; once all C are taken, the first
     parked one) with Phi = I, Sigma = 0, drift 0 and its code (the point classes now stale). No two
@@ -368,7 +368,9 @@ def join(i, s, u, v, allowance, remaining, nearest, groups, V, initial):
 @numba.njit(cache=True, inline="always")
 def leave(i, u, groups, initial):
     """Unit i, now u, leaves its slot: Sigma -= u u^T, unlinked; an emptied slot is parked (see
-    ``slot_of_code``) with Sigma zeroed (no round-off residue is left to count in the outputs)."""
+    ``slot_of_code``) with Sigma zeroed (no round-off residue is left to count in the outputs) and
+    Phi = I (rebased): a unit that joins it takes its vector as base vector, with no solve (most
+    joins at n = 128: a hopping kink goes back to the group it left, which has no other unit)."""
     G, E = groups, u.shape[0]
     s = G.slot[i]
     z, l = lane(G.Z, s)
@@ -386,6 +388,8 @@ def leave(i, u, groups, initial):
         for row in range(E * E):
             z[at(row, l)] = 0.0
         z[at(USED, l)] = 0.0
+        set_identity_map(z, l, E)
+        G.rebased[s] = G.drift[s]
 
 
 @numba.njit(cache=True)

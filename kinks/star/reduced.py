@@ -36,9 +36,9 @@ point keeps the others on their side (its reach). A unit that changes its patter
 from its old group's Sigma to its new group's, with base vector v_i = Phi_S^-1 u_i there (Phi_S is
 a product of the invertible L_S, det L_S = 1 - h^2 |g_S|^2, rebased to I once G_S has grown by
 REBASE_DRIFT, so that it stays well conditioned); a group its units have left stays parked with
-its code until the next rebuild, so that a kink hopping back and forth across a data point finds
-its group again. The step sizes are those of the state, fixed at initialisation
-(``kinks.star.networks.initial_step_sizes``).
+its code (and Phi_S = I: a unit that joins it keeps v_i = u_i) until the next rebuild, so that a
+kink hopping back and forth across a data point finds its group again. The step sizes are those
+of the state, fixed at initialisation (``kinks.star.networks.initial_step_sizes``).
 
 Round-off: the groups sum in another order than the torch epochs, so the two paths agree to
 round-off, not bitwise; a first epoch differs only where a margin or the loss's distance to the
