@@ -11,6 +11,11 @@ epochs and the compiled engine, training state and files, data sets and threshol
 ``eval_star_dataset.py report`` reads what these commands write.
 """
 
+import os
+import platform
+import tempfile
+import time
+
 import torch
 
 from kinks.checks import check_float, check_int, check_jobs, renamed_value, require
@@ -23,7 +28,7 @@ from kinks.paths import output_folder, results_root
 from kinks.star import training
 from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_configs, preset_stages
 from kinks.star.data import read_data_file
-from kinks.star.reduced import choose_engine
+from kinks.star.reduced import CHUNK_NETWORKS, choose_engine
 
 
 def own_data(data, probs, dataset=None):
@@ -144,12 +149,44 @@ def experiments(preset="quick", step=None, lr_factor=None, activation="relu", ra
                 print(f"{config.dataset} n={config.width} seed={config.seed} {config.step} step: {state.summary()}")
 
 
-def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results=None):
+def hours(seconds):
+    """A duration in words: '2.45 h', '12.3 min' below an hour, '41 s' below a minute."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
+    """``benchmark --preset``: the whole preset's wall time projected from a sample of its networks
+    (``training.projected_preset``), saved to <results>/star/projection_<preset>.json; the sample
+    runs are trained in a scratch folder there, removed at the end."""
+    configs = preset_configs(preset, dtype=dtype)
+    epochs = preset_stages(preset, max_epochs)[-1]
+    path = results_root(results) / "star" / f"projection_{preset}.json"
+    print(f"projecting {preset} ({len(configs)} configurations to {epochs:,} epochs) from {sample} networks "
+          f"of each on {jobs} workers")
+    with output_lock(path.parent, "--results"), tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        rows = training.projected_preset(configs, epochs, sample, jobs, scratch)
+        for row in rows:
+            print(f"{row['dataset']} n={row['width']} seed={row['seed']}: {row['sample']} networks in "
+                  f"{row['sample_s']:.1f} s, so {row['runs']} in {hours(row['projected_s'])}")
+        total = sum(row["projected_s"] for row in rows)
+        save_json(path, dict(preset=preset, dtype=dtype, jobs=jobs, sample=sample, epochs=epochs,
+                             date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
+                             cores=os.cpu_count(), projected_s=total, rows=rows))
+    print(f"{preset} projected whole: {hours(total)} on {jobs} workers; saved {path} (the sample runs removed)")
+
+
+def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results=None, preset=None, sample=None,
+              jobs=-1, max_epochs=None):
     """Epochs per second on star_11 at (n = 256, P = 1000) and (n = 4096, P = 100): the fast ReLU
     epoch against a comparison baseline, the straightforward autograd epoch on the same tensors
     (forward, autograd backward, step, pattern compared directly); both track the crossings. Beside
     them, network-epochs per second of the compiled engine (float64, in this process: one thread)
-    against the fast epoch's. Saved to <results>/star/benchmark_<device>.json.
+    against the fast epoch's. Saved to <results>/star/benchmark_<device>.json. With --preset,
+    instead the wall time of the whole preset on this machine, projected from --sample networks of
+    each configuration trained whole (the cost per epoch grows along a run, so no shorter timing
+    projects it); saved to <results>/star/projection_<preset>.json.
 
     Args:
         device: auto, cpu, cuda or cuda:K; default auto.
@@ -157,9 +194,21 @@ def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results
         seconds: time per measurement, a number in (0, 3600]; default 5.
         threads: torch CPU threads, an integer >= 1; default torch's choice (all cores).
         results: the results root; default $KINKS_RESULTS or ./results.
+        preset: a preset of experiments to project (quick, paper_star, paper_star_gram, paper_deep, paper_deep_gram;
+            use --dtype float64 for the compiled engine); default none (the epoch rates above).
+        sample: with --preset, networks per configuration trained to project it, an integer >= 1 (a multiple of
+            25 x jobs keeps every worker busy); default 25 x jobs, one chunk per worker.
+        jobs: with --preset, worker processes, a positive integer or -1 (all cores); default -1.
+        max_epochs: with --preset, caps its epoch counts, an integer >= 1; default none.
     """
     device, _ = torch_device(device), torch_dtype(dtype)
     seconds = check_float("seconds", seconds, 0, strict=True, maximum=3600)
+    jobs = os.cpu_count() if check_jobs(jobs) == -1 else jobs
+    sample = CHUNK_NETWORKS * jobs if sample is None else check_int("sample", sample)
+    max_epochs = None if max_epochs is None else check_int("max_epochs", max_epochs)
+    if preset is not None:
+        preset_stages(preset)   # a bad --preset is refused before anything is written
+        return benchmark_preset(preset, sample, dtype, jobs, results, max_epochs)
     set_threads(threads)
     path, rows = results_root(results) / "star" / f"benchmark_{device.type}.json", []
     with output_lock(path.parent, "--results"):  # before the measurements: a second one is refused at once

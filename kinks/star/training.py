@@ -18,7 +18,7 @@ from kinks.locks import output_lock
 from kinks.nets import synchronize, torch_dtype
 from kinks.star.config import StarConfig
 from kinks.star.networks import autograd_epoch, bit_weights, pattern_codes, relu_epoch
-from kinks.star.reduced import advance, choose_engine, train_compiled
+from kinks.star.reduced import CHUNK_NETWORKS, advance, choose_engine, train_compiled
 from kinks.star.state import TrainingState
 
 
@@ -163,3 +163,29 @@ def benchmark_case(width, runs, dtype, seconds, device):
     return dict(dataset="star_11", width=width, runs=runs, epochs_per_s=fast, autograd_epochs_per_s=slow,
                 speedup=fast / slow, network_epochs_per_s=fast * runs, compiled_network_epochs_per_s=compiled,
                 compiled_speedup=compiled / (fast * runs))
+
+
+# ============================================================================= a whole preset, projected
+def projected_preset(configs, epochs, sample, jobs, scratch):
+    """The wall time of training every configuration of a preset to ``epochs`` on this machine,
+    projected from a sample: each configuration is trained from the start with min(P, ``sample``)
+    of its networks (P_s) on ``jobs`` workers into ``scratch`` (its own folders there), timed whole
+    (t_s), and scaled to its P networks, t = t_s P / P_s: the networks are independent, so the
+    time grows in proportion to P where the sample keeps every worker busy (P_s a multiple of
+    CHUNK_NETWORKS x jobs; otherwise the projection is high). A whole run is timed because the
+    cost per epoch is not constant: late in training most units of a narrow network sit at a data
+    point and are tested every epoch (n = 128: about 5 us per network-epoch at 3 x 10^5 epochs,
+    14 us at 10^6). A first run of 100 epochs of one chunk per worker, untimed, loads the compiled
+    loops in every worker. Returns one dict per configuration: its settings, P, P_s, t_s and t in
+    seconds."""
+    warm = configs[0].replace(runs=CHUNK_NETWORKS * jobs, seed=configs[0].seed + 1)
+    train(warm, 100, torch.device("cpu"), Path(scratch) / "warm-up", progress=False, jobs=jobs)
+    rows = []
+    for config in configs:
+        runs = min(sample, config.runs)
+        start = time.perf_counter()
+        train(config.replace(runs=runs), epochs, torch.device("cpu"), scratch, progress=False, jobs=jobs)
+        seconds = time.perf_counter() - start
+        rows.append(dict(config.as_dict(), epochs=epochs, sample=runs, sample_s=seconds,
+                         projected_s=seconds * config.runs / runs))
+    return rows

@@ -459,3 +459,27 @@ def test_state_file_holds_the_plain_dict_of_its_format(tmp_path, engine, extra):
     save_json(folder / "config.json", {**config.as_dict(), "seed": 7})
     with pytest.raises(UsageError, match="holds a different configuration"):
         training.train(config, 5, torch.device("cpu"), tmp_path, progress=False)
+
+
+def test_benchmark_projects_a_preset_from_a_sample_of_each_configuration(tmp_path, monkeypatch, capsys):
+    """benchmark --preset: every configuration trained whole with --sample networks, its time scaled
+    to its P, the sum the projection; the sample runs removed, one JSON left."""
+    import train_star_dataset
+    from conftest import call_script
+
+    code, out, _ = call_script(monkeypatch, capsys, train_star_dataset, "train_star_dataset.py", "benchmark",
+                               "--preset", "quick", "--sample", 3, "--jobs", 1, "--max_epochs", 300,
+                               "--dtype", "float64", "--results", tmp_path)
+    assert code == 0
+    path = tmp_path / "star" / "projection_quick.json"
+    assert list((tmp_path / "star").iterdir()) == [path]
+    saved = json.loads(path.read_text())
+    configs = preset_configs("quick", dtype="float64")
+    assert [(row["dataset"], row["width"], row["runs"]) for row in saved["rows"]] == [
+        (config.dataset, config.width, config.runs) for config in configs]
+    for row in saved["rows"]:
+        assert (row["sample"], row["epochs"], row["dtype"]) == (3, 300, "float64") and row["sample_s"] > 0
+        assert row["projected_s"] == pytest.approx(row["sample_s"] * row["runs"] / 3)
+    assert saved["projected_s"] == pytest.approx(sum(row["projected_s"] for row in saved["rows"]))
+    assert (saved["jobs"], saved["sample"]) == (1, 3)
+    assert "quick projected whole:" in out.splitlines()[-1] and str(path) in out.splitlines()[-1]
