@@ -166,10 +166,11 @@ def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
     print(f"projecting {preset} ({len(configs)} configurations to {epochs:,} epochs) from {sample} networks "
           f"of each on {jobs} workers")
     with output_lock(path.parent, "--results"), tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        rows = training.projected_preset(configs, epochs, sample, jobs, scratch)
-        for row in rows:
+        rows = []
+        for row in training.projected_preset(configs, epochs, sample, jobs, scratch):
             print(f"{row['dataset']} n={row['width']} seed={row['seed']}: {row['sample']} networks in "
-                  f"{row['sample_s']:.1f} s, so {row['runs']} in {hours(row['projected_s'])}")
+                  f"{row['sample_s']:.1f} s, so {row['runs']} in {hours(row['projected_s'])}", flush=True)
+            rows.append(row)
         total = sum(row["projected_s"] for row in rows)
         save_json(path, dict(preset=preset, dtype=dtype, jobs=jobs, sample=sample, epochs=epochs,
                              date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),

@@ -176,16 +176,14 @@ def projected_preset(configs, epochs, sample, jobs, scratch):
     cost per epoch is not constant: late in training most units of a narrow network sit at a data
     point and are tested every epoch (n = 128: about 5 us per network-epoch at 3 x 10^5 epochs,
     14 us at 10^6). A first run of 100 epochs of one chunk per worker, untimed, loads the compiled
-    loops in every worker. Returns one dict per configuration: its settings, P, P_s, t_s and t in
-    seconds."""
+    loops in every worker. Yields one dict per configuration as it finishes: its settings, P, P_s,
+    t_s and t in seconds."""
     warm = configs[0].replace(runs=CHUNK_NETWORKS * jobs, seed=configs[0].seed + 1)
     train(warm, 100, torch.device("cpu"), Path(scratch) / "warm-up", progress=False, jobs=jobs)
-    rows = []
     for config in configs:
         runs = min(sample, config.runs)
         start = time.perf_counter()
         train(config.replace(runs=runs), epochs, torch.device("cpu"), scratch, progress=False, jobs=jobs)
         seconds = time.perf_counter() - start
-        rows.append(dict(config.as_dict(), epochs=epochs, sample=runs, sample_s=seconds,
-                         projected_s=seconds * config.runs / runs))
-    return rows
+        yield dict(config.as_dict(), epochs=epochs, sample=runs, sample_s=seconds,
+                   projected_s=seconds * config.runs / runs)
