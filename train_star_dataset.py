@@ -163,9 +163,10 @@ def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
     configs = preset_configs(preset, dtype=dtype)
     epochs = preset_stages(preset, max_epochs)[-1]
     path = results_root(results) / "star" / f"projection_{preset}.json"
-    print(f"projecting {preset} ({len(configs)} configurations to {epochs:,} epochs) from {sample} networks "
-          f"of each on {jobs} workers")
     with output_lock(path.parent, "--results"), tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        workers = f"{jobs} worker{'s' if jobs > 1 else ''}"
+        print(f"projecting {preset} ({len(configs)} configurations to {epochs:,} epochs) from {sample} networks "
+              f"of each on {workers}")
         rows = []
         for row in training.projected_preset(configs, epochs, sample, jobs, scratch):
             print(f"{row['dataset']} n={row['width']} seed={row['seed']}: {row['sample']} networks in "
@@ -175,7 +176,7 @@ def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
         save_json(path, dict(preset=preset, dtype=dtype, jobs=jobs, sample=sample, epochs=epochs,
                              date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
                              cores=os.cpu_count(), projected_s=total, rows=rows))
-    print(f"{preset} projected whole: {hours(total)} on {jobs} workers; saved {path} (the sample runs removed)")
+    print(f"{preset} projected whole: {hours(total)} on {workers}; saved {path} (the sample runs removed)")
 
 
 def benchmark(device="auto", dtype="float32", seconds=5.0, threads=None, results=None, preset=None, sample=None,
