@@ -8,14 +8,15 @@ worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map, at,
-                               copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work, rebase,
-                               rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve, unit_pattern,
-                               update_classes, z_at)
+from kinks.star.direct import PROBE_EPOCHS, direct_block, moves_call_for_direct
+from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map,
+                               at, copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work,
+                               rebase, rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve,
+                               unit_pattern, update_classes, z_at)
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/groups.py": "22ed0d6c08ddbe71"}
+COMPILED_IN = {"kinks/star/direct.py": "d8ea712253735324", "kinks/star/groups.py": "ab6d0e75a73ef81d"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
@@ -251,6 +252,7 @@ def move_units(n_movers, V, initial, groups, work, D):
     if n_movers == 0:
         return
     G, v = groups, work.moved[n_movers]
+    G.counts[MOVES] += n_movers
     order = work.order
     for k in range(n_movers):                    # insertion sort of the few movers by unit index
         order[k] = k
@@ -321,37 +323,63 @@ def train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_eve
 
 @numba.njit(cache=True)
 def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_every, loss_margin, every,
-                  first, logs, V_grid, D):
+                  first, logs, V_grid, blocks, D):
     """Epochs t0 ... t1 - 1 of one network (V (n, E) its units' vectors at t0, a multiple of
     REBUILD_EVERY or the restart epoch; c its output bias): epoch t evaluates theta_t (loss,
     records in ``first`` (3,), a log loss in ``logs`` where t % log_every == 0) and steps to
-    theta_{t+1}. The groups are rebuilt from the units' vectors at t0 and at every multiple of
-    REBUILD_EVERY, so that a run resumed there repeats a straight run bitwise (at t0 each unit is
-    tested; later its code and test bounds are carried over, ``rebuild``); V_grid gets the vectors
-    at the last of these.
+    theta_{t+1}. The epochs run in blocks that end at the multiples of REBUILD_EVERY. ``blocks``
+    "groups": each block by the pattern groups, rebuilt from the units' vectors at its start (at t0
+    and after a direct block each unit is tested; otherwise its code and test bounds are carried
+    over, ``rebuild``); "direct": every block direct (``kinks.star.direct``); "auto": each block
+    starts by the groups and goes on direct after PROBE_EPOCHS epochs where its units moved so
+    often that direct epochs cost less (``moves_call_for_direct``). The moves follow from the
+    block's first parameters alone, so a run resumed at a block's start repeats a straight run
+    bitwise; V_grid gets the vectors at the last block's start.
     ``every``: test every unit every epoch (the reference the skin is checked against; also from the
-    first non-finite loss on). Returns (c, the last loss, c at the last rebuild)."""
+    first non-finite loss on). Returns (c, the last loss, c at the last block's start)."""
     n, E = V.shape
     m = X1.shape[0]
     groups = new_groups(n, m, E, initial.shape[1])
     work = new_work(n, m, E, initial.shape[1])
-    loss, first_log, c_grid = np.nan, -(-t0 // log_every) * log_every, c
+    m_4 = -(-m // 4) * 4
+    n_2 = -(-n // 2) * 2                  # a zero unit pads an odd width (``kinks.star.direct.outputs``)
+    XT, Theta, w, G = np.zeros((D, m_4)), np.zeros((D, n_2)), np.zeros(n_2), np.empty((D, n_2))
+    XT[:, :m] = X1.T
+    f, r = np.empty(m), np.zeros(m_4)
+    loss, first_log, c_grid, carried = np.nan, -(-t0 // log_every) * log_every, c, False
     t = t0
     while t < t1:
-        rebuild(V, X1, inv_norm, initial, groups, work, t > t0 and not every)
         V_grid[:] = V
         c_grid = c
         end = min(t1, (t // REBUILD_EVERY + 1) * REBUILD_EVERY)
-        c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_every, first_log,
-                                     loss_margin, every, first, logs, groups, work, D)
-        materialise(V, groups, work.moved[0])
+        direct_from = t if blocks == "direct" else end
+        if blocks != "direct":
+            rebuild(V, X1, inv_norm, initial, groups, work, carried and not every)
+            probe_end = end if blocks == "groups" else min(end, t + PROBE_EPOCHS)
+            c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, probe_end, log_every,
+                                         first_log, loss_margin, every, first, logs, groups, work, D)
+            if probe_end < end and moves_call_for_direct(groups.counts[MOVES], probe_end - t, n, m):
+                direct_from = probe_end
+            else:
+                c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, probe_end, end,
+                                             log_every, first_log, loss_margin, every, first, logs, groups, work, D)
+            materialise(V, groups, work.moved[0])
+        if direct_from < end:
+            Theta[:, :n] = V[:, :D].T
+            w[:n] = V[:, D]
+            c, loss, non_finite = direct_block(Theta, w, c, XT, y, p, h, initial, threshold, direct_from, end,
+                                               log_every, first_log, loss_margin, first, logs, f, r, G, D)
+            V[:, :D] = Theta[:, :n].T
+            V[:, D] = w[:n]
+            every |= non_finite
+        carried = direct_from == end
         t = end
     return c, loss, c_grid
 
 
 @numba.njit(cache=True)
 def train_networks(U, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_every, loss_margin, every,
-                   first, logs, last_loss, U_grid, c_grid, D):
+                   first, logs, last_loss, U_grid, c_grid, blocks, D):
     """``train_network`` for every network of a chunk: U (P, n, E) and c (P,) advanced in place from
     t0 to t1; p (P, m), h (P,), initial codes (P, n, W), thresholds (P,); first (P, 3) updated where
     still -1; logs (rows, P) and last_loss (P,) written; U_grid (P, n, E) and c_grid (P,) the
@@ -360,4 +388,5 @@ def train_networks(U, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_
     for k in range(U.shape[0]):
         c[k], last_loss[k], c_grid[k] = train_network(U[k], c[k], X1, y, p[k], h[k], inv_norm, initial[k],
                                                       threshold[k], t0, t1, log_every, loss_margin, every,
-                                                      first[k], logs[:, k], U_grid[k], numba.literally(D))
+                                                      first[k], logs[:, k], U_grid[k], blocks,
+                                                      numba.literally(D))

@@ -21,8 +21,9 @@ import numpy as np
 
 SKIN_SAFETY = 0.5      # a unit is tested once its bound has used half its margin: round-off never decides
 REBASE_DRIFT = 0.5    # a group map is rebased once its drift has grown by this much: cond(Phi_S) <= e^(2 x 0.5)
-SLOTS, CHANGED, HOT, CLASSES, STALE = range(5)   # Groups.counts: slots in use (high-water mark), units off
-                                                 # their initial code, hot units, point classes, classes stale
+SLOTS, CHANGED, HOT, CLASSES, STALE, MOVES = range(6)   # Groups.counts: slots in use (high-water mark), units
+                                                        # off their initial code, hot units, point classes, classes
+                                                        # stale, units moved to another group since the rebuild
 SPARE_SLOTS = 64      # slots beyond 2 n: parked slots are reused only once all C = 2 n + 64 are taken
 WATCH = 3             # points a unit's test looks at alone while no other can have changed side
 LANES = 32            # slots per block of Groups.Z: a step of K groups runs ceil(K / 32) blocks of SIMD lanes
@@ -56,7 +57,7 @@ Groups = namedtuple("Groups", [
     # points: m of them, in classes of points that every group in use is on at alike
     "class_of",   # (m,) each point's class
     "class_rep",  # (m,) the first point of each class, counts[CLASSES] of them
-    "counts",     # (5,) SLOTS, CHANGED, HOT, CLASSES, STALE
+    "counts",     # (6,) SLOTS, CHANGED, HOT, CLASSES, STALE, MOVES
 ])
 Work = namedtuple("Work", [
     "Q",          # (m, D) sum_{j in class} r_j x~_j per point class
@@ -263,7 +264,7 @@ def new_groups(n, m, E, words):
     units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64),
              np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.int64))
     points = (np.zeros(m, np.int64), np.zeros(m, np.int64))
-    return Groups(*slots, *units, *points, np.zeros(5, np.int64))
+    return Groups(*slots, *units, *points, np.zeros(6, np.int64))
 
 
 @numba.njit(cache=True)

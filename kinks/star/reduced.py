@@ -137,11 +137,11 @@ def train_chunk(task):
                c_grid=np.empty(P))
     train_networks(out["U"], out["c"], X1, y, task["p"], task["h"], inv_norm, task["codes"], task["threshold"],
                    task["t0"], task["t1"], task["log_every"], LOSS_MARGIN, task["every"], out["first"], out["logs"],
-                   out["last_loss"], out["U_grid"], out["c_grid"], X1.shape[1])
+                   out["last_loss"], out["U_grid"], out["c_grid"], task["blocks"], X1.shape[1])
     return out
 
 
-def chunk_tasks(state, start, params, epochs, log_every, every):
+def chunk_tasks(state, start, params, epochs, log_every, every, blocks="auto"):
     """The tasks that train every network of ``state`` from epoch ``start`` (parameters ``params``)
     to ``epochs``, CHUNK_NETWORKS networks each, every task with the data's arrays."""
     X1, y, inv_norm = data_arrays(state.config)
@@ -154,7 +154,7 @@ def chunk_tasks(state, start, params, epochs, log_every, every):
     return [dict(k0=k0, U=U[k0:k0 + CHUNK_NETWORKS].copy(), c=c[k0:k0 + CHUNK_NETWORKS].copy(),
                  p=p[k0:k0 + CHUNK_NETWORKS], h=h[k0:k0 + CHUNK_NETWORKS], codes=codes[k0:k0 + CHUNK_NETWORKS],
                  threshold=threshold[k0:k0 + CHUNK_NETWORKS], first=first[k0:k0 + CHUNK_NETWORKS].copy(),
-                 t0=start, t1=epochs, log_every=log_every, X1=X1, y=y, inv_norm=inv_norm, every=every)
+                 t0=start, t1=epochs, log_every=log_every, X1=X1, y=y, inv_norm=inv_norm, every=every, blocks=blocks)
             for k0 in range(0, len(c), CHUNK_NETWORKS)]
 
 
@@ -165,7 +165,7 @@ def gathered(results, key):
 
 
 # ============================================================================= advancing a state
-def advance(state, epochs, log_every=1000, jobs=1, backend="loky", scheduler=None, every=False):
+def advance(state, epochs, log_every=1000, jobs=1, backend="loky", scheduler=None, every=False, blocks="auto"):
     """Continue gd of ``state`` (a compiled-engine state) from ``state.epoch`` to ``epochs`` in
     chunks over ``jobs`` workers, recording as the torch epochs do: the first epochs, the log rows
     of the epochs t % log_every == 0, the last loss, the parameters. It starts from the state's
@@ -175,7 +175,7 @@ def advance(state, epochs, log_every=1000, jobs=1, backend="loky", scheduler=Non
     from kinks.star.compiled import REBUILD_EVERY
 
     start, params = (state.restart["epoch"], state.restart["params"]) if state.restart else (state.epoch, state.params)
-    results = list(parallel_map(train_chunk, chunk_tasks(state, start, params, epochs, log_every, every), jobs,
+    results = list(parallel_map(train_chunk, chunk_tasks(state, start, params, epochs, log_every, every, blocks), jobs,
                                 "chunks", backend, scheduler))
     device = state.params[0].device
     first = torch.as_tensor(gathered(results, "first"), device=device)

@@ -23,6 +23,16 @@ def trained(config, epochs, engine, log_every=100, **options):
     return reduced.advance(state, epochs, log_every, **options)
 
 
+def assert_same_records_to_round_off(torch_state, compiled):
+    """The first epochs agree exactly, the log, parameters and last loss to round-off."""
+    same = [torch.equal(getattr(torch_state, key), getattr(compiled, key)) for key in FIRST_EPOCHS]
+    assert all(same), [(getattr(torch_state, key).tolist(), getattr(compiled, key).tolist()) for key in FIRST_EPOCHS]
+    torch.testing.assert_close(compiled.log, torch_state.log, rtol=1e-9, atol=1e-12)
+    for A, B in zip(compiled.params, torch_state.params):
+        torch.testing.assert_close(A, B, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(compiled.loss, torch_state.loss, rtol=1e-9, atol=1e-14)
+
+
 def assert_same_records(first, second):
     for key in FIRST_EPOCHS:
         assert torch.equal(getattr(first, key), getattr(second, key)), key
@@ -152,13 +162,8 @@ def test_unit_vectors_and_layer_params_are_inverse():
 def test_compiled_engine_records_what_the_torch_epochs_record(dataset, width, random_bias, step):
     config = StarConfig(dataset, width, runs=12, random_bias=random_bias, step=step, dtype="float64")
     torch_state, compiled = trained(config, 1500, "torch"), trained(config, 1500, "compiled")
-    same = [torch.equal(getattr(torch_state, key), getattr(compiled, key)) for key in FIRST_EPOCHS]
-    assert all(same), [(getattr(torch_state, key).tolist(), getattr(compiled, key).tolist()) for key in FIRST_EPOCHS]
     assert (torch_state.kink_epoch >= 0).any()
-    torch.testing.assert_close(compiled.log, torch_state.log, rtol=1e-9, atol=1e-12)
-    for A, B in zip(compiled.params, torch_state.params):
-        torch.testing.assert_close(A, B, rtol=1e-8, atol=1e-10)
-    torch.testing.assert_close(compiled.loss, torch_state.loss, rtol=1e-9, atol=1e-14)
+    assert_same_records_to_round_off(torch_state, compiled)
 
 
 def test_non_finite_losses_are_recorded_as_by_torch():
@@ -169,11 +174,72 @@ def test_non_finite_losses_are_recorded_as_by_torch():
     assert torch.equal(torch_state.kink_epoch, compiled.kink_epoch)
 
 
+# ----------------------------------------------------------------------------- direct blocks
+@pytest.mark.parametrize("dataset,width,random_bias,step", [
+    ("star_11", 16, False, "published"), ("multi_axis_13", 7, True, "gram")])   # an odd width; m = 65
+def test_direct_blocks_record_what_the_torch_epochs_record(dataset, width, random_bias, step):
+    config = StarConfig(dataset, width, runs=12, random_bias=random_bias, step=step, dtype="float64")
+    torch_state, direct = trained(config, 1500, "torch"), trained(config, 1500, "compiled", blocks="direct")
+    assert (torch_state.kink_epoch >= 0).any()
+    assert_same_records_to_round_off(torch_state, direct)
+
+
+def brute_force_moves(U, c, X1, y, p, h, epochs):
+    """Gd epochs of one network by NumPy from units U (n, E), counting the units whose on/off
+    pattern differs from the epoch before (a move to another pattern group)."""
+    theta, w, moves = U[:, :-1].copy(), U[:, -1].copy(), 0
+    on = X1 @ theta.T > 0                                                  # (m, n)
+    for _ in range(epochs):
+        r = p * (c + np.maximum(X1 @ theta.T, 0) @ w - y)
+        g = (r[:, None, None] * on[:, :, None] * X1[:, None, :]).sum(0)    # (n, D): g_i
+        theta, w, c = theta - h * w[:, None] * g, w - h * (theta * g).sum(1), c - h * r.sum()
+        new = X1 @ theta.T > 0
+        moves += int((new != on).any(0).sum())
+        on = new
+    return moves
+
+
+def test_a_block_goes_on_direct_where_its_units_move_often():
+    """With blocks "auto" a block runs PROBE_EPOCHS epochs by the groups and goes on direct where the
+    units moved more than DIRECT_MOVES n m times per epoch (moves counted here by brute force):
+    bitwise the run of the groups to PROBE_EPOCHS, then a direct run from there; else bitwise the
+    groups' run. Early on, at n = 8 and lr_factor 2, most networks qualify; not all do."""
+    from kinks.star.direct import DIRECT_MOVES, PROBE_EPOCHS
+
+    config = StarConfig("star_11", 8, runs=10, random_bias=True, step="gram", lr_factor=2, dtype="float64")
+    state, end = TrainingState.initial(config, CPU), 1200
+
+    def run(blocks, t0, t1, start=None):
+        task = dict(reduced.chunk_tasks(state, 0, state.params, t1, 16, False, blocks)[0], t0=t0)
+        return reduced.train_chunk(task if start is None else dict(task, U=start["U"], c=start["c"],
+                                                                    first=start["first"]))
+
+    auto, groups = run("auto", 0, end), run("groups", 0, end)
+    probe = run("groups", 0, PROBE_EPOCHS)
+    switched = run("direct", PROBE_EPOCHS, end, start=probe)
+    X1, y, _ = reduced.data_arrays(config)
+    U, c = reduced.unit_vectors(state.params)
+    moves = [brute_force_moves(U[k], c[k], X1, y, state.p[k].numpy(), state.step_size[k].item(), PROBE_EPOCHS)
+             for k in range(config.runs)]
+    limit = DIRECT_MOVES * config.width * len(y) * PROBE_EPOCHS
+    goes_direct = [count > limit for count in moves]
+    assert 0 < sum(goes_direct) < config.runs, moves
+    for k, direct in enumerate(goes_direct):
+        expected = switched if direct else groups
+        np.testing.assert_array_equal(auto["U"][k], expected["U"][k])
+        assert auto["c"][k] == expected["c"][k]
+        np.testing.assert_array_equal(auto["first"][k], expected["first"][k])
+        np.testing.assert_array_equal(auto["logs"][:, k], np.concatenate([probe["logs"][:, k], switched["logs"][:, k]])
+                                      if direct else groups["logs"][:, k])
+        assert direct == (not np.array_equal(auto["U"][k], groups["U"][k]))
+
+
 # ----------------------------------------------------------------------------- the skin and the split
 @pytest.mark.parametrize("dataset,random_bias", [("star_11", False), ("double_cross", True)])
 def test_skin_gives_the_numbers_of_testing_every_unit(dataset, random_bias):
     config = StarConfig(dataset, 32, runs=10, random_bias=random_bias, step="gram", lr_factor=2, dtype="float64")
-    skin, every = trained(config, 2500, "compiled"), trained(config, 2500, "compiled", every=True)
+    skin, every = (trained(config, 2500, "compiled", blocks="groups"),
+                   trained(config, 2500, "compiled", blocks="groups", every=True))
     assert (skin.kink_epoch >= 0).any()
     assert_same_records(skin, every)
     assert all(torch.equal(A, B) for A, B in zip(skin.params, every.params))
@@ -182,7 +248,7 @@ def test_skin_gives_the_numbers_of_testing_every_unit(dataset, random_bias):
 def test_chunks_jobs_and_stops_between_rebuilds_repeat_a_straight_run(monkeypatch):
     from kinks.star.compiled import REBUILD_EVERY as R
 
-    config = StarConfig("cross", 16, runs=7, step="published", dtype="float64")
+    config = StarConfig("cross", 16, runs=7, random_bias=True, step="published", dtype="float64")  # some go direct
     straight = trained(config, 27 * R // 10, "compiled", log_every=R // 10)
     monkeypatch.setattr(reduced, "CHUNK_NETWORKS", 3)
     split = trained(config, 27 * R // 10, "compiled", log_every=R // 10, jobs=2)
