@@ -50,7 +50,7 @@ def checked_config(**settings):
 
 def train(dataset=None, width=256, layers=1, runs=1000, epochs=10_000, activation="relu",
           random_bias=False, step="gram", lr_factor=None, seed=0, dtype="float32", samples="n^2", data=None,
-          probs=None, device="auto", results=None, log_every=1000, checkpoint_every=10_000, engine="auto", jobs=-1,
+          probs=None, device="auto", results=None, log_every=1000, checkpoint_every=None, engine="auto", jobs=-1,
           backend="loky", scheduler=None):
     """Train one configuration for --epochs epochs in all (resuming from its checkpoint under
     <results>/star/<dataset>/<config>/) and print the crossed fractions.
@@ -80,7 +80,8 @@ def train(dataset=None, width=256, layers=1, runs=1000, epochs=10_000, activatio
         device: auto (CUDA when available), cpu, cuda or cuda:K; default auto.
         results: the results root; default $KINKS_RESULTS or ./results.
         log_every: epochs between log rows, an integer >= 1; default 1000.
-        checkpoint_every: epochs between checkpoints, an integer >= 1; default 10000.
+        checkpoint_every: epochs between checkpoints, an integer >= 1; default 10000 for the torch epochs
+            and 50000 for the compiled engine (each of its checkpoints gathers every chunk from the workers).
         engine: auto (compiled wherever it applies: one hidden layer of relu units in float64 on the CPU;
             torch for deep networks, tanh, float32 or a GPU; a started run continues with the engine
             that started it), compiled or torch; default auto.
@@ -95,7 +96,8 @@ def train(dataset=None, width=256, layers=1, runs=1000, epochs=10_000, activatio
                             random_bias=random_bias, step=step, lr_factor=lr_factor, seed=seed, dtype=dtype,
                             samples=samples, data=own_data(data, probs, dataset))
     epochs = check_int("epochs", epochs)
-    log_every, checkpoint_every = check_int("log_every", log_every), check_int("checkpoint_every", checkpoint_every)
+    log_every = check_int("log_every", log_every)
+    checkpoint_every = None if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
     device, jobs = torch_device(device), check_jobs(jobs)
     with backend_client(backend, scheduler, jobs) as client:
         folder, state = training.train(config, epochs, device, results, log_every, checkpoint_every, engine=engine,

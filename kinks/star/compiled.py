@@ -16,7 +16,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT,
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/direct.py": "d8ea712253735324", "kinks/star/groups.py": "ab6d0e75a73ef81d"}
+COMPILED_IN = {"kinks/star/direct.py": "d8ea712253735324", "kinks/star/groups.py": "d6ff316b76ce0d82"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs

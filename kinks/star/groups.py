@@ -281,7 +281,7 @@ def is_on(code, j):
     return (code[j >> 6] >> np.uint64(j & 63)) & ONE
 
 
-@numba.njit(cache=True)
+@numba.njit(**NO_NRT)
 def update_classes(groups):
     """The point classes: points j, j' are in one class where every group (slot) is on at both or
     at neither (then they share sum_{S on at j} M_S); each slot's flags of the classes it is on at
@@ -393,7 +393,7 @@ def leave(i, u, groups, initial):
         G.rebased[s] = G.drift[s]
 
 
-@numba.njit(cache=True)
+@numba.njit(**NO_NRT)
 def rebase(s, groups, V, u):
     """Make Phi_s = I: every unit of slot s gets its current vector as base vector, v_i <- Phi_s v_i
     (the thresholds, in drift, stay). ``u`` (E,) scratch."""
@@ -429,7 +429,7 @@ def keep_tests(groups, work):
         work.mover_allowance[i], work.mover_reach[i] = G.threshold[i] - G.drift[s], G.reach[i] - G.drift[s]
 
 
-@numba.njit(cache=True)
+@numba.njit(**NO_NRT)
 def rebuild(V, X1, inv_norm, initial, groups, work, carried):
     """The groups of a network from its units' vectors V (n, E), in order of their first unit: the
     state every rebuild epoch starts from. Each unit's code, and the drift it may take before its
@@ -441,11 +441,12 @@ def rebuild(V, X1, inv_norm, initial, groups, work, carried):
     G = groups
     if carried:
         keep_tests(G, work)
-    G.Z[:-(-G.counts[SLOTS] // LANES)] = 0.0
-    G.counts[:] = 0
-    G.used[:] = 0
-    G.hot[:] = False
-    G.left[:] = -1
+    for b in range(-(-G.counts[SLOTS] // LANES)):
+        G.Z[b].fill(0.0)
+    G.counts.fill(0)
+    G.used.fill(0)
+    G.hot.fill(False)
+    G.left.fill(-1)
     for i in range(V.shape[0]):
         if carried:
             code, nearest = work.mover_codes[i], work.mover_watch[i]
@@ -457,10 +458,10 @@ def rebuild(V, X1, inv_norm, initial, groups, work, carried):
         join(i, slot_of_code(code, G, V.shape[1], -1), V[i], V[i], allowance, remaining, nearest, G, V, initial)
 
 
-@numba.njit(cache=True)
+@numba.njit(**NO_NRT)
 def materialise(V, groups, u):
     """Every unit's current vector u_i = Phi_S v_i written into V (n, E)."""
     for i in range(V.shape[0]):
         z, l = lane(groups.Z, groups.slot[i])
         apply_map(z, l, V[i], u, u.shape[0])
-        V[i] = u
+        copy_into(V[i], u)

@@ -18,8 +18,11 @@ from kinks.locks import output_lock
 from kinks.nets import synchronize, torch_dtype
 from kinks.star.config import StarConfig
 from kinks.star.networks import autograd_epoch, bit_weights, pattern_codes, relu_epoch
-from kinks.star.reduced import CHUNK_NETWORKS, advance, choose_engine, train_compiled
+from kinks.star.reduced import CHECKPOINT_EVERY, CHUNK_NETWORKS, advance, choose_engine, train_compiled
 from kinks.star.state import TrainingState
+
+
+TORCH_CHECKPOINT_EVERY = 10_000   # epochs between the torch loop's checkpoints
 
 
 # ============================================================================= epochs
@@ -87,11 +90,12 @@ def open_folder(config, folder, device):
     return TrainingState.initial(config, device)
 
 
-def train(config, epochs, device, results=None, log_every=1000, checkpoint_every=10_000, progress=True,
+def train(config, epochs, device, results=None, log_every=1000, checkpoint_every=None, progress=True,
           engine="auto", jobs=1, backend="loky", scheduler=None):
     """Train the networks of ``config`` to ``epochs`` epochs in its folder under ``results``, resuming
     from its checkpoint, by ``engine`` (``kinks.star.reduced.choose_engine``: auto, compiled or
-    torch; a started run continues with the engine that started it); the compiled engine runs its
+    torch; a started run continues with the engine that started it), checkpointing every
+    ``checkpoint_every`` epochs (None: the engine's CHECKPOINT_EVERY); the compiled engine runs its
     chunks on ``jobs`` workers of ``backend``. Returns (folder, state)."""
     choose_engine(engine, config, device)   # a bad --engine is refused before anything is written
     folder = config.folder(results)
@@ -99,11 +103,11 @@ def train(config, epochs, device, results=None, log_every=1000, checkpoint_every
         state = open_folder(config, folder, device)
         state.engine = choose_engine(engine, config, device, recorded=state.engine if state.epoch > 0 else None)
         if state.epoch < epochs and state.engine == "compiled":
-            train_compiled(state, epochs, log_every, lambda s: s.save(folder), checkpoint_every, jobs, backend,
-                           scheduler)
+            train_compiled(state, epochs, log_every, lambda s: s.save(folder), checkpoint_every or CHECKPOINT_EVERY,
+                           jobs, backend, scheduler)
         elif state.epoch < epochs:
             train_epochs(state, epoch_data(state, device), epochs, log_every, lambda s: s.save(folder),
-                         checkpoint_every, progress)
+                         checkpoint_every or TORCH_CHECKPOINT_EVERY, progress)
     return folder, state
 
 
