@@ -8,7 +8,7 @@ worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-from kinks.star.direct import PROBE_EPOCHS, direct_block, moves_call_for_direct
+from kinks.star.direct import KINK, LOSS, NON_FINITE, PROBE_EPOCHS, direct_block, moves_call_for_direct
 from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map,
                                at, copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work,
                                rebase, rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve,
@@ -16,10 +16,9 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT,
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/direct.py": "d8ea712253735324", "kinks/star/groups.py": "d6ff316b76ce0d82"}
+COMPILED_IN = {"kinks/star/direct.py": "49d5bd6812e55b87", "kinks/star/groups.py": "d6ff316b76ce0d82"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
-KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
 
 
 # ============================================================================= one epoch

@@ -14,9 +14,11 @@ r_j = p_j (f(x_j) - y_j), and for every unit g_i = sum_{j : z_ij > 0} r_j x~_j (
 the gradient of w_i written as theta_i . g_i = sum_{j on} r_j z_ij. The units lie in rows
 Theta (D, n), so that the loops over units run in SIMD lanes; the points are taken four at a time
 in the gradient sums (their x~_j held in registers, zero-padded past m), the units two at a time in
-the outputs (a zero unit padded to an even count). The choice of a block's
-kind is a function of the parameters at its first epoch alone, so a resumed run makes the same
-choices as a straight one."""
+the outputs (a zero unit padded to an even count).
+
+Every block starts by the groups; after PROBE_EPOCHS epochs it goes on direct where its units
+moved to another group often enough (``moves_call_for_direct``). The moves follow from the
+block's first parameters alone, so a resumed run makes the same choices as a straight one."""
 import numba
 import numpy as np
 from numba.np.unsafe.ndarray import to_fixed_tuple
@@ -25,6 +27,7 @@ from kinks.star.groups import JIT, NO_NRT
 
 PROBE_EPOCHS = 64        # every block starts by the groups; after this many epochs it may go on direct
 DIRECT_MOVES = 0.002     # ... where the moves per epoch exceed this times n m
+KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
 
 
 # ============================================================================= one direct epoch
@@ -122,14 +125,14 @@ def direct_block(Theta, w, c, XT, y, p, h, initial, threshold, t, end, log_every
             loss += r[j] * error
             total += r[j]
         loss *= 0.5
-        if first[0] < 0 and pattern_changed(Theta, XT, initial, m, D):
-            first[0] = epoch
-        if loss < loss_margin * threshold and first[1] < 0:
-            first[1] = epoch
+        if first[KINK] < 0 and pattern_changed(Theta, XT, initial, m, D):
+            first[KINK] = epoch
+        if loss < loss_margin * threshold and first[LOSS] < 0:
+            first[LOSS] = epoch
         if not np.isfinite(loss):
             finite = False
-            if first[2] < 0:
-                first[2] = epoch
+            if first[NON_FINITE] < 0:
+                first[NON_FINITE] = epoch
         if epoch % log_every == 0:
             logs[(epoch - first_log) // log_every] = loss
         c -= h * total
@@ -142,8 +145,9 @@ def direct_block(Theta, w, c, XT, y, p, h, initial, threshold, t, end, log_every
 @numba.njit(**JIT, inline="always")
 def moves_call_for_direct(moves, epochs, n, m):
     """Whether a block goes on direct after ``epochs`` epochs by the groups in which units moved
-    to another group ``moves`` times: where moves per epoch exceed DIRECT_MOVES n m (a move, with
-    the tests around it, costs the groups about as much as a direct epoch's n m pairs cost per
-    unit pair / DIRECT_MOVES). The moves are the units' code changes, the same however the
-    skin schedules its tests, so the choice is a function of the block's first parameters."""
+    to another group ``moves`` times: where the moves per epoch exceed DIRECT_MOVES n m (the
+    break-even measured on star_11 at n = 128 and 256: a move, with the tests around it, costs
+    the groups about what 1 / DIRECT_MOVES = 500 unit-point pairs of a direct epoch cost). The
+    moves are the units' code changes, the same however the skin schedules its tests, so the
+    choice is a function of the block's first parameters."""
     return moves > DIRECT_MOVES * n * m * epochs
