@@ -30,6 +30,7 @@ from kinks.star.config import OLD_PRESETS, OLD_STEP_RULES, StarConfig, preset_co
 from kinks.star.data import read_data_file
 from kinks.star.reduced import CHUNK_NETWORKS, choose_engine
 
+PROJECTION_INTERRUPTED = "interrupted; a projection keeps nothing: rerun the command to start it again"
 
 def own_data(data, probs, dataset=None):
     """The DataFile of --data FILE and --probs, None without --data; --probs needs --data, and
@@ -170,10 +171,13 @@ def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
         print(f"projecting {preset} ({len(configs)} configurations to {epochs:,} epochs) from {sample} networks "
               f"of each on {workers}")
         rows = []
-        for row in training.projected_preset(configs, epochs, sample, jobs, scratch):
-            print(f"{row['dataset']} n={row['width']} seed={row['seed']}: {row['sample']} networks in "
-                  f"{row['sample_s']:.1f} s, so {row['runs']} in {hours(row['projected_s'])}", flush=True)
-            rows.append(row)
+        try:
+            for row in training.projected_preset(configs, epochs, sample, jobs, scratch):
+                print(f"{row['dataset']} n={row['width']} seed={row['seed']}: {row['sample']} networks in "
+                      f"{row['sample_s']:.1f} s, so {row['runs']} in {hours(row['projected_s'])}", flush=True)
+                rows.append(row)
+        except KeyboardInterrupt as interrupt:   # a projection times whole runs: a rerun starts it again
+            raise type(interrupt)(PROJECTION_INTERRUPTED) from None
         total = sum(row["projected_s"] for row in rows)
         save_json(path, dict(preset=preset, dtype=dtype, jobs=jobs, sample=sample, epochs=epochs,
                              date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),

@@ -223,7 +223,8 @@ def run_cli(commands, aliases=None):
     Outcomes: --help (or no command) prints the generated help, exit 0; bad input (an unknown
     command or option, a bad boolean, a UsageError raised by the command) prints one line
     'error: ...' on stderr and exits 2, before any work where the command line itself is wrong;
-    Ctrl-C prints 'interrupted; rerun the same command to resume', stops the worker pools and
+    Ctrl-C prints 'interrupted; rerun the same command to resume' (or the message of the
+    KeyboardInterrupt, where a command raises its own: one that resumes nothing), stops the worker pools and
     exits 130, SIGTERM the same with exit 143 (without it, the worker processes would outlive the
     command, at work on the chunks already sent to them); a reader that closes the output early
     (``--help | head``) ends it quietly."""
@@ -251,7 +252,7 @@ def run_cli(commands, aliases=None):
         for number in (signal.SIGINT, signal.SIGTERM):   # a second one must not break the clean-up
             signal.signal(number, signal.SIG_IGN)
         stop_after_interrupt()
-        print(INTERRUPTED, file=sys.stderr)
+        print(str(interrupt) or INTERRUPTED, file=sys.stderr)   # a command that keeps nothing says so
         sys.exit(143 if isinstance(interrupt, Terminated) else 130)
     except BrokenPipeError:  # stdout's reader is gone: no traceback, and none at exit's flush either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -53,6 +53,17 @@ def test_booleans_read_true_false_yes_no_1_0(words, value):
     assert negated.kwargs == {"save_params": False}
 
 
+@pytest.mark.parametrize("interrupt, line", [(KeyboardInterrupt(), utils.INTERRUPTED),
+                                             (KeyboardInterrupt("interrupted; no resume"), "interrupted; no resume")])
+def test_ctrl_c_prints_the_commands_own_line_where_it_resumes_nothing(monkeypatch, capsys, interrupt, line):
+    def command():
+        raise interrupt
+    monkeypatch.setattr("sys.argv", ["script.py", "command"])
+    with pytest.raises(SystemExit) as stop:
+        utils.run_cli({"command": command})
+    assert stop.value.code == 130 and capsys.readouterr().err.strip() == line
+
+
 def test_bad_boolean_is_refused_before_work(tmp_path):
     _, error = one_line_error(start_script("mc_training.py", "run", "--save_params", "maybe", cwd=tmp_path))
     assert "--save_params must be true, false, yes, no, 1 or 0; got 'maybe'" in error
