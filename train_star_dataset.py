@@ -15,6 +15,7 @@ import os
 import platform
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -159,6 +160,16 @@ def hours(seconds):
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def cpu_name():
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows ('x86_64')."""
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
 def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
     """``benchmark --preset``: the whole preset's wall time projected from a sample of its networks
     (``training.projected_preset``), saved to <results>/star/projection_<preset>.json; the sample
@@ -180,7 +191,7 @@ def benchmark_preset(preset, sample, dtype, jobs, results, max_epochs):
             raise type(interrupt)(PROJECTION_INTERRUPTED) from None
         total = sum(row["projected_s"] for row in rows)
         save_json(path, dict(preset=preset, dtype=dtype, jobs=jobs, sample=sample, epochs=epochs,
-                             date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
+                             date=time.strftime("%Y-%m-%d"), machine=cpu_name(),
                              cores=os.cpu_count(), projected_s=total, rows=rows))
     print(f"{preset} projected whole: {hours(total)} on {workers}; saved {path} (the sample runs removed)")
 
