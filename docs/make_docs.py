@@ -218,7 +218,9 @@ def star_reference_block(name):
         return (f"`reference/{name}.csv`: not yet shipped (`python train_star_dataset.py experiments --preset "
                 f"{name}`, then `python eval_star_dataset.py reference --preset {name}`).")
     rows = reference_rows(name)
-    settings = {key: value for key, value in json.loads(rows[0]["settings"]).items() if key != "dataset"}
+    # the settings as the options spell them (true/false); data is left out where it is none (the data set's)
+    settings = {key: str(value).lower() if isinstance(value, bool) else value
+                for key, value in json.loads(rows[0]["settings"]).items() if key != "dataset" and value is not None}
     last = max(int(row["epochs"]) for row in rows)
     commands = sorted({row["command"] for row in rows if int(row["epochs"]) == last})
     lines = [f"`reference/{name}.csv`: {escape_cell(', '.join(f'{k} {v}' for k, v in settings.items()))}; "
