@@ -35,7 +35,7 @@ SETTINGS = StarConfig.SETTINGS            # the settings of a configuration, whi
 SERIES_SETTINGS = tuple(key for key in SETTINGS if key not in POOLED_KEYS)
 MEASURES = (("kink", "kink crossed"), ("loss", "loss crossed"))
 LEVEL = 0.95
-NOTE_WIDTH = 90  # characters per title line of a figure
+NOTE_WIDTH = 84  # characters per title line of a figure (90 overflowed the PNG by a letter)
 
 
 # ============================================================================= reading and selecting
@@ -298,11 +298,11 @@ def network_function(result, index):
 
 
 def median_title(result, index, group):
-    """Two lines: which network, of how many, after how many epochs; its ratio and crossings."""
+    """Three lines: which network, of how many, after how many epochs; its ratio and crossings."""
     config = result.config
     finite = sum(ratio is not None for r in group for ratio in r.final_ratio)
     kink, loss = (result.first_epochs(m)[index] for m in ("kink", "loss"))
-    return (f"{series_label(series_key(config))}, n = {config.width}: median of {finite} networks "
+    return (f"{series_label(series_key(config))}, n = {config.width}: median of {finite} networks\n"
             f"({len(group)} seed{'s' if len(group) > 1 else ''} of P = {config.runs}; seed {config.seed}, "
             f"#{index}) after {result.epoch:,} epochs\nloss / threshold {result.final_ratio[index]:.4f}; "
             f"kink crossed {'never' if kink < 0 else f'at epoch {kink:,}'}; "
