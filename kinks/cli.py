@@ -20,6 +20,10 @@ from kinks.checks import UsageError, require, warn
 BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 FOLDER_OPTIONS = ("results", "out", "input")  # folders: their values stay text (a folder may be called 2024)
 INTERRUPTED = "interrupted; rerun the same command to resume"
+# joblib's resource tracker, a process of its own that writes on this one's stderr, warns at its end
+# about the semaphores of the workers killed after Ctrl-C or SIGTERM (it removes them all the same),
+# after INTERRUPTED, at a time of its own; a -W option for the processes joblib starts keeps it quiet
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning:joblib.externals.loky.backend.resource_tracker"
 
 
 class Invocation:
@@ -233,6 +237,7 @@ def run_cli(commands, aliases=None):
 
     script = Path(sys.argv[0]).name
     signal.signal(signal.SIGTERM, raise_terminated)
+    sys.warnoptions.append(QUIET_TRACKER)   # read by the processes started from now on, not by this one
     try:
         if len(sys.argv) < 2:
             print(script_help(script, commands))

@@ -6,13 +6,14 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import mc_training
 import utils
-from conftest import HANG_GUARD_S, call_script, start_script, wait_for
+from conftest import HANG_GUARD_S, ROOT, call_script, start_script, wait_for
 from gates import held_chunks
 from kinks.checks import UsageError
 from kinks.mc.runner import summarize
@@ -216,6 +217,24 @@ def ignores_sigint(pid):
     status = Path(f"/proc/{pid}/status").read_text()
     mask = int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
     return bool(mask >> (signal.SIGINT - 1) & 1)
+
+
+LEAK_A_SEMAPHORE = ("from joblib.externals.loky.backend import resource_tracker\n"
+                    "def leak():\n    resource_tracker.register('/kinks-test-{}', 'semlock')\n")
+
+
+@pytest.mark.parametrize("through_run_cli", [True, False])
+def test_joblibs_resource_tracker_removes_leftover_semaphores_quietly(through_run_cli):
+    """The workers killed after Ctrl-C or SIGTERM leave semaphores to joblib's resource tracker, a
+    process of its own that writes on the command's stderr at a time of its own, after the command's
+    last line. Under run_cli it removes them without a word; a name that no process unregisters
+    stands for them here (and, outside run_cli, shows that the tracker would speak)."""
+    code = LEAK_A_SEMAPHORE.format(os.getpid()) + ("import sys, utils; sys.argv = ['leak.py', 'leak']; "
+                                                   "utils.run_cli({'leak': leak})" if through_run_cli else "leak()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=HANG_GUARD_S)
+    assert result.returncode == 0
+    assert ("leaked semlock" in result.stderr) is not through_run_cli, result.stderr
 
 
 @pytest.mark.slow
