@@ -8,7 +8,7 @@ worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-from kinks.star.direct import KINK, LOSS, NON_FINITE, PROBE_EPOCHS, direct_block, moves_call_for_direct
+from kinks.star.direct import PROBE_EPOCHS, direct_block, moves_call_for_direct, record_epoch
 from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map,
                                at, copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work,
                                rebase, rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve,
@@ -16,7 +16,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT,
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/direct.py": "49d5bd6812e55b87", "kinks/star/groups.py": "d6ff316b76ce0d82"}
+COMPILED_IN = {"kinks/star/direct.py": "21510144c7281b70", "kinks/star/groups.py": "d6ff316b76ce0d82"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 
@@ -303,16 +303,9 @@ def train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_eve
         if groups.counts[STALE]:
             update_classes(groups)
         loss = outputs_and_residuals(c, groups, X1, y, p, work, D)
-        if groups.counts[CHANGED] > 0 and first[KINK] < 0:
-            first[KINK] = epoch
-        if loss < loss_margin * threshold and first[LOSS] < 0:
-            first[LOSS] = epoch
-        if not np.isfinite(loss):
+        if not record_epoch(epoch, loss, groups.counts[CHANGED] > 0, threshold, loss_margin, log_every, first_log,
+                            first, logs):
             every = True
-            if first[NON_FINITE] < 0:
-                first[NON_FINITE] = epoch
-        if epoch % log_every == 0:
-            logs[(epoch - first_log) // log_every] = loss
         c -= h * np.sum(work.r)
         if step_groups(groups, h, work, D) or groups.counts[HOT] > 0 or every:
             check_units(V, X1, inv_norm, initial, groups, every, work, D)

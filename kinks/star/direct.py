@@ -107,6 +107,24 @@ def step_units(Theta, w, G, h, D):
 
 
 # ============================================================================= a direct block
+@numba.njit(**JIT, inline="always")
+def record_epoch(epoch, loss, crossed, threshold, loss_margin, log_every, first_log, first, logs):
+    """The records of epoch ``epoch``, which evaluated ``loss``: in ``first`` (3,) the first epoch
+    at which the kink pattern differed from the initial one (``crossed``), at which the loss was
+    below loss_margin x threshold, at which it was non-finite; in ``logs`` the loss where
+    epoch % log_every == 0 (row (epoch - first_log) / log_every). Returns whether it was finite."""
+    if crossed and first[KINK] < 0:
+        first[KINK] = epoch
+    if loss < loss_margin * threshold and first[LOSS] < 0:
+        first[LOSS] = epoch
+    finite = np.isfinite(loss)
+    if not finite and first[NON_FINITE] < 0:
+        first[NON_FINITE] = epoch
+    if epoch % log_every == 0:
+        logs[(epoch - first_log) // log_every] = loss
+    return finite
+
+
 @numba.njit(**NO_NRT)
 def direct_block(Theta, w, c, XT, y, p, h, initial, threshold, t, end, log_every, first_log, loss_margin, first,
                  logs, f, r, G, D):
@@ -125,16 +143,9 @@ def direct_block(Theta, w, c, XT, y, p, h, initial, threshold, t, end, log_every
             loss += r[j] * error
             total += r[j]
         loss *= 0.5
-        if first[KINK] < 0 and pattern_changed(Theta, XT, initial, m, D):
-            first[KINK] = epoch
-        if loss < loss_margin * threshold and first[LOSS] < 0:
-            first[LOSS] = epoch
-        if not np.isfinite(loss):
+        crossed = first[KINK] < 0 and pattern_changed(Theta, XT, initial, m, D)
+        if not record_epoch(epoch, loss, crossed, threshold, loss_margin, log_every, first_log, first, logs):
             finite = False
-            if first[NON_FINITE] < 0:
-                first[NON_FINITE] = epoch
-        if epoch % log_every == 0:
-            logs[(epoch - first_log) // log_every] = loss
         c -= h * total
         gradient_sums(Theta, XT, r, G, D)
         step_units(Theta, w, G, h, D)
