@@ -157,9 +157,11 @@ def test_unit_vectors_and_layer_params_are_inverse():
 # ----------------------------------------------------------------------------- against torch
 @pytest.mark.parametrize("dataset,width,random_bias,step", [
     ("star_11", 16, False, "gram"), ("star_11", 64, False, "published"), ("cross", 16, False, "published"),
-    ("double_cross", 16, True, "gram"), ("standard", 8, True, "gram"), ("multi_axis_3", 8, False, "published"),
+    ("double_cross", 16, True, "gram"), ("random_with_line", 8, True, "gram"),
     ("multi_axis_13", 6, True, "gram")])                      # m = 65: two code words
 def test_compiled_engine_records_what_the_torch_epochs_record(dataset, width, random_bias, step):
+    """Inputs in 2-D (D = 3) and in 13-D (D = 14): the loops are compiled for each D (about 45 s
+    each), so the tests keep to these two."""
     config = StarConfig(dataset, width, runs=12, random_bias=random_bias, step=step, dtype="float64")
     torch_state, compiled = trained(config, 1500, "torch"), trained(config, 1500, "compiled")
     assert (torch_state.kink_epoch >= 0).any()

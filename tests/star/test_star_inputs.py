@@ -230,18 +230,18 @@ def test_probs_need_data(monkeypatch, capsys, tmp_path):
 
 # ----------------------------------------------------------------------------- the compiled engine
 def test_compiled_engine_on_own_data_records_what_the_torch_epochs_record(tmp_path):
-    """Own data in 3-D (three rays of three points, random targets, non-uniform pi, N = 50) from a
-    CSV: the compiled engine's tasks carry its arrays, and its first epochs equal the torch float64
-    epochs'."""
-    rng = np.random.default_rng(5)
-    X = (rng.uniform(0.5, 2, (3, 3, 1)) * rng.standard_normal((3, 1, 3))).reshape(9, 3)
+    """Own data (three rays of three points, random targets, non-uniform pi, N = 50) from a CSV: the
+    compiled engine's tasks carry its arrays, and its first epochs equal the torch float64 epochs'.
+    In 2-D, for which the other tests compile the loops already (a dimension costs a compilation)."""
+    rng = np.random.default_rng(23)   # 7 of 8 kinks and 3 of 8 losses cross by 2000
+    X = (rng.uniform(0.5, 2, (3, 3, 1)) * rng.standard_normal((3, 1, 2))).reshape(9, 2)
     y = rng.standard_normal(9)
     probs = rng.dirichlet(np.ones(9))
     data = sd.read_data_file(write_csv(tmp_path / "own.csv", X, y), ",".join(map(repr, probs.tolist())))
     config = StarConfig(width=6, runs=8, random_bias=True, dtype="float64", samples=50, data=data)
     states = [TrainingState.initial(config, CPU) for _ in range(2)]
     task = reduced.chunk_tasks(states[1], 0, states[1].params, 10, 5, False)[0]
-    assert np.array_equal(task["X1"][:, :3], X) and np.array_equal(task["y"], y)
+    assert np.array_equal(task["X1"][:, :2], X) and np.array_equal(task["y"], y)
     states[1].engine = "compiled"
     for epochs in (300, 2000):   # parameters compared early, before round-off grows after crossings
         training.train_epochs(states[0], training.epoch_data(states[0], CPU), epochs, 100)
