@@ -33,6 +33,7 @@ from kinks.star.reduced import CHUNK_NETWORKS, choose_engine
 
 PROJECTION_INTERRUPTED = "interrupted; a projection keeps nothing: rerun the command to start it again"
 
+
 def own_data(data, probs, dataset=None):
     """The DataFile of --data FILE and --probs, None without --data; --probs needs --data, and
     --dataset and --data exclude each other (each refused in one line)."""

@@ -237,7 +237,8 @@ def run_cli(commands, aliases=None):
 
     script = Path(sys.argv[0]).name
     signal.signal(signal.SIGTERM, raise_terminated)
-    sys.warnoptions.append(QUIET_TRACKER)   # read by the processes started from now on, not by this one
+    if QUIET_TRACKER not in sys.warnoptions:   # read by the processes started from now on, not by this one
+        sys.warnoptions.append(QUIET_TRACKER)
     try:
         if len(sys.argv) < 2:
             print(script_help(script, commands))
