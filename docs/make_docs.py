@@ -36,6 +36,7 @@ hands to ``utils.run_cli``.
 """
 import argparse
 import csv
+import functools
 import hashlib
 import importlib
 import inspect
@@ -274,32 +275,38 @@ def paper_plot():
 
 def star_plot(name):
     """The ErrorBarPlot of the star reference NAME: per stage kink crossed (solid) and loss crossed
-    (dashed) against the width with their 95 % intervals."""
+    (dashed) against the width with their 95 % intervals, one legend entry per stage."""
     from kinks.figures import ErrorBarPlot, Series
 
     rows = reference_rows(name)
     series = []
     for epochs in sorted({int(row["epochs"]) for row in rows}):
         chosen = sorted((row for row in rows if int(row["epochs"]) == epochs), key=lambda row: int(row["width"]))
-        for measure, what in (("kink", "kink crossed"), ("loss", "loss crossed")):
-            series.append(Series(f"{epochs:,} epochs: {what}", [int(row["width"]) for row in chosen],
+        for measure in ("kink", "loss"):
+            series.append(Series(f"{epochs:,} epochs", [int(row["width"]) for row in chosen],
                                  *([float(row[f"{measure}_{key}"]) for row in chosen]
                                    for key in ("fraction", "low", "high")), dashed=measure == "loss"))
     notes = [f"Shipped result reference/{name}.csv: crossed fractions per stage",
              f"95 % Clopper–Pearson intervals, {counted(row['networks'] for row in rows)} networks per point"]
-    return ErrorBarPlot(series, "width $n$", "fraction of networks", notes, y_range=(-0.02, 1.02), dodge=1.04)
+    return ErrorBarPlot(series, "width $n$", "fraction of networks", notes, y_range=(-0.02, 1.02), dodge=1.04,
+                        pair_labels=("kink crossed", "loss crossed"))
 
 
 def figures():
     """(PNG, its source CSV, the function drawing it) of every generated figure."""
     return [(FIGURE, FIGURE_SOURCE, paper_plot)] + [
-        (ROOT / "docs" / "img" / f"star_{name}.png", REFERENCE / f"{name}.csv", lambda name=name: star_plot(name))
+        (ROOT / "docs" / "img" / f"star_{name}.png", REFERENCE / f"{name}.csv", functools.partial(star_plot, name))
         for name in reference_names(star=True)]
 
 
 def figure_digest(source=FIGURE_SOURCE, draw=paper_plot):
-    """sha256 of the CSV and of the code that draws the figure: the figure is stale when it differs."""
-    code = inspect.getsource(draw) + inspect.getsource(write_figure)
+    """sha256 of the CSV and of the code that draws the figure (``draw``, its arguments, and the
+    shared figure stack ``kinks.figures``): the figure is stale when it differs."""
+    import kinks.figures
+
+    function, arguments = (draw.func, repr(draw.args)) if isinstance(draw, functools.partial) else (draw, "")
+    code = (inspect.getsource(function) + arguments + inspect.getsource(write_figure)
+            + inspect.getsource(kinks.figures))
     return hashlib.sha256(source.read_bytes() + code.encode()).hexdigest()
 
 

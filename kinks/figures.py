@@ -317,6 +317,10 @@ class ErrorBarPlot:
         y_range: (low, high) of the y axis (default: matplotlib's or pgfplots' own).
         dodge: neighbouring series at one x are drawn at x / dodge, x, x * dodge, ... (log x) so
             that their intervals do not hide each other; 1 draws them on top of each other.
+        pair_labels: (solid, dashed) names of what the two series of each pair show (every dashed
+            series follows a solid one of the same label): the legend then holds one entry per
+            pair, its colour and marker, and two black keys, solid and dashed, with these names;
+            default none (one entry per series).
     Example:
         >>> plot = ErrorBarPlot([Series("a", [16, 32], [0.5, 0.4], [0.4, 0.3], [0.6, 0.5])],
         ...                     "width $n$", "fraction", ["95 % intervals, 500 runs per point"])
@@ -324,8 +328,9 @@ class ErrorBarPlot:
     """
 
     def __init__(self, series, x_label, y_label, notes, log_x=True, log_y=False, x_ticks=None,
-                 y_range=None, guides=(), dodge=1.0):
+                 y_range=None, guides=(), dodge=1.0, pair_labels=None):
         self.series, self.guides, self.notes = list(series), list(guides), list(notes)
+        self.pair_labels = pair_labels
         self.x_label, self.y_label, self.log_x, self.log_y = x_label, y_label, log_x, log_y
         all_x = np.concatenate([s.x for s in self.series]) if self.series else np.array([1.0])
         self.x_ticks = sorted(set(all_x.tolist())) if x_ticks is None else list(x_ticks)
@@ -350,6 +355,18 @@ class ErrorBarPlot:
             shifts.append(self.dodge ** last if self.log_x else 1.0)
         return shifts
 
+    def in_legend(self):
+        """Per series whether it has a legend entry of its own: all, or with ``pair_labels`` the solid ones."""
+        return [self.pair_labels is None or not s.dashed for s in self.series]
+
+    def legend_keys(self):
+        """(label, dashed) of the black keys after the series' entries: the two ``pair_labels``, or none."""
+        return [] if self.pair_labels is None else list(zip(self.pair_labels, (False, True)))
+
+    def legend_entries(self):
+        """The number of legend entries: the series' own, the keys and the guides."""
+        return sum(self.in_legend()) + len(self.legend_keys()) + len(self.guides)
+
     def x_limits(self):
         """(low, high) of the x axis: the ticks, with room for the dodged series on a log axis."""
         low, high = min(self.x_ticks), max(self.x_ticks)
@@ -372,16 +389,21 @@ class ErrorBarPlot:
     def figure(self, width=6.4, height=4.0):
         """The matplotlib Figure: ``height`` inches for title, axes and labels, and the legend below
         them (the figure grows by its height: see ``place_legend``)."""
+        from matplotlib.lines import Line2D
+
         figure, ax = new_figure(width, height)
         handles = []
-        for s, (style, dashed), shift in zip(self.series, self.styles(), self.shifts()):
+        for s, (style, dashed), shift, listed in zip(self.series, self.styles(), self.shifts(), self.in_legend()):
             x = s.x * shift
             errors = None if s.low is None else [s.y - s.low, s.high - s.y]
-            handles.append(ax.errorbar(x, s.y, yerr=errors, color=f"#{style.color}", marker=style.marker,
-                                       markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT,
-                                       elinewidth=LINE_WIDTH_PT, capsize=3, linestyle="--" if dashed else "-",
-                                       markerfacecolor="white" if dashed else f"#{style.color}",
-                                       label=s.label))
+            handle = ax.errorbar(x, s.y, yerr=errors, color=f"#{style.color}", marker=style.marker,
+                                 markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT, elinewidth=LINE_WIDTH_PT,
+                                 capsize=3, linestyle="--" if dashed else "-",
+                                 markerfacecolor="white" if dashed else f"#{style.color}", label=s.label)
+            handles += [handle] if listed else []
+        handles += [Line2D([], [], color="black", marker="o", markersize=2 * MARK_RADIUS_PT, linewidth=LINE_WIDTH_PT,
+                           linestyle="--" if dashed else "-", markerfacecolor="white" if dashed else "black",
+                           label=label) for label, dashed in self.legend_keys()]
         for guide in self.guides:
             grid = np.geomspace(*self.x_limits(), 50) if self.log_x else np.linspace(*self.x_limits(), 50)
             handles += ax.plot(grid, guide.function(grid), "--", color=f"#{GUIDE_COLOR}",
@@ -419,7 +441,7 @@ class ErrorBarPlot:
         """The pgfplots keys of the legend: anchored below the x label (a node named xlabel), so that
         neither covers the other whatever their heights, shaped by ``legend_shape``, two columns
         filled one after the other as in matplotlib."""
-        entries = len(self.series) + len(self.guides)
+        entries = self.legend_entries()
         columns, _ = legend_shape(entries)
         options = ["xlabel style={name=xlabel}", "legend cell align=left",
                    r"legend style={draw=none, at={(xlabel.south)}, anchor=north, yshift=-2pt, font=\footnotesize, "
@@ -429,7 +451,7 @@ class ErrorBarPlot:
     def pgfplots_body(self):
         """The tikzpicture of the same figure for a standalone LaTeX document."""
         styles = self.styles()
-        _, characters = legend_shape(len(self.series) + len(self.guides))
+        _, characters = legend_shape(self.legend_entries())
         lines = [f"\\definecolor{{series{k}}}{{HTML}}{{{style.color}}}" for k, (style, _) in enumerate(styles)]
         low, high = self.x_limits()
         axis = [f"xmode={'log' if self.log_x else 'normal'}", f"ymode={'log' if self.log_y else 'normal'}",
@@ -442,7 +464,8 @@ class ErrorBarPlot:
                 "grid=major", "grid style={gray!25}", *self.legend_options(), *self.y_axis_options()]
         lines += [r"\definecolor{guide}{HTML}{" + GUIDE_COLOR + "}", r"\begin{tikzpicture}",
                   r"\begin{axis}[" + ",\n  ".join(axis) + "]"]
-        for k, (s, (style, dashed), shift) in enumerate(zip(self.series, styles, self.shifts())):
+        for k, (s, (style, dashed), shift, listed) in enumerate(zip(self.series, styles, self.shifts(),
+                                                                     self.in_legend())):
             x = s.x * shift
             if s.low is None:
                 points = " ".join(f"({xi:.6g}, {yi:.6g})" for xi, yi in zip(x, s.y))
@@ -452,10 +475,16 @@ class ErrorBarPlot:
                                   for xi, yi, lo, hi in zip(x, s.y, s.low, s.high))
                 bars = (f", error bars/.cd, y dir=both, y explicit, "
                         f"error bar style={{line width={LINE_WIDTH_PT}pt, solid}}")
+            unlisted = "" if listed else ", forget plot"      # no legend entry of its own
             lines += [f"\\addplot[color=series{k}, {'dashed' if dashed else 'solid'}, {style.pgf_mark(hollow=dashed)}, "
-                      f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{bars}]",
-                      f"  coordinates {{{points}}};",
-                      f"\\addlegendentry{{{tex_label(s.label, characters)}}}"]
+                      f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt{unlisted}{bars}]",
+                      f"  coordinates {{{points}}};"]
+            lines += [f"\\addlegendentry{{{tex_label(s.label, characters)}}}"] if listed else []
+        for label, dashed in self.legend_keys():
+            mark = "mark options={solid, fill=white}" if dashed else "mark options={solid}"
+            lines += [f"\\addlegendimage{{black, {'dashed' if dashed else 'solid'}, mark=*, {mark}, "
+                      f"mark size={MARK_RADIUS_PT}pt, line width={LINE_WIDTH_PT}pt}}",
+                      f"\\addlegendentry{{{tex_label(label, characters)}}}"]
         for guide in self.guides:
             lines += [f"\\addplot[guide, dashed, line width={LINE_WIDTH_PT}pt, domain={low:.6g}:{high:.6g}, "
                       f"samples=50] {{{guide.tex}}};", f"\\addlegendentry{{{tex_label(guide.label, characters)}}}"]

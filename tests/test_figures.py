@@ -96,6 +96,32 @@ def test_matplotlib_and_pgfplots_draw_the_same_series_dodged_alike():
     assert [t.get_text() for t in figure.legends[0].get_texts()][-1] == r"$2/\sqrt{n}$"
 
 
+def paired_plot(pairs):
+    """An ErrorBarPlot of ``pairs`` solid series, each followed by a dashed twin of its label, and a guide."""
+    series = []
+    for k in range(pairs):
+        y = 0.9 - 0.05 * k
+        series += [Series(f"stage {k}", [16, 32], [y, y - 0.1], [y - 0.05, y - 0.15], [y + 0.05, y - 0.05]),
+                   Series(f"stage {k}", [16, 32], [y - 0.4, y - 0.5], [y - 0.45, y - 0.55], [y - 0.35, y - 0.45],
+                          dashed=True)]
+    guide = Guide(r"$2/\sqrt{n}$", lambda x: 2 / np.sqrt(x), "2/sqrt(x)")
+    return ErrorBarPlot(series, "width $n$", "fraction", ["95 % intervals, 20 runs per point"], guides=[guide],
+                        dodge=1.05, pair_labels=("kink crossed", "loss crossed"))
+
+
+def test_paired_series_get_one_legend_entry_each_and_two_black_keys():
+    plot = paired_plot(3)
+    labels = [t.get_text() for t in plot.figure().legends[0].get_texts()]
+    assert labels == ["stage 0", "stage 1", "stage 2", "kink crossed", "loss crossed", r"$2/\sqrt{n}$"]
+    body = plot.pgfplots_body()
+    assert body.count(r"\addplot") == 7 and body.count("forget plot") == 3      # 6 series + guide; the twins unlisted
+    assert body.count(r"\addlegendimage") == 2 and body.count(r"\addlegendentry") == 6
+    entries = [line.split("{", 1)[1] for line in body.splitlines() if line.startswith(r"\addlegendentry")]
+    assert [entry.rstrip("}") for entry in entries][:5] == labels[:5]
+    unpaired = ErrorBarPlot(plot.series, "width $n$", "fraction", [], guides=plot.guides)
+    assert unpaired.pgfplots_body().count(r"\addlegendentry") == 7 and unpaired.legend_entries() == 7
+
+
 def test_legend_lies_inside_the_figure_even_with_many_long_labels():
     plot = small_plot(12, long_label=True)
     figure = plot.figure()
@@ -133,6 +159,13 @@ def tall_label_plot(count):
 @pytest.mark.parametrize("count", [2, 9])
 def test_compiled_figure_keeps_every_word_on_the_page_and_the_legend_off_the_labels(tmp_path, count):
     tex = write_plot(tall_label_plot(count), tmp_path / "figure", compile="no")[1]
+    assert figure_text_problems(tex) == []
+
+
+@pytest.mark.slow
+@needs_pdf_tools
+def test_compiled_paired_figure_keeps_every_word_on_the_page(tmp_path):
+    tex = write_plot(paired_plot(10), tmp_path / "figure", compile="no")[1]
     assert figure_text_problems(tex) == []
 
 

@@ -261,12 +261,13 @@ def by_series(rows):
 
 def fractions_plot(rows):
     """Both crossed fractions against the width (log axis) with their 95 % intervals: per series a
-    style of the shared palette, kink crossed solid, loss crossed dashed in the same style; the title
-    states the epoch count, the networks per point and the interval level."""
+    style of the shared palette (one legend entry), kink crossed solid, loss crossed dashed in the
+    same style (two black keys); the title states the epoch count, the networks per point and the
+    interval level."""
     series = []
     for key, group in by_series(rows).items():
-        for measure, name in MEASURES:
-            series.append(Series(f"{series_label(key)}: {name}", [row["width"] for row in group],
+        for measure, _ in MEASURES:
+            series.append(Series(series_label(key), [row["width"] for row in group],
                                  [row[f"{measure}_fraction"] for row in group],
                                  [row[f"{measure}_low"] for row in group], [row[f"{measure}_high"] for row in group],
                                  dashed=measure == "loss"))
@@ -274,7 +275,8 @@ def fractions_plot(rows):
     notes = [f"Crossed fractions {epochs}; {level}",
              "solid: a kink crossed a data point; dashed: the loss fell below the regression threshold",
              *textwrap.wrap(networks, NOTE_WIDTH)]
-    return ErrorBarPlot(series, "width $n$", "fraction of networks", notes, y_range=(-0.02, 1.02), dodge=1.06)
+    return ErrorBarPlot(series, "width $n$", "fraction of networks", notes, y_range=(-0.02, 1.02), dodge=1.06,
+                        pair_labels=[name for _, name in MEASURES])
 
 
 # ----------------------------------------------------------------------------- median network

@@ -161,7 +161,10 @@ def test_report_writes_csv_figures_and_median_networks(tmp_path):
     lines = (out / "crossed_fractions.csv").read_text().splitlines()
     assert lines[0].split(",") == sr.COLUMNS and len(lines) == 3
     tex = (out / "crossed_fractions.tex").read_text()
-    assert tex.count(r"\addplot") == 4 and r"star\_7, gram step: kink crossed" in tex
+    assert tex.count(r"\addplot") == 4 and tex.count("forget plot") == 2      # the loss-crossed twins: no entry
+    entries = [line for line in tex.splitlines() if line.startswith(r"\addlegendentry")]
+    assert entries == [r"\addlegendentry{standard, gram step}", r"\addlegendentry{star\_7, gram step}",
+                       r"\addlegendentry{kink crossed}", r"\addlegendentry{loss crossed}"]
     assert "after 30 epochs" in tex and "5 networks per point (1 seed of P = 5)" in tex
     assert "95\\% Clopper-Pearson intervals" in tex
     for stem in ("median_star_7__gram_step_n8", "median_standard__gram_step_n8"):
