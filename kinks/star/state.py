@@ -24,11 +24,25 @@ from kinks.star.config import StarConfig
 from kinks.star.data import regression_thresholds
 from kinks.star.networks import forward, init_params, initial_step_sizes, on_off_pattern
 
-STATE_FORMAT = "kinks-star-state/1"
+STATE_FORMAT = "kinks-star-state/2"   # /1 held the initial pattern as bool, one byte per unit and point
+READABLE_FORMATS = ("kinks-star-state/1", STATE_FORMAT)
 LOSS_MARGIN = 0.999999  # "loss crossed": loss < LOSS_MARGIN * threshold
 LOG_COLUMNS = ("epoch", "mean_loss") + tuple(f"ratio_d{k}" for k in range(1, 10)) + (
     "kink_crossed", "loss_crossed", "non_finite")
 FIRST_EPOCHS = ("kink_epoch", "loss_epoch", "nan_epoch")
+
+
+def packed_pattern(pattern):
+    """The on/off pattern bool (P, m, k) packed along the units: uint8 (P, m, ceil(k / 8)), unit i
+    in bit i % 8 (the lowest first) of byte i // 8, as ``numpy.packbits(..., axis=2,
+    bitorder="little")`` writes it (an eighth of the bool tensor: at n = 8192 and P = 500 that
+    tensor was half of state.pt)."""
+    return torch.from_numpy(np.packbits(pattern.cpu().numpy(), axis=2, bitorder="little"))
+
+
+def unpacked_pattern(packed, k):
+    """The inverse of ``packed_pattern`` for k = L n units: bool (P, m, k)."""
+    return torch.from_numpy(np.unpackbits(packed.numpy(), axis=2, count=k, bitorder="little").view(bool))
 
 
 class TrainingState:
@@ -48,8 +62,9 @@ class TrainingState:
                         two rebuilds: dict(epoch, params) of its last rebuild
 
     state.pt holds the plain dict of ``to_dict`` (format STATE_FORMAT; the configuration as JSON
-    text, data weights as 'weights', step sizes as 'step'), loaded with weights_only=True; a state
-    written before the compiled engine is a torch state."""
+    text, data weights as 'weights', step sizes as 'step', the initial pattern packed eight units
+    to a byte: ``packed_pattern``), loaded with weights_only=True; a state written before the
+    compiled engine is a torch state."""
 
     def __init__(self, config, epoch, params, p, step_size, threshold, initial_pattern, kink_epoch, loss_epoch,
                  nan_epoch, loss, log, engine="torch", restart=None):
@@ -87,7 +102,7 @@ class TrainingState:
         cpu = lambda tensor: tensor.cpu()  # noqa: E731
         return dict(format=STATE_FORMAT, config=json.dumps(self.config.as_dict(), sort_keys=True), epoch=self.epoch,
                     params=[cpu(A) for A in self.params], weights=cpu(self.p), step=cpu(self.step_size),
-                    threshold=cpu(self.threshold), initial_pattern=cpu(self.initial_pattern),
+                    threshold=cpu(self.threshold), initial_pattern=packed_pattern(self.initial_pattern),
                     **{key: cpu(getattr(self, key)) for key in FIRST_EPOCHS}, loss=cpu(self.loss), log=self.log.cpu(),
                     engine=self.engine, **({} if self.restart is None else dict(
                         restart=dict(epoch=self.restart["epoch"], params=[cpu(A) for A in self.restart["params"]]))))
@@ -95,14 +110,18 @@ class TrainingState:
     @classmethod
     def from_dict(cls, saved, device):
         """The state of a state.pt dict on ``device`` (the log stays on the CPU); its configuration
-        parsed once, also as older versions wrote it (see ``StarConfig.from_dict``)."""
+        parsed once, also as older versions wrote it (see ``StarConfig.from_dict``), and its initial
+        pattern as either format wrote it."""
         on = lambda key: saved[key].to(device)  # noqa: E731
+        config, pattern = StarConfig.from_dict(json.loads(saved["config"])), saved["initial_pattern"]
+        if saved["format"] != "kinks-star-state/1":
+            pattern = unpacked_pattern(pattern, config.layers * config.width)
         restart = saved.get("restart")
         if restart is not None:
             restart = dict(epoch=restart["epoch"], params=[A.to(device) for A in restart["params"]])
-        return cls(StarConfig.from_dict(json.loads(saved["config"])), saved["epoch"],
+        return cls(config, saved["epoch"],
                    [A.to(device) for A in saved["params"]], on("weights"), on("step"), on("threshold"),
-                   on("initial_pattern"), *(on(key) for key in FIRST_EPOCHS), on("loss"), saved["log"].cpu(),
+                   pattern.to(device), *(on(key) for key in FIRST_EPOCHS), on("loss"), saved["log"].cpu(),
                    saved.get("engine", "torch"), restart)
 
     def copy(self):
@@ -158,7 +177,7 @@ class TrainingState:
     def load(cls, folder, device):
         """The state of ``folder``/state.pt on ``device`` (loaded with weights_only=True)."""
         saved = torch.load(Path(folder) / "state.pt", map_location=device, weights_only=True)
-        require(saved.get("format") == STATE_FORMAT, f"{folder}/state.pt is not a star-data-set state")
+        require(saved.get("format") in READABLE_FORMATS, f"{folder}/state.pt is not a star-data-set state")
         return cls.from_dict(saved, device)
 
     def summary(self):

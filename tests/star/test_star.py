@@ -14,7 +14,7 @@ from kinks.samples import sample_weights
 from kinks.star import networks, training
 from kinks.star import data as sd
 from kinks.star.config import PRESETS, StarConfig, preset_configs, preset_stages
-from kinks.star.state import LOG_COLUMNS, STATE_FORMAT, TrainingState
+from kinks.star.state import LOG_COLUMNS, STATE_FORMAT, TrainingState, packed_pattern, unpacked_pattern
 
 ALL_DATASETS = ("standard", "cross", "double_cross", "star_7", "star_11", "random_with_line", "multi_axis_3")
 
@@ -411,6 +411,7 @@ def old_folder(results, config, epochs=20):
     folder.rename(old)
     saved = state.to_dict()
     del saved["engine"]                       # written before the compiled engine: a torch state
+    saved["format"], saved["initial_pattern"] = "kinks-star-state/1", state.initial_pattern   # bool, unpacked
     saved["config"] = saved["config"].replace('"step": "gram"', '"step": "ntk"')
     torch.save(saved, old / "state.pt")
     for name in ("config.json", "result.json"):
@@ -444,6 +445,15 @@ def test_a_folder_of_an_older_version_resumes_in_place_to_the_same_state(tmp_pat
     assert TrainingState.load(old, torch.device("cpu")).config == config
 
 
+@pytest.mark.parametrize("k", [1, 8, 13, 64])
+def test_the_initial_pattern_packs_to_an_eighth_and_back_for_any_unit_count(k):
+    pattern = torch.from_numpy(np.random.default_rng(k).random((3, 7, k)) > 0.5)
+    packed = packed_pattern(pattern)
+    assert packed.dtype == torch.uint8 and packed.shape == (3, 7, -(-k // 8))
+    assert torch.equal(unpacked_pattern(packed, k), pattern)
+    assert int(packed[0, 0, 0]) == sum(int(pattern[0, 0, i]) << i for i in range(min(k, 8)))   # unit i in bit i
+
+
 @pytest.mark.parametrize("engine,extra", [("torch", set()), ("compiled", {"restart"})])
 def test_state_file_holds_the_plain_dict_of_its_format(tmp_path, engine, extra):
     config = StarConfig(**TINY)
@@ -453,6 +463,10 @@ def test_state_file_holds_the_plain_dict_of_its_format(tmp_path, engine, extra):
     assert set(saved) == {"format", "config", "epoch", "params", "weights", "threshold", "step", "initial_pattern",
                           "kink_epoch", "loss_epoch", "nan_epoch", "loss", "log", "engine"} | extra
     assert saved["engine"] == engine and json.loads((folder / "result.json").read_text())["engine"] == engine
+    P, m, n = state.initial_pattern.shape
+    assert saved["initial_pattern"].dtype == torch.uint8 and saved["initial_pattern"].shape == (P, m, n // 8)
+    bits = np.unpackbits(saved["initial_pattern"].numpy(), axis=2, count=n, bitorder="little").astype(bool)
+    assert np.array_equal(bits, state.initial_pattern.numpy()) and bits.any() and not bits.all()
     with pytest.raises(UsageError, match=f"trained by the {engine} engine"):
         training.train(config, 5, torch.device("cpu"), tmp_path, progress=False,
                        engine="torch" if engine == "compiled" else "compiled")
