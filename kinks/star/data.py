@@ -98,8 +98,10 @@ class DataFile:
 
     def __init__(self, name, X, y, probs):
         self.name = name
-        self.X, self.y = np.asarray(X, dtype=float).reshape(len(y), -1), np.asarray(y, dtype=float)
-        self.probs = np.asarray(probs, dtype=float)
+        # contiguous copies: a column of the file's table is a strided view, and the compiled engine
+        # would compile its loops again for that layout (about 45 s)
+        self.X = np.ascontiguousarray(np.asarray(X, dtype=float).reshape(len(y), -1))
+        self.y, self.probs = np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(probs, dtype=float)
         digest = hashlib.sha256(np.array(self.X.shape, dtype=np.int64).tobytes())
         for values in (self.X, self.y, self.probs):
             digest.update(np.ascontiguousarray(values, dtype="<f8").tobytes())

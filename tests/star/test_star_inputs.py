@@ -65,6 +65,7 @@ def test_thresholds_of_a_csv_of_a_built_in_set_are_identical(tmp_path, dataset):
     X, y = sd.make_data(dataset)
     data = sd.read_data_file(str(write_csv(tmp_path / "set.csv", X, y, header=False)))
     assert np.array_equal(data.X, X) and np.array_equal(data.y, y)
+    assert all(a.flags.c_contiguous for a in (data.X, data.y, data.probs))   # the compiled loops' layout
     p = sample_weights(np.random.default_rng(0), 50, 16, len(y))
     assert np.array_equal(sd.regression_thresholds(data.X, data.y, p), sd.regression_thresholds(X, y, p))
     built_in, from_file = (TrainingState.initial(StarConfig(name, 4, runs=5, dtype="float64", data=file), CPU)
