@@ -119,6 +119,9 @@ def test_star_run_on_the_device_equals_the_cpu_run(other, dtype, tmp_path_factor
         assert_same_tensors(getattr(state, key), getattr(other_state, key), dtype, exact=True)
     crossed = [(getattr(state, key) >= 0).sum().item() for key in ("kink_epoch", "loss_epoch")]
     assert all(0 < k < STAR_RUN["runs"] for k in crossed), crossed      # both kinds of crossing occur
+    saved = StarConfig(**STAR_RUN, dtype=dtype).folder(Path(folder, other, dtype))
+    reloaded = TrainingState.load(saved, other_state.params[0].device)   # state.pt read back onto the device
+    assert torch.equal(reloaded.initial_pattern.cpu(), other_start.initial_pattern.cpu())
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

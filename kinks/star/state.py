@@ -42,7 +42,7 @@ def packed_pattern(pattern):
 
 def unpacked_pattern(packed, k):
     """The inverse of ``packed_pattern`` for k = L n units: bool (P, m, k)."""
-    return torch.from_numpy(np.unpackbits(packed.numpy(), axis=2, count=k, bitorder="little").view(bool))
+    return torch.from_numpy(np.unpackbits(packed.cpu().numpy(), axis=2, count=k, bitorder="little").view(bool))
 
 
 class TrainingState:
