@@ -24,8 +24,9 @@ from kinks.star.config import StarConfig
 from kinks.star.data import regression_thresholds
 from kinks.star.networks import forward, init_params, initial_step_sizes, on_off_pattern
 
-STATE_FORMAT = "kinks-star-state/2"   # /1 held the initial pattern as bool, one byte per unit and point
-READABLE_FORMATS = ("kinks-star-state/1", STATE_FORMAT)
+STATE_FORMAT = "kinks-star-state/2"
+BOOL_PATTERN_FORMAT = "kinks-star-state/1"   # the initial pattern as bool, one byte per unit and point; still read
+READABLE_FORMATS = (BOOL_PATTERN_FORMAT, STATE_FORMAT)
 LOSS_MARGIN = 0.999999  # "loss crossed": loss < LOSS_MARGIN * threshold
 LOG_COLUMNS = ("epoch", "mean_loss") + tuple(f"ratio_d{k}" for k in range(1, 10)) + (
     "kink_crossed", "loss_crossed", "non_finite")
@@ -114,7 +115,7 @@ class TrainingState:
         pattern as either format wrote it."""
         on = lambda key: saved[key].to(device)  # noqa: E731
         config, pattern = StarConfig.from_dict(json.loads(saved["config"])), saved["initial_pattern"]
-        if saved["format"] != "kinks-star-state/1":
+        if saved["format"] != BOOL_PATTERN_FORMAT:
             pattern = unpacked_pattern(pattern, config.layers * config.width)
         restart = saved.get("restart")
         if restart is not None:

@@ -14,7 +14,8 @@ from kinks.samples import sample_weights
 from kinks.star import networks, training
 from kinks.star import data as sd
 from kinks.star.config import PRESETS, StarConfig, preset_configs, preset_stages
-from kinks.star.state import LOG_COLUMNS, STATE_FORMAT, TrainingState, packed_pattern, unpacked_pattern
+from kinks.star.state import (BOOL_PATTERN_FORMAT, LOG_COLUMNS, STATE_FORMAT, TrainingState, packed_pattern,
+                              unpacked_pattern)
 
 ALL_DATASETS = ("standard", "cross", "double_cross", "star_7", "star_11", "random_with_line", "multi_axis_3")
 
@@ -411,7 +412,7 @@ def old_folder(results, config, epochs=20):
     folder.rename(old)
     saved = state.to_dict()
     del saved["engine"]                       # written before the compiled engine: a torch state
-    saved["format"], saved["initial_pattern"] = "kinks-star-state/1", state.initial_pattern   # bool, unpacked
+    saved["format"], saved["initial_pattern"] = BOOL_PATTERN_FORMAT, state.initial_pattern   # bool, unpacked
     saved["config"] = saved["config"].replace('"step": "gram"', '"step": "ntk"')
     torch.save(saved, old / "state.pt")
     for name in ("config.json", "result.json"):
