@@ -2,33 +2,37 @@
 networks f(x) = c + sum_i w_i relu(theta_i . x~), x~ = (x, 1), theta_i = (a_i, b_i), in float64,
 network by network, at a cost per epoch set by the number of pattern groups rather than the width
 (the math, and why it is exact, in ``kinks.star.reduced``; the group storage in
-``kinks.star.groups``): one epoch (outputs, group steps, the crossing test), the epochs between
-two rebuilds, one network, a chunk of networks. Compiled once and cached on disk (``cache=True``);
-worker processes reuse the cache because they import this module."""
+``kinks.star.groups``): one epoch (outputs, the steps of the groups and of the loose units, the
+crossing test), the epochs between two rebuilds, one network, a chunk of networks. Compiled once and
+cached on disk (``cache=True``); worker processes reuse the cache because they import this module."""
 import numba
 import numpy as np
 
-from kinks.star.direct import PROBE_EPOCHS, direct_block, moves_call_for_direct, record_epoch
-from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, MOVES, NO_NRT, ONE, SLOTS, STALE, WATCH, apply_map,
-                               at, copy_into, is_on, join, lane, layout, leave, materialise, new_groups, new_work,
-                               rebase, rebase_drifted, rebuild, same_code, skin_allowance, slot_of_code, solve,
-                               unit_pattern, update_classes, z_at)
+from kinks.star.direct import (PROBE_EPOCHS, add_unit_outputs, direct_block, loose_calls_for_direct, record_epoch,
+                               step_units, unit_gradient_sums)
+from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, LOOSE, NO_NRT, ONE, SLOTS, STALE, WATCH,
+                               apply_map, at, copy_into, drop_loose_column, get_loose_column, is_on, join, lane,
+                               layout, loosen, materialise, new_groups, new_work, rebase, rebase_drifted, rebuild,
+                               same_code, skin_allowance, slot_of_code, solve, unit_pattern, update_classes, z_at)
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/direct.py": "21510144c7281b70", "kinks/star/groups.py": "d6ff316b76ce0d82"}
+COMPILED_IN = {"kinks/star/direct.py": "90b81006dc54ca95", "kinks/star/groups.py": "57054ce55014f671"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
+COOL_EVERY = 32        # loose units are tested for a group at the epochs t + 1 that are multiples of this
+COOL_EPOCHS = 64       # ... and join one where their allowance is more than this many epochs' growth h |g_i|
 REBUILD_EVERY = 5000   # epochs between rebuilds of every group from the units (at multiples of it): O(n)
 
 
 # ============================================================================= one epoch
 @numba.njit(**JIT, inline="always")
 def outputs_and_residuals(c, groups, X1, y, p, work, D):
-    """f(x_j) = c + x~_j . T_j, T_j = sum_{S on at j} M_S, M_S = Sigma_S[:D, D] = sum_{i in S} w_i theta_i
-    (T summed once per point class, the groups in slot order, the classes side by side in SIMD
-    lanes; a parked group holds Sigma = 0 and is left out); sets work.r_j = p_j (f(x_j) - y_j) and
-    the class sums work.Q_c = sum_{j in c} r_j x~_j (each over its points in order, as the residuals
-    are found), and returns L = 1/2 sum_j p_j (f(x_j) - y_j)^2."""
+    """f(x_j) = c + x~_j . T_j + sum_{loose i} w_i relu(theta_i . x~_j), T_j = sum_{S on at j} M_S,
+    M_S = Sigma_S[:D, D] = sum_{i in S} w_i theta_i (T summed once per point class, the groups in slot
+    order, the classes side by side in SIMD lanes; a parked group holds Sigma = 0 and is left out;
+    the loose units in column order, ``kinks.star.direct.add_unit_outputs``); sets
+    work.r_j = p_j (f(x_j) - y_j) and the class sums work.Q_c = sum_{j in c} r_j x~_j (each over its
+    points in order), and returns L = 1/2 sum_j p_j (f(x_j) - y_j)^2."""
     G, T, m, E, n_classes = groups, work.T, X1.shape[0], D + 1, groups.counts[CLASSES]
     for k in range(D):
         for c_ in range(n_classes):
@@ -43,12 +47,16 @@ def outputs_and_residuals(c, groups, X1, y, p, work, D):
     for c_ in range(n_classes):
         for k in range(D):
             work.Q[c_, k] = 0.0
-    loss = 0.0
     for j in range(m):
-        class_ = G.class_of[j]
         error = c - y[j]
         for k in range(D):
-            error += X1[j, k] * T[k, class_]
+            error += X1[j, k] * T[k, G.class_of[j]]
+        work.error[j] = error
+    if G.counts[LOOSE] > 0:
+        add_unit_outputs(G.loose_theta, G.loose_w, G.counts[LOOSE], work.XT, work.error, D)
+    loss = 0.0
+    for j in range(m):
+        class_, error = G.class_of[j], work.error[j]
         work.r[j] = p[j] * error
         loss += work.r[j] * error
         for k in range(D):
@@ -197,20 +205,22 @@ def test_unit(i, s, V, X1, inv_norm, groups, every, watching, work, n_movers, D)
 
 @numba.njit(cache=True, inline="always")
 def test_hot_units(V, X1, inv_norm, groups, every, work, D):
-    """Every hot unit gets the exact test; it cools (leaves the hot list, its threshold joins its
-    group's least) once its threshold is more than HOT_EPOCHS epochs' drift growth away. Returns
-    the number of movers found."""
+    """Every hot unit gets the exact test; it leaves the hot list where its code changed (it stays
+    flagged hot, so that ``test_cold_units`` passes it by, until it turns loose: ``loosen_units``) or
+    once its threshold is more than HOT_EPOCHS epochs' drift growth away (it cools: its threshold
+    joins its group's least). Returns the number of movers found."""
     G, n_movers, k = groups, 0, 0
     while k < G.counts[HOT]:
         i = G.hot_list[k]
         s = G.slot[i]
-        if test_unit(i, s, V, X1, inv_norm, G, every, True, work, n_movers, D):
-            n_movers += 1
-        elif G.threshold[i] - G.drift[s] > HOT_EPOCHS * G.growth[s]:
-            G.hot[i] = False
+        moved = test_unit(i, s, V, X1, inv_norm, G, every, True, work, n_movers, D)
+        n_movers += moved
+        if moved or G.threshold[i] - G.drift[s] > HOT_EPOCHS * G.growth[s]:
             G.counts[HOT] -= 1
             G.hot_list[k] = G.hot_list[G.counts[HOT]]
-            G.least[s] = min(G.least[s], G.threshold[i])
+            if not moved:
+                G.hot[i] = False
+                G.least[s] = min(G.least[s], G.threshold[i])
             continue
         k += 1
     return n_movers
@@ -219,8 +229,8 @@ def test_hot_units(V, X1, inv_norm, groups, every, work, D):
 @numba.njit(cache=True, inline="always")
 def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
     """In every group whose drift has reached its least threshold (every group where ``every``),
-    each cold unit whose threshold is reached gets the exact test and a new threshold, and turns
-    hot where that is within HOT_EPOCHS epochs' growth (or where its code changed). Returns the
+    each cold unit whose threshold is reached gets the exact test: a mover where its code changed,
+    else a new threshold, and hot where that is within HOT_EPOCHS epochs' growth. Returns the
     number of movers found, counting those of the hot units."""
     G = groups
     for s in range(G.counts[SLOTS]):
@@ -229,30 +239,27 @@ def test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D):
         G.least[s] = np.inf
         i = G.head[s]
         while i >= 0:
+            moved = False
             if not G.hot[i] and (every or G.drift[s] >= G.threshold[i]):
-                if test_unit(i, s, V, X1, inv_norm, G, every, False, work, n_movers, D):
-                    n_movers += 1
+                moved = test_unit(i, s, V, X1, inv_norm, G, every, False, work, n_movers, D)
+                n_movers += moved
+                if not moved and G.threshold[i] - G.drift[s] <= HOT_EPOCHS * G.growth[s]:
                     make_hot(i, G)
-                elif G.threshold[i] - G.drift[s] <= HOT_EPOCHS * G.growth[s]:
-                    make_hot(i, G)
-            if not G.hot[i]:
+            if not G.hot[i] and not moved:
                 G.least[s] = min(G.least[s], G.threshold[i])
             i = G.next[i]
     return n_movers
 
 
 @numba.njit(cache=True, inline="always")
-def move_units(n_movers, V, initial, groups, work, D):
-    """Every unit whose code changed leaves its group and joins the group of its new code, unit by
-    unit in the order of their index (the same order however the movers were found), with the code,
-    watched points and allowances of its test. Its base vector there is v = Phi^-1 u (the group
-    rebased first where Phi is singular), or v = u in a group with no unit (parked or fresh: Phi = I,
-    no solve)."""
+def loosen_units(n_movers, initial, groups, work):
+    """Every unit whose code changed leaves its group and turns loose (``kinks.star.groups.loosen``),
+    unit by unit in the order of their index (the same order however the movers were found): no
+    group to find, no base vector to solve for. A kink that hops back and forth across a data point
+    costs a loose unit's epoch, O(m), rather than a move each hop."""
     if n_movers == 0:
         return
-    G, v = groups, work.moved[n_movers]
-    G.counts[MOVES] += n_movers
-    order = work.order
+    G, order = groups, work.order
     for k in range(n_movers):                    # insertion sort of the few movers by unit index
         order[k] = k
         a = k
@@ -261,31 +268,68 @@ def move_units(n_movers, V, initial, groups, work, D):
             a -= 1
     for index in range(n_movers):
         k = order[index]
-        i, u = work.movers[k], work.moved[k]
-        leave(i, u, G, initial)
-        s = slot_of_code(work.mover_codes[k], G, D + 1, G.left[i])
-        G.left[i] = G.slot[i]
-        if G.used[s] == 0:                     # parked or fresh: Phi_s = I
-            copy_into(v, u)
-        else:
-            z, l = lane(G.Z, s)
-            solve(z, l, u, v, work.solver, D + 1)
-            finite = True
-            for a in range(v.shape[0]):
-                finite &= np.isfinite(v[a])
-            if not finite:
-                rebase(s, G, V, v)
-                copy_into(v, u)
-        join(i, s, u, v, work.mover_allowance[k], work.mover_reach[k], work.mover_watch[k], G, V, initial)
+        loosen(work.movers[k], work.moved[k], G, initial)
 
 
 @numba.njit(cache=True, inline="always")
 def check_units(V, X1, inv_norm, initial, groups, every, work, D):
     """The crossing test after a step: the hot units, then the cold units whose threshold the drift
-    has reached, then the units whose code changed move to their new groups (and turn hot)."""
+    has reached; the units whose code changed turn loose."""
     n_movers = test_hot_units(V, X1, inv_norm, groups, every, work, D)
     n_movers = test_cold_units(V, X1, inv_norm, groups, every, work, n_movers, D)
-    move_units(n_movers, V, initial, groups, work, D)
+    loosen_units(n_movers, initial, groups, work)
+
+
+@numba.njit(cache=True, inline="always")
+def step_loose_units(groups, h, work, D):
+    """One gd step of every loose unit on its own, from this epoch's residuals (the direct epoch's
+    loops, ``kinks.star.direct``): g_i = sum_{j : theta_i . x~_j > 0} r_j x~_j, then
+    theta_i <- theta_i - h w_i g_i, w_i <- w_i - h theta_i . g_i."""
+    G = groups
+    unit_gradient_sums(G.loose_theta, work.XT, work.r, G.loose_grad, G.counts[LOOSE], D)
+    step_units(G.loose_theta, G.loose_w, G.loose_grad, h, G.counts[LOOSE], D)
+
+
+@numba.njit(cache=True, inline="always")
+def join_group(i, u, code, allowance, remaining, nearest, V, initial, groups, work, D):
+    """Unit i, now u with ``code`` (an exact test's), joins the group of its code with base vector
+    v = Phi^-1 u (the group rebased first where Phi is singular), or v = u in a group with no unit
+    (parked or fresh: Phi = I, no solve)."""
+    G, v = groups, work.moved[1]
+    s = slot_of_code(code, G, D + 1)
+    if G.used[s] == 0:
+        copy_into(v, u)
+    else:
+        z, l = lane(G.Z, s)
+        solve(z, l, u, v, work.solver, D + 1)
+        finite = True
+        for a in range(v.shape[0]):
+            finite &= np.isfinite(v[a])
+        if not finite:
+            rebase(s, G, V, v)
+            copy_into(v, u)
+    join(i, s, u, v, allowance, remaining, nearest, G, V, initial)
+
+
+@numba.njit(cache=True, inline="always")
+def cool_loose_units(V, X1, inv_norm, initial, h, groups, work, D):
+    """Every loose unit gets an exact test (``unit_pattern``), and joins the group of its code
+    (``join_group``) where the drift it may take before its next test is more than COOL_EPOCHS
+    epochs' growth h |g_i| of its last step; the others stay loose. Called at fixed epochs
+    (COOL_EVERY), so which units are loose follows from the parameters of the block's start alone."""
+    G, u, k = groups, work.moved[0], 0
+    while k < G.counts[LOOSE]:
+        i = G.loose_unit[k]
+        get_loose_column(k, G, u)
+        rho, beyond = unit_pattern(u, X1, inv_norm, work.code, work.nearest, work.near, True, D)
+        allowance, gg = skin_allowance(u, rho), 0.0
+        for a in range(D):
+            gg += G.loose_grad[a, k] * G.loose_grad[a, k]
+        if allowance > COOL_EPOCHS * h * np.sqrt(gg):
+            drop_loose_column(k, G)
+            join_group(i, u, work.code, allowance, skin_allowance(u, beyond), work.nearest, V, initial, G, work, D)
+        else:
+            k += 1
 
 
 # ============================================================================= one network
@@ -297,18 +341,24 @@ def train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, end, log_eve
     Compiled without numba's runtime (NO_NRT, numba's ``_nrt=False``): with it, every binding of an
     array (each inlined call, each namedtuple field) takes an atomic increment and decrement of the
     array's reference count, and those took about 35 % of the epoch (``lock incq``/``lock decq`` at
-    the top of a perf profile). Nothing here allocates, and the arrays live in ``train_network``."""
-    loss = np.nan
+    the top of a perf profile). Nothing here allocates, and the arrays live in ``train_network``.
+    The pattern differs from the initial one where a grouped unit's code does (counts[CHANGED]) or
+    a unit is loose: until the first kink crossed no unit has changed its code, so none is loose."""
+    loss, m = np.nan, X1.shape[0]
     for epoch in range(t, end):
         if groups.counts[STALE]:
             update_classes(groups)
         loss = outputs_and_residuals(c, groups, X1, y, p, work, D)
-        if not record_epoch(epoch, loss, groups.counts[CHANGED] > 0, threshold, loss_margin, log_every, first_log,
-                            first, logs):
+        crossed = groups.counts[CHANGED] > 0 or groups.counts[LOOSE] > 0
+        if not record_epoch(epoch, loss, crossed, threshold, loss_margin, log_every, first_log, first, logs):
             every = True
-        c -= h * np.sum(work.r)
+        c -= h * np.sum(work.r[:m])
+        if groups.counts[LOOSE] > 0:
+            step_loose_units(groups, h, work, D)
         if step_groups(groups, h, work, D) or groups.counts[HOT] > 0 or every:
             check_units(V, X1, inv_norm, initial, groups, every, work, D)
+        if (epoch + 1) % COOL_EVERY == 0 and groups.counts[LOOSE] > 0:
+            cool_loose_units(V, X1, inv_norm, initial, h, groups, work, D)
         rebase_drifted(groups, V, work.moved[0])
     return c, loss, every
 
@@ -323,21 +373,17 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
     "groups": each block by the pattern groups, rebuilt from the units' vectors at its start (at t0
     and after a direct block each unit is tested; otherwise its code and test bounds are carried
     over, ``rebuild``); "direct": every block direct (``kinks.star.direct``); "auto": each block
-    starts by the groups and goes on direct after PROBE_EPOCHS epochs where its units moved so
-    often that direct epochs cost less (``moves_call_for_direct``). The moves follow from the
-    block's first parameters alone, so a run resumed at a block's start repeats a straight run
-    bitwise; V_grid gets the vectors at the last block's start.
+    starts by the groups and goes on direct after PROBE_EPOCHS epochs where so many of its units
+    are loose that direct epochs cost less (``loose_calls_for_direct``). Which units are loose
+    follows from the block's first parameters alone, so a run resumed at a block's start repeats a
+    straight run bitwise; V_grid gets the vectors at the last block's start.
     ``every``: test every unit every epoch (the reference the skin is checked against; also from the
     first non-finite loss on). Returns (c, the last loss, c at the last block's start)."""
     n, E = V.shape
-    m = X1.shape[0]
-    groups = new_groups(n, m, E, initial.shape[1])
-    work = new_work(n, m, E, initial.shape[1])
-    m_4 = -(-m // 4) * 4
+    groups = new_groups(n, X1.shape[0], E, initial.shape[1])
+    work = new_work(X1, n, initial.shape[1])
     n_2 = -(-n // 2) * 2                  # a zero unit pads an odd width (``kinks.star.direct.outputs``)
-    XT, Theta, w, G = np.zeros((D, m_4)), np.zeros((D, n_2)), np.zeros(n_2), np.empty((D, n_2))
-    XT[:, :m] = X1.T
-    f, r = np.empty(m), np.zeros(m_4)
+    Theta, w, G = np.zeros((D, n_2)), np.zeros(n_2), np.empty((D, n_2))
     loss, first_log, c_grid, carried = np.nan, -(-t0 // log_every) * log_every, c, False
     t = t0
     while t < t1:
@@ -350,7 +396,7 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
             probe_end = end if blocks == "groups" else min(end, t + PROBE_EPOCHS)
             c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, t, probe_end, log_every,
                                          first_log, loss_margin, every, first, logs, groups, work, D)
-            if probe_end < end and moves_call_for_direct(groups.counts[MOVES], probe_end - t, n, m):
+            if probe_end < end and loose_calls_for_direct(groups.counts[LOOSE], n):
                 direct_from = probe_end
             else:
                 c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, probe_end, end,
@@ -359,8 +405,9 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
         if direct_from < end:
             Theta[:, :n] = V[:, :D].T
             w[:n] = V[:, D]
-            c, loss, non_finite = direct_block(Theta, w, c, XT, y, p, h, initial, threshold, direct_from, end,
-                                               log_every, first_log, loss_margin, first, logs, f, r, G, D)
+            c, loss, non_finite = direct_block(Theta, w, c, work.XT, y, p, h, initial, threshold, direct_from, end,
+                                               log_every, first_log, loss_margin, first, logs, work.error, work.r,
+                                               G, D)
             V[:, :D] = Theta[:, :n].T
             V[:, D] = w[:n]
             every |= non_finite

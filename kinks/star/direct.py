@@ -1,13 +1,15 @@
 """The direct blocks of the star study's compiled engine: epochs in which every unit is stepped on
 its own from the sums over every data point, at O(n m) per epoch whatever the units do, and the
-rule that picks them over the pattern groups (``kinks.star.compiled``) for a block of epochs.
+rule that picks them over the pattern groups (``kinks.star.compiled``) for a block of epochs. The
+same loops step the groups' loose units (over the first ``count`` columns).
 
 Late in training most units of a narrow network sit with their kink at a data point and hop across
-it every few epochs; the skin then tests them every epoch and moves them between groups, and a
-direct epoch is cheaper (star_11, n = 128: about 3 us per network-epoch against 14). A direct epoch
-is the torch epoch in numba: z_ij = theta_i . x~_j (summed over k in order, as every test of the
-groups: the sides agree bitwise), f(x_j) = c + sum_i w_i relu(z_ij) (units in order),
-r_j = p_j (f(x_j) - y_j), and for every unit g_i = sum_{j : z_ij > 0} r_j x~_j (points in order),
+it every few epochs; the groups then carry them as loose units, each stepped on its own, and where
+most units are loose a direct epoch is cheaper (star_11, n = 128: about 3 us per network-epoch
+against 5). A direct epoch is the torch epoch in numba: z_ij = theta_i . x~_j (summed over k in
+order, as every test of the groups: the sides agree bitwise), f(x_j) = c + sum_i w_i relu(z_ij)
+(units in order), r_j = p_j (f(x_j) - y_j), and for every unit g_i = sum_{j : z_ij > 0} r_j x~_j
+(points in order),
 
     theta_i <- theta_i - h w_i g_i,    w_i <- w_i - h theta_i . g_i,    c <- c - h sum_j r_j,
 
@@ -16,9 +18,9 @@ Theta (D, n), so that the loops over units run in SIMD lanes; the points are tak
 in the gradient sums (their x~_j held in registers, zero-padded past m), the units two at a time in
 the outputs (a zero unit padded to an even count).
 
-Every block starts by the groups; after PROBE_EPOCHS epochs it goes on direct where its units
-moved to another group often enough (``moves_call_for_direct``). The moves follow from the
-block's first parameters alone, so a resumed run makes the same choices as a straight one."""
+Every block starts by the groups; after PROBE_EPOCHS epochs it goes on direct where more than
+DIRECT_LOOSE n of its units are loose (``loose_calls_for_direct``). Which units are loose follows
+from the block's first parameters alone, so a resumed run makes the same choices as a straight one."""
 import numba
 import numpy as np
 from numba.np.unsafe.ndarray import to_fixed_tuple
@@ -26,20 +28,18 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 from kinks.star.groups import JIT, NO_NRT
 
 PROBE_EPOCHS = 64        # every block starts by the groups; after this many epochs it may go on direct
-DIRECT_MOVES = 0.002     # ... where the moves per epoch exceed this times n m
+DIRECT_LOOSE = 0.3       # ... where more than this share of its units is then loose
 KINK, LOSS, NON_FINITE = 0, 1, 2   # columns of ``first``, the first kink-crossed, loss-crossed, non-finite epochs
 
 
 # ============================================================================= one direct epoch
 @numba.njit(**JIT, inline="always")
-def outputs(Theta, w, c, XT, f, D):
-    """f_j = c + sum_i w_i relu(z_ij) for the m = f.shape[0] points, the units in order, two at a
-    time (Theta (D, n_2), w (n_2,): n_2 even, a padded unit is zero and adds exactly 0); XT (D, m_4)
-    holds x~_j in columns (x~_jD = 1: the bias is added, not multiplied)."""
+def add_unit_outputs(Theta, w, count, XT, f, D):
+    """f_j += sum_i w_i relu(z_ij) for the m = f.shape[0] points over units 0 ... count - 1 in order,
+    two at a time (Theta (D, n_2), w (n_2,): a unit past ``count`` of an odd count is zero and adds
+    exactly 0); XT (D, m_4) holds x~_j in columns (x~_jD = 1: the bias is added, not multiplied)."""
     m = f.shape[0]
-    for j in range(m):
-        f[j] = c
-    for i in range(0, w.shape[0], 2):
+    for i in range(0, count + (count & 1), 2):
         theta, other = to_fixed_tuple(Theta[:, i], D), to_fixed_tuple(Theta[:, i + 1], D)
         w_i, w_other = w[i], w[i + 1]
         for j in range(m):                     # the points side by side in SIMD lanes
@@ -50,6 +50,15 @@ def outputs(Theta, w, c, XT, f, D):
             z += theta[D - 1]
             z_other += other[D - 1]
             f[j] = (f[j] + w_i * (z if z > 0 else 0.0)) + w_other * (z_other if z_other > 0 else 0.0)
+
+
+@numba.njit(**JIT, inline="always")
+def outputs(Theta, w, c, XT, f, D):
+    """f_j = c + sum_i w_i relu(z_ij) for the m = f.shape[0] points, every unit of w (n_2,) in order
+    (``add_unit_outputs``)."""
+    for j in range(f.shape[0]):
+        f[j] = c
+    add_unit_outputs(Theta, w, w.shape[0], XT, f, D)
 
 
 @numba.njit(**JIT, inline="always")
@@ -68,10 +77,10 @@ def pattern_changed(Theta, XT, initial, m, D):
 
 
 @numba.njit(**JIT, inline="always")
-def gradient_sums(Theta, XT, r, G, D):
-    """G[:, i] = g_i = sum_{j : z_ij > 0} r_j x~_j for every unit, the points in order, four at a
-    time with their x~_j and r_j in registers (XT (D, m_4) and r (m_4,) zero past m: those add 0)."""
-    n = Theta.shape[1]
+def unit_gradient_sums(Theta, XT, r, G, count, D):
+    """G[:, i] = g_i = sum_{j : z_ij > 0} r_j x~_j for units 0 ... count - 1, the points in order, four
+    at a time with their x~_j and r_j in registers (XT (D, m_4) and r (m_4,) zero past m: those add 0)."""
+    n = count
     for k in range(D):
         for i in range(n):
             G[k, i] = 0.0
@@ -96,9 +105,10 @@ def gradient_sums(Theta, XT, r, G, D):
 
 
 @numba.njit(**JIT, inline="always")
-def step_units(Theta, w, G, h, D):
-    """theta_i <- theta_i - h w_i g_i and w_i <- w_i - h theta_i . g_i (the old theta_i) for every unit."""
-    for i in range(w.shape[0]):
+def step_units(Theta, w, G, h, count, D):
+    """theta_i <- theta_i - h w_i g_i and w_i <- w_i - h theta_i . g_i (the old theta_i) for units
+    0 ... count - 1."""
+    for i in range(count):
         w_i, dw = w[i], 0.0
         for k in range(D):
             dw += Theta[k, i] * G[k, i]
@@ -147,18 +157,17 @@ def direct_block(Theta, w, c, XT, y, p, h, initial, threshold, t, end, log_every
         if not record_epoch(epoch, loss, crossed, threshold, loss_margin, log_every, first_log, first, logs):
             finite = False
         c -= h * total
-        gradient_sums(Theta, XT, r, G, D)
-        step_units(Theta, w, G, h, D)
+        unit_gradient_sums(Theta, XT, r, G, w.shape[0], D)
+        step_units(Theta, w, G, h, w.shape[0], D)
     return c, loss, not finite
 
 
 # ============================================================================= the choice
 @numba.njit(**JIT, inline="always")
-def moves_call_for_direct(moves, epochs, n, m):
-    """Whether a block goes on direct after ``epochs`` epochs by the groups in which units moved
-    to another group ``moves`` times: where the moves per epoch exceed DIRECT_MOVES n m (the
-    break-even measured on star_11 at n = 128 and 256: a move, with the tests around it, costs
-    the groups about what 1 / DIRECT_MOVES = 500 unit-point pairs of a direct epoch cost). The
-    moves are the units' code changes, the same however the skin schedules its tests, so the
-    choice is a function of the block's first parameters."""
-    return moves > DIRECT_MOVES * n * m * epochs
+def loose_calls_for_direct(loose, n):
+    """Whether a block goes on direct after PROBE_EPOCHS epochs by the groups that left ``loose`` of
+    its n units loose: where more than DIRECT_LOOSE n are, a direct epoch costs less than the groups
+    plus the loose units' own epochs (measured on star_11 at n = 128 and 256). Which units are loose
+    follows from the block's first parameters alone (a unit turns loose where its code changes, and
+    loose units are tested for a group at fixed epochs), so the choice does too."""
+    return loose > DIRECT_LOOSE * n

@@ -1,19 +1,22 @@
 """The pattern groups of one network in the star study's compiled engine (the loops that use them in
 ``kinks.star.compiled``; the math, and why it is exact, in ``kinks.star.reduced``): one unit's code,
-margin and skin, and the group storage with the units joining and leaving it, rebasing, rebuilding.
+margin and skin, and the group storage with the units joining and leaving it, rebasing, rebuilding;
+and the loose units, out of every group.
 
 Per network the loops keep, for every unit i, its stacked vector u_i = [theta_i; w_i] (E = d + 2
 entries) as a base vector v_i, and for every pattern group S (a slot s) the ``Groups`` arrays: its
-on/off code over the m data points and the point classes it is on at, the moment matrix
-Sigma_S = sum_{i in S} u_i u_i^T, the group map Phi_S with u_i = Phi_S v_i for every unit of S, and
-the drift G_S = sum_t h |g_S(t)| since the last rebuild (the skin test against each unit's
-threshold). The slot arrays hold C = 2 n + SPARE_SLOTS slots, slot first, so the K in use lie
-together. The per-slot matrices lie in lanes: slot s is lane s % LANES of block s // LANES of
-``Groups.Z`` (blocks, rows x LANES), one row per entry (``layout``, ``at``), so that the group step runs
-LANES groups side by side in SIMD registers, as the 1-D engine's blocks run networks. Small
-functions are inlined (inline="always"): passing the Groups tuple costs more. No
-function here allocates once the storage exists (``new_groups``, ``new_work``): the epochs run
-without numba's runtime (NO_NRT)."""
+on/off code over the m data points and the point classes it is on at, the moment matrix Sigma_S =
+sum_{i in S} u_i u_i^T, the group map Phi_S with u_i = Phi_S v_i for every unit of S, and the drift
+G_S = sum_t h |g_S(t)| since the last rebuild (the skin test against each unit's threshold). A unit
+whose code changed is loose until a test at a fixed epoch finds it far from every data point
+(``kinks.star.compiled.cool_loose_units``): its vector lies in a column of its own and is stepped by
+the direct epoch's loops. The slot arrays hold C = 2 n + SPARE_SLOTS slots, slot first, so the K in
+use lie together. The per-slot matrices lie in lanes: slot s is lane s % LANES of block s // LANES
+of ``Groups.Z`` (blocks, rows x LANES), one row per entry (``layout``, ``at``), so that the group
+step runs LANES groups side by side in SIMD registers, as the 1-D engine's blocks run networks.
+Small functions are inlined (inline="always"): passing the Groups tuple costs more. No function here
+allocates once the storage exists (``new_groups``, ``new_work``): the epochs run without numba's
+runtime (NO_NRT)."""
 from collections import namedtuple
 
 import numba
@@ -21,9 +24,9 @@ import numpy as np
 
 SKIN_SAFETY = 0.5      # a unit is tested once its bound has used half its margin: round-off never decides
 REBASE_DRIFT = 0.5    # a group map is rebased once its drift has grown by this much: cond(Phi_S) <= e^(2 x 0.5)
-SLOTS, CHANGED, HOT, CLASSES, STALE, MOVES = range(6)   # Groups.counts: slots in use (high-water mark), units
-                                                        # off their initial code, hot units, point classes, classes
-                                                        # stale, units moved to another group since the rebuild
+SLOTS, CHANGED, HOT, CLASSES, STALE, LOOSE = range(6)   # Groups.counts: slots in use (high-water mark), grouped
+                                                        # units off their initial code, hot units, point classes,
+                                                        # classes stale, loose units
 SPARE_SLOTS = 64      # slots beyond 2 n: parked slots are reused only once all C = 2 n + 64 are taken
 WATCH = 3             # points a unit's test looks at alone while no other can have changed side
 LANES = 32            # slots per block of Groups.Z: a step of K groups runs ceil(K / 32) blocks of SIMD lanes
@@ -44,11 +47,10 @@ Groups = namedtuple("Groups", [
     "head",       # (C,) first unit of each slot (-1: none)
     "on_classes", # (C, m) 1 where slot s is on at point class c (also in Z's rows ON + c)
     # units: n of them
-    "slot",       # (n,) each unit's slot
+    "slot",       # (n,) each unit's slot (-1: loose)
     "next",       # (n,) doubly linked list of each slot's units (-1 ends)
     "previous",   # (n,)
     "threshold",  # (n,) the drift at which each unit is tested again
-    "left",       # (n,) the slot each unit last left (-1: none since the rebuild), where a hopping kink goes back
     "watch",      # (n, WATCH) the points nearest to each unit's kink at its last full test (``unit_pattern``; -1: none)
     "reach",      # (n,) the drift up to which no other point can have changed side (its next test may look at
                   #      the watched points alone: ``kinks.star.compiled.test_unit``)
@@ -57,12 +59,19 @@ Groups = namedtuple("Groups", [
     # points: m of them, in classes of points that every group in use is on at alike
     "class_of",   # (m,) each point's class
     "class_rep",  # (m,) the first point of each class, counts[CLASSES] of them
-    "counts",     # (6,) SLOTS, CHANGED, HOT, CLASSES, STALE, MOVES
+    # loose units: counts[LOOSE] of them, out of every group, stepped one by one (``kinks.star.compiled``)
+    "loose_unit",   # (n,) the unit in each loose column
+    "loose_theta",  # (D, n_2) their theta_i in columns (zero past counts[LOOSE]: ``direct.add_unit_outputs``)
+    "loose_w",      # (n_2,) their w_i
+    "loose_grad",   # (D, n_2) their g_i at the last step
+    "counts",     # (6,) SLOTS, CHANGED, HOT, CLASSES, STALE, LOOSE
 ])
 Work = namedtuple("Work", [
     "Q",          # (m, D) sum_{j in class} r_j x~_j per point class
     "T",          # (D, m) sum of M_S over the groups on at a class
-    "r",          # (m,) residuals p_j (f(x_j) - y_j)
+    "error",      # (m,) f(x_j) - y_j
+    "r",          # (m_4,) residuals p_j (f(x_j) - y_j), zero past m
+    "XT",         # (D, m_4) x~_j in columns, zero past m (the loose units' loops, ``kinks.star.direct``)
     "code",       # (W,) a unit's code
     "nearest",    # (WATCH,) the points nearest to its kink, nearest first (-1: none)
     "near",       # (WATCH,) their distances
@@ -257,20 +266,25 @@ def new_groups(n, m, E, words):
     """Empty group storage of one network of width n: C = 2 n + SPARE_SLOTS slots (Z zero: the
     lanes past the slots in use stay zero and step as empty groups; the codes and class flags are
     set when a slot is taken, by ``update_classes``)."""
-    C = 2 * n + SPARE_SLOTS
+    C, n_2 = 2 * n + SPARE_SLOTS, n + (n & 1)
     Z = np.zeros((-(-C // LANES), (layout(E)[5] + m) * LANES))
     slots = (np.zeros(C, np.int64), np.empty((C, words), np.uint64), Z, np.zeros(C), np.zeros(C), np.zeros(C),
              np.zeros(C), np.full(C, -1, np.int64), np.zeros((C, m), np.uint8))
-    units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64),
+    units = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n),
              np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n, np.bool_), np.zeros(n, np.int64))
     points = (np.zeros(m, np.int64), np.zeros(m, np.int64))
-    return Groups(*slots, *units, *points, np.zeros(6, np.int64))
+    loose = (np.zeros(n, np.int64), np.zeros((E - 1, n_2)), np.zeros(n_2), np.zeros((E - 1, n_2)))
+    return Groups(*slots, *units, *points, *loose, np.zeros(6, np.int64))
 
 
 @numba.njit(cache=True)
-def new_work(n, m, E, words):
-    D = E - 1
-    return Work(np.zeros((m, D)), np.zeros((D, m)), np.zeros(m), np.zeros(words, np.uint64),
+def new_work(X1, n, words):
+    """Scratch for one network's epochs over the data X1 (m, D)."""
+    m, D = X1.shape
+    E, m_4 = D + 1, -(-m // 4) * 4
+    XT = np.zeros((D, m_4))
+    XT[:, :m] = X1.T
+    return Work(np.zeros((m, D)), np.zeros((D, m)), np.zeros(m), np.zeros(m_4), XT, np.zeros(words, np.uint64),
                 np.zeros(WATCH, np.int64), np.zeros(WATCH), np.zeros(n, np.int64), np.zeros((n, words), np.uint64),
                 np.zeros((n, WATCH), np.int64), np.zeros(n), np.zeros(n), np.zeros((n + 1, E)), np.zeros((E, E + 1)),
                 np.zeros(n, np.int64))
@@ -315,16 +329,12 @@ def update_classes(groups):
 
 
 @numba.njit(cache=True, inline="always")
-def slot_of_code(code, groups, E, hint):
+def slot_of_code(code, groups, E):
     """The slot of the group with ``code``: an existing one (also one its units have all left: an
-    emptied slot stays parked with its code and drift until the next rebuild, so that a unit
-    whose kink hops back and forth across a data point finds its group again; slot ``hint`` is
-    looked at first, -1: none), else a fresh one (the next slot; once all C are taken, the first
-    parked one) with Phi = I, Sigma = 0, drift 0 and its code (the point classes now stale). No two
-    slots in use hold one code, so the hint changes which slot is found by no means, only how fast."""
+    emptied slot stays parked with its code and drift until the next rebuild), else a fresh one (the
+    next slot; once all C are taken, the first parked one) with Phi = I, Sigma = 0, drift 0 and its
+    code (the point classes now stale)."""
     G = groups
-    if 0 <= hint < G.counts[SLOTS] and same_code(G.codes[hint], code):
-        return hint
     for s in range(G.counts[SLOTS]):
         if same_code(G.codes[s], code):
             return s
@@ -370,8 +380,7 @@ def join(i, s, u, v, allowance, remaining, nearest, groups, V, initial):
 def leave(i, u, groups, initial):
     """Unit i, now u, leaves its slot: Sigma -= u u^T, unlinked; an emptied slot is parked (see
     ``slot_of_code``) with Sigma zeroed (no round-off residue is left to count in the outputs) and
-    Phi = I (rebased): a unit that joins it takes its vector as base vector, with no solve (most
-    joins at n = 128: a hopping kink goes back to the group it left, which has no other unit)."""
+    Phi = I (rebased): a unit that joins it takes its vector as base vector, with no solve."""
     G, E = groups, u.shape[0]
     s = G.slot[i]
     z, l = lane(G.Z, s)
@@ -418,12 +427,65 @@ def rebase_drifted(groups, V, u):
 
 
 @numba.njit(cache=True, inline="always")
-def keep_tests(groups, work):
-    """Each unit's code, watched points, and the drift it may still take before its next test
-    (threshold and reach less its group's drift), into the movers' rows of ``work`` (n of them)."""
+def set_loose_column(k, u, groups):
+    """Loose column k holds u = [theta; w] (E,)."""
+    D = u.shape[0] - 1
+    for a in range(D):
+        groups.loose_theta[a, k] = u[a]
+    groups.loose_w[k] = u[D]
+
+
+@numba.njit(cache=True, inline="always")
+def get_loose_column(k, groups, u):
+    """u = [theta; w] (E,) of loose column k."""
+    D = u.shape[0] - 1
+    for a in range(D):
+        u[a] = groups.loose_theta[a, k]
+    u[D] = groups.loose_w[k]
+
+
+@numba.njit(cache=True, inline="always")
+def loosen(i, u, groups, initial):
+    """Unit i, now u, leaves its group (``leave``) and turns loose: its vector goes to the next loose
+    column, where it is stepped on its own from now on, with its group's g_S as its last gradient."""
+    G, D = groups, u.shape[0] - 1
+    k = G.counts[LOOSE]
+    z, l = lane(G.Z, G.slot[i])
+    GRAD = layout(D + 1)[1]
+    for a in range(D):                   # g_i = g_S of the step that moved it: where ``cool_loose_units`` reads it
+        G.loose_grad[a, k] = z[at(GRAD + a, l)]
+    leave(i, u, G, initial)
+    set_loose_column(k, u, G)
+    G.loose_unit[k], G.slot[i], G.hot[i] = i, -1, False
+    G.counts[LOOSE] += 1
+
+
+@numba.njit(cache=True, inline="always")
+def drop_loose_column(k, groups):
+    """Loose column k leaves the list: the last column takes its place and its own is zeroed (a
+    padded loose unit must add exactly 0, ``kinks.star.direct.add_unit_outputs``)."""
+    G = groups
+    last = G.counts[LOOSE] - 1
+    for a in range(G.loose_theta.shape[0]):
+        G.loose_theta[a, k], G.loose_grad[a, k] = G.loose_theta[a, last], G.loose_grad[a, last]
+        G.loose_theta[a, last] = 0.0
+    G.loose_w[k], G.loose_unit[k], G.loose_w[last] = G.loose_w[last], G.loose_unit[last], 0.0
+    G.counts[LOOSE] = last
+
+
+@numba.njit(cache=True, inline="always")
+def keep_tests(groups, work, V, X1, inv_norm):
+    """Each grouped unit's code, watched points, and the drift it may still take before its next test
+    (threshold and reach less its group's drift), into the movers' rows of ``work`` (n of them); a
+    loose unit gets an exact test (at V[i], its vector)."""
     G = groups
     for i in range(G.slot.shape[0]):
         s = G.slot[i]
+        if s < 0:
+            rho, _ = unit_pattern(V[i], X1, inv_norm, work.mover_codes[i], work.mover_watch[i], work.near, False,
+                                  X1.shape[1])
+            work.mover_allowance[i] = work.mover_reach[i] = skin_allowance(V[i], rho)
+            continue
         copy_into(work.mover_codes[i], G.codes[s])
         copy_into(work.mover_watch[i], G.watch[i])
         work.mover_allowance[i], work.mover_reach[i] = G.threshold[i] - G.drift[s], G.reach[i] - G.drift[s]
@@ -431,22 +493,25 @@ def keep_tests(groups, work):
 
 @numba.njit(**NO_NRT)
 def rebuild(V, X1, inv_norm, initial, groups, work, carried):
-    """The groups of a network from its units' vectors V (n, E), in order of their first unit: the
-    state every rebuild epoch starts from. Each unit's code, and the drift it may take before its
-    next test, come from an exact test of the unit, or, where ``carried``, from the groups now
-    (``keep_tests``: the codes are exact, and the bounds hold across the rebuild, which only
-    writes u_i = Phi_S v_i into V). The same groups either way, so the same training: only when
+    """The groups of a network from its units' vectors V (n, E), in order of their first unit, with no
+    unit loose: the state every rebuild epoch starts from. Each unit's code, and the drift it may
+    take before its next test, come from an exact test of the unit, or, where ``carried``, from the
+    groups now (``keep_tests``: the codes are exact, and the bounds hold across the rebuild, which
+    only writes u_i = Phi_S v_i into V). The same groups either way, so the same training: only when
     units are next tested differs. Carrying them saves testing every unit every REBUILD_EVERY
     epochs (about a tenth of the epochs' cost at n = 4096)."""
     G = groups
     if carried:
-        keep_tests(G, work)
+        keep_tests(G, work, V, X1, inv_norm)
     for b in range(-(-G.counts[SLOTS] // LANES)):
         G.Z[b].fill(0.0)
+    for k in range(G.counts[LOOSE]):
+        for a in range(G.loose_theta.shape[0]):
+            G.loose_theta[a, k] = 0.0
+        G.loose_w[k] = 0.0
     G.counts.fill(0)
     G.used.fill(0)
     G.hot.fill(False)
-    G.left.fill(-1)
     for i in range(V.shape[0]):
         if carried:
             code, nearest = work.mover_codes[i], work.mover_watch[i]
@@ -455,13 +520,17 @@ def rebuild(V, X1, inv_norm, initial, groups, work, carried):
             rho, _ = unit_pattern(V[i], X1, inv_norm, work.code, work.nearest, work.near, False, X1.shape[1])
             code, nearest = work.code, work.nearest
             allowance = remaining = skin_allowance(V[i], rho)
-        join(i, slot_of_code(code, G, V.shape[1], -1), V[i], V[i], allowance, remaining, nearest, G, V, initial)
+        join(i, slot_of_code(code, G, V.shape[1]), V[i], V[i], allowance, remaining, nearest, G, V, initial)
 
 
 @numba.njit(**NO_NRT)
 def materialise(V, groups, u):
-    """Every unit's current vector u_i = Phi_S v_i written into V (n, E)."""
+    """Every unit's current vector into V (n, E): u_i = Phi_S v_i for a grouped unit, a loose unit's
+    column for a loose one."""
     for i in range(V.shape[0]):
-        z, l = lane(groups.Z, groups.slot[i])
-        apply_map(z, l, V[i], u, u.shape[0])
-        copy_into(V[i], u)
+        if groups.slot[i] >= 0:
+            z, l = lane(groups.Z, groups.slot[i])
+            apply_map(z, l, V[i], u, u.shape[0])
+            copy_into(V[i], u)
+    for k in range(groups.counts[LOOSE]):
+        get_loose_column(k, groups, V[groups.loose_unit[k]])

@@ -32,19 +32,23 @@ cannot have changed its pattern while that bound is below rho_i, so it is tested
 drift reaches its threshold (where the bound reaches SKIN_SAFETY rho_i); He-initialised output
 weights are small (|w_i| ~ (2 / n)^(1/2)), so the skin is wide. A unit near a boundary is tested
 every epoch (hot), at its WATCH nearest points alone while the same bound from the next nearest
-point keeps the others on their side (its reach). A unit that changes its pattern moves its u u^T
-from its old group's Sigma to its new group's, with base vector v_i = Phi_S^-1 u_i there (Phi_S is
-a product of the invertible L_S, det L_S = 1 - h^2 |g_S|^2, rebased to I once G_S has grown by
-REBASE_DRIFT, so that it stays well conditioned); a group its units have left stays parked with
-its code (and Phi_S = I: a unit that joins it keeps v_i = u_i) until the next rebuild, so that a
-kink hopping back and forth across a data point finds its group again. The step sizes are those
-of the state, fixed at initialisation (``kinks.star.networks.initial_step_sizes``).
+point keeps the others on their side (its reach). A unit that changes its pattern takes its u u^T
+out of its group's Sigma and turns loose: it is stepped on its own, as in the torch epoch (its
+outputs and g_i summed over the data points), so a kink hopping back and forth across a data point
+costs O(m) an epoch and nothing more. Every COOL_EVERY epochs each loose unit is tested, and one
+far enough from every point joins the group of its pattern, with base vector v_i = Phi_S^-1 u_i
+there (Phi_S is a product of the invertible L_S, det L_S = 1 - h^2 |g_S|^2, rebased to I once G_S
+has grown by REBASE_DRIFT, so that it stays well conditioned); a group its units have left stays
+parked with its code (and Phi_S = I) until the next rebuild. Units turn loose when their code
+changes and join at fixed epochs, so which units are loose, and so the round-off, does not depend
+on when the skin tests. The step sizes are those of the state, fixed at initialisation
+(``kinks.star.networks.initial_step_sizes``).
 
 Round-off: the groups sum in another order than the torch epochs, so the two paths agree to
 round-off, not bitwise; a first epoch differs only where a margin or the loss's distance to the
 threshold is of that order (tested, and measured in docs/star.md). Every REBUILD_EVERY epochs the
-groups are rebuilt from the units' vectors (with each unit's code and test bounds carried over,
-except in a run's first block: the same groups either way), so a run that stops and resumes at
+groups are rebuilt from the units' vectors, none loose (with each unit's code and test bounds
+carried over, except in a run's first block: the same groups either way), so a run that stops and resumes at
 such an epoch repeats a straight run bitwise; a stop elsewhere keeps the parameters of the last
 rebuild (``restart``) and resumes from there (``advance``). Networks are independent, so the
 chunks' results do not depend on the split or on --jobs."""
