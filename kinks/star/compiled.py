@@ -398,7 +398,7 @@ def train_network(V, c, X1, y, p, h, inv_norm, initial, threshold, t0, t1, log_e
                                          first_log, loss_margin, every, first, logs, groups, work, D)
             if probe_end < end and loose_calls_for_direct(groups.counts[LOOSE], n):
                 direct_from = probe_end
-            else:
+            elif probe_end < end:             # (an empty block would return a NaN loss)
                 c, loss, every = train_block(V, c, X1, y, p, h, inv_norm, initial, threshold, probe_end, end,
                                              log_every, first_log, loss_margin, every, first, logs, groups, work, D)
             materialise(V, groups, work.moved[0])

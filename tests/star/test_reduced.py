@@ -168,6 +168,15 @@ def test_compiled_engine_records_what_the_torch_epochs_record(dataset, width, ra
     assert_same_records_to_round_off(torch_state, compiled)
 
 
+def test_a_run_that_ends_within_its_last_blocks_probe_keeps_its_last_loss():
+    """A run stopping fewer than PROBE_EPOCHS epochs after a rebuild (here: 30 epochs from the
+    start) records the last loss as the torch epochs do (it was NaN: an empty block ran last)."""
+    config = StarConfig("star_11", 8, runs=4, dtype="float64")
+    torch_state, compiled = trained(config, 30, "torch", log_every=10), trained(config, 30, "compiled", log_every=10)
+    assert torch.isfinite(compiled.loss).all()
+    assert_same_records_to_round_off(torch_state, compiled)
+
+
 def test_non_finite_losses_are_recorded_as_by_torch():
     config = StarConfig("cross", 6, runs=8, lr_factor=60, dtype="float64")
     torch_state, compiled = trained(config, 200, "torch", 50), trained(config, 200, "compiled", 50)
@@ -188,15 +197,15 @@ def test_direct_blocks_record_what_the_torch_epochs_record(dataset, width, rando
 
 def brute_force_loose(U, c, X1, y, p, h, epochs):
     """Gd epochs of one network by NumPy from units U (n, E), returning how many units are loose at
-    the end: a unit turns loose at the step that changes its on/off pattern, and at every step to
-    an epoch t + 1 that is a multiple of COOL_EVERY a loose unit joins a group again where its skin
-    allowance (the formula of ``skin_allowance``, from its margin rho) is more than COOL_EPOCHS
-    times its step's h |g_i|."""
+    the end and how many times a loose unit joined a group: a unit turns loose at the step that
+    changes its on/off pattern, and at every step to an epoch t + 1 that is a multiple of
+    COOL_EVERY a loose unit joins a group again where its skin allowance (the formula of
+    ``skin_allowance``, from its margin rho) is more than COOL_EPOCHS times its step's h |g_i|."""
     from kinks.star.compiled import COOL_EPOCHS, COOL_EVERY
     from kinks.star.groups import SKIN_SAFETY
 
     theta, w = U[:, :-1].copy(), U[:, -1].copy()
-    on, loose = X1 @ theta.T > 0, np.zeros(len(w), bool)                   # (m, n), (n,)
+    on, loose, joined = X1 @ theta.T > 0, np.zeros(len(w), bool), 0        # (m, n), (n,)
     for t in range(epochs):
         r = p * (c + np.maximum(X1 @ theta.T, 0) @ w - y)
         g = (r[:, None, None] * on[:, :, None] * X1[:, None, :]).sum(0)    # (n, D): g_i
@@ -209,8 +218,24 @@ def brute_force_loose(U, c, X1, y, p, h, epochs):
             linear, quadratic, budget = np.sinh(1) * np.abs(w), (np.cosh(1) - 1) * np.linalg.norm(theta, axis=1), \
                 SKIN_SAFETY * rho
             allowance = np.minimum(1, 2 * budget / (linear + np.sqrt(linear ** 2 + 4 * quadratic * budget)))
-            loose &= ~(allowance > COOL_EPOCHS * h * np.linalg.norm(g, axis=1))
-    return int(loose.sum())
+            joins = loose & (allowance > COOL_EPOCHS * h * np.linalg.norm(g, axis=1))
+            loose, joined = loose & ~joins, joined + int(joins.sum())
+    return int(loose.sum()), joined
+
+
+def test_loose_units_and_their_joins_train_as_the_torch_epochs():
+    """Units that turn loose and join a group again (both counted by brute force) give the torch
+    epochs' records and parameters, by the groups alone."""
+    config = StarConfig("star_11", 16, runs=10, random_bias=True, step="gram", lr_factor=2, dtype="float64")
+    state, epochs = TrainingState.initial(config, CPU), 640
+    X1, y, _ = reduced.data_arrays(config)
+    U, c = reduced.unit_vectors(state.params)
+    counts = np.array([brute_force_loose(U[k], c[k], X1, y, state.p[k].numpy(), state.step_size[k].item(), epochs)
+                       for k in range(config.runs)])
+    assert counts[:, 0].sum() > 0 and counts[:, 1].sum() > 0, counts
+    torch_state = trained(config, epochs, "torch", log_every=64)
+    compiled = trained(config, epochs, "compiled", log_every=64, blocks="groups")
+    assert_same_records_to_round_off(torch_state, compiled)
 
 
 def test_a_block_goes_on_direct_where_many_units_are_loose():
@@ -233,7 +258,7 @@ def test_a_block_goes_on_direct_where_many_units_are_loose():
     switched = run("direct", PROBE_EPOCHS, end, start=probe)
     X1, y, _ = reduced.data_arrays(config)
     U, c = reduced.unit_vectors(state.params)
-    loose = [brute_force_loose(U[k], c[k], X1, y, state.p[k].numpy(), state.step_size[k].item(), PROBE_EPOCHS)
+    loose = [brute_force_loose(U[k], c[k], X1, y, state.p[k].numpy(), state.step_size[k].item(), PROBE_EPOCHS)[0]
              for k in range(config.runs)]
     goes_direct = [count > DIRECT_LOOSE * config.width for count in loose]
     assert 0 < sum(goes_direct) < config.runs, loose
