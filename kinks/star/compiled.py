@@ -17,7 +17,7 @@ from kinks.star.groups import (CHANGED, CLASSES, HOT, JIT, LANES, LOOSE, NO_NRT,
 
 # the hashes of the modules compiled into these loops: numba's disk cache sees only this file's text
 # (tests/test_package.py checks them, so a change there is a change here and loads no stale loop)
-COMPILED_IN = {"kinks/star/direct.py": "90b81006dc54ca95", "kinks/star/groups.py": "57054ce55014f671"}
+COMPILED_IN = {"kinks/star/direct.py": "e4cb989635401818", "kinks/star/groups.py": "782b3596964c6e6c"}
 HOT_EPOCHS = 8         # a unit whose threshold is this many epochs' drift away or less is tested every epoch
 COOL_EVERY = 32        # loose units are tested for a group at the epochs t + 1 that are multiples of this
 COOL_EPOCHS = 64       # ... and join one where their allowance is more than this many epochs' growth h |g_i|

@@ -80,15 +80,14 @@ def pattern_changed(Theta, XT, initial, m, D):
 def unit_gradient_sums(Theta, XT, r, G, count, D):
     """G[:, i] = g_i = sum_{j : z_ij > 0} r_j x~_j for units 0 ... count - 1, the points in order, four
     at a time with their x~_j and r_j in registers (XT (D, m_4) and r (m_4,) zero past m: those add 0)."""
-    n = count
     for k in range(D):
-        for i in range(n):
+        for i in range(count):
             G[k, i] = 0.0
     for j in range(0, XT.shape[1], 4):
         x0, x1 = to_fixed_tuple(XT[:, j], D), to_fixed_tuple(XT[:, j + 1], D)
         x2, x3 = to_fixed_tuple(XT[:, j + 2], D), to_fixed_tuple(XT[:, j + 3], D)
         r0, r1, r2, r3 = r[j], r[j + 1], r[j + 2], r[j + 3]
-        for i in range(n):                     # the units side by side in SIMD lanes
+        for i in range(count):                     # the units side by side in SIMD lanes
             z0 = z1 = z2 = z3 = 0.0
             for k in range(D - 1):
                 t = Theta[k, i]

@@ -474,6 +474,14 @@ def drop_loose_column(k, groups):
 
 
 @numba.njit(cache=True, inline="always")
+def fresh_test(u, X1, inv_norm, code, nearest, near):
+    """A rebuilt unit's exact test at u: its code into ``code`` (W,), no watched points (``nearest``
+    (WATCH,) all -1), and the drift it may take before its next test, also its reach."""
+    rho, _ = unit_pattern(u, X1, inv_norm, code, nearest, near, False, X1.shape[1])
+    return skin_allowance(u, rho)
+
+
+@numba.njit(cache=True, inline="always")
 def keep_tests(groups, work, V, X1, inv_norm):
     """Each grouped unit's code, watched points, and the drift it may still take before its next test
     (threshold and reach less its group's drift), into the movers' rows of ``work`` (n of them); a
@@ -482,9 +490,8 @@ def keep_tests(groups, work, V, X1, inv_norm):
     for i in range(G.slot.shape[0]):
         s = G.slot[i]
         if s < 0:
-            rho, _ = unit_pattern(V[i], X1, inv_norm, work.mover_codes[i], work.mover_watch[i], work.near, False,
-                                  X1.shape[1])
-            work.mover_allowance[i] = work.mover_reach[i] = skin_allowance(V[i], rho)
+            work.mover_allowance[i] = work.mover_reach[i] = fresh_test(V[i], X1, inv_norm, work.mover_codes[i],
+                                                                       work.mover_watch[i], work.near)
             continue
         copy_into(work.mover_codes[i], G.codes[s])
         copy_into(work.mover_watch[i], G.watch[i])
@@ -517,9 +524,8 @@ def rebuild(V, X1, inv_norm, initial, groups, work, carried):
             code, nearest = work.mover_codes[i], work.mover_watch[i]
             allowance, remaining = work.mover_allowance[i], work.mover_reach[i]
         else:
-            rho, _ = unit_pattern(V[i], X1, inv_norm, work.code, work.nearest, work.near, False, X1.shape[1])
             code, nearest = work.code, work.nearest
-            allowance = remaining = skin_allowance(V[i], rho)
+            allowance = remaining = fresh_test(V[i], X1, inv_norm, code, nearest, work.near)
         join(i, slot_of_code(code, G, V.shape[1]), V[i], V[i], allowance, remaining, nearest, G, V, initial)
 
 
