@@ -39,6 +39,7 @@ from kinks.mc.training import STATUSES, soundness_row
 from kinks.minima.examples import example_section
 from kinks.paths import output_folder, results_root
 from kinks.samples import SampleRule
+from kinks.stats import clopper_pearson
 
 
 def run(preset="quick", optimizer=None, step=None, init=None, stopping=None, offsets=None,
@@ -225,10 +226,16 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0, da
     runs, epochs = check_int("runs", runs), check_int("epochs", epochs)
     offset, seed = check_offset("offset", offset), check_int("seed", seed, 0)
     dataset = parse_data(data, probs)
-    print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'max reach into gap':>19}")
+    print(f"gd, theory step, He initialisation; {epochs:,} epochs more after the certificate; offset {offset:g}, "
+          f"seed {seed}; data {dataset.label()}")
+    print(f"{'n':>6} {'runs':>6} {'certified':>10} {'crossed later':>14} {'95 % interval':>16} "
+          f"{'max reach into gap':>19}")
     for width in widths:
         certified, crossed, kink = soundness_row(width, runs, epochs, offset, seed, dataset)
-        print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {kink:>19.4f}")
+        interval = "[{:.4f}, {:.4f}]".format(*clopper_pearson(crossed, certified)) if certified else "none certified"
+        print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {interval:>16} "
+              f"{kink:>19.4f}")
+    print("crossed later: share of the certified networks, 95 % Clopper-Pearson interval")
 
 
 def benchmark(widths=(16, 256, 2048), seconds=2.0, threads=1, study_width=512, study_runs=2000, sgd_width=64,

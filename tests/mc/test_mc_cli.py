@@ -1,7 +1,7 @@
 """Tests of the commands of mc_training.py, mc_minima.py and mc_plotting.py as a user meets them: bad
 input refused in one line (exit 2) before anything is written, in process and as typed; every
 option documented in --help; default run folders named after the options; the event command's
-table and figure."""
+table and figure; the soundness table."""
 import csv
 import importlib
 from pathlib import Path
@@ -16,6 +16,7 @@ from kinks.checks import UsageError
 from kinks.files import load_json
 from kinks.mc.study import make_config, run_dir_name, run_label
 from kinks.mc.theory import event_counts
+from kinks.mc.training import soundness_row
 from kinks.stats import clopper_pearson
 from mc_checks import SEVEN, slow_after_first
 
@@ -75,6 +76,20 @@ def test_event_writes_table_and_figure(tmp_path, capsys):
     assert tex.count(r"\addplot") == 9 and r"$N = n^2$" in tex and "n^2 samples" not in tex.replace("$N = n^2$", "")
     assert load_json(tmp_path / "event.json")["factor"] == 10
 
+
+
+def test_soundness_prints_its_settings_and_the_interval_of_each_row(capsys):
+    """The table's counts are soundness_row's, and the interval is Clopper-Pearson's of
+    crossed later / certified."""
+    mc_training.soundness(widths=[16], runs=60, epochs=300, seed=3)
+    lines = capsys.readouterr().out.splitlines()
+    assert "300 epochs more" in lines[0] and "seed 3" in lines[0] and "-3:-1,-2:2" in lines[0]
+    certified, crossed, reach = soundness_row(16, 60, 300, seed=3)
+    row = lines[2].split()
+    assert row[:4] == ["16", "60", str(certified), str(crossed)] and certified > 0
+    low, high = clopper_pearson(crossed, certified)
+    assert " ".join(row[4:6]) == f"[{low:.4f}, {high:.4f}]" and float(row[6]) == pytest.approx(reach, abs=1e-4)
+    assert "Clopper-Pearson" in lines[3]
 
 BAD_RUN = [
     (dict(batch_size=0), "--batch_size"), (dict(batch_size="half"), "--batch_size"),
