@@ -27,7 +27,8 @@ FIGURE_NAME = "crossed_fractions"
 
 def input_folders(input, root):
     """--input as folders: paths, or names below <results>/star; default <results>/star."""
-    require(input is not None or root.is_dir(), f"--results {root} is not a folder")
+    require(input is not None or root.is_dir(), f"--results {root} is not a folder; train first "
+                                                "(python train_star_dataset.py train or experiments)")
     return [root / "star"] if input is None else \
         as_list("input", input, lambda option, item: named_folder(item, root / "star", f"--{option}"))
 
@@ -171,8 +172,11 @@ def document(results=None, input=None, out=None, compile="auto", max_epochs=None
     out, option = output_folder(out, root / "star" / "document")
     with output_lock(out, option):
         written = write_document(sr.load_results(inputs) if found else [], out, compile, max_epochs)
+    if not found:
+        print(f"no configuration folder below {', '.join(map(str, inputs))}: every preset is 'not run' in the document "
+              "(train first: python train_star_dataset.py experiments --preset paper_star --dtype float64)")
     for what, paths in written.items():
-        print(f"{what}: {', '.join(map(str, paths))}")
+        print(f"{what}: {', '.join(map(str, paths)) or 'none'}")
     if len(written["document"]) == 1:
         print(f"{DOCUMENT}.pdf not compiled (no pdflatex, or --compile no)")
 
