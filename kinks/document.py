@@ -12,20 +12,24 @@ from kinks.figures import tex_escape
 
 # ============================================================================ text as LaTeX
 TEX_CHARACTERS = {"|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}", "ᵢ": "$_i$", "₋": "$_-$",
-                  "₊": "$_+$", "²": "$^2$", "−": "$-$", "→": r"$\to$", "×": r"$\times$", "≥": r"$\geq$",
+                  "₊": "$_+$", "−": "$-$", "→": r"$\to$", "×": r"$\times$", "≥": r"$\geq$",
                   "≤": r"$\leq$", "≈": r"$\approx$", "·": r"$\cdot$", "‖": r"$\|$", "…": r"\dots{}",
                   "α": r"$\alpha$", "γ": r"$\gamma$", "Δ": r"$\Delta$", "ε": r"$\varepsilon$", "θ": r"$\theta$",
                   "λ": r"$\lambda$", "π": r"$\pi$"}
 TEX_READS = "–—‘’“”"  # characters beyond Latin-1 that pdflatex reads as they are
+SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ"   # a run of them is one exponent: 10⁻⁸ as 10$^{-8}$, 11ᵀ as 11$^{T}$
+EXPONENT_DIGITS = str.maketrans(SUPERSCRIPTS, "0123456789-T")
 
 
 def latex(text):
     """Plain ``text`` (from a file or a configuration) as LaTeX: the special characters escaped
     (``figures.tex_escape``), a letter with a combining circumflex as $\\hat x$, a single letter with
-    a subscript as math (x_min as $x_{min}$; mc_training stays text), the symbols of TEX_CHARACTERS
-    as math, and any other character pdflatex cannot read written as [U+XXXX]."""
+    a subscript as math (x_min as $x_{min}$; mc_training stays text), a run of superscript digits as
+    one exponent, the symbols of TEX_CHARACTERS as math, and any other character pdflatex cannot read
+    written as [U+XXXX]."""
     text = re.sub("(\\w)\u0302", lambda match: f"$\\hat {match[1]}$", tex_escape(text))
     text = re.sub(r"(?<![\w\\])([A-Za-z])\\_([A-Za-z0-9]+)", r"$\1_{\2}$", text)
+    text = re.sub(f"[{SUPERSCRIPTS}]+", lambda match: f"$^{{{match[0].translate(EXPONENT_DIGITS)}}}$", text)
     return "".join(TEX_CHARACTERS.get(c, c if ord(c) < 0x100 or c in TEX_READS else f"[U+{ord(c):04X}]")
                    for c in text)
 

@@ -131,6 +131,7 @@ def test_text_from_files_is_escaped_for_latex():
     assert latex("x_min(|aᵢ| − Eᵢ) > 1 → p̂ 50 %") == \
         r"$x_{min}$(\textbar{}a$_i$\textbar{} $-$ E$_i$) \textgreater{} 1 $\to$ $\hat p$ 50 \%"
     assert latex("a ☃ b") == "a [U+2603] b"
+    assert latex("10⁶ epochs, 10⁻⁸ relative, n², 11ᵀ") == "10$^{6}$ epochs, 10$^{-8}$ relative, n$^{2}$, 11$^{T}$"
     assert markdown_latex("preset `leaky_1` ([mc](mc.md#x-α))") == r"preset \texttt{leaky\_1} (mc)"
     assert latex("min|x_j| (mc_training)") == r"min\textbar{}$x_{j}$\textbar{} (mc\_training)"
 
