@@ -233,8 +233,7 @@ def soundness(widths=(16, 32), runs=2000, epochs=200_000, offset=0.0, seed=0, da
     for width in widths:
         certified, crossed, kink = soundness_row(width, runs, epochs, offset, seed, dataset)
         interval = "[{:.4f}, {:.4f}]".format(*clopper_pearson(crossed, certified)) if certified else "none certified"
-        print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {interval:>16} "
-              f"{kink:>19.4f}")
+        print(f"{width:>6} {runs:>6} {certified:>10} {crossed:>14} {interval:>16} {kink:>19.4f}")
     print("crossed later: share of the certified networks, 95 % Clopper-Pearson interval")
 
 

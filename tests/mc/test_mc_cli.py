@@ -77,7 +77,6 @@ def test_event_writes_table_and_figure(tmp_path, capsys):
     assert load_json(tmp_path / "event.json")["factor"] == 10
 
 
-
 def test_soundness_prints_its_settings_and_the_interval_of_each_row(capsys):
     """The table's counts are soundness_row's, and the interval is Clopper-Pearson's of
     crossed later / certified."""
@@ -90,6 +89,7 @@ def test_soundness_prints_its_settings_and_the_interval_of_each_row(capsys):
     low, high = clopper_pearson(crossed, certified)
     assert " ".join(row[4:6]) == f"[{low:.4f}, {high:.4f}]" and float(row[6]) == pytest.approx(reach, abs=1e-4)
     assert "Clopper-Pearson" in lines[3]
+
 
 BAD_RUN = [
     (dict(batch_size=0), "--batch_size"), (dict(batch_size="half"), "--batch_size"),

@@ -155,7 +155,6 @@ def test_the_document_is_written_as_latex_and_compiled_where_pdflatex_is(trained
         assert "star_document.pdf not compiled" in stdout
 
 
-
 def test_the_document_of_no_trained_folder_says_so(tmp_path, monkeypatch, capsys):
     """With no configuration below the results, every preset is 'not run' in the document, and the
     command says so and how to train, instead of listing an empty set of figures."""
@@ -167,6 +166,7 @@ def test_the_document_of_no_trained_folder_says_so(tmp_path, monkeypatch, capsys
     assert "figures: none" in lines
     tex = (tmp_path / "star" / "document" / "star_document.tex").read_text()
     assert "No configuration found that reached a stage" in tex and "(not run)" in tex
+
 
 def test_shipped_star_references_are_consistent():
     """Every shipped star reference: counts within the networks, p-hat = count / networks inside its
